@@ -1,0 +1,77 @@
+// Named errors for every failure a user can cause or meet. Each message says what was wrong
+// and what to do about it; callers catch by class, never by parsing messages.
+
+/** Base class so callers can catch every engine error at once. */
+export class EngineError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** No WebGPU implementation or no adapter could be obtained. */
+export class WebGPUUnavailableError extends EngineError {}
+
+/** The GPU device was lost (driver reset, tab backgrounded, out of memory, destroy()). */
+export class DeviceLostError extends EngineError {
+  constructor(
+    message: string,
+    readonly reason: string,
+  ) {
+    super(message);
+  }
+}
+
+/** An uncaptured validation or out-of-memory error reported by the device. */
+export class GpuValidationError extends EngineError {}
+
+/** A GPU allocation failed or would exceed the adapter's limits. */
+export class GpuOutOfMemoryError extends EngineError {}
+
+/** WGSL failed to compile; the message carries line:column and the offending source line. */
+export class ShaderCompileError extends EngineError {
+  constructor(
+    message: string,
+    readonly shader: string,
+    readonly line: number,
+    readonly column: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Tensor shapes or buffer sizes that do not fit the operation. */
+export class ShapeError extends EngineError {}
+
+/** A configuration value (layer, optimizer, schedule, CLI flag) that is not valid. */
+export class ConfigError extends EngineError {}
+
+/** Input data contained NaN or Infinity; names the batch and sample. */
+export class NonFiniteInputError extends EngineError {}
+
+/** Training diverged: the loss became NaN or Infinity. */
+export class NonFiniteLossError extends EngineError {}
+
+/** A dataset file is malformed: names the file, the record and what was expected. */
+export class DatasetFormatError extends EngineError {
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly record?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A known dataset could not be found locally or downloaded. */
+export class DatasetNotFoundError extends EngineError {}
+
+/** A model or checkpoint file is malformed, hostile or does not match the architecture. */
+export class ModelFormatError extends EngineError {
+  constructor(
+    message: string,
+    readonly file: string,
+  ) {
+    super(message);
+  }
+}
