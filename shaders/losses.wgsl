@@ -1,0 +1,158 @@
+// Losses fused with their gradient with respect to the network output, one invocation per row.
+// Rows r >= active (the unused tail of a last partial batch) get zero loss, zero gradient and
+// are not counted, so a padded batch trains exactly like a short one.
+//   loss_bce:        z = logits [B,N], y targets [B,N] in [0,1]
+//                    l = max(z,0) - z*y + log(1 + exp(-|z|))     (stable for any |z|)
+//                    dz = (sigmoid(z) - y) / (active*N); row loss = mean over N;
+//                    correct = every output (z > 0) == (y > 0.5)
+//   loss_softmax_ce: z = logits [B,N], labels [B] (u32)
+//                    l = logsumexp(z) - z[y]; dz = (softmax(z) - onehot(y)) / active;
+//                    correct = first argmax == y
+//   loss_mse:        a = outputs [B,N], y [B,N]; l = mean_j (a-y)^2; da = 2(a-y)/(active*N);
+//                    correct = N > 1 ? argmax(a) == argmax(y) : (a >= .5) == (y >= .5)
+// stats[3r..3r+3] = (row loss, 1 if correct else 0, 1 if the row is active). Gradients OVERWRITE
+// `grad`. Counting active rows here lets the accumulator stay free of per-step uniforms.
+
+struct Params {
+  rows: u32,
+  cols: u32,
+  active: u32,
+  _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> outp: array<f32>;
+@group(0) @binding(2) var<storage, read> targets: array<f32>;
+@group(0) @binding(3) var<storage, read> labels: array<u32>;
+@group(0) @binding(4) var<storage, read_write> grad: array<f32>;
+@group(0) @binding(5) var<storage, read_write> stats: array<f32>;
+
+override WG: u32 = 64u;
+
+fn softplus_neg_abs(z: f32) -> f32 {
+  // log(1 + exp(-|z|)): the argument of log is in (1, 2], so this never overflows.
+  return log(1.0 + exp(-abs(z)));
+}
+
+fn sigmoid_stable(z: f32) -> f32 {
+  if (z >= 0.0) {
+    return 1.0 / (1.0 + exp(-z));
+  }
+  let e = exp(z);
+  return e / (1.0 + e);
+}
+
+fn zero_row(r: u32) {
+  let base = r * params.cols;
+  for (var j = 0u; j < params.cols; j++) {
+    grad[base + j] = 0.0;
+  }
+  stats[3u * r] = 0.0;
+  stats[3u * r + 1u] = 0.0;
+  stats[3u * r + 2u] = 0.0;
+}
+
+@compute @workgroup_size(WG)
+fn loss_bce(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let r = gid.x;
+  if (r >= params.rows) {
+    return;
+  }
+  if (r >= params.active) {
+    zero_row(r);
+    return;
+  }
+  let n = params.cols;
+  let scale = 1.0 / f32(params.active * n);
+  let base = r * n;
+  var loss = 0.0;
+  var ok = true;
+  for (var j = 0u; j < n; j++) {
+    let z = outp[base + j];
+    let y = targets[base + j];
+    loss += max(z, 0.0) - z * y + softplus_neg_abs(z);
+    grad[base + j] = (sigmoid_stable(z) - y) * scale;
+    ok = ok && ((z > 0.0) == (y > 0.5));
+  }
+  stats[3u * r + 2u] = 1.0;
+  stats[3u * r] = loss / f32(n);
+  stats[3u * r + 1u] = select(0.0, 1.0, ok);
+}
+
+@compute @workgroup_size(WG)
+fn loss_softmax_ce(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let r = gid.x;
+  if (r >= params.rows) {
+    return;
+  }
+  if (r >= params.active) {
+    zero_row(r);
+    return;
+  }
+  let n = params.cols;
+  let base = r * n;
+  let y = labels[r];
+  var mx = outp[base];
+  var arg = 0u;
+  for (var j = 1u; j < n; j++) {
+    let z = outp[base + j];
+    if (z > mx) {
+      mx = z;
+      arg = j;
+    }
+  }
+  var sum = 0.0;
+  for (var j = 0u; j < n; j++) {
+    sum += exp(outp[base + j] - mx);
+  }
+  let inv = 1.0 / sum;
+  let scale = 1.0 / f32(params.active);
+  for (var j = 0u; j < n; j++) {
+    let p = exp(outp[base + j] - mx) * inv;
+    grad[base + j] = (p - select(0.0, 1.0, j == y)) * scale;
+  }
+  // logsumexp - z_y, with logsumexp = mx + log(sum); a label out of range reads as loss +inf-free 0
+  // here, but the data layer rejects such labels before they reach the GPU.
+  let zy = outp[base + min(y, n - 1u)];
+  stats[3u * r + 2u] = 1.0;
+  stats[3u * r] = mx + log(sum) - zy;
+  stats[3u * r + 1u] = select(0.0, 1.0, arg == y);
+}
+
+@compute @workgroup_size(WG)
+fn loss_mse(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let r = gid.x;
+  if (r >= params.rows) {
+    return;
+  }
+  if (r >= params.active) {
+    zero_row(r);
+    return;
+  }
+  let n = params.cols;
+  let base = r * n;
+  let scale = 2.0 / f32(params.active * n);
+  var loss = 0.0;
+  var am = 0u;
+  var ym = 0u;
+  for (var j = 0u; j < n; j++) {
+    let a = outp[base + j];
+    let y = targets[base + j];
+    let d = a - y;
+    loss += d * d;
+    grad[base + j] = d * scale;
+    if (a > outp[base + am]) {
+      am = j;
+    }
+    if (y > targets[base + ym]) {
+      ym = j;
+    }
+  }
+  stats[3u * r + 2u] = 1.0;
+  stats[3u * r] = loss / f32(n);
+  var ok = am == ym;
+  if (n == 1u) {
+    ok = (outp[base] >= 0.5) == (targets[base] >= 0.5);
+  }
+  stats[3u * r + 1u] = select(0.0, 1.0, ok);
+}

@@ -1,0 +1,114 @@
+// Reductions.
+//   bias_grad:        db[n] = sum_b dZ[b, n]        dZ [B,N]; one invocation per column; OVERWRITES db
+//   loss_accumulate:  acc += (sum of row losses, correct count, active rows, 1 step)
+//                     from stats [B,3]; one workgroup; ACCUMULATES into acc[0..4] (the trainer
+//                     zeroes acc after each asynchronous read)
+//   sumsq_partial:    partial[w] = sum of g^2 over a grid-stride slice (NPART workgroups)
+//   clip_scale:       scale[0] = min(1, max_norm / (sqrt(sum partial) + 1e-6)), scale[1] = norm
+// Loss sums are accumulated in f32 per step and summed over at most k logging steps, which keeps
+// the rounding error far below the loss's own noise.
+
+struct Params {
+  rows: u32,
+  cols: u32,
+  count: u32,
+  max_norm: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+override WG: u32 = 256u;
+const RWG: u32 = 256u;
+var<workgroup> scratch: array<f32, 768>; // 3 * RWG
+
+@compute @workgroup_size(WG)
+fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n = gid.x;
+  if (n >= params.cols) {
+    return;
+  }
+  var s = 0.0;
+  for (var b = 0u; b < params.rows; b++) {
+    s += src[b * params.cols + n];
+  }
+  dst[n] = s;
+}
+
+@compute @workgroup_size(RWG)
+fn loss_accumulate(@builtin(local_invocation_index) li: u32) {
+  var l = 0.0;
+  var c = 0.0;
+  var a = 0.0;
+  for (var r = li; r < params.rows; r += RWG) {
+    l += src[3u * r];
+    c += src[3u * r + 1u];
+    a += src[3u * r + 2u];
+  }
+  scratch[li] = l;
+  scratch[RWG + li] = c;
+  scratch[2u * RWG + li] = a;
+  workgroupBarrier();
+  for (var s = RWG / 2u; s > 0u; s >>= 1u) {
+    if (li < s) {
+      scratch[li] += scratch[li + s];
+      scratch[RWG + li] += scratch[RWG + li + s];
+      scratch[2u * RWG + li] += scratch[2u * RWG + li + s];
+    }
+    workgroupBarrier();
+  }
+  if (li == 0u) {
+    dst[0] += scratch[0];
+    dst[1] += scratch[RWG];
+    dst[2] += scratch[2u * RWG];
+    dst[3] += 1.0;
+  }
+}
+
+@compute @workgroup_size(RWG)
+fn sumsq_partial(
+  @builtin(local_invocation_index) li: u32,
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+  var s = 0.0;
+  let stride = nwg.x * RWG;
+  for (var i = wid.x * RWG + li; i < params.count; i += stride) {
+    let g = src[i];
+    s += g * g;
+  }
+  scratch[li] = s;
+  workgroupBarrier();
+  for (var h = RWG / 2u; h > 0u; h >>= 1u) {
+    if (li < h) {
+      scratch[li] += scratch[li + h];
+    }
+    workgroupBarrier();
+  }
+  if (li == 0u) {
+    dst[wid.x] = scratch[0];
+  }
+}
+
+// src = partials (params.rows of them)
+@compute @workgroup_size(RWG)
+fn clip_scale(@builtin(local_invocation_index) li: u32) {
+  var s = 0.0;
+  for (var i = li; i < params.rows; i += RWG) {
+    s += src[i];
+  }
+  scratch[li] = s;
+  workgroupBarrier();
+  for (var h = RWG / 2u; h > 0u; h >>= 1u) {
+    if (li < h) {
+      scratch[li] += scratch[li + h];
+    }
+    workgroupBarrier();
+  }
+  if (li == 0u) {
+    let norm = sqrt(scratch[0]);
+    dst[0] = min(1.0, params.max_norm / (norm + 1e-6));
+    dst[1] = norm;
+  }
+}
