@@ -97,6 +97,7 @@ export function requireLength(t: TensorView, need: number, what: string): void {
 
 export function requireDims(dims: Record<string, number>, op: string): void {
   for (const [k, v] of Object.entries(dims)) {
-    if (!Number.isInteger(v) || v < 1) throw new ShapeError(`${op}: ${k} must be a positive integer, got ${v}.`);
+    if (!Number.isInteger(v) || v < 1)
+      throw new ShapeError(`${op}: ${k} must be a positive integer, got ${v}.`);
   }
 }

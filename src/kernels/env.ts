@@ -7,5 +7,9 @@ import type { KernelEnv } from './common.js';
 import { SHADERS } from './shaders.js';
 
 export function createKernelEnv(gpu: GpuDevice): KernelEnv {
-  return { device: gpu.device, pipelines: new PipelineCache(gpu.device, SHADERS), pool: new BufferPool(gpu.device) };
+  return {
+    device: gpu.device,
+    pipelines: new PipelineCache(gpu.device, SHADERS),
+    pool: new BufferPool(gpu.device),
+  };
 }

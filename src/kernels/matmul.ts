@@ -125,7 +125,9 @@ export async function prepareMatmul(env: KernelEnv, a: MatmulArgs): Promise<Disp
   const gy = Math.ceil(M / (4 * v.wgY));
   const max = env.device.limits.maxComputeWorkgroupsPerDimension;
   if (gx > max || gy > max) {
-    throw new ShapeError(`matmul ${form} ${M}x${Nc}x${Kc} needs ${gx}x${gy} workgroups; the adapter allows ${max}.`);
+    throw new ShapeError(
+      `matmul ${form} ${M}x${Nc}x${Kc} needs ${gx}x${gy} workgroups; the adapter allows ${max}.`,
+    );
   }
   return { label, kind: `matmul_${form}`, pipeline, bindGroup: group, workgroups: [gx, gy, 1] };
 }

@@ -1,0 +1,92 @@
+// The optimizer step (shaders/optim.wgsl): ONE dispatch over the model's flat parameter buffer.
+// params [P] updated in place; grads [P] read; m, v [P] state updated in place; clip [2] read
+// when clipping. The Hyper uniform (lr, bias corrections, ...) is rewritten each step with
+// writeHyper, which allocates nothing.
+
+import { USAGE } from '../gpu/buffers.js';
+import type { ResolvedOptimizer } from '../optim/optimizers.js';
+import {
+  bindGroup,
+  grid2d,
+  packWords,
+  requireLength,
+  type Dispatch,
+  type KernelEnv,
+  type TensorView,
+} from './common.js';
+
+const WG = 256;
+
+export interface OptimizerDispatch extends Dispatch {
+  hyper: GPUBuffer;
+  /** Writes the step's hyper-parameters; t is the 1-based step number, lr the scheduled rate. */
+  writeHyper(queue: GPUQueue, lr: number, t: number): void;
+}
+
+export async function prepareOptimizer(
+  env: KernelEnv,
+  a: {
+    opt: ResolvedOptimizer;
+    params: TensorView;
+    grads: TensorView;
+    m?: TensorView;
+    v?: TensorView;
+    clip?: TensorView;
+  },
+): Promise<OptimizerDispatch> {
+  const { opt } = a;
+  const P = a.params.length;
+  requireLength(a.grads, P, 'optimizer grads');
+  const entry =
+    opt.name === 'sgd' ? 'sgd_update' : opt.name === 'momentum' ? 'momentum_update' : 'adam_update';
+  if (opt.name !== 'sgd') requireLength(a.m!, P, 'optimizer m');
+  if (entry === 'adam_update') requireLength(a.v!, P, 'optimizer v');
+  const clip = opt.maxNorm !== undefined;
+  const pipeline = await env.pipelines.get('optim', entry, {
+    WG,
+    CLIP: clip,
+    NESTEROV: opt.nesterov,
+    DECOUPLED: opt.name === 'adamw',
+  });
+  const workgroups = grid2d(env, Math.ceil(P / WG));
+  const rowStride = workgroups[0] * WG;
+  const hyper = env.pool.acquire(48, USAGE.UNIFORM | USAGE.COPY_DST, `${entry} hyper`);
+  const group = bindGroup(
+    env,
+    pipeline,
+    [
+      hyper,
+      a.params,
+      a.grads,
+      clip ? a.clip! : null,
+      opt.name === 'sgd' ? null : a.m!,
+      entry === 'adam_update' ? a.v! : null,
+    ],
+    entry,
+  );
+  const writeHyper = (queue: GPUQueue, lr: number, t: number) => {
+    // Bias corrections in float64 on the CPU: f32 powers of 0.999 drift over long runs.
+    const bc1 = 1 - Math.pow(opt.beta1, t);
+    const bc2 = 1 - Math.pow(opt.beta2, t);
+    queue.writeBuffer(
+      hyper,
+      0,
+      packWords([
+        { f: lr },
+        { f: opt.weightDecay },
+        { f: opt.beta1 },
+        { f: opt.beta2 },
+        { f: opt.eps },
+        { f: opt.momentum },
+        { f: bc1 },
+        { f: bc2 },
+        { u: P },
+        { u: rowStride },
+        { u: 0 },
+        { u: 0 },
+      ]),
+    );
+  };
+  writeHyper(env.device.queue, opt.lr, 1);
+  return { label: entry, kind: 'optim', pipeline, bindGroup: group, workgroups, hyper, writeHyper };
+}
