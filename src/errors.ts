@@ -75,3 +75,18 @@ export class ModelFormatError extends EngineError {
     super(message);
   }
 }
+
+/** A data loader was used out of order: after close(), or concurrently in a way its contract forbids. */
+export class DataLoaderStateError extends EngineError {}
+
+/** A file is larger than the caller allows reading into memory. */
+export class FileTooLargeError extends EngineError {
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super(message);
+  }
+}

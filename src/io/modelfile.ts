@@ -1,0 +1,506 @@
+// Model and checkpoint files: safetensors with our description in the metadata.
+//
+// Tensors use PyTorch nn.Linear names and layout, so `safetensors.torch.load_file` followed by
+// `linear.load_state_dict` works as is:
+//   layers.{i}.weight   F32 [units_i, fanIn_i]   row-major, out x in (fanIn_0 = inputSize,
+//                                                fanIn_i = units_{i-1})
+//   layers.{i}.bias     F32 [units_i]
+// A checkpoint adds the optimizer's flat state vectors:
+//   optim.{name}        F32 [length]             e.g. optim.m, optim.v for Adam
+//
+// Metadata (every safetensors metadata value is a string, so ours are JSON strings):
+//   "webgpu_trainer"             {format, version, architecture, normalization, classNames,
+//                                 training, createdAt}; format 'webgpu-trainer/model' or
+//                                 'webgpu-trainer/checkpoint'
+//   "webgpu_trainer_checkpoint"  (checkpoints only) {version, step, epoch, batchInEpoch, rngState,
+//                                 dataPosition, optimizer, schedule, optimizerState: {t, lengths}}
+//
+// Loading validates everything against the architecture, so a file that loads is one the engine
+// can run: every tensor present with the right dtype and shape, nothing unexpected, all finite.
+
+import { ConfigError, ModelFormatError, ShapeError } from '../errors.js';
+import type { RngState } from '../rng.js';
+import {
+  isJsonObject,
+  JsonSyntaxError,
+  parseJsonStrict,
+  setOwn,
+  type JsonObject,
+  type JsonValue,
+} from './json.js';
+import { decodeSafetensors, encodeSafetensors, type DecodeOptions, type Tensor } from './safetensors.js';
+
+export type { JsonObject, JsonValue } from './json.js';
+
+export const MODEL_FORMAT = 'webgpu-trainer/model';
+export const CHECKPOINT_FORMAT = 'webgpu-trainer/checkpoint';
+export const MODEL_FORMAT_VERSION = 1;
+export const CHECKPOINT_STATE_VERSION = 1;
+export const MODEL_METADATA_KEY = 'webgpu_trainer';
+export const CHECKPOINT_METADATA_KEY = 'webgpu_trainer_checkpoint';
+
+export const ACTIVATIONS = ['identity', 'relu', 'leaky_relu', 'sigmoid', 'tanh', 'gelu', 'softmax'] as const;
+export const LOSSES = ['bce', 'softmax-ce', 'mse'] as const;
+export type Activation = (typeof ACTIVATIONS)[number];
+export type Loss = (typeof LOSSES)[number];
+
+export interface LayerSpec {
+  units: number;
+  activation: Activation;
+  /** Negative slope, leaky_relu only. */
+  alpha?: number;
+}
+
+export interface Architecture {
+  /** [h, w, c] for images or [features]; its product is inputSize. */
+  inputShape: number[];
+  inputSize: number;
+  layers: LayerSpec[];
+  loss: Loss;
+}
+
+export interface LayerWeights {
+  /** [units, fanIn] row-major (PyTorch nn.Linear layout). */
+  W: Float32Array;
+  /** [units]. */
+  b: Float32Array;
+}
+
+export interface ModelFile {
+  architecture: Architecture;
+  /** Opaque to this module, e.g. {kind: 'scale'} or {kind: 'standardize', mean, std}. */
+  normalization: JsonObject;
+  classNames: string[];
+  /** Opaque training configuration: optimizer, lr, schedule, batch size, epochs, seed, dataset. */
+  training: JsonObject;
+  weights: LayerWeights[];
+  /** ISO 8601 time of saving. */
+  createdAt: string;
+}
+
+/** What saveModel takes: createdAt defaults to now (pass it for byte-identical output). */
+export type ModelInput = Omit<ModelFile, 'createdAt'> & { createdAt?: string };
+
+export interface CheckpointState {
+  step: number;
+  epoch: number;
+  batchInEpoch: number;
+  rngState: RngState;
+  /** Opaque position in the data stream (e.g. shuffle seed and cursor). */
+  dataPosition: JsonValue;
+  /** Optimizer configuration (kind, lr, betas, ...). */
+  optimizer: JsonObject;
+  /** Learning-rate schedule state. */
+  schedule: JsonObject;
+}
+
+export interface OptimizerState {
+  /** Optimizer step count (Adam's t for bias correction). */
+  t: number;
+  /** Flat state vectors by name, e.g. {m, v}; names match /^[A-Za-z_][A-Za-z0-9_]*$/. */
+  tensors: Record<string, Float32Array>;
+}
+
+export interface CheckpointFile {
+  model: ModelFile;
+  state: CheckpointState;
+  optimizerState: OptimizerState;
+}
+
+export interface CheckpointInput {
+  model: ModelInput;
+  state: CheckpointState;
+  optimizerState: OptimizerState;
+}
+
+type Fail = (message: string) => never;
+
+const MODEL_FIELDS = [
+  'format',
+  'version',
+  'architecture',
+  'normalization',
+  'classNames',
+  'training',
+  'createdAt',
+];
+const ARCH_FIELDS = ['inputShape', 'inputSize', 'layers', 'loss'];
+const LAYER_FIELDS = ['units', 'activation', 'alpha'];
+const STATE_FIELDS = [
+  'version',
+  'step',
+  'epoch',
+  'batchInEpoch',
+  'rngState',
+  'dataPosition',
+  'optimizer',
+  'schedule',
+  'optimizerState',
+];
+const OPTIM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const OPTIM_PREFIX = 'optim.';
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+export function saveModel(model: ModelInput): Uint8Array {
+  const { tensors, metadata } = modelContents(model, MODEL_FORMAT);
+  return encodeSafetensors(tensors, metadata);
+}
+
+export function saveCheckpoint(checkpoint: CheckpointInput): Uint8Array {
+  const { tensors, metadata } = modelContents(checkpoint.model, CHECKPOINT_FORMAT);
+  const { t, tensors: optim } = checkpoint.optimizerState;
+  const lengths: Record<string, number> = {};
+  for (const name of Object.keys(optim).sort()) {
+    const data = optim[name];
+    if (!OPTIM_NAME.test(name))
+      throw new ConfigError(`optimizer state name ${JSON.stringify(name)} is not an identifier`);
+    if (!(data instanceof Float32Array))
+      throw new ConfigError(`optimizer state "${name}" must be a Float32Array`);
+    setOwn(lengths, name, data.length);
+    tensors[OPTIM_PREFIX + name] = { dtype: 'F32', shape: [data.length], data };
+  }
+  const stateJson = {
+    version: CHECKPOINT_STATE_VERSION,
+    ...checkpoint.state,
+    optimizerState: { t, lengths },
+  };
+  // Validate what we are about to write with the reader's own rules, so a checkpoint we write
+  // is always one we can load.
+  const configFail: Fail = (m) => {
+    throw new ConfigError(`cannot save checkpoint: ${m}`);
+  };
+  parseCheckpointState(JSON.parse(JSON.stringify(stateJson)) as unknown, configFail);
+  for (const name of Object.keys(optim)) checkFinite(OPTIM_PREFIX + name, optim[name], configFail);
+  metadata[CHECKPOINT_METADATA_KEY] = JSON.stringify(stateJson);
+  return encodeSafetensors(tensors, metadata);
+}
+
+function modelContents(
+  model: ModelInput,
+  format: string,
+): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
+  const configFail: Fail = (m) => {
+    throw new ConfigError(`cannot save model: ${m}`);
+  };
+  const header = {
+    format,
+    version: MODEL_FORMAT_VERSION,
+    architecture: model.architecture,
+    normalization: model.normalization,
+    classNames: model.classNames,
+    training: model.training,
+    createdAt: model.createdAt ?? new Date().toISOString(),
+  };
+  // Round-trip through JSON so undefined fields, Infinity and friends are caught here as the
+  // reader would see them.
+  const text = JSON.stringify(header);
+  const arch = parseModelHeader(JSON.parse(text) as unknown, configFail).architecture;
+
+  const tensors: Record<string, Tensor> = {};
+  if (!Array.isArray(model.weights) || model.weights.length !== arch.layers.length) {
+    throw new ShapeError(
+      `cannot save model: ${arch.layers.length} layers but ${model.weights?.length} weight sets`,
+    );
+  }
+  let fanIn = arch.inputSize;
+  arch.layers.forEach((layer, i) => {
+    const { W, b } = model.weights[i];
+    if (!(W instanceof Float32Array) || !(b instanceof Float32Array)) {
+      throw new ConfigError(`cannot save model: layer ${i} weights must be Float32Arrays`);
+    }
+    if (W.length !== layer.units * fanIn || b.length !== layer.units) {
+      throw new ShapeError(
+        `cannot save model: layer ${i} needs W of ${layer.units}x${fanIn} and b of ${layer.units}, ` +
+          `got ${W.length} and ${b.length} elements`,
+      );
+    }
+    checkFinite(`layers.${i}.weight`, W, configFail);
+    checkFinite(`layers.${i}.bias`, b, configFail);
+    tensors[`layers.${i}.weight`] = { dtype: 'F32', shape: [layer.units, fanIn], data: W };
+    tensors[`layers.${i}.bias`] = { dtype: 'F32', shape: [layer.units], data: b };
+    fanIn = layer.units;
+  });
+  return { tensors, metadata: { [MODEL_METADATA_KEY]: text } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+/**
+ * Loads a model file, or the model part of a checkpoint. Throws ModelFormatError naming the file
+ * and the problem. Weights are copies, independent of `bytes`.
+ */
+export function loadModel(
+  bytes: Uint8Array | ArrayBufferLike,
+  fileName: string,
+  options: DecodeOptions = {},
+): ModelFile {
+  return readModel(bytes, fileName, options, false).model;
+}
+
+/** Loads a checkpoint written by saveCheckpoint; a plain model file is rejected. */
+export function loadCheckpoint(
+  bytes: Uint8Array | ArrayBufferLike,
+  fileName: string,
+  options: DecodeOptions = {},
+): CheckpointFile {
+  const { model, tensors, metadata, fail } = readModel(bytes, fileName, options, true);
+  const stateText = metadata[CHECKPOINT_METADATA_KEY];
+  if (stateText === undefined) fail(`checkpoint has no "${CHECKPOINT_METADATA_KEY}" metadata`);
+  const { state, t, lengths } = parseCheckpointState(
+    parseJson(stateText, CHECKPOINT_METADATA_KEY, fail),
+    fail,
+  );
+
+  const optim: Record<string, Float32Array> = {};
+  for (const [name, length] of Object.entries(lengths)) {
+    const tensorName = OPTIM_PREFIX + name;
+    const data = expectF32(tensors, tensorName, [length], fail);
+    checkFinite(tensorName, data, fail);
+    setOwn(optim, name, data);
+  }
+  for (const name of Object.keys(tensors)) {
+    if (name.startsWith(OPTIM_PREFIX) && !Object.hasOwn(lengths, name.slice(OPTIM_PREFIX.length))) {
+      fail(`tensor "${name}" is not listed in the checkpoint's optimizerState`);
+    }
+  }
+  return { model, state, optimizerState: { t, tensors: optim } };
+}
+
+function readModel(
+  bytes: Uint8Array | ArrayBufferLike,
+  fileName: string,
+  options: DecodeOptions,
+  wantCheckpoint: boolean,
+): { model: ModelFile; tensors: Record<string, Tensor>; metadata: Record<string, string>; fail: Fail } {
+  const fail: Fail = (message) => {
+    throw new ModelFormatError(`${fileName}: ${message}`, fileName);
+  };
+  const { tensors, metadata } = decodeSafetensors(bytes, fileName, { ...options, copy: true });
+  const text = metadata[MODEL_METADATA_KEY];
+  if (text === undefined) {
+    fail(`no "${MODEL_METADATA_KEY}" metadata: not a webgpu-trainer model (a plain safetensors file?)`);
+  }
+  const header = parseModelHeader(parseJson(text, MODEL_METADATA_KEY, fail), fail);
+  const isCheckpoint = header.format === CHECKPOINT_FORMAT;
+  if (wantCheckpoint && !isCheckpoint) fail(`this is a ${header.format} file, not a checkpoint`);
+
+  const arch = header.architecture;
+  const weights: LayerWeights[] = [];
+  const expected = new Set<string>();
+  let fanIn = arch.inputSize;
+  arch.layers.forEach((layer, i) => {
+    const W = expectF32(tensors, `layers.${i}.weight`, [layer.units, fanIn], fail);
+    const b = expectF32(tensors, `layers.${i}.bias`, [layer.units], fail);
+    checkFinite(`layers.${i}.weight`, W, fail);
+    checkFinite(`layers.${i}.bias`, b, fail);
+    expected.add(`layers.${i}.weight`).add(`layers.${i}.bias`);
+    weights.push({ W, b });
+    fanIn = layer.units;
+  });
+  for (const name of Object.keys(tensors)) {
+    if (expected.has(name) || (isCheckpoint && name.startsWith(OPTIM_PREFIX))) continue;
+    fail(`unexpected tensor "${name}" for a ${arch.layers.length}-layer ${header.format} file`);
+  }
+  const model: ModelFile = {
+    architecture: arch,
+    normalization: header.normalization,
+    classNames: header.classNames,
+    training: header.training,
+    weights,
+    createdAt: header.createdAt,
+  };
+  return { model, tensors, metadata, fail };
+}
+
+function parseJson(text: string, key: string, fail: Fail): unknown {
+  try {
+    return parseJsonStrict(text);
+  } catch (e) {
+    if (!(e instanceof JsonSyntaxError)) throw e;
+    return fail(`metadata "${key}" is not valid JSON: ${e.message}`);
+  }
+}
+
+function expectF32(tensors: Record<string, Tensor>, name: string, shape: number[], fail: Fail): Float32Array {
+  if (!Object.hasOwn(tensors, name))
+    return fail(`missing tensor "${name}" (expected F32 [${shape.join(', ')}])`);
+  const t = tensors[name];
+  if (t.dtype !== 'F32') fail(`tensor "${name}" has dtype ${t.dtype}; expected F32`);
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    fail(`tensor "${name}" has shape [${t.shape.join(', ')}]; the architecture needs [${shape.join(', ')}]`);
+  }
+  return t.data as Float32Array;
+}
+
+function checkFinite(name: string, data: Float32Array, fail: Fail): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) fail(`tensor "${name}" holds ${data[i]} at flat index ${i}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Header validation, shared by the writer (ConfigError) and the reader (ModelFormatError)
+
+interface ModelHeader {
+  format: string;
+  architecture: Architecture;
+  normalization: JsonObject;
+  classNames: string[];
+  training: JsonObject;
+  createdAt: string;
+}
+
+function parseModelHeader(raw: unknown, fail: Fail): ModelHeader {
+  const h = asObject(raw, `"${MODEL_METADATA_KEY}"`, fail);
+  if (h.format !== MODEL_FORMAT && h.format !== CHECKPOINT_FORMAT) {
+    fail(`unknown format ${JSON.stringify(h.format)}; expected "${MODEL_FORMAT}" or "${CHECKPOINT_FORMAT}"`);
+  }
+  checkVersion(h.version, MODEL_FORMAT_VERSION, 'model format', fail);
+  onlyFields(h, MODEL_FIELDS, `"${MODEL_METADATA_KEY}"`, fail);
+  const classNames = h.classNames;
+  if (!Array.isArray(classNames) || !classNames.every((c) => typeof c === 'string')) {
+    fail('classNames must be an array of strings');
+  }
+  if (typeof h.createdAt !== 'string') fail('createdAt must be a string');
+  return {
+    format: h.format as string,
+    architecture: parseArchitecture(h.architecture, fail),
+    normalization: asObject(h.normalization, 'normalization', fail),
+    classNames: classNames as string[],
+    training: asObject(h.training, 'training', fail),
+    createdAt: h.createdAt as string,
+  };
+}
+
+function parseArchitecture(raw: unknown, fail: Fail): Architecture {
+  const a = asObject(raw, 'architecture', fail);
+  onlyFields(a, ARCH_FIELDS, 'architecture', fail);
+  const inputSize = positiveInt(a.inputSize, 'architecture.inputSize', fail);
+  const shape = a.inputShape;
+  if (!Array.isArray(shape) || (shape.length !== 1 && shape.length !== 3)) {
+    fail('architecture.inputShape must be [features] or [height, width, channels]');
+  }
+  const inputShape = (shape as unknown[]).map((d, i) =>
+    positiveInt(d, `architecture.inputShape[${i}]`, fail),
+  );
+  const product = inputShape.reduce((x, y) => x * y, 1);
+  if (product !== inputSize) {
+    fail(
+      `architecture.inputShape [${inputShape.join(', ')}] holds ${product} values but inputSize is ${inputSize}`,
+    );
+  }
+  if (!Array.isArray(a.layers) || a.layers.length === 0)
+    fail('architecture.layers must be a non-empty array');
+  const layers = (a.layers as unknown[]).map((raw, i) => parseLayer(raw, i, fail));
+  if (!(LOSSES as readonly unknown[]).includes(a.loss)) {
+    fail(`unknown loss ${JSON.stringify(a.loss)}; expected one of ${LOSSES.join(', ')}`);
+  }
+  return { inputShape, inputSize, layers, loss: a.loss as Loss };
+}
+
+function parseLayer(raw: unknown, i: number, fail: Fail): LayerSpec {
+  const where = `architecture.layers[${i}]`;
+  const l = asObject(raw, where, fail);
+  onlyFields(l, LAYER_FIELDS, where, fail);
+  const units = positiveInt(l.units, `${where}.units`, fail);
+  if (!(ACTIVATIONS as readonly unknown[]).includes(l.activation)) {
+    fail(
+      `${where}: unknown activation ${JSON.stringify(l.activation)}; expected one of ${ACTIVATIONS.join(', ')}`,
+    );
+  }
+  const layer: LayerSpec = { units, activation: l.activation as Activation };
+  if (l.alpha !== undefined) {
+    if (layer.activation !== 'leaky_relu') fail(`${where}: alpha applies only to leaky_relu`);
+    if (typeof l.alpha !== 'number' || !Number.isFinite(l.alpha))
+      fail(`${where}.alpha must be a finite number`);
+    layer.alpha = l.alpha as number;
+  }
+  return layer;
+}
+
+function parseCheckpointState(
+  raw: unknown,
+  fail: Fail,
+): { state: CheckpointState; t: number; lengths: Record<string, number> } {
+  const s = asObject(raw, `"${CHECKPOINT_METADATA_KEY}"`, fail);
+  checkVersion(s.version, CHECKPOINT_STATE_VERSION, 'checkpoint state', fail);
+  onlyFields(s, STATE_FIELDS, `"${CHECKPOINT_METADATA_KEY}"`, fail);
+  if (!Object.hasOwn(s, 'dataPosition')) fail('checkpoint state needs dataPosition (null if unused)');
+  const o = asObject(s.optimizerState, 'optimizerState', fail);
+  onlyFields(o, ['t', 'lengths'], 'optimizerState', fail);
+  const lengths: Record<string, number> = {};
+  for (const [name, len] of Object.entries(asObject(o.lengths, 'optimizerState.lengths', fail))) {
+    if (!OPTIM_NAME.test(name)) fail(`optimizer state name ${JSON.stringify(name)} is not an identifier`);
+    setOwn(lengths, name, nonNegativeInt(len, `optimizerState.lengths.${name}`, fail));
+  }
+  const state: CheckpointState = {
+    step: nonNegativeInt(s.step, 'step', fail),
+    epoch: nonNegativeInt(s.epoch, 'epoch', fail),
+    batchInEpoch: nonNegativeInt(s.batchInEpoch, 'batchInEpoch', fail),
+    rngState: parseRngState(s.rngState, fail),
+    dataPosition: s.dataPosition,
+    optimizer: asObject(s.optimizer, 'optimizer', fail),
+    schedule: asObject(s.schedule, 'schedule', fail),
+  };
+  return { state, t: nonNegativeInt(o.t, 'optimizerState.t', fail), lengths };
+}
+
+function parseRngState(raw: unknown, fail: Fail): RngState {
+  const r = asObject(raw, 'rngState', fail);
+  onlyFields(r, ['s', 'spare'], 'rngState', fail);
+  const s = r.s;
+  if (
+    !Array.isArray(s) ||
+    s.length !== 4 ||
+    !s.every((w) => typeof w === 'number' && Number.isInteger(w) && w >= 0 && w <= 0xffffffff) ||
+    s.every((w) => w === 0)
+  ) {
+    fail('rngState.s must be four uint32 words, not all zero');
+  }
+  const spare = r.spare ?? null;
+  if (spare !== null && (typeof spare !== 'number' || !Number.isFinite(spare))) {
+    fail('rngState.spare must be a finite number or null');
+  }
+  const [a, b, c, d] = s as number[];
+  return { s: [a, b, c, d], spare: spare as number | null };
+}
+
+function checkVersion(v: unknown, supported: number, what: string, fail: Fail): void {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
+    fail(`${what} version must be a positive integer, got ${JSON.stringify(v)}`);
+  }
+  if ((v as number) > supported) {
+    fail(
+      `${what} version ${v as number} is newer than this build supports (${supported}); ` +
+        'upgrade webgpu-trainer to read it',
+    );
+  }
+}
+
+function asObject(v: unknown, what: string, fail: Fail): JsonObject {
+  if (!isJsonObject(v)) return fail(`${what} must be a JSON object`);
+  return v;
+}
+
+function onlyFields(obj: JsonObject, allowed: string[], what: string, fail: Fail): void {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.includes(k)) fail(`${what} has unexpected field ${JSON.stringify(k)}`);
+  }
+}
+
+function positiveInt(v: unknown, what: string, fail: Fail): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
+    return fail(`${what} must be a positive integer, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function nonNegativeInt(v: unknown, what: string, fail: Fail): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    return fail(`${what} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
