@@ -12,7 +12,7 @@
 
 struct Params {
   rows: u32,
-  active: u32,
+  live_rows: u32,
   features: u32,
   channels: u32,
   classes: u32,
@@ -40,7 +40,7 @@ fn gather_images(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   let r = e / params.features;
   let d = e - r * params.features;
-  if (r >= params.active) {
+  if (r >= params.live_rows) {
     out_x[e] = 0.0;
     return;
   }
@@ -58,7 +58,7 @@ fn gather_labels(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   var label = 0u;
-  let live = r < params.active;
+  let live = r < params.live_rows;
   if (live) {
     label = packed[idx[r]];
   }
@@ -71,4 +71,23 @@ fn gather_labels(@builtin(global_invocation_id) gid: vec3<u32>) {
       out_y[r * params.classes + j] = bitcast<u32>(select(0.0, 1.0, live && j == label));
     }
   }
+}
+
+// gather_rows: out[r, d] = rows[idx[r] * D + d] for r < active, else 0 (float datasets and
+// float targets kept resident; D = params.features). Same grid as gather_images.
+@group(0) @binding(6) var<storage, read> rows_f32: array<f32>;
+
+@compute @workgroup_size(WG)
+fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let e = gid.x + gid.y * params.row_stride;
+  if (e >= params.rows * params.features) {
+    return;
+  }
+  let r = e / params.features;
+  let d = e - r * params.features;
+  if (r >= params.live_rows) {
+    out_x[e] = 0.0;
+    return;
+  }
+  out_x[e] = rows_f32[idx[r] * params.features + d];
 }

@@ -16,7 +16,7 @@
 struct Params {
   rows: u32,
   cols: u32,
-  active: u32,
+  live_rows: u32,
   _pad: u32,
 }
 
@@ -58,12 +58,12 @@ fn loss_bce(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (r >= params.rows) {
     return;
   }
-  if (r >= params.active) {
+  if (r >= params.live_rows) {
     zero_row(r);
     return;
   }
   let n = params.cols;
-  let scale = 1.0 / f32(params.active * n);
+  let scale = 1.0 / f32(params.live_rows * n);
   let base = r * n;
   var loss = 0.0;
   var ok = true;
@@ -85,7 +85,7 @@ fn loss_softmax_ce(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (r >= params.rows) {
     return;
   }
-  if (r >= params.active) {
+  if (r >= params.live_rows) {
     zero_row(r);
     return;
   }
@@ -106,7 +106,7 @@ fn loss_softmax_ce(@builtin(global_invocation_id) gid: vec3<u32>) {
     sum += exp(outp[base + j] - mx);
   }
   let inv = 1.0 / sum;
-  let scale = 1.0 / f32(params.active);
+  let scale = 1.0 / f32(params.live_rows);
   for (var j = 0u; j < n; j++) {
     let p = exp(outp[base + j] - mx) * inv;
     grad[base + j] = (p - select(0.0, 1.0, j == y)) * scale;
@@ -125,13 +125,13 @@ fn loss_mse(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (r >= params.rows) {
     return;
   }
-  if (r >= params.active) {
+  if (r >= params.live_rows) {
     zero_row(r);
     return;
   }
   let n = params.cols;
   let base = r * n;
-  let scale = 2.0 / f32(params.active * n);
+  let scale = 2.0 / f32(params.live_rows * n);
   var loss = 0.0;
   var am = 0u;
   var ym = 0u;

@@ -73,3 +73,8 @@ export class BufferPool {
     this.free.clear();
   }
 }
+
+/** queue.writeBuffer for any typed array (TypeScript's ArrayBufferLike typing aside). */
+export function writeArray(queue: GPUQueue, buffer: GPUBuffer, offset: number, data: ArrayBufferView): void {
+  queue.writeBuffer(buffer, offset, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+}

@@ -58,7 +58,7 @@ export async function prepareOptimizer(
       hyper,
       a.params,
       a.grads,
-      clip ? a.clip! : null,
+      clip ? a.clip! : unusedClip(env),
       opt.name === 'sgd' ? null : a.m!,
       entry === 'adam_update' ? a.v! : null,
     ],
@@ -89,4 +89,9 @@ export async function prepareOptimizer(
   };
   writeHyper(env.device.queue, opt.lr, 1);
   return { label: entry, kind: 'optim', pipeline, bindGroup: group, workgroups, hyper, writeHyper };
+}
+
+/** grad_at() names the clip binding even when CLIP is off, so auto layouts always include it. */
+function unusedClip(env: KernelEnv): GPUBuffer {
+  return env.pool.acquire(16, USAGE.STORAGE, 'clip-unused');
 }

@@ -1,0 +1,658 @@
+// The trainer: owns a model's GPU buffers and its plans, and runs fit / evaluate / predict.
+//
+// Each training step is one command encoder, one compute pass and one queue.submit. Per step the
+// CPU only writes small things with queue.writeBuffer: the batch's sample indices (resident data)
+// or the batch itself (upload path), the optimizer's hyper-parameters, and the active row count
+// of a last partial batch. Loss and accuracy accumulate on the GPU and are copied out every
+// `logEvery` steps into a staging buffer that is mapped asynchronously; at most `maxInFlight`
+// submitted steps may be pending before the CPU waits.
+
+import { ConfigError, NonFiniteInputError, NonFiniteLossError, ShapeError } from '../errors.js';
+import { USAGE, writeArray } from '../gpu/buffers.js';
+import type { GpuDevice } from '../gpu/device.js';
+import { StagingBuffer, readBuffer } from '../gpu/readback.js';
+import { view, type KernelEnv, type TensorView } from '../kernels/common.js';
+import { createKernelEnv } from '../kernels/env.js';
+import { ACTIVE_OFFSET } from '../kernels/losses.js';
+import { GATHER_ACTIVE_OFFSET, type GatherDispatch } from '../kernels/data.js';
+import { DEFAULT_VARIANT, type MatmulForm, type MatmulVariant } from '../kernels/matmul.js';
+import { defaultInit, initWeights, type Init } from '../nn/init.js';
+import { outputSize, paramLayout, validateModel, type ModelSpec, type ParamLayout } from '../nn/model.js';
+import { resolveOptimizer, type OptimizerConfig, type ResolvedOptimizer } from '../optim/optimizers.js';
+import { learningRate, validateSchedule, type Schedule } from '../optim/schedules.js';
+import { Rng, type RngState } from '../rng.js';
+import { buildPlan, encodeAll, type ModelBuffers, type Plan } from './plan.js';
+import {
+  dataFeatures,
+  firstNonFinite,
+  fitsResident,
+  prepareGathers,
+  uploadResident,
+  validateData,
+  type ResidentData,
+  type TrainingData,
+} from './gpu-data.js';
+
+export interface TrainerOptions {
+  seed?: number;
+  /** One initialiser for every layer, or one per layer. Default: He for ReLU-like, else Xavier. */
+  init?: Init | Init[];
+  optimizer: OptimizerConfig;
+  schedule?: Schedule;
+  /** Matmul variant per form; default: the per-adapter tuned choice passed in by the caller. */
+  variants?: Partial<Record<MatmulForm, MatmulVariant>>;
+}
+
+export interface StepLog {
+  step: number;
+  epoch: number;
+  /** Mean loss and accuracy over the samples since the previous log. */
+  loss: number;
+  accuracy: number;
+  samples: number;
+  lr: number;
+}
+
+export interface EpochLog {
+  epoch: number;
+  loss: number;
+  accuracy: number;
+  valLoss?: number;
+  valAccuracy?: number;
+  seconds: number;
+  samplesPerSecond: number;
+}
+
+export interface FitOptions {
+  epochs: number;
+  batchSize: number;
+  shuffle?: boolean;
+  /** Fraction of the data held out (seeded split) and evaluated after each epoch. */
+  validationSplit?: number;
+  validationData?: TrainingData;
+  /** Read the loss every k steps (and at each epoch end). Default 10. */
+  logEvery?: number;
+  maxInFlight?: number;
+  /** 'auto' keeps data on the GPU when it fits one binding; 'upload' sends each batch. */
+  residency?: 'auto' | 'gpu' | 'upload';
+  onStep?: (log: StepLog) => void | Promise<void>;
+  onEpoch?: (log: EpochLog) => void | Promise<void>;
+  /** Return true to stop after the current step (checked every step). */
+  shouldStop?: () => boolean;
+  /** Start position (resume): epoch index and batch within it. */
+  start?: { epoch: number; batch: number };
+}
+
+export interface History {
+  epochs: EpochLog[];
+  steps: number;
+  stopped: boolean;
+}
+
+export interface Weights {
+  W: Float32Array;
+  b: Float32Array;
+}
+
+interface Feed {
+  res?: ResidentData;
+  gathers?: GatherDispatch[];
+  idx: TensorView;
+  idxHost: Uint32Array;
+  hostX?: Float32Array;
+  hostY?: Uint32Array | Float32Array;
+}
+
+export class Trainer {
+  readonly spec: ModelSpec;
+  readonly layout: ParamLayout;
+  readonly optimizer: ResolvedOptimizer;
+  readonly schedule: Schedule | undefined;
+  /** Optimizer steps taken so far (t of the next step is step + 1). */
+  step = 0;
+  readonly rng: Rng;
+  private readonly env: KernelEnv;
+  private readonly model: ModelBuffers;
+  private readonly dummies: { read: GPUBuffer; write: GPUBuffer };
+  private readonly plans = new Map<number, Promise<Plan>>();
+  private readonly feeds = new Map<string, Feed>();
+  private readonly residents = new WeakMap<TrainingData, ResidentData>();
+  private readonly variants: Record<MatmulForm, MatmulVariant>;
+  private staging: StagingBuffer[] = [];
+  private destroyed = false;
+
+  private constructor(
+    readonly gpu: GpuDevice,
+    spec: ModelSpec,
+    opts: TrainerOptions,
+  ) {
+    validateModel(spec);
+    validateSchedule(opts.schedule);
+    this.spec = spec;
+    this.optimizer = resolveOptimizer(opts.optimizer);
+    this.schedule = opts.schedule;
+    this.rng = new Rng(opts.seed ?? 0);
+    this.env = createKernelEnv(gpu);
+    this.layout = paramLayout(spec);
+    const P = this.layout.size;
+    const pool = this.env.pool;
+    const storage = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+    this.model = {
+      layout: this.layout,
+      params: pool.acquire(P * 4, storage, 'params'),
+      grads: pool.acquire(P * 4, storage, 'grads'),
+      m: this.optimizer.name !== 'sgd' ? pool.acquire(P * 4, storage, 'optim-m') : undefined,
+      v:
+        this.optimizer.name === 'adam' || this.optimizer.name === 'adamw'
+          ? pool.acquire(P * 4, storage, 'optim-v')
+          : undefined,
+    };
+    this.dummies = {
+      read: pool.acquire(16, USAGE.STORAGE, 'unused-read'),
+      write: pool.acquire(16, USAGE.STORAGE, 'unused-write'),
+    };
+    this.variants = {
+      forward: DEFAULT_VARIANT,
+      weightGrad: DEFAULT_VARIANT,
+      inputGrad: DEFAULT_VARIANT,
+      ...opts.variants,
+    };
+    const one = Array.isArray(opts.init) ? undefined : opts.init;
+    const inits = Array.isArray(opts.init)
+      ? opts.init
+      : spec.layers.map((l) => one ?? defaultInit(l.activation));
+    if (inits.length !== spec.layers.length)
+      throw new ConfigError(`init lists ${inits.length} initialisers for ${spec.layers.length} layers.`);
+    const initRng = this.rng.fork();
+    this.setWeights(
+      this.layout.layers.map((l, i) => ({
+        W: initWeights(inits[i], l.units, l.fanIn, initRng),
+        b: new Float32Array(l.units),
+      })),
+    );
+    // Gradients and optimizer state start at zero; padding between tensors stays zero forever.
+    for (const b of [this.model.grads, this.model.m, this.model.v])
+      if (b) gpu.device.queue.writeBuffer(b, 0, new Float32Array(P));
+  }
+
+  static async create(gpu: GpuDevice, spec: ModelSpec, opts: TrainerOptions): Promise<Trainer> {
+    const t = new Trainer(gpu, spec, opts);
+    gpu.throwIfFailed();
+    return t;
+  }
+
+  get parameterCount(): number {
+    return this.layout.count;
+  }
+  get bufferCount(): number {
+    return this.env.pool.liveCount;
+  }
+  get gpuBytes(): number {
+    return this.env.pool.bytesInUse;
+  }
+  get matmulVariants(): Record<MatmulForm, MatmulVariant> {
+    return { ...this.variants };
+  }
+
+  // ---- weights and state -------------------------------------------------------------------
+
+  setWeights(weights: Weights[]): void {
+    if (weights.length !== this.layout.layers.length) {
+      throw new ShapeError(
+        `setWeights: the model has ${this.layout.layers.length} layers, got ${weights.length} weight pairs.`,
+      );
+    }
+    const flat = new Float32Array(this.layout.size);
+    weights.forEach((w, i) => {
+      const l = this.layout.layers[i];
+      if (w.W.length !== l.W.length || w.b.length !== l.b.length) {
+        throw new ShapeError(
+          `setWeights: layer ${i} needs W [${l.units}, ${l.fanIn}] and b [${l.units}], got ${w.W.length} and ${w.b.length} values.`,
+        );
+      }
+      const bad = firstNonFinite(Float32Array.from(w.W));
+      if (bad >= 0) throw new NonFiniteInputError(`setWeights: layer ${i} weight ${bad} is ${w.W[bad]}.`);
+      flat.set(w.W, l.W.offset);
+      flat.set(w.b, l.b.offset);
+    });
+    this.gpu.device.queue.writeBuffer(this.model.params, 0, flat);
+  }
+
+  async getWeights(): Promise<Weights[]> {
+    const flat = await this.readFlat(this.model.params);
+    return this.layout.layers.map((l) => ({
+      W: flat.slice(l.W.offset, l.W.offset + l.W.length),
+      b: flat.slice(l.b.offset, l.b.offset + l.b.length),
+    }));
+  }
+
+  /** Optimizer moments (flat, in the parameter layout) and the step, for checkpoints. */
+  async getOptimizerState(): Promise<{ t: number; tensors: Record<string, Float32Array> }> {
+    const tensors: Record<string, Float32Array> = {};
+    if (this.model.m) tensors.m = await this.readFlat(this.model.m);
+    if (this.model.v) tensors.v = await this.readFlat(this.model.v);
+    return { t: this.step, tensors };
+  }
+
+  setOptimizerState(state: { t: number; tensors: Record<string, Float32Array> }): void {
+    for (const [name, buf] of [
+      ['m', this.model.m],
+      ['v', this.model.v],
+    ] as const) {
+      if (!buf) continue;
+      const data = state.tensors[name];
+      if (!data || data.length !== this.layout.size) {
+        throw new ShapeError(
+          `Optimizer state '${name}' must hold ${this.layout.size} values (this model's layout), got ${data?.length ?? 0}.`,
+        );
+      }
+      writeArray(this.gpu.device.queue, buf, 0, data);
+    }
+    this.step = state.t;
+  }
+
+  private async readFlat(buf: GPUBuffer): Promise<Float32Array> {
+    this.check();
+    const bytes = await readBuffer(this.gpu.device, this.env.pool, buf, this.layout.size * 4);
+    this.gpu.throwIfFailed();
+    return new Float32Array(bytes);
+  }
+
+  // ---- plans and feeds -------------------------------------------------------------------
+
+  private plan(B: number): Promise<Plan> {
+    let p = this.plans.get(B);
+    if (!p) {
+      p = buildPlan(this.env, this.spec, this.model, this.optimizer, B, this.variants, this.dummies);
+      this.plans.set(B, p);
+    }
+    return p;
+  }
+
+  private resident(data: TrainingData): ResidentData {
+    let r = this.residents.get(data);
+    if (!r) {
+      r = uploadResident(this.env, data, this.spec.inputSize);
+      this.residents.set(data, r);
+    }
+    return r;
+  }
+
+  private feedKey = new WeakMap<TrainingData, string>();
+  private feedSeq = 0;
+
+  private async feed(plan: Plan, data: TrainingData, residency: 'auto' | 'gpu' | 'upload'): Promise<Feed> {
+    let id = this.feedKey.get(data);
+    if (!id) this.feedKey.set(data, (id = `d${this.feedSeq++}`));
+    const gpuOk = fitsResident(this.env, data);
+    if (residency === 'gpu' && !gpuOk) {
+      throw new ShapeError(
+        `The dataset does not fit one GPU storage binding (${this.gpu.device.limits.maxStorageBufferBindingSize} bytes); use residency 'upload'.`,
+      );
+    }
+    const useGpu = residency !== 'upload' && gpuOk;
+    const key = `${id}:${plan.B}:${useGpu}`;
+    let f = this.feeds.get(key);
+    if (f) return f;
+    const idxBuf = this.env.pool.acquire(plan.B * 4, USAGE.STORAGE | USAGE.COPY_DST, 'batch-indices');
+    const idx = view(idxBuf, plan.B);
+    const outputs = outputSize(this.spec);
+    if (useGpu) {
+      const res = this.resident(data);
+      const gathers = await prepareGathers(
+        this.env,
+        res,
+        plan.B,
+        idx,
+        plan.x,
+        plan.targets,
+        this.spec.loss,
+        outputs,
+      );
+      f = { res, gathers, idx, idxHost: new Uint32Array(plan.B) };
+    } else {
+      if (data.kind !== 'float')
+        throw new ConfigError("uint8 datasets train GPU-resident; use residency 'auto' or 'gpu'.");
+      const ce = this.spec.loss === 'softmax-ce';
+      f = {
+        idx,
+        idxHost: new Uint32Array(plan.B),
+        hostX: new Float32Array(plan.B * this.spec.inputSize),
+        hostY: ce ? new Uint32Array(plan.B) : new Float32Array(plan.B * outputs),
+      };
+    }
+    this.feeds.set(key, f);
+    return f;
+  }
+
+  /** Writes one batch (sample ids `ids[0..n)`) into the plan's inputs. */
+  private writeBatch(
+    plan: Plan,
+    f: Feed,
+    data: TrainingData,
+    ids: ArrayLike<number>,
+    n: number,
+    where: string,
+  ): void {
+    const q = this.gpu.device.queue;
+    if (f.gathers) {
+      f.idxHost.fill(0);
+      for (let i = 0; i < n; i++) f.idxHost[i] = ids[i];
+      writeArray(q, f.idx.buffer, 0, f.idxHost);
+      for (const g of f.gathers) q.writeBuffer(g.params, GATHER_ACTIVE_OFFSET, new Uint32Array([n]));
+      return;
+    }
+    const d = data as Extract<TrainingData, { kind: 'float' }>;
+    const K = this.spec.inputSize;
+    const outputs = outputSize(this.spec);
+    const X = f.hostX!;
+    X.fill(0);
+    for (let i = 0; i < n; i++) {
+      const s = ids[i];
+      X.set(d.x.subarray(s * K, (s + 1) * K), i * K);
+    }
+    const bad = firstNonFinite(X, 0, n * K);
+    if (bad >= 0) {
+      const sample = ids[Math.floor(bad / K)];
+      throw new NonFiniteInputError(
+        `Input ${where}: sample ${sample}, feature ${bad % K} is ${X[bad]}. Clean the data (no NaN/Infinity) before training.`,
+      );
+    }
+    const Y = f.hostY!;
+    Y.fill(0);
+    for (let i = 0; i < n; i++) {
+      const s = ids[i];
+      if (d.targets) (Y as Float32Array).set(d.targets.subarray(s * outputs, (s + 1) * outputs), i * outputs);
+      else if (Y instanceof Uint32Array) Y[i] = d.labels![s];
+      else if (outputs === 1) Y[i] = d.labels![s];
+      else Y[i * outputs + d.labels![s]] = 1;
+    }
+    writeArray(q, plan.x.buffer, 0, X);
+    writeArray(q, plan.targets.buffer, 0, Y);
+  }
+
+  private lastActive = new Map<number, number>();
+  private setActive(plan: Plan, n: number): void {
+    if (this.lastActive.get(plan.B) === n) return;
+    this.gpu.device.queue.writeBuffer(plan.loss.params, ACTIVE_OFFSET, new Uint32Array([n]));
+    this.lastActive.set(plan.B, n);
+  }
+
+  private stagingFor(): StagingBuffer {
+    let s = this.staging.find((b) => !b.busy);
+    if (!s) {
+      s = new StagingBuffer(this.env.pool, 16, 'loss-readback');
+      this.staging.push(s);
+    }
+    return s;
+  }
+
+  // ---- training --------------------------------------------------------------------------
+
+  /** Checks float data for NaN/Infinity up front, naming the sample and its first batch. */
+  private checkFinite(data: TrainingData, order: ArrayLike<number>, B: number, epoch: number): void {
+    if (data.kind !== 'float') return;
+    const bad = firstNonFinite(data.x);
+    if (bad < 0) return;
+    const K = this.spec.inputSize;
+    const sample = Math.floor(bad / K);
+    let pos = -1;
+    for (let i = 0; i < order.length; i++) if (order[i] === sample) pos = i;
+    const where = pos >= 0 ? `batch ${Math.floor(pos / B)} of epoch ${epoch + 1}` : 'the data';
+    throw new NonFiniteInputError(
+      `Input ${where}: sample ${sample}, feature ${bad % K} is ${data.x[bad]}. Clean the data (no NaN/Infinity) before training.`,
+    );
+  }
+
+  async fit(data: TrainingData, o: FitOptions): Promise<History> {
+    this.check();
+    const outputs = outputSize(this.spec);
+    validateData(data, this.spec.inputSize, outputs, this.spec.loss, 'training data');
+    if (!Number.isInteger(o.epochs) || o.epochs < 1)
+      throw new ConfigError(`epochs must be a positive integer, got ${o.epochs}.`);
+    if (!Number.isInteger(o.batchSize) || o.batchSize < 1)
+      throw new ConfigError(`batchSize must be a positive integer, got ${o.batchSize}.`);
+    const split = o.validationSplit ?? 0;
+    if (!(split >= 0 && split < 1)) throw new ConfigError(`validationSplit must be in [0, 1), got ${split}.`);
+
+    // Seeded split: a fixed permutation, the tail held out.
+    const all = new Rng(this.rng.nextUint32()).permutation(data.count);
+    const nVal = Math.floor(data.count * split);
+    const trainIds =
+      split > 0 ? all.slice(0, data.count - nVal) : Uint32Array.from({ length: data.count }, (_, i) => i);
+    const valIds = split > 0 ? all.slice(data.count - nVal) : undefined;
+    if (trainIds.length === 0) throw new ConfigError('validationSplit leaves no training samples.');
+    if (o.validationData)
+      validateData(o.validationData, this.spec.inputSize, outputs, this.spec.loss, 'validation data');
+
+    const B = Math.min(o.batchSize, trainIds.length);
+    const plan = await this.plan(B);
+    const feed = await this.feed(plan, data, o.residency ?? 'auto');
+    const stepsPerEpoch = Math.ceil(trainIds.length / B);
+    const totalSteps = stepsPerEpoch * o.epochs;
+    const logEvery = Math.max(1, o.logEvery ?? 10);
+    const maxInFlight = Math.max(1, o.maxInFlight ?? 2);
+    const device = this.gpu.device;
+    const history: History = { epochs: [], steps: 0, stopped: false };
+    const inflight: Promise<unknown>[] = [];
+    const pendingLogs: Promise<void>[] = [];
+    const epochSeedBase = this.rng.nextUint32();
+    const startEpoch = o.start?.epoch ?? 0;
+    let stopped = false;
+
+    for (let epoch = startEpoch; epoch < o.epochs && !stopped; epoch++) {
+      const t0 = performance.now();
+      // Per-epoch order from (seed, epoch): reproducible, and a resume lands on the same order.
+      const order =
+        o.shuffle === false
+          ? trainIds
+          : new Rng((epochSeedBase ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0).shuffle(trainIds.slice());
+      if (epoch === startEpoch) this.checkFinite(data, order, B, epoch);
+      let epochLoss = 0;
+      let epochCorrect = 0;
+      let epochRows = 0;
+      let sinceLoss = 0;
+      let sinceCorrect = 0;
+      let sinceRows = 0;
+      const firstBatch = epoch === startEpoch ? (o.start?.batch ?? 0) : 0;
+      for (let bi = firstBatch; bi < stepsPerEpoch; bi++) {
+        const from = bi * B;
+        const n = Math.min(B, order.length - from);
+        this.writeBatch(
+          plan,
+          feed,
+          data,
+          order.subarray(from, from + n),
+          n,
+          `batch ${bi} of epoch ${epoch + 1}`,
+        );
+        this.setActive(plan, n);
+        const lr = learningRate(this.optimizer.lr, this.schedule, this.step, totalSteps);
+        plan.optimizer.writeHyper(device.queue, lr, this.step + 1);
+        const logNow = (bi + 1) % logEvery === 0 || bi === stepsPerEpoch - 1;
+        const enc = device.createCommandEncoder({ label: 'train-step' });
+        const pass = enc.beginComputePass({ label: 'train-step' });
+        if (feed.gathers) encodeAll(pass, feed.gathers);
+        encodeAll(pass, plan.forward);
+        encodeAll(pass, [plan.loss]);
+        encodeAll(pass, plan.lossBackward);
+        encodeAll(pass, [plan.accumulate]);
+        encodeAll(pass, plan.backward);
+        encodeAll(pass, plan.update);
+        pass.end();
+        let staging: StagingBuffer | undefined;
+        if (logNow) {
+          staging = this.stagingFor();
+          staging.encodeCopy(enc, plan.acc.buffer, 0, 16);
+          enc.clearBuffer(plan.acc.buffer, 0, 16);
+        }
+        device.queue.submit([enc.finish()]);
+        this.step++;
+        history.steps++;
+        if (staging) {
+          const step = this.step;
+          const ep = epoch;
+          const read = staging.read(16).then(async (buf) => {
+            const [l, c, rows] = new Float32Array(buf);
+            if (!Number.isFinite(l)) {
+              throw new NonFiniteLossError(
+                `The loss became ${l} at step ${step} (epoch ${ep + 1}). Lower the learning rate or enable gradient clipping (maxNorm).`,
+              );
+            }
+            sinceLoss += l;
+            sinceCorrect += c;
+            sinceRows += rows;
+            epochLoss += l;
+            epochCorrect += c;
+            epochRows += rows;
+            const log: StepLog = {
+              step,
+              epoch: ep,
+              loss: sinceLoss / Math.max(1, sinceRows),
+              accuracy: sinceCorrect / Math.max(1, sinceRows),
+              samples: sinceRows,
+              lr,
+            };
+            sinceLoss = sinceCorrect = sinceRows = 0;
+            await o.onStep?.(log);
+          });
+          pendingLogs.push(read);
+          inflight.push(read);
+        } else {
+          inflight.push(device.queue.onSubmittedWorkDone());
+        }
+        while (inflight.length > maxInFlight) await inflight.shift();
+        this.gpu.throwIfFailed();
+        if (o.shouldStop?.()) {
+          stopped = true;
+          history.stopped = true;
+          break;
+        }
+      }
+      await Promise.all(pendingLogs.splice(0));
+      inflight.length = 0;
+      this.gpu.throwIfFailed();
+      const seconds = (performance.now() - t0) / 1000;
+      const log: EpochLog = {
+        epoch,
+        loss: epochLoss / Math.max(1, epochRows),
+        accuracy: epochCorrect / Math.max(1, epochRows),
+        seconds,
+        samplesPerSecond: epochRows / seconds,
+      };
+      if (valIds || o.validationData) {
+        const v = valIds
+          ? await this.evaluate(data, { batchSize: B, ids: valIds })
+          : await this.evaluate(o.validationData!, { batchSize: B });
+        log.valLoss = v.loss;
+        log.valAccuracy = v.accuracy;
+      }
+      history.epochs.push(log);
+      await o.onEpoch?.(log);
+    }
+    return history;
+  }
+
+  /** Mean loss and accuracy over `data` (or the subset `ids`), forward only. */
+  async evaluate(
+    data: TrainingData,
+    o: { batchSize?: number; ids?: Uint32Array } = {},
+  ): Promise<{ loss: number; accuracy: number; count: number }> {
+    this.check();
+    validateData(data, this.spec.inputSize, outputSize(this.spec), this.spec.loss, 'evaluation data');
+    const ids = o.ids ?? Uint32Array.from({ length: data.count }, (_, i) => i);
+    const B = Math.min(o.batchSize ?? 256, ids.length);
+    const plan = await this.plan(B);
+    const feed = await this.feed(plan, data, 'auto');
+    const device = this.gpu.device;
+    const clear = device.createCommandEncoder();
+    clear.clearBuffer(plan.evalAcc.buffer, 0, 16);
+    device.queue.submit([clear.finish()]);
+    for (let from = 0; from < ids.length; from += B) {
+      const n = Math.min(B, ids.length - from);
+      this.writeBatch(plan, feed, data, ids.subarray(from, from + n), n, `evaluation batch ${from / B}`);
+      this.setActive(plan, n);
+      const enc = device.createCommandEncoder({ label: 'eval-step' });
+      const pass = enc.beginComputePass();
+      if (feed.gathers) encodeAll(pass, feed.gathers);
+      encodeAll(pass, plan.forward);
+      encodeAll(pass, [plan.loss, plan.evalAccumulate]);
+      pass.end();
+      device.queue.submit([enc.finish()]);
+    }
+    const acc = new Float32Array(await readBuffer(device, this.env.pool, plan.evalAcc.buffer, 16));
+    this.gpu.throwIfFailed();
+    return { loss: acc[0] / acc[2], accuracy: acc[1] / acc[2], count: acc[2] };
+  }
+
+  /** Outputs after the final activation (probabilities for sigmoid/softmax), [count, outputs]. */
+  async predict(data: TrainingData | Float32Array, o: { batchSize?: number } = {}): Promise<Float32Array> {
+    this.check();
+    const K = this.spec.inputSize;
+    const outputs = outputSize(this.spec);
+    const d: TrainingData =
+      data instanceof Float32Array
+        ? { kind: 'float', x: data, count: data.length / K, labels: new Int32Array(data.length / K) }
+        : data;
+    if (!Number.isInteger(d.count) || dataFeatures(d) !== K)
+      throw new ShapeError(`predict: input length must be a multiple of inputSize ${K}.`);
+    if (d.kind === 'float') {
+      const bad = firstNonFinite(d.x);
+      if (bad >= 0)
+        throw new NonFiniteInputError(
+          `predict: sample ${Math.floor(bad / K)}, feature ${bad % K} is ${d.x[bad]}.`,
+        );
+    }
+    const B = Math.min(o.batchSize ?? 256, d.count);
+    const plan = await this.plan(B);
+    const feed = await this.feed(plan, d, 'auto');
+    const out = new Float32Array(d.count * outputs);
+    const ids = Uint32Array.from({ length: d.count }, (_, i) => i);
+    const device = this.gpu.device;
+    for (let from = 0; from < d.count; from += B) {
+      const n = Math.min(B, d.count - from);
+      this.writeBatch(plan, feed, d, ids.subarray(from, from + n), n, `prediction batch ${from / B}`);
+      const enc = device.createCommandEncoder({ label: 'predict' });
+      const pass = enc.beginComputePass();
+      if (feed.gathers) encodeAll(pass, feed.gathers);
+      encodeAll(pass, plan.forward);
+      pass.end();
+      device.queue.submit([enc.finish()]);
+      const bytes = await readBuffer(device, this.env.pool, plan.output.buffer, n * outputs * 4);
+      out.set(new Float32Array(bytes), from * outputs);
+    }
+    this.gpu.throwIfFailed();
+    if (data instanceof Float32Array) this.forget(d);
+    return out;
+  }
+
+  /** Releases the GPU copy of a dataset this trainer uploaded. */
+  forget(data: TrainingData): void {
+    const r = this.residents.get(data);
+    if (r) {
+      for (const b of r.buffers) this.env.pool.release(b);
+      this.residents.delete(data);
+    }
+    const id = this.feedKey.get(data);
+    if (id)
+      for (const k of [...this.feeds.keys()])
+        if (k.startsWith(`${id}:`)) {
+          this.env.pool.release(this.feeds.get(k)!.idx.buffer);
+          this.feeds.delete(k);
+        }
+  }
+
+  rngState(): RngState {
+    return this.rng.state();
+  }
+
+  private check(): void {
+    if (this.destroyed) throw new ConfigError('This trainer was destroyed; create a new one.');
+    this.gpu.throwIfFailed();
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.env.pool.trim();
+  }
+}

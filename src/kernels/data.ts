@@ -1,0 +1,103 @@
+// Batch assembly on the GPU from a resident dataset (shaders/data.wgsl). Only the batch's sample
+// indices cross the bus each step. Shapes: images packed uint8 [n, D] (4 per u32), float rows
+// [n, D], labels u32 [n]; idx u32 [B]; outputs X [B, D] f32 and targets. Rows >= active (set in
+// the params uniform at ACTIVE_OFFSET) are written as zeros. Everything OVERWRITES its output.
+
+import {
+  bindGroup,
+  grid2d,
+  requireLength,
+  uniformBuffer,
+  type Dispatch,
+  type KernelEnv,
+  type TensorView,
+} from './common.js';
+
+const WG = 256;
+export const GATHER_ACTIVE_OFFSET = 4;
+
+export interface GatherDispatch extends Dispatch {
+  params: GPUBuffer;
+}
+
+async function prepare(
+  env: KernelEnv,
+  entry: 'gather_images' | 'gather_rows' | 'gather_labels',
+  mode: number,
+  a: { B: number; features: number; channels: number; classes: number; idx: TensorView },
+  bindings: (GPUBuffer | TensorView | null)[],
+): Promise<GatherDispatch> {
+  requireLength(a.idx, a.B, `${entry} indices`);
+  const pipeline = await env.pipelines.get(
+    'data',
+    entry,
+    entry === 'gather_labels' ? { WG, MODE: mode } : { WG },
+  );
+  const elements = entry === 'gather_labels' ? a.B : a.B * a.features;
+  const workgroups = grid2d(env, Math.ceil(elements / WG));
+  const params = uniformBuffer(
+    env,
+    [
+      { u: a.B },
+      { u: a.B },
+      { u: a.features },
+      { u: a.channels },
+      { u: a.classes },
+      { u: workgroups[0] * WG },
+      { u: 0 },
+      { u: 0 },
+    ],
+    `${entry} params`,
+  );
+  const group = bindGroup(env, pipeline, [params, ...bindings], entry);
+  return { label: entry, kind: 'gather', pipeline, bindGroup: group, workgroups, params };
+}
+
+/** X = normalise(images[idx]); norm holds [mul_0..mul_C-1, add_0..add_C-1]. */
+export function prepareGatherImages(
+  env: KernelEnv,
+  a: {
+    B: number;
+    features: number;
+    channels: number;
+    packed: TensorView;
+    idx: TensorView;
+    norm: TensorView;
+    out: TensorView;
+  },
+): Promise<GatherDispatch> {
+  requireLength(a.out, a.B * a.features, 'gather_images output');
+  requireLength(a.norm, 2 * a.channels, 'gather_images norm');
+  return prepare(env, 'gather_images', 0, { ...a, classes: 0 }, [a.packed, a.idx, a.norm, a.out, null, null]);
+}
+
+export function prepareGatherRows(
+  env: KernelEnv,
+  a: { B: number; features: number; rows: TensorView; idx: TensorView; out: TensorView },
+): Promise<GatherDispatch> {
+  requireLength(a.out, a.B * a.features, 'gather_rows output');
+  return prepare(env, 'gather_rows', 0, { ...a, channels: 1, classes: 0 }, [
+    null,
+    a.idx,
+    null,
+    a.out,
+    null,
+    a.rows,
+  ]);
+}
+
+/** mode 0: u32 labels; 1: f32 label (one BCE output); 2: one-hot f32 [B, classes]. */
+export function prepareGatherLabels(
+  env: KernelEnv,
+  a: { B: number; classes: number; mode: 0 | 1 | 2; labels: TensorView; idx: TensorView; out: TensorView },
+): Promise<GatherDispatch> {
+  requireLength(a.out, a.mode === 2 ? a.B * a.classes : a.B, 'gather_labels output');
+  return prepare(env, 'gather_labels', a.mode, { ...a, features: 1, channels: 1 }, [
+    a.labels,
+    a.idx,
+    null,
+    null,
+    a.out,
+    null,
+  ]);
+}
