@@ -2,7 +2,8 @@
 # Installs the system packages the project needs on Debian 12 when there is no GPU:
 #   - Mesa lavapipe (software Vulkan) from bookworm-backports: Dawn rejects bookworm's Mesa 22;
 #   - Debian's chromium: the browser tests, and its SwiftShader Vulkan ICD as a fallback adapter;
-#   - dataset-fashion-mnist: the Fashion-MNIST files at a well-known system location.
+#   - dataset-fashion-mnist: the Fashion-MNIST files at a well-known system location;
+#   - libjpeg-turbo-progs: djpeg, the reference JPEG decoder the reader tests compare against.
 # The backports suite reuses the archive URI the machine already uses (never a hard-coded mirror).
 # Safe to run twice. Needs root (CI runs as root); without root it only reports what is missing.
 set -euo pipefail
@@ -11,6 +12,7 @@ need=()
 [ -f /usr/share/vulkan/icd.d/lvp_icd.json ] && dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null | grep -q '^2[5-9]' || need+=(lavapipe)
 [ -x /usr/lib/chromium/chromium ] || need+=(chromium)
 [ -d /usr/share/datasets/fashion-mnist ] || need+=(fashion)
+command -v djpeg >/dev/null || need+=(djpeg)
 if [ ${#need[@]} -eq 0 ]; then echo "setup-system: everything already installed"; exit 0; fi
 
 if [ "$(id -u)" != 0 ]; then
@@ -41,6 +43,7 @@ for n in "${need[@]}"; do
   case $n in
     lavapipe) apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers libvulkan1 >/dev/null ;;
     chromium) pkgs+=(chromium) ;;
+    djpeg) pkgs+=(libjpeg-turbo-progs) ;;
     fashion) pkgs+=(dataset-fashion-mnist) ;;
   esac
 done

@@ -90,3 +90,6 @@ export class FileTooLargeError extends EngineError {
     super(message);
   }
 }
+
+/** A file in an image folder is neither PNG nor JPEG (by content and name); skippable by option. */
+export class NotAnImageError extends DatasetFormatError {}

@@ -1,0 +1,87 @@
+// Node-only helpers: read dataset files from disk and hand the bytes to the browser-safe readers.
+// Kept apart so that the core readers never import node:fs (they are bundled for the browser).
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { DatasetNotFoundError } from '../errors.js';
+import type { ImageSet } from './types.js';
+import { idxToImageSet } from './idx.js';
+import type { IdxPairOptions } from './idx.js';
+import { parseCatHdf5 } from './hdf5.js';
+import type { Hdf5ReadOptions } from './hdf5.js';
+import { concatImageSets, parseCifarBatch, parseClassNames } from './cifar.js';
+import type { CifarVariant } from './cifar.js';
+import { jsImageDecoder } from './decode-js.js';
+import { preprocessImageBytes, readImageFolder } from './imagefolder.js';
+import type { FolderSource, ImageFolderOptions, ImageFolderSet, ImageLoadOptions } from './imagefolder.js';
+
+/** Reads a whole file; a missing file becomes DatasetNotFoundError naming the path. */
+export async function readFileBytes(file: string): Promise<Uint8Array> {
+  try {
+    const b = await readFile(file);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new DatasetNotFoundError(`${file}: file not found`);
+    }
+    throw e;
+  }
+}
+
+export async function readIdxFiles(
+  imagesFile: string,
+  labelsFile: string,
+  opts: IdxPairOptions = {},
+): Promise<ImageSet> {
+  const [img, lab] = await Promise.all([readFileBytes(imagesFile), readFileBytes(labelsFile)]);
+  return idxToImageSet(img, imagesFile, lab, labelsFile, { source: imagesFile, ...opts });
+}
+
+export async function readHdf5File(file: string, opts: Hdf5ReadOptions = {}): Promise<ImageSet> {
+  return parseCatHdf5(await readFileBytes(file), file, opts);
+}
+
+/** Reads CIFAR batches, with class names from batches.meta.txt / fine_label_names.txt beside them. */
+export async function readCifarFiles(files: string[], variant: CifarVariant): Promise<ImageSet> {
+  const dir = path.dirname(files[0]);
+  const namesFile = path.join(dir, variant === 'cifar10' ? 'batches.meta.txt' : 'fine_label_names.txt');
+  let classNames: string[] | undefined;
+  try {
+    classNames = parseClassNames(new TextDecoder().decode(await readFileBytes(namesFile)));
+  } catch (e) {
+    if (!(e instanceof DatasetNotFoundError)) throw e;
+  }
+  const sets: ImageSet[] = [];
+  for (const f of files) sets.push(parseCifarBatch(await readFileBytes(f), f, variant, { classNames }));
+  return sets.length === 1 ? sets[0] : concatImageSets(sets, dir);
+}
+
+export const nodeFolderSource: FolderSource = {
+  async list(dir) {
+    try {
+      const ents = await readdir(dir, { withFileTypes: true });
+      return ents.map((e) => ({ name: e.name, isDirectory: e.isDirectory() }));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new DatasetNotFoundError(`${dir}: folder not found`);
+      throw e;
+    }
+  },
+  read: readFileBytes,
+  join: (dir, name) => path.join(dir, name),
+};
+
+export type NodeImageFolderOptions = Omit<ImageFolderOptions, 'source' | 'decoder'> &
+  Partial<Pick<ImageFolderOptions, 'decoder'>>;
+
+/** Image folder from disk with the pure-JS decoders. */
+export function readImageFolderFromDisk(root: string, opts: NodeImageFolderOptions): Promise<ImageFolderSet> {
+  return readImageFolder(root, { decoder: jsImageDecoder, ...opts, source: nodeFolderSource });
+}
+
+/** One image file, decoded and preprocessed exactly like training (for `predict`). */
+export async function readImageFileFromDisk(
+  file: string,
+  opts: Omit<ImageLoadOptions, 'decoder'> & Partial<Pick<ImageLoadOptions, 'decoder'>>,
+): Promise<Uint8Array> {
+  return preprocessImageBytes(await readFileBytes(file), file, { decoder: jsImageDecoder, ...opts });
+}

@@ -1,0 +1,27 @@
+// Public entry point (browser-safe: no Node built-ins). Node-only helpers live in ./node.ts.
+
+export * from './errors.js';
+export { Rng, type RngState } from './rng.js';
+export { acquireGpu, type AcquireOptions, type AdapterReport, type GpuDevice } from './gpu/device.js';
+export {
+  Trainer,
+  type EpochLog,
+  type FitOptions,
+  type History,
+  type StepLog,
+  type TrainerOptions,
+  type Weights,
+} from './engine/trainer.js';
+export type { FloatData, TrainingData, Uint8Data } from './engine/gpu-data.js';
+export { ACTIVATIONS, type Activation } from './nn/activations.js';
+export { INITS, type Init } from './nn/init.js';
+export { paramLayout, validateModel, type LayerSpec, type ModelSpec } from './nn/model.js';
+export { LOSSES, type LossName } from './kernels/losses.js';
+export { MATMUL_VARIANTS, variantName, type MatmulForm, type MatmulVariant } from './kernels/matmul.js';
+export { OPTIMIZERS, type OptimizerConfig, type OptimizerName } from './optim/optimizers.js';
+export { learningRate, type Schedule } from './optim/schedules.js';
+export type { DatasetSplits, ImageSet } from './data/types.js';
+export { parseIdx, parseIdxImages, parseIdxLabels } from './data/idx.js';
+export { parseCatHdf5 } from './data/hdf5.js';
+export { decodeSafetensors, encodeSafetensors } from './io/safetensors.js';
+export { loadCheckpoint, loadModel, saveCheckpoint, saveModel } from './io/modelfile.js';
