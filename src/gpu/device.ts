@@ -148,7 +148,9 @@ async function nodeAdapter(opts: AcquireOptions): Promise<{ adapter: GPUAdapter;
     const adapter = await request();
     if (adapter) {
       if (!noticeShown && !opts.software) {
-        log(`webgpu-trainer: no hardware GPU adapter found; using the software Vulkan driver ${name} (${icd}).`);
+        log(
+          `webgpu-trainer: no hardware GPU adapter found; using the software Vulkan driver ${name} (${icd}).`,
+        );
         noticeShown = true;
       }
       return { adapter, origin: `node (software: ${name})` };
@@ -176,8 +178,13 @@ export async function acquireGpu(opts: AcquireOptions = {}): Promise<GpuDevice> 
   const inBrowser = typeof navigator !== 'undefined' && 'gpu' in navigator && typeof window !== 'undefined';
   let adapter: GPUAdapter | null;
   let origin: string;
-  if (inBrowser || (typeof navigator !== 'undefined' && 'gpu' in navigator && typeof process === 'undefined')) {
-    adapter = await navigator.gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+  if (
+    inBrowser ||
+    (typeof navigator !== 'undefined' && 'gpu' in navigator && typeof process === 'undefined')
+  ) {
+    adapter = await navigator.gpu.requestAdapter({
+      powerPreference: opts.powerPreference ?? 'high-performance',
+    });
     origin = 'browser';
     if (!adapter) {
       throw new WebGPUUnavailableError(
@@ -188,7 +195,9 @@ export async function acquireGpu(opts: AcquireOptions = {}): Promise<GpuDevice> 
   } else if (typeof process !== 'undefined' && process.versions?.node) {
     ({ adapter, origin } = await nodeAdapter(opts));
   } else {
-    throw new WebGPUUnavailableError(`WebGPU is not available in this environment (no navigator.gpu). ${INSTALL_HINT}`);
+    throw new WebGPUUnavailableError(
+      `WebGPU is not available in this environment (no navigator.gpu). ${INSTALL_HINT}`,
+    );
   }
 
   const wanted: GPUFeatureName[] = ['timestamp-query'];
@@ -240,7 +249,8 @@ export async function acquireGpu(opts: AcquireOptions = {}): Promise<GpuDevice> 
         firstError = undefined;
         throw e;
       }
-      if (destroyed) throw new DeviceLostError('The GPU device was destroyed; create a new one.', 'destroyed');
+      if (destroyed)
+        throw new DeviceLostError('The GPU device was destroyed; create a new one.', 'destroyed');
     },
     destroy() {
       destroyed = true;

@@ -56,7 +56,12 @@ export class PipelineCache {
     return src;
   }
 
-  private async build(shader: string, entry: string, constants: Overrides, key: string): Promise<GPUComputePipeline> {
+  private async build(
+    shader: string,
+    entry: string,
+    constants: Overrides,
+    key: string,
+  ): Promise<GPUComputePipeline> {
     const module = await this.module(shader);
     const numeric: Record<string, number> = {};
     for (const [k, v] of Object.entries(constants)) numeric[k] = Number(v);
@@ -72,11 +77,21 @@ export class PipelineCache {
       });
     } catch (e) {
       await this.device.popErrorScope();
-      throw new ShaderCompileError(`Pipeline ${entry} of shaders/${shader}.wgsl failed: ${(e as Error).message}`, shader, 0, 0);
+      throw new ShaderCompileError(
+        `Pipeline ${entry} of shaders/${shader}.wgsl failed: ${(e as Error).message}`,
+        shader,
+        0,
+        0,
+      );
     }
     const err = await this.device.popErrorScope();
     if (err) {
-      throw new ShaderCompileError(`Pipeline ${entry} of shaders/${shader}.wgsl failed: ${err.message}`, shader, 0, 0);
+      throw new ShaderCompileError(
+        `Pipeline ${entry} of shaders/${shader}.wgsl failed: ${err.message}`,
+        shader,
+        0,
+        0,
+      );
     }
     return pipeline;
   }
@@ -101,6 +116,7 @@ export async function compileModule(device: GPUDevice, name: string, code: strin
       .join('\n');
     throw new ShaderCompileError(`WGSL compile error:\n${text}`, name, first.lineNum, first.linePos);
   }
-  if (scopeErr) throw new ShaderCompileError(`WGSL error in shaders/${name}.wgsl: ${scopeErr.message}`, name, 0, 0);
+  if (scopeErr)
+    throw new ShaderCompileError(`WGSL error in shaders/${name}.wgsl: ${scopeErr.message}`, name, 0, 0);
   return module;
 }

@@ -45,7 +45,13 @@ export class StagingBuffer {
 }
 
 /** One-off read of a whole buffer (tests, weight export): own encoder and submit. */
-export async function readBuffer(device: GPUDevice, pool: BufferPool, src: GPUBuffer, bytes: number, offset = 0) {
+export async function readBuffer(
+  device: GPUDevice,
+  pool: BufferPool,
+  src: GPUBuffer,
+  bytes: number,
+  offset = 0,
+) {
   const staging = new StagingBuffer(pool, bytes, 'readback');
   try {
     const enc = device.createCommandEncoder({ label: 'readback' });
