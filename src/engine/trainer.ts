@@ -46,6 +46,8 @@ export interface TrainerOptions {
 export interface StepLog {
   step: number;
   epoch: number;
+  /** Index, within its epoch, of the batch this step trained on. */
+  batch: number;
   /** Mean loss and accuracy over the samples since the previous log. */
   loss: number;
   accuracy: number;
@@ -111,6 +113,10 @@ export class Trainer {
   /** Optimizer steps taken so far (t of the next step is step + 1). */
   step = 0;
   readonly rng: Rng;
+  /** The Rng state at the start of the last fit() (what a resumable checkpoint must store). */
+  fitStartRngState: RngState | undefined;
+  /** Where the next training step of the current fit would start: pass as FitOptions.start to resume. */
+  position: { epoch: number; batch: number } = { epoch: 0, batch: 0 };
   private readonly env: KernelEnv;
   private readonly model: ModelBuffers;
   private readonly dummies: { read: GPUBuffer; write: GPUBuffer };
@@ -415,6 +421,9 @@ export class Trainer {
     const split = o.validationSplit ?? 0;
     if (!(split >= 0 && split < 1)) throw new ConfigError(`validationSplit must be in [0, 1), got ${split}.`);
 
+    // Everything random in a fit derives from the trainer's Rng as it is now; a checkpoint that
+    // stores this state and the (epoch, batch) position resumes onto the same batches exactly.
+    this.fitStartRngState = this.rng.state();
     // Seeded split: a fixed permutation, the tail held out.
     const all = new Rng(this.rng.nextUint32()).permutation(data.count);
     const nVal = Math.floor(data.count * split);
@@ -489,9 +498,11 @@ export class Trainer {
         device.queue.submit([enc.finish()]);
         this.step++;
         history.steps++;
+        this.position = bi + 1 < stepsPerEpoch ? { epoch, batch: bi + 1 } : { epoch: epoch + 1, batch: 0 };
         if (staging) {
           const step = this.step;
           const ep = epoch;
+          const batch = bi;
           const read = staging.read(16).then(async (buf) => {
             const [l, c, rows] = new Float32Array(buf);
             if (!Number.isFinite(l)) {
@@ -508,6 +519,7 @@ export class Trainer {
             const log: StepLog = {
               step,
               epoch: ep,
+              batch,
               loss: sinceLoss / Math.max(1, sinceRows),
               accuracy: sinceCorrect / Math.max(1, sinceRows),
               samples: sinceRows,
