@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
-npm run -s gen
+bash scripts/install.sh
 echo "== typecheck"; npx tsc --noEmit -p tsconfig.json
 echo "== lint"; npx eslint --max-warnings 0 .
 echo "== format"; npx prettier --check . >/dev/null || { npx prettier --check . ; exit 1; }
