@@ -2,7 +2,7 @@
 // only uploads the batch's sample indices. These kernels gather, normalise and convert a batch.
 //   gather_images: X[r, d] = byte(idx[r] * D + d) * mul[d % C] + add[d % C]    (r < active)
 //                  X[r, d] = 0                                                  (r >= active)
-//                  one invocation per element of the [B, D] batch (2-D grid, x fastest)
+//                  one invocation per 4 features of a row (grid: x = D/4 groups, y = rows)
 //   gather_labels: per row r, from labels[idx[r]]:
 //                  MODE 0: out[r] = label (u32, for softmax cross-entropy)
 //                  MODE 1: out[r] = f32(label) (bit pattern, for a 1-output BCE head)
@@ -31,24 +31,33 @@ override MODE: u32 = 0u;
 @group(0) @binding(4) var<storage, read_write> out_x: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out_y: array<u32>;
 
+// 2-D grid: gid.y is the batch row, gid.x a group of 4 features (one u32 word when D is a
+// multiple of 4), so there is no division per element and one load serves 4 outputs.
 @compute @workgroup_size(WG)
 fn gather_images(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let e = gid.x + gid.y * params.row_stride;
-  let total = params.rows * params.features;
-  if (e >= total) {
+  let r = gid.y;
+  let d0 = gid.x * 4u;
+  if (r >= params.rows || d0 >= params.features) {
     return;
   }
-  let r = e / params.features;
-  let d = e - r * params.features;
-  if (r >= params.live_rows) {
-    out_x[e] = 0.0;
-    return;
+  let base = r * params.features;
+  let live = r < params.live_rows;
+  let start = select(0u, idx[min(r, params.live_rows - 1u)] * params.features, live);
+  for (var j = 0u; j < 4u; j++) {
+    let d = d0 + j;
+    if (d >= params.features) {
+      break;
+    }
+    if (!live) {
+      out_x[base + d] = 0.0;
+      continue;
+    }
+    let byte_index = start + d;
+    let word = packed[byte_index >> 2u];
+    let value = f32((word >> (8u * (byte_index & 3u))) & 0xffu);
+    let c = d % params.channels;
+    out_x[base + d] = value * norm[c] + norm[params.channels + c];
   }
-  let byte_index = idx[r] * params.features + d;
-  let word = packed[byte_index >> 2u];
-  let value = f32((word >> (8u * (byte_index & 3u))) & 0xffu);
-  let c = d % params.channels;
-  out_x[e] = value * norm[c] + norm[params.channels + c];
 }
 
 @compute @workgroup_size(WG)

@@ -46,6 +46,8 @@ export interface Plan {
   update: Dispatch[];
   optimizer: OptimizerDispatch;
   buffers: GPUBuffer[];
+  /** Which data feed last wrote X and the targets (the trainer skips re-gathering the same batch). */
+  inputsFrom?: object;
 }
 
 export function encodeAll(pass: GPUComputePassEncoder, list: readonly Dispatch[]): void {

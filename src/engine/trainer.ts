@@ -22,6 +22,7 @@ import { resolveOptimizer, type OptimizerConfig, type ResolvedOptimizer } from '
 import { learningRate, validateSchedule, type Schedule } from '../optim/schedules.js';
 import { Rng, type RngState } from '../rng.js';
 import { buildPlan, encodeAll, type ModelBuffers, type Plan } from './plan.js';
+import { profileDispatches, type KernelTime } from './profile.js';
 import {
   dataFeatures,
   firstNonFinite,
@@ -97,6 +98,9 @@ export interface Weights {
 }
 
 interface Feed {
+  /** Rows of the batch last gathered by this feed, and whether this step may skip the gather. */
+  active?: number;
+  skip?: boolean;
   res?: ResidentData;
   gathers?: GatherDispatch[];
   idx: TensorView;
@@ -125,6 +129,8 @@ export class Trainer {
   private readonly residents = new WeakMap<TrainingData, ResidentData>();
   private readonly variants: Record<MatmulForm, MatmulVariant>;
   private staging: StagingBuffer[] = [];
+  /** Scratch for 4-byte uniform updates (no per-step allocation). */
+  private readonly scalar = new Uint32Array(1);
   private destroyed = false;
 
   private constructor(
@@ -342,12 +348,24 @@ export class Trainer {
   ): void {
     const q = this.gpu.device.queue;
     if (f.gathers) {
+      // Full-batch training (same rows every step) leaves X and the targets in place: skip the
+      // gather when this plan's inputs already hold exactly this batch of this dataset.
+      let same = plan.inputsFrom === f && f.active === n;
+      for (let i = 0; same && i < n; i++) same = f.idxHost[i] === ids[i];
+      f.skip = same;
+      if (same) return;
       f.idxHost.fill(0);
       for (let i = 0; i < n; i++) f.idxHost[i] = ids[i];
       writeArray(q, f.idx.buffer, 0, f.idxHost);
-      for (const g of f.gathers) q.writeBuffer(g.params, GATHER_ACTIVE_OFFSET, new Uint32Array([n]));
+      if (f.active !== n) {
+        this.scalar[0] = n;
+        for (const g of f.gathers) writeArray(q, g.params, GATHER_ACTIVE_OFFSET, this.scalar);
+      }
+      f.active = n;
+      plan.inputsFrom = f;
       return;
     }
+    plan.inputsFrom = undefined;
     const d = data as Extract<TrainingData, { kind: 'float' }>;
     const K = this.spec.inputSize;
     const outputs = outputSize(this.spec);
@@ -380,7 +398,8 @@ export class Trainer {
   private lastActive = new Map<number, number>();
   private setActive(plan: Plan, n: number): void {
     if (this.lastActive.get(plan.B) === n) return;
-    this.gpu.device.queue.writeBuffer(plan.loss.params, ACTIVE_OFFSET, new Uint32Array([n]));
+    this.scalar[0] = n;
+    writeArray(this.gpu.device.queue, plan.loss.params, ACTIVE_OFFSET, this.scalar);
     this.lastActive.set(plan.B, n);
   }
 
@@ -481,7 +500,7 @@ export class Trainer {
         const logNow = (bi + 1) % logEvery === 0 || bi === stepsPerEpoch - 1;
         const enc = device.createCommandEncoder({ label: 'train-step' });
         const pass = enc.beginComputePass({ label: 'train-step' });
-        if (feed.gathers) encodeAll(pass, feed.gathers);
+        if (feed.gathers && !feed.skip) encodeAll(pass, feed.gathers);
         encodeAll(pass, plan.forward);
         encodeAll(pass, [plan.loss]);
         encodeAll(pass, plan.lossBackward);
@@ -586,7 +605,7 @@ export class Trainer {
       this.setActive(plan, n);
       const enc = device.createCommandEncoder({ label: 'eval-step' });
       const pass = enc.beginComputePass();
-      if (feed.gathers) encodeAll(pass, feed.gathers);
+      if (feed.gathers && !feed.skip) encodeAll(pass, feed.gathers);
       encodeAll(pass, plan.forward);
       encodeAll(pass, [plan.loss, plan.evalAccumulate]);
       pass.end();
@@ -626,7 +645,7 @@ export class Trainer {
       this.writeBatch(plan, feed, d, ids.subarray(from, from + n), n, `prediction batch ${from / B}`);
       const enc = device.createCommandEncoder({ label: 'predict' });
       const pass = enc.beginComputePass();
-      if (feed.gathers) encodeAll(pass, feed.gathers);
+      if (feed.gathers && !feed.skip) encodeAll(pass, feed.gathers);
       encodeAll(pass, plan.forward);
       pass.end();
       device.queue.submit([enc.finish()]);
@@ -636,6 +655,35 @@ export class Trainer {
     this.gpu.throwIfFailed();
     if (data instanceof Float32Array) this.forget(d);
     return out;
+  }
+
+  /**
+   * Times every kernel of one training step on the first batch of `data` (timestamp queries).
+   * The step really runs: weights change as in a normal step.
+   */
+  async profileStep(data: TrainingData, batchSize: number): Promise<KernelTime[]> {
+    this.check();
+    validateData(data, this.spec.inputSize, outputSize(this.spec), this.spec.loss, 'profile data');
+    const B = Math.min(batchSize, data.count);
+    const plan = await this.plan(B);
+    const feed = await this.feed(plan, data, 'auto');
+    const ids = Uint32Array.from({ length: B }, (_, i) => i);
+    this.writeBatch(plan, feed, data, ids, B, 'profile batch');
+    this.setActive(plan, B);
+    plan.optimizer.writeHyper(this.gpu.device.queue, this.optimizer.lr, this.step + 1);
+    const list = [
+      ...(feed.gathers ?? []),
+      ...plan.forward,
+      plan.loss,
+      ...plan.lossBackward,
+      plan.accumulate,
+      ...plan.backward,
+      ...plan.update,
+    ];
+    const times = await profileDispatches(this.gpu.device, this.env.pool, list);
+    this.step++;
+    this.gpu.throwIfFailed();
+    return times;
   }
 
   /** Releases the GPU copy of a dataset this trainer uploaded. */

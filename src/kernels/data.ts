@@ -3,6 +3,7 @@
 // [n, D], labels u32 [n]; idx u32 [B]; outputs X [B, D] f32 and targets. Rows >= active (set in
 // the params uniform at ACTIVE_OFFSET) are written as zeros. Everything OVERWRITES its output.
 
+import { ShapeError } from '../errors.js';
 import {
   bindGroup,
   grid2d,
@@ -34,7 +35,13 @@ async function prepare(
     entry === 'gather_labels' ? { WG, MODE: mode } : { WG },
   );
   const elements = entry === 'gather_labels' ? a.B : a.B * a.features;
-  const workgroups = grid2d(env, Math.ceil(elements / WG));
+  const workgroups: [number, number, number] =
+    entry === 'gather_images'
+      ? [Math.ceil(a.features / 4 / WG), a.B, 1]
+      : grid2d(env, Math.ceil(elements / WG));
+  if (workgroups[1] > env.device.limits.maxComputeWorkgroupsPerDimension) {
+    throw new ShapeError(`${entry}: batch size ${a.B} exceeds the adapter's workgroup grid limit.`);
+  }
   const params = uniformBuffer(
     env,
     [
