@@ -1,0 +1,117 @@
+// Reductions (shaders/reduce.wgsl via src/kernels/reduce.ts) against the float64 reference
+// (src/reference/reduce.ts, src/reference/optim.ts):
+//   bias_grad        db[N] = column sums of dZ[B,N]                 OVERWRITES db
+//   loss_accumulate  acc += (sum loss, sum correct, active rows, 1)  ACCUMULATES: two dispatches
+//   clip             sumsq_partial + clip_scale: scale = (min(1, maxNorm / (norm + 1e-6)), norm)
+
+import { describe, expect, it } from 'vitest';
+import { encodeDispatch } from '../../src/kernels/common.js';
+import {
+  CLIP_PARTIALS,
+  prepareBiasGrad,
+  prepareClip,
+  prepareLossAccumulate,
+} from '../../src/kernels/reduce.js';
+import { clipScale } from '../../src/reference/optim.js';
+import { columnSum, globalNorm } from '../../src/reference/reduce.js';
+import { Rng } from '../../src/rng.js';
+import { expectAllClose, expectExact } from '../helpers/allclose.js';
+import { download, poisoned, run, testGpu, upload } from '../helpers/gpu.js';
+import { CLIP, matmulTol } from '../tolerances.js';
+import { free, randF32, randInts, seedOf } from './inputs.js';
+
+describe('reduction kernels vs float64 reference', () => {
+  it('adapter', async () => {
+    await testGpu();
+  });
+
+  it('bias_grad: column sums, exact tier and float tier', async () => {
+    const { env } = await testGpu();
+    // N = 257 and 300 need two 256-wide workgroups; B = 127 rows summed per column.
+    for (const [B, N] of [
+      [1, 1],
+      [7, 13],
+      [127, 257],
+      [45, 300],
+    ]) {
+      for (const exact of [true, false]) {
+        const rng = new Rng(seedOf(B, N, exact ? 1 : 0));
+        const dZ = exact ? randInts(rng, B * N) : randF32(rng, B * N);
+        const dzb = upload(env, dZ);
+        const db = poisoned(env, N);
+        const d = await prepareBiasGrad(env, { B, N, dZ: dzb, db });
+        run(env, (pass) => encodeDispatch(pass, d));
+        const got = await download(env, db);
+        free(env, dzb, db);
+        const ref = columnSum(dZ, B, N);
+        const label = `bias_grad ${B}x${N}`;
+        // A column sum is a dot product with a ones vector: the matmul budget for r = B applies.
+        if (exact) expectExact(got, ref, `exact ${label}`);
+        else expectAllClose(got, ref, matmulTol(B), label);
+      }
+    }
+  });
+
+  it('loss_accumulate adds across two dispatches', async () => {
+    const { env } = await testGpu();
+    // B = 1000 makes each of the 256 invocations stride over several rows.
+    for (const B of [1, 7, 1000]) {
+      const rng = new Rng(seedOf(B, 7));
+      const makeStats = (active: number) => {
+        const s = new Float32Array(3 * B);
+        for (let r = 0; r < active; r++) {
+          s[3 * r] = Math.fround(rng.uniform(0.01, 3));
+          s[3 * r + 1] = rng.next() < 0.5 ? 1 : 0;
+          s[3 * r + 2] = 1;
+        }
+        return s;
+      };
+      // Second step is a partial batch: its inactive rows hold zeros, as loss_* writes them.
+      const s1 = makeStats(B);
+      const s2 = makeStats(Math.max(1, B - 3));
+      const initial = [0.5, 2, 3, 4];
+      const stats = upload(env, s1);
+      const acc = upload(env, initial);
+      const d = await prepareLossAccumulate(env, { B, stats, acc });
+      run(env, (pass) => encodeDispatch(pass, d));
+      env.device.queue.writeBuffer(stats.buffer, stats.offset, s2);
+      run(env, (pass) => encodeDispatch(pass, d));
+      const got = await download(env, acc);
+      free(env, stats, acc);
+
+      const sum = (s: Float32Array, k: number) => s.reduce((a, v, i) => (i % 3 === k ? a + v : a), 0);
+      const label = `loss_accumulate B=${B}`;
+      // Loss: f32 tree sum of <= 1000 values in (0, 3]; the matmul budget for r = B.
+      expectAllClose([got[0]], [initial[0] + sum(s1, 0) + sum(s2, 0)], matmulTol(B), `${label} loss sum`);
+      // Counts are small integers: exact in f32.
+      expectExact(
+        [got[1], got[2], got[3]],
+        [initial[1] + sum(s1, 1) + sum(s2, 1), initial[2] + sum(s1, 2) + sum(s2, 2), initial[3] + 2],
+        `${label} counts`,
+      );
+    }
+  });
+
+  it('clip: global norm and scale on odd lengths, past 64 x 256', async () => {
+    const { env } = await testGpu();
+    for (const n of [1, 1001, 64 * 256 + 4097]) {
+      const rng = new Rng(seedOf(n, 3));
+      const g = randF32(rng, n);
+      const norm = globalNorm([g]);
+      // One max norm that clips, one far above the norm (scale exactly 1).
+      for (const maxNorm of [norm / 3, norm * 10]) {
+        const grads = upload(env, g);
+        const partials = poisoned(env, CLIP_PARTIALS);
+        const scale = poisoned(env, 2);
+        const ds = await prepareClip(env, { grads, maxNorm, partials, scale });
+        run(env, (pass) => ds.forEach((d) => encodeDispatch(pass, d)));
+        const got = await download(env, scale);
+        free(env, grads, partials, scale);
+        const label = `clip n=${n} maxNorm=${maxNorm.toFixed(3)}`;
+        expectAllClose([got[1]], [norm], CLIP, `${label} norm`);
+        expectAllClose([got[0]], [clipScale(norm, Math.fround(maxNorm))], CLIP, `${label} scale`);
+        if (maxNorm > norm) expect(got[0], `${label}: no clipping means a scale of exactly 1`).toBe(1);
+      }
+    }
+  });
+});

@@ -1,0 +1,102 @@
+// Every tolerance the GPU-vs-CPU kernel tests use, in one place. The GPU computes in float32,
+// the reference (src/reference) in float64 on the same f32-rounded inputs, so each tolerance is
+// a float32 rounding budget; the comment next to each says where its size comes from.
+// A check passes when every element has |a - e| <= atol + rtol*|e| AND the relative L2 error
+// ||a - e|| / ||e|| <= l2 (test/helpers/allclose.ts). Unit roundoff u = 2^-24 ~ 6e-8.
+
+export interface Tol {
+  atol: number;
+  rtol: number;
+  l2: number;
+}
+
+/** Baseline for a handful of f32 roundings on values of order 1 (tinygrad's atol 1e-6). */
+export const F32: Tol = { atol: 1e-6, rtol: 1e-6, l2: 1e-6 };
+
+// ---- matmul (test/kernels/matmul.test.ts) ----
+// A float32 dot product of r terms (r = the reduction length: K forward, B weightGrad, N inputGrad)
+// with operands uniform in [-2, 2] has partial sums of size ~sqrt(r), so its rounding error grows
+// ~u * r. Measured on lavapipe over every variant and shape up to 512x784x300: max |error| <=
+// 2.7e-7 * r, relative L2 <= 2.1e-7. atol = 2e-6 * r leaves a ~7x margin; the absolute term is
+// needed because a sum that cancels to ~0 has no relative accuracy at all.
+
+/** Z = X W^T + b, dW, dX: plain f32 sums of r products. */
+export function matmulTol(r: number): Tol {
+  return { atol: 2e-6 * r, rtol: 1e-5, l2: 1e-6 };
+}
+
+/**
+ * A = act(Z) and dX * act'(Zprev): the sum's error as above plus the f32 activation's own
+ * (ACTIVATION below); act and act' have slope <= 1.13 (gelu), so the two simply add.
+ * Loosened l2 (2e-6): saturated tanh/sigmoid rows measured 3.6e-7.
+ */
+export function matmulActTol(r: number): Tol {
+  return { atol: 2e-6 * r + 1e-6, rtol: 2e-5, l2: 2e-6 };
+}
+
+// ---- elementwise activations and softmax (test/kernels/activations.test.ts) ----
+
+/**
+ * act(z), dA * act'(z) for z in [-2, 2]. Measured: max |error| 4.4e-7 (tanh' = 1 - t^2 loses bits
+ * to cancellation as |t| -> 1; the dA factor doubles it), relative L2 <= 1.7e-6 (a 1x1 case,
+ * where L2 is just one small value's relative error). Used for the matmul epilogues too.
+ */
+export const ACTIVATION: Tol = { atol: 1e-6, rtol: 1e-5, l2: 5e-6 };
+
+/**
+ * The same on the saturated range z in [-40, 40]. Loosened atol (5e-6): in the tails f32 rounds
+ * tanh(u) to +-1 or sigmoid to 1, so 1 - t^2, 1 + t, s(1 - s) cancel to exactly 0 where the
+ * float64 value is ~1e-6 (gelu'(-5) * dA = -2.7e-6 measured). The values stay finite; this is the
+ * f32 resolution next to 1, not a kernel error.
+ */
+export const ACTIVATION_WIDE: Tol = { atol: 5e-6, rtol: 1e-5, l2: 5e-6 };
+
+/**
+ * Row softmax and its backward over <= 65 columns. Measured max |error| 2.3e-7 (the backward's
+ * dA - rowsum(dA S) cancels); relative L2 <= 1.6e-7.
+ */
+export const SOFTMAX: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };
+
+// ---- losses (test/kernels/losses.test.ts) ----
+
+/**
+ * Gradients: (sigmoid(z) - y) / (bN), (softmax - onehot) / b, 2(a - y) / (bN). Each is one
+ * probability or difference of size <= 1 (<= 2.1e2 at logits +-100 for mse) plus a scaling.
+ * Measured max |error| 6.7e-8 (a softmax probability's own rounding), relative L2 <= 2.1e-7
+ * (sigmoid(z) - y cancels when the prediction is close to its target).
+ */
+export const LOSS_GRAD: Tol = { atol: 2e-7, rtol: 1e-5, l2: 1e-6 };
+
+/** Row losses of size ~0.1..10 summed over N <= 13 terms. Measured max |error| 1e-6 (mse ~6). */
+export const LOSS: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };
+
+/**
+ * Row losses at logits +-100. Loosened atol (5e-5): softmax-ce computes max + log(sum) - z[y],
+ * a cancellation between numbers near 100 whose f32 spacing is 7.6e-6; measured 1.1e-5 on
+ * losses of ~0.1. The result is finite and matches to a few ulps of 100.
+ */
+export const LOSS_LARGE_LOGITS: Tol = { atol: 5e-5, rtol: 1e-5, l2: 1e-6 };
+
+// ---- reductions (test/kernels/reduce.test.ts) ----
+
+/**
+ * Global gradient norm sqrt(sum g^2) and the clip scale derived from it. The sum is a
+ * grid-stride then tree reduction of <= 20481 positive terms (relative error ~u log n), halved
+ * by the sqrt; the scale divides by it once more. rtol 1e-5 is ~100x that.
+ */
+export const CLIP: Tol = { atol: 1e-7, rtol: 1e-5, l2: 1e-5 };
+
+// ---- optimizers (test/kernels/optim.test.ts) ----
+
+/**
+ * Parameters (|p| ~ 2), momentum velocity and Adam's m after 3 steps: each step a few f32
+ * roundings on values up to ~5 (velocity), plus the clip scale's relative error when clipping.
+ * Measured max |error| 4.8e-7, relative L2 <= 6e-8.
+ */
+export const OPTIM: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };
+
+/**
+ * Adam's second moment v = sum (1 - beta2) beta2^k g^2: values down to ~1e-11 (clipped, small g),
+ * so the absolute floor is scaled down with them. Measured max |error| 3.6e-11, rel L2 1.3e-7.
+ */
+export const OPTIM_V: Tol = { atol: 1e-10, rtol: 1e-5, l2: 1e-6 };
