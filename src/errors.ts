@@ -5,7 +5,9 @@
 export class EngineError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = new.target.name;
+    // The prototype's `name` (set at the end of this file) survives minification, which
+    // renames classes; new.target.name would not.
+    this.name = (Object.getPrototypeOf(this) as { name: string }).name;
   }
 }
 
@@ -93,3 +95,25 @@ export class FileTooLargeError extends EngineError {
 
 /** A file in an image folder is neither PNG nor JPEG (by content and name); skippable by option. */
 export class NotAnImageError extends DatasetFormatError {}
+
+// Fixed names for every error class (see EngineError's constructor).
+for (const [name, cls] of Object.entries({
+  EngineError,
+  WebGPUUnavailableError,
+  DeviceLostError,
+  GpuValidationError,
+  GpuOutOfMemoryError,
+  ShaderCompileError,
+  ShapeError,
+  ConfigError,
+  NonFiniteInputError,
+  NonFiniteLossError,
+  DatasetFormatError,
+  DatasetNotFoundError,
+  ModelFormatError,
+  DataLoaderStateError,
+  FileTooLargeError,
+  NotAnImageError,
+})) {
+  Object.defineProperty(cls.prototype, 'name', { value: name, writable: true, configurable: true });
+}

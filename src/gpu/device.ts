@@ -57,6 +57,12 @@ const INSTALL_HINT =
   'In a browser, use Chrome/Edge 113+ (or enable WebGPU in your browser flags).';
 
 let noticeShown = false;
+
+// A computed specifier keeps browser bundlers from pulling node:fs into the page.
+async function nodeFs(): Promise<typeof import('node:fs')> {
+  const name = 'node:fs';
+  return (await import(/* @vite-ignore */ name)) as typeof import('node:fs');
+}
 const liveInstances: GPU[] = [];
 
 function classify(info: GPUAdapterInfo): AdapterReport['kind'] {
@@ -113,7 +119,7 @@ async function nodeGpu(): Promise<{ create: (flags: string[]) => GPU }> {
 }
 
 async function existing(paths: readonly string[]): Promise<string | undefined> {
-  const fs = await import('node:fs');
+  const fs = await nodeFs();
   return paths.find((p) => fs.existsSync(p));
 }
 
@@ -165,7 +171,7 @@ async function nodeAdapter(opts: AcquireOptions): Promise<{ adapter: GPUAdapter;
 
 /** True when every installed Vulkan ICD is a software one (so asking the loader for hardware is moot). */
 async function onlySoftwareIcds(): Promise<boolean> {
-  const fs = await import('node:fs');
+  const fs = await nodeFs();
   const dirs = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
   const files = dirs.flatMap((d) => (fs.existsSync(d) ? fs.readdirSync(d) : []));
   // Mesa ships ICD files for every hardware driver it builds; those only answer with the hardware
@@ -188,8 +194,9 @@ export async function acquireGpu(opts: AcquireOptions = {}): Promise<GpuDevice> 
     origin = 'browser';
     if (!adapter) {
       throw new WebGPUUnavailableError(
-        'This browser exposes WebGPU but granted no adapter (blocklisted GPU or disabled hardware acceleration). ' +
-          INSTALL_HINT,
+        'This browser exposes WebGPU but granted no adapter (blocklisted GPU or disabled hardware ' +
+          'acceleration). Enable hardware acceleration, update the GPU driver, or try Chrome/Edge 113+ ' +
+          '(on Linux, chrome://flags/#enable-unsafe-webgpu and the Vulkan feature).',
       );
     }
   } else if (typeof process !== 'undefined' && process.versions?.node) {
