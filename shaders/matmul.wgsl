@@ -9,15 +9,28 @@
 // 2 input grad fused with the previous layer's activation derivative: store C * act'(aux),
 // where aux is that layer's pre-activation Z. All of them OVERWRITE their outputs.
 //
-// Two variants of the main loop, picked per adapter by measurement (src/kernels/matmul.ts):
+// Split-K (SPLIT_K > 1): workgroup z = s sums only k in [s*KCHUNK, (s+1)*KCHUNK) and stores its
+// raw partial C into out_c = scratch[s][M][N] (no epilogue); matmul_splitk_reduce (SLICES = the
+// same count) then adds the partials in slice order (deterministic) and applies the epilogue.
+// This gives every core work when the output is small and K long (X[209,12288] . W^T[12288,20]).
+//
+// Three variants of the main loop, picked per adapter by measurement (src/kernels/tune.ts):
 //  - matmul_reg: register tiling, no workgroup memory and no barriers. Each invocation owns a
-//    4x4 block of C and walks K in steps of 4. Barriers are costly on CPU implementations
-//    (lavapipe runs each workgroup as one thread with SIMD lanes), so this wins there.
+//    4x4 block of C and walks K in steps of 4 (l_block/r_block below). 2-D workgroups WG_X x WG_Y.
+//  - matmul_row: the same blocks, for CPU implementations (lavapipe runs a workgroup as one
+//    thread whose SIMD lanes are the invocations). 1-D workgroups of WG_X; each invocation owns
+//    TM (4 or 8) "uniform" indices x 4 adjacent "lane" indices. The uniform indices come from
+//    workgroup_id only, so their loads are one address for all lanes (a driver may load once and
+//    broadcast instead of gathering); the lane block is loaded once per k step and reused TM/4
+//    times. LANE_M says which output dimension the lanes run along, n (false) or m (true); the
+//    wrapper gives the lanes the longer one so a narrow output (N = 20) does not idle them.
 //  - matmul_wg: classic shared-memory tiling. A workgroup of WG_X x WG_Y invocations stages
-//    TILE x TK slabs of L and R in workgroup memory, then each invocation computes a 4x4 block.
+//    (4*WG) x TK slabs of L and R in workgroup memory, then each invocation computes a 4x4 block.
 //    Real GPUs want this: every global value is loaded once per workgroup instead of per thread.
+// matmul_reg and matmul_row read vec4s (VEC_L / VEC_R, set by the wrapper when the operand's
+// contiguous dimension is a multiple of 4) and fall back to clamped scalar loads otherwise.
 // Rows/columns past the edge are clamped on load (valid memory, never stored) so the inner loops
-// carry no bounds checks; the store is guarded.
+// carry no bounds checks; the store is guarded. K tails (K not a multiple of 4) run a scalar loop.
 
 #include activation_fns
 
@@ -25,21 +38,28 @@ struct Dims {
   M: u32,
   N: u32,
   K: u32,
-  _pad: u32,
+  KCHUNK: u32, // split-K slice length, a multiple of 4; equals K when SPLIT_K == 1
 }
 
 override FORM: u32 = 0u;
 override EPILOGUE: u32 = 0u;
 override WG_X: u32 = 8u;
 override WG_Y: u32 = 8u;
+override TM: u32 = 4u; // matmul_row: uniform rows per invocation, 4 or 8
+override VEC_L: bool = false; // read op(L) through lhs4 (its contiguous dimension is a multiple of 4)
+override VEC_R: bool = false;
+override LANE_M: bool = false;
+override SPLIT_K: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> dims: Dims;
-@group(0) @binding(1) var<storage, read> lhs: array<f32>;
+@group(0) @binding(1) var<storage, read> lhs: array<f32>;        // matmul_splitk_reduce: partials
 @group(0) @binding(2) var<storage, read> rhs: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;       // EPILOGUE 1: [N]
 @group(0) @binding(4) var<storage, read> aux: array<f32>;        // EPILOGUE 2: [M,N] pre-activation
-@group(0) @binding(5) var<storage, read_write> out_c: array<f32>; // C, or Z for EPILOGUE 1
+@group(0) @binding(5) var<storage, read_write> out_c: array<f32>; // C, Z, or split-K partials
 @group(0) @binding(6) var<storage, read_write> out_a: array<f32>; // EPILOGUE 1: A = act(Z)
+@group(0) @binding(7) var<storage, read> lhs4: array<vec4<f32>>;  // lhs again, as vec4 (VEC_L)
+@group(0) @binding(8) var<storage, read> rhs4: array<vec4<f32>>;  // rhs again, as vec4 (VEC_R)
 
 // op(L)[m, k]
 fn load_l(m: u32, k: u32) -> f32 {
@@ -57,68 +77,202 @@ fn load_r(k: u32, n: u32) -> f32 {
   return rhs[k * dims.N + n];
 }
 
-fn store_block(m0: u32, n0: u32, acc: array<vec4<f32>, 4>) {
+// op(L)[m, k..k+3] and op(R)[k..k+3, n]
+fn load_l4(m: u32, k: u32) -> vec4<f32> {
+  return vec4<f32>(load_l(m, k), load_l(m, k + 1u), load_l(m, k + 2u), load_l(m, k + 3u));
+}
+
+fn load_r4(k: u32, n: u32) -> vec4<f32> {
+  return vec4<f32>(load_r(k, n), load_r(k + 1u, n), load_r(k + 2u, n), load_r(k + 3u, n));
+}
+
+// The slice of K that workgroup z sums (all of K without split-K).
+fn k_range(z: u32) -> vec2<u32> {
+  let k0 = min(z * dims.KCHUNK, dims.K);
+  return vec2<u32>(k0, min(k0 + dims.KCHUNK, dims.K));
+}
+
+fn store_one(m: u32, n: u32, slice: u32, c: f32) {
+  let idx = m * dims.N + n;
+  if (SPLIT_K > 1u) {
+    out_c[slice * dims.M * dims.N + idx] = c;
+  } else if (EPILOGUE == 1u) {
+    let z = c + bias[n];
+    out_c[idx] = z;
+    out_a[idx] = act_forward(z);
+  } else if (EPILOGUE == 2u) {
+    out_c[idx] = c * act_grad(aux[idx]);
+  } else {
+    out_c[idx] = c;
+  }
+}
+
+fn store_block(m0: u32, n0: u32, slice: u32, acc: array<vec4<f32>, 4>) {
   for (var i = 0u; i < 4u; i++) {
     let m = m0 + i;
     if (m >= dims.M) {
       break;
     }
-    let row = acc[i];
     for (var j = 0u; j < 4u; j++) {
       let n = n0 + j;
       if (n >= dims.N) {
         break;
       }
-      let idx = m * dims.N + n;
-      let c = row[j];
-      if (EPILOGUE == 1u) {
-        let z = c + bias[n];
-        out_c[idx] = z;
-        out_a[idx] = act_forward(z);
-      } else if (EPILOGUE == 2u) {
-        out_c[idx] = c * act_grad(aux[idx]);
-      } else {
-        out_c[idx] = c;
+      store_one(m, n, slice, acc[i][j]);
+    }
+  }
+}
+
+// A 4x4x4 step of the register-tiled kernels. Blocks are mat4x4 used as 4 rows:
+//   l_block(m0, k)[i] = op(L)[m0+i, k..k+3]     r_block(k, n0)[t] = op(R)[k+t, n0..n0+3]
+// With VEC_L / VEC_R the rows are read as vec4 along whichever dimension is contiguous in memory
+// (k for X, W in the forward form, m or n for the [K, *] operands) and transposed when that is
+// not the row direction; under SoA codegen (lavapipe) the transpose is free register renaming.
+// Without them every index is clamped and read as a scalar. Then C[m0+i, n0..n0+3] += R * L[i].
+fn l_block(m0: u32, k: u32) -> mat4x4<f32> {
+  if (VEC_L) {
+    if (FORM == 1u) {
+      let s = dims.M / 4u;
+      let b = k * s + m0 / 4u;
+      return transpose(mat4x4<f32>(lhs4[b], lhs4[b + s], lhs4[b + 2u * s], lhs4[b + 3u * s]));
+    }
+    let last = dims.M - 1u;
+    let s = dims.K / 4u;
+    let kb = k / 4u;
+    return mat4x4<f32>(
+      lhs4[min(m0, last) * s + kb],
+      lhs4[min(m0 + 1u, last) * s + kb],
+      lhs4[min(m0 + 2u, last) * s + kb],
+      lhs4[min(m0 + 3u, last) * s + kb],
+    );
+  }
+  let last = dims.M - 1u;
+  return mat4x4<f32>(
+    load_l4(min(m0, last), k),
+    load_l4(min(m0 + 1u, last), k),
+    load_l4(min(m0 + 2u, last), k),
+    load_l4(min(m0 + 3u, last), k),
+  );
+}
+
+fn r_block(k: u32, n0: u32) -> mat4x4<f32> {
+  if (VEC_R) {
+    if (FORM == 0u) {
+      let last = dims.N - 1u;
+      let s = dims.K / 4u;
+      let kb = k / 4u;
+      return transpose(mat4x4<f32>(
+        rhs4[min(n0, last) * s + kb],
+        rhs4[min(n0 + 1u, last) * s + kb],
+        rhs4[min(n0 + 2u, last) * s + kb],
+        rhs4[min(n0 + 3u, last) * s + kb],
+      ));
+    }
+    let s = dims.N / 4u;
+    let b = k * s + n0 / 4u;
+    return mat4x4<f32>(rhs4[b], rhs4[b + s], rhs4[b + 2u * s], rhs4[b + 3u * s]);
+  }
+  let last = dims.N - 1u;
+  let n = vec4<u32>(n0, min(n0 + 1u, last), min(n0 + 2u, last), min(n0 + 3u, last));
+  var r: mat4x4<f32>;
+  for (var t = 0u; t < 4u; t++) {
+    r[t] = vec4<f32>(load_r(k + t, n[0]), load_r(k + t, n[1]), load_r(k + t, n[2]), load_r(k + t, n[3]));
+  }
+  return r;
+}
+
+// The K tail (k not in a whole step of 4): one scalar rank-1 update of a 4x4 block.
+fn tail_step(acc: ptr<function, array<vec4<f32>, 8>>, q: u32, m0: u32, n0: u32, k: u32) {
+  let ml = dims.M - 1u;
+  let nl = dims.N - 1u;
+  let b = vec4<f32>(load_r(k, n0), load_r(k, min(n0 + 1u, nl)), load_r(k, min(n0 + 2u, nl)), load_r(k, min(n0 + 3u, nl)));
+  for (var i = 0u; i < 4u; i++) {
+    (*acc)[q * 4u + i] += load_l(min(m0 + i, ml), k) * b;
+  }
+}
+
+fn store_blocks(acc: array<vec4<f32>, 8>, q: u32, m0: u32, n0: u32, slice: u32) {
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + i;
+    if (m >= dims.M) {
+      break;
+    }
+    for (var j = 0u; j < 4u; j++) {
+      let n = n0 + j;
+      if (n >= dims.N) {
+        break;
       }
+      store_one(m, n, slice, acc[q * 4u + i][j]);
     }
   }
 }
 
 @compute @workgroup_size(WG_X, WG_Y)
-fn matmul_reg(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn matmul_reg(
+  @builtin(global_invocation_id) gid: vec3<u32>,
+  @builtin(workgroup_id) wid: vec3<u32>,
+) {
   let n0 = gid.x * 4u;
   let m0 = gid.y * 4u;
   if (m0 >= dims.M || n0 >= dims.N) {
     return;
   }
-  let mlast = dims.M - 1u;
-  let nlast = dims.N - 1u;
-  let m = vec4<u32>(m0, min(m0 + 1u, mlast), min(m0 + 2u, mlast), min(m0 + 3u, mlast));
-  let n = vec4<u32>(n0, min(n0 + 1u, nlast), min(n0 + 2u, nlast), min(n0 + 3u, nlast));
-  var acc: array<vec4<f32>, 4>;
-  let k4 = dims.K & ~3u;
-  var k = 0u;
-  for (; k < k4; k += 4u) {
-    // a[i] = op(L)[m_i, k..k+3]; b[t] = op(R)[k+t, n_0..n_3]
-    var a: array<vec4<f32>, 4>;
+  let kr = k_range(wid.z);
+  var acc: array<vec4<f32>, 8>;
+  var k = kr.x;
+  for (; k + 4u <= kr.y; k += 4u) {
+    let a = l_block(m0, k);
+    let b = r_block(k, n0);
     for (var i = 0u; i < 4u; i++) {
-      a[i] = vec4<f32>(load_l(m[i], k), load_l(m[i], k + 1u), load_l(m[i], k + 2u), load_l(m[i], k + 3u));
-    }
-    var b: array<vec4<f32>, 4>;
-    for (var t = 0u; t < 4u; t++) {
-      b[t] = vec4<f32>(load_r(k + t, n[0]), load_r(k + t, n[1]), load_r(k + t, n[2]), load_r(k + t, n[3]));
-    }
-    for (var i = 0u; i < 4u; i++) {
-      acc[i] += a[i].x * b[0] + a[i].y * b[1] + a[i].z * b[2] + a[i].w * b[3];
+      acc[i] += b * a[i];
     }
   }
-  for (; k < dims.K; k++) {
-    let b = vec4<f32>(load_r(k, n[0]), load_r(k, n[1]), load_r(k, n[2]), load_r(k, n[3]));
-    for (var i = 0u; i < 4u; i++) {
-      acc[i] += load_l(m[i], k) * b;
+  for (; k < kr.y; k++) {
+    tail_step(&acc, 0u, m0, n0, k);
+  }
+  store_blocks(acc, 0u, m0, n0, wid.z);
+}
+
+// matmul_row: each invocation owns TM/4 uniform blocks x 1 lane block. The lane block is loaded
+// once per k step and multiplied with every uniform block.
+@compute @workgroup_size(WG_X, 1)
+fn matmul_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let blocks = TM / 4u;
+  let lane0 = (wid.x * WG_X + lid.x) * 4u;
+  let uni0 = wid.y * TM;
+  let mn = select(vec2<u32>(uni0, lane0), vec2<u32>(lane0, uni0), LANE_M);
+  if (mn.x >= dims.M || mn.y >= dims.N) {
+    return;
+  }
+  let kr = k_range(wid.z);
+  var acc: array<vec4<f32>, 8>;
+  var k = kr.x;
+  for (; k + 4u <= kr.y; k += 4u) {
+    if (LANE_M) {
+      let a = l_block(mn.x, k);
+      for (var q = 0u; q < blocks; q++) {
+        let b = r_block(k, min(mn.y + q * 4u, dims.N - 1u));
+        for (var i = 0u; i < 4u; i++) {
+          acc[q * 4u + i] += b * a[i];
+        }
+      }
+    } else {
+      let b = r_block(k, mn.y);
+      for (var q = 0u; q < blocks; q++) {
+        let a = l_block(min(mn.x + q * 4u, dims.M - 1u), k);
+        for (var i = 0u; i < 4u; i++) {
+          acc[q * 4u + i] += b * a[i];
+        }
+      }
     }
   }
-  store_block(m0, n0, acc);
+  for (var q = 0u; q < blocks; q++) {
+    let o = select(vec2<u32>(q * 4u, 0u), vec2<u32>(0u, q * 4u), LANE_M);
+    for (var kk = k; kk < kr.y; kk++) {
+      tail_step(&acc, q, mn.x + o.x, mn.y + o.y, kk);
+    }
+    store_blocks(acc, q, mn.x + o.x, mn.y + o.y, wid.z);
+  }
 }
 
 // Shared-memory variant: output tile (4*WG_Y) x (4*WG_X), reduction slab TK.
@@ -140,20 +294,21 @@ fn matmul_wg(
   let bn = wid.x * tn;
   let mlast = dims.M - 1u;
   let nlast = dims.N - 1u;
+  let kr = k_range(wid.z);
   var acc: array<vec4<f32>, 4>;
-  for (var k0 = 0u; k0 < dims.K; k0 += TK) {
-    // Cooperative loads; out-of-range k reads as 0 so the partial last slab adds nothing.
+  for (var k0 = kr.x; k0 < kr.y; k0 += TK) {
+    // Cooperative loads; k past the slice reads as 0 so the partial last slab adds nothing.
     for (var e = lindex; e < tm * TK; e += threads) {
       let kk = e / tm;
       let mm = e % tm;
       let k = k0 + kk;
-      tile_l[kk * tm + mm] = select(0.0, load_l(min(bm + mm, mlast), k), k < dims.K);
+      tile_l[kk * tm + mm] = select(0.0, load_l(min(bm + mm, mlast), min(k, dims.K - 1u)), k < kr.y);
     }
     for (var e = lindex; e < tn * TK; e += threads) {
       let kk = e / tn;
       let nn = e % tn;
       let k = k0 + kk;
-      tile_r[kk * tn + nn] = select(0.0, load_r(k, min(bn + nn, nlast)), k < dims.K);
+      tile_r[kk * tn + nn] = select(0.0, load_r(min(k, dims.K - 1u), min(bn + nn, nlast)), k < kr.y);
     }
     workgroupBarrier();
     for (var kk = 0u; kk < TK; kk++) {
@@ -168,5 +323,24 @@ fn matmul_wg(
     }
     workgroupBarrier();
   }
-  store_block(bm + lid.y * 4u, bn + lid.x * 4u, acc);
+  store_block(bm + lid.y * 4u, bn + lid.x * 4u, wid.z, acc);
+}
+
+// Split-K second pass: lhs holds SPLIT_K partials [SPLIT_K][M][N]; one invocation per output
+// element sums them in slice order and applies the epilogue. Dispatched with SPLIT_K = 1 so
+// store_one takes the epilogue path; SLICES carries the first pass's slice count.
+override SLICES: u32 = 1u;
+
+@compute @workgroup_size(64)
+fn matmul_splitk_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let idx = gid.y * nwg.x * 64u + gid.x;
+  let count = dims.M * dims.N;
+  if (idx >= count) {
+    return;
+  }
+  var c = 0.0;
+  for (var s = 0u; s < SLICES; s++) {
+    c += lhs[s * count + idx];
+  }
+  store_one(idx / dims.N, idx % dims.N, 0u, c);
 }

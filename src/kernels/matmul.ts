@@ -2,12 +2,15 @@
 //   forward      Z[B,N] = X[B,K] W^T + b,  A = act(Z)          (FORM 0, EPILOGUE 1)
 //   weightGrad   dW[N,K] = dZ^T[N,B] X[B,K]                     (FORM 1, EPILOGUE 0)
 //   inputGrad    dX[B,K] = dZ[B,N] W[N,K], times act'(Zprev)   (FORM 2, EPILOGUE 2 or 0)
-// Every form OVERWRITES its output. `variant` picks the main loop (see tune.ts).
+// Every form OVERWRITES its output. `variant` picks the main loop (chosen per adapter in tune.ts).
+// prepareMatmulSteps returns one dispatch, or two with split-K (partials into `scratch`, then a
+// reduce that applies the epilogue); encode them in order. prepareMatmul is the one-dispatch form.
 
 import { ShapeError } from '../errors.js';
 import { ACTIVATION_IDS, type Activation } from '../nn/activations.js';
 import {
   bindGroup,
+  grid2d,
   requireDims,
   requireLength,
   uniformBuffer,
@@ -17,23 +20,34 @@ import {
 } from './common.js';
 
 export interface MatmulVariant {
-  kind: 'reg' | 'wg';
+  /** reg: 2-D register tiles; row: 1-D workgroups, TM uniform rows (CPU drivers); wg: shared memory. */
+  kind: 'reg' | 'row' | 'wg';
   wgX: number;
+  /** Must be 1 for 'row'. */
   wgY: number;
+  /** 'row' only: outputs per invocation along the uniform side, 4 or 8 (default 4). */
+  tm?: number;
+  /** K slices summed by separate workgroups (default 1); > 1 needs `scratch`. */
+  splitK?: number;
 }
 
 export const DEFAULT_VARIANT: MatmulVariant = { kind: 'reg', wgX: 8, wgY: 8 };
 
+/** Main-loop variants (no split-K; any of them takes a `splitK`). */
 export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
   { kind: 'reg', wgX: 8, wgY: 8 },
   { kind: 'reg', wgX: 16, wgY: 4 },
-  { kind: 'reg', wgX: 4, wgY: 16 },
+  { kind: 'row', wgX: 8, wgY: 1, tm: 4 },
+  { kind: 'row', wgX: 16, wgY: 1, tm: 4 },
+  { kind: 'row', wgX: 8, wgY: 1, tm: 8 },
   { kind: 'wg', wgX: 8, wgY: 8 },
   { kind: 'wg', wgX: 16, wgY: 16 },
 ];
 
 export function variantName(v: MatmulVariant): string {
-  return `${v.kind}-${v.wgX}x${v.wgY}`;
+  const tm = v.kind === 'row' ? `-tm${v.tm ?? 4}` : '';
+  const split = (v.splitK ?? 1) > 1 ? `-split${v.splitK}` : '';
+  return `${v.kind}-${v.wgX}x${v.wgY}${tm}${split}`;
 }
 
 export type MatmulForm = 'forward' | 'weightGrad' | 'inputGrad';
@@ -58,18 +72,45 @@ export interface MatmulArgs {
   /** inputGrad: the previous layer's pre-activation Z [B,K] (needed unless activation is identity). */
   aux?: TensorView;
   variant?: MatmulVariant;
+  /** Split-K partials, matmulScratchLength(...) values; overwritten, free again after the reduce. */
+  scratch?: TensorView;
   /** Read-only and writable placeholder buffers for bindings a form does not use. */
   dummies: { read: GPUBuffer; write: GPUBuffer };
 }
 
 const FORM_ID = { forward: 0, weightGrad: 1, inputGrad: 2 } as const;
 
+/** Letters of the product C[M,Nc] = op(L)[M,Kc] op(R)[Kc,Nc] for a form of layer (B, K, N). */
+export function productDims(form: MatmulForm, B: number, K: number, N: number): [number, number, number] {
+  return form === 'forward' ? [B, N, K] : form === 'weightGrad' ? [N, K, B] : [B, K, N];
+}
+
+/** f32 values of scratch a variant needs for this form and layer shape (0 without split-K). */
+export function matmulScratchLength(
+  form: MatmulForm,
+  B: number,
+  K: number,
+  N: number,
+  v: MatmulVariant,
+): number {
+  const [M, Nc] = productDims(form, B, K, N);
+  return (v.splitK ?? 1) > 1 ? (v.splitK ?? 1) * M * Nc : 0;
+}
+
+/** The single dispatch of a variant without split-K (throws ShapeError for split-K). */
 export async function prepareMatmul(env: KernelEnv, a: MatmulArgs): Promise<Dispatch> {
+  const steps = await prepareMatmulSteps(env, a);
+  if (steps.length !== 1) {
+    throw new ShapeError(`matmul ${a.form}: split-K makes two dispatches; use prepareMatmulSteps.`);
+  }
+  return steps[0];
+}
+
+export async function prepareMatmulSteps(env: KernelEnv, a: MatmulArgs): Promise<Dispatch[]> {
   const { B, K, N, form } = a;
   requireDims({ B, K, N }, `matmul ${form}`);
   const v = a.variant ?? DEFAULT_VARIANT;
-  // Letters of the product C[M,Nc] = op(L)[M,Kc] op(R)[Kc,Nc] for each form.
-  const [M, Nc, Kc] = form === 'forward' ? [B, N, K] : form === 'weightGrad' ? [N, K, B] : [B, K, N];
+  const [M, Nc, Kc] = productDims(form, B, K, N);
   const act = a.activation ?? 'identity';
   if (act === 'softmax') {
     throw new ShapeError('matmul epilogues cannot apply softmax (a row operation); use the softmax kernel.');
@@ -82,52 +123,76 @@ export async function prepareMatmul(env: KernelEnv, a: MatmulArgs): Promise<Disp
     requireLength(a.bias, N, 'matmul forward bias');
     requireLength(a.outA, B * N, 'matmul forward A');
     epilogue = 1;
-  } else if (form === 'weightGrad') {
-    requireLength(a.lhs, B * N, 'matmul weightGrad dZ');
-    requireLength(a.rhs, B * K, 'matmul weightGrad X');
   } else {
-    requireLength(a.lhs, B * N, 'matmul inputGrad dZ');
-    requireLength(a.rhs, N * K, 'matmul inputGrad W');
-    if (act !== 'identity') {
+    requireLength(a.lhs, B * N, `matmul ${form} dZ`);
+    requireLength(
+      a.rhs,
+      form === 'weightGrad' ? B * K : N * K,
+      `matmul ${form} ${form === 'weightGrad' ? 'X' : 'W'}`,
+    );
+    if (form === 'inputGrad' && act !== 'identity') {
       if (!a.aux) throw new ShapeError(`matmul inputGrad with activation '${act}' needs the previous Z.`);
       requireLength(a.aux, B * K, 'matmul inputGrad Zprev');
       epilogue = 2;
     }
   }
   requireLength(a.out, M * Nc, `matmul ${form} output`);
+  const tm = v.tm ?? 4;
+  if (v.kind === 'row' && (v.wgY !== 1 || (tm !== 4 && tm !== 8))) {
+    throw new ShapeError(`matmul variant ${variantName(v)}: 'row' needs wgY = 1 and tm 4 or 8.`);
+  }
+  // Slices are multiples of 4 long so only the last one has a scalar tail; empty slices are
+  // dropped by recomputing the count from the rounded length.
+  const chunk = Math.ceil(Kc / Math.max(1, v.splitK ?? 1) / 4) * 4;
+  const slices = Math.ceil(Kc / chunk);
+  if (slices > 1) {
+    if (!a.scratch) throw new ShapeError(`matmul ${form} with split-K needs a scratch buffer.`);
+    requireLength(a.scratch, slices * M * Nc, `matmul ${form} split-K scratch`);
+  }
 
-  const entry = v.kind === 'reg' ? 'matmul_reg' : 'matmul_wg';
-  const pipeline = await env.pipelines.get('matmul', entry, {
+  const label = `matmul_${form}`;
+  const laneM = v.kind === 'row' && M > Nc;
+  const entry = `matmul_${v.kind}`;
+  const common = {
     FORM: FORM_ID[form],
     EPILOGUE: epilogue,
     ACT: ACTIVATION_IDS[act],
     ALPHA: a.alpha ?? 0.01,
+  };
+  // vec4 reads need every row of the operand to start on a 16-byte boundary: its contiguous
+  // dimension (k for X and W in forward; m or n for the [K, *] operands) a multiple of 4.
+  const vecL = v.kind !== 'wg' && (form === 'weightGrad' ? M : Kc) % 4 === 0;
+  const vecR = v.kind !== 'wg' && (form === 'forward' ? Kc : Nc) % 4 === 0;
+  const pipeline = await env.pipelines.get('matmul', entry, {
+    ...common,
     WG_X: v.wgX,
     WG_Y: v.wgY,
+    ...(v.kind === 'wg' ? {} : { VEC_L: vecL, VEC_R: vecR }),
+    ...(v.kind === 'row' ? { TM: tm, LANE_M: laneM } : {}),
+    SPLIT_K: slices,
   });
-  const dims = uniformBuffer(env, [{ u: M }, { u: Nc }, { u: Kc }, { u: 0 }], `matmul_${form} dims`);
-  const label = `matmul_${form}`;
-  const group = bindGroup(
-    env,
-    pipeline,
-    [
-      dims,
-      a.lhs,
-      a.rhs,
-      epilogue === 1 ? a.bias! : a.dummies.read,
-      epilogue === 2 ? a.aux! : a.dummies.read,
-      a.out,
-      epilogue === 1 ? a.outA! : a.dummies.write,
-    ],
-    label,
-  );
-  const gx = Math.ceil(Nc / (4 * v.wgX));
-  const gy = Math.ceil(M / (4 * v.wgY));
+  const dims = uniformBuffer(env, [{ u: M }, { u: Nc }, { u: Kc }, { u: chunk }], `${label} dims`);
+  const bias = epilogue === 1 ? a.bias! : a.dummies.read;
+  const aux = epilogue === 2 ? a.aux! : a.dummies.read;
+  const outA = epilogue === 1 ? a.outA! : a.dummies.write;
+  const main = slices > 1 ? [a.scratch!, a.dummies.write] : [a.out, outA];
+  const vec4s = v.kind === 'wg' ? [] : [vecL ? a.lhs : a.dummies.read, vecR ? a.rhs : a.dummies.read];
+  const group = bindGroup(env, pipeline, [dims, a.lhs, a.rhs, bias, aux, ...main, ...vec4s], label);
+  const [cols, rows] = v.kind === 'row' ? (laneM ? [M, Nc] : [Nc, M]) : [Nc, M];
+  const gx = Math.ceil(cols / (4 * v.wgX));
+  const gy = v.kind === 'row' ? Math.ceil(rows / tm) : Math.ceil(rows / (4 * v.wgY));
   const max = env.device.limits.maxComputeWorkgroupsPerDimension;
   if (gx > max || gy > max) {
     throw new ShapeError(
       `matmul ${form} ${M}x${Nc}x${Kc} needs ${gx}x${gy} workgroups; the adapter allows ${max}.`,
     );
   }
-  return { label, kind: `matmul_${form}`, pipeline, bindGroup: group, workgroups: [gx, gy, 1] };
+  const first: Dispatch = { label, kind: label, pipeline, bindGroup: group, workgroups: [gx, gy, slices] };
+  if (slices === 1) return [first];
+
+  const reduceEntry = 'matmul_splitk_reduce';
+  const reduce = await env.pipelines.get('matmul', reduceEntry, { ...common, SLICES: slices });
+  const rgroup = bindGroup(env, reduce, [dims, a.scratch!, null, bias, aux, a.out, outA], `${label} reduce`);
+  const workgroups = grid2d(env, Math.ceil((M * Nc) / 64));
+  return [first, { label: `${label} reduce`, kind: label, pipeline: reduce, bindGroup: rgroup, workgroups }];
 }

@@ -1,0 +1,281 @@
+// Per-adapter choice of matmul variants (src/kernels/matmul.ts) by a quick measurement.
+//
+// Which main loop is fastest depends on the driver far more than on the shape: CPU drivers
+// (lavapipe, SwiftShader) run a workgroup as one thread whose SIMD lanes are the invocations, so
+// barrier-free 'row' tiles with uniform loads win there; real GPUs want workgroup memory ('wg').
+// So each form is timed once per adapter on a mid-sized shape, plus one 'long K' class (a small
+// output over a long reduction, the cat net's X[209,12288] . W^T) where split-K can pay.
+// Results are cached per adapter + driver + matmul.wgsl source (edits invalidate them): in Node in
+// ~/.cache/webgpu-trainer/matmul-tuning.json, in browsers in localStorage.
+// WGT_MATMUL_VARIANT (e.g. "row-8x1-tm4", or "row-8x1-tm4-split4") or `force` skips measuring.
+//
+// Timing is honest GPU time: `reps` dispatches in one pass, one submit, then
+// onSubmittedWorkDone; the median of `rounds` such rounds (the first warm-up round is dropped).
+
+import { ConfigError } from '../errors.js';
+import type { AdapterReport } from '../gpu/device.js';
+import { USAGE } from '../gpu/buffers.js';
+import { encodeDispatch, view, type KernelEnv, type TensorView } from './common.js';
+import {
+  MATMUL_VARIANTS,
+  matmulScratchLength,
+  prepareMatmulSteps,
+  productDims,
+  variantName,
+  type MatmulForm,
+  type MatmulVariant,
+} from './matmul.js';
+import { SHADERS } from './shaders.js';
+
+export const MATMUL_FORMS: readonly MatmulForm[] = ['forward', 'weightGrad', 'inputGrad'];
+
+export interface MatmulTuning extends Record<MatmulForm, MatmulVariant> {
+  /** For a small output over a long reduction (see isLongK); may use split-K. */
+  longK: MatmulVariant;
+  /** How the choice was made. */
+  source: 'measured' | 'cache' | 'forced';
+  /** Cache key: adapter, driver and shader hash. */
+  key: string;
+}
+
+/** A product with few outputs and a long reduction: too little parallel work without split-K. */
+export function isLongK(form: MatmulForm, B: number, K: number, N: number): boolean {
+  const [M, Nc, Kc] = productDims(form, B, K, N);
+  return Kc >= 2048 && M * Nc <= 16384;
+}
+
+/** The variant a tuning picks for one layer shape. */
+export function variantFor(
+  t: MatmulTuning,
+  form: MatmulForm,
+  B: number,
+  K: number,
+  N: number,
+): MatmulVariant {
+  return isLongK(form, B, K, N) ? t.longK : t[form];
+}
+
+/** Parses a variant name as printed by variantName ("row-8x1-tm4-split4"). */
+export function parseVariant(name: string): MatmulVariant {
+  const m = /^(reg|row|wg)-(\d+)x(\d+)(?:-tm(\d+))?(?:-split(\d+))?$/.exec(name.trim());
+  if (!m) {
+    throw new ConfigError(
+      `Unknown matmul variant '${name}'. Use a name like ${MATMUL_VARIANTS.map(variantName).join(', ')}, optionally with -split<k>.`,
+    );
+  }
+  const v: MatmulVariant = { kind: m[1] as MatmulVariant['kind'], wgX: Number(m[2]), wgY: Number(m[3]) };
+  if (m[4]) v.tm = Number(m[4]);
+  if (m[5]) v.splitK = Number(m[5]);
+  return v;
+}
+
+export function describeTuning(t: MatmulTuning): string {
+  const parts = [...MATMUL_FORMS, 'longK' as const].map((f) => `${f} ${variantName(t[f])}`);
+  return `matmul variants (${t.source}): ${parts.join(', ')}`;
+}
+
+export interface ChooseOptions {
+  /** Use this variant for every form (a name like "row-8x1-tm4"); else WGT_MATMUL_VARIANT. */
+  force?: string | MatmulVariant;
+  /** Read and write the tuning cache (default true). */
+  cache?: boolean;
+}
+
+// Candidates per driver family, kept short so tuning stays around 2 s on lavapipe (each one is an
+// LLVM compile there). CPU drivers: barrier-free tiles; GPUs: also the shared-memory tiles.
+const CPU_CANDIDATES = ['reg-8x8', 'reg-16x4', 'row-8x1-tm4'];
+const GPU_CANDIDATES = ['reg-8x8', 'wg-8x8', 'wg-16x16'];
+// Tuning shapes (layer B, K, N): the MNIST MLP's first layer, and a shortened cat-net first layer.
+const FORM_SHAPE: readonly [number, number, number] = [64, 512, 128];
+const LONG_K_SHAPE: readonly [number, number, number] = [209, 2048, 20];
+const SPLITS = [1, 4];
+
+/** Chooses (measuring once per adapter, then from the cache) a variant per form and for long K. */
+export async function chooseMatmulVariants(
+  env: KernelEnv,
+  report: AdapterReport,
+  opts: ChooseOptions = {},
+): Promise<MatmulTuning> {
+  const key = `${report.name} | ${report.description} | matmul.wgsl ${fnv1a(SHADERS.matmul ?? '')}`;
+  const forced = opts.force ?? envVariable('WGT_MATMUL_VARIANT');
+  if (forced) {
+    const v = typeof forced === 'string' ? parseVariant(forced) : forced;
+    return { forward: v, weightGrad: v, inputGrad: v, longK: v, source: 'forced', key };
+  }
+  const useCache = opts.cache ?? true;
+  const cached = useCache ? (await readCache())[key] : undefined;
+  if (cached) {
+    try {
+      return {
+        forward: parseVariant(cached.forward),
+        weightGrad: parseVariant(cached.weightGrad),
+        inputGrad: parseVariant(cached.inputGrad),
+        longK: parseVariant(cached.longK),
+        source: 'cache',
+        key,
+      };
+    } catch {
+      // An entry from an older naming scheme: measure again and overwrite it.
+    }
+  }
+  const names = report.software || report.kind !== 'hardware' ? CPU_CANDIDATES : GPU_CANDIDATES;
+  const best = async (form: MatmulForm, shape: readonly [number, number, number], vs: MatmulVariant[]) => {
+    let pick = vs[0];
+    let pickMs = Infinity;
+    for (const v of vs) {
+      // The fastest round, not the median: on a shared CPU the minimum is what the kernel costs.
+      const ms = await timeMatmul(env, form, shape, v, { reps: 1, rounds: 3, stat: 'min' });
+      if (ms < pickMs) [pick, pickMs] = [v, ms];
+    }
+    return pick;
+  };
+  const chosen = {} as Record<MatmulForm, MatmulVariant>;
+  for (const form of MATMUL_FORMS) chosen[form] = await best(form, FORM_SHAPE, names.map(parseVariant));
+  const longK = await best(
+    'forward',
+    LONG_K_SHAPE,
+    SPLITS.map((splitK) => ({ ...chosen.forward, splitK })),
+  );
+  const t: MatmulTuning = { ...chosen, longK, source: 'measured', key };
+  if (useCache) {
+    const all = await readCache();
+    all[key] = {
+      forward: variantName(t.forward),
+      weightGrad: variantName(t.weightGrad),
+      inputGrad: variantName(t.inputGrad),
+      longK: variantName(t.longK),
+      measured: new Date().toISOString(),
+    };
+    await writeCache(all);
+  }
+  return t;
+}
+
+type CacheEntry = Record<MatmulForm | 'longK' | 'measured', string>;
+const STORAGE_KEY = 'webgpu-trainer:matmul-tuning';
+
+function envVariable(name: string): string | undefined {
+  return typeof process !== 'undefined' ? process.env?.[name] : undefined;
+}
+
+function inBrowser(): boolean {
+  return typeof localStorage !== 'undefined' && typeof window !== 'undefined';
+}
+
+async function cacheFile(): Promise<string> {
+  const [os, path] = [await import('node:os'), await import('node:path')];
+  const base = envVariable('XDG_CACHE_HOME') || path.join(os.homedir(), '.cache');
+  return path.join(base, 'webgpu-trainer', 'matmul-tuning.json');
+}
+
+async function readCache(): Promise<Record<string, CacheEntry>> {
+  try {
+    if (inBrowser())
+      return JSON.parse(localStorage.getItem(STORAGE_KEY) ?? '{}') as Record<string, CacheEntry>;
+    const fs = await import('node:fs/promises');
+    return JSON.parse(await fs.readFile(await cacheFile(), 'utf8')) as Record<string, CacheEntry>;
+  } catch {
+    // No cache yet, or an unreadable one: it is only a cache, so measure instead.
+    return {};
+  }
+}
+
+async function writeCache(all: Record<string, CacheEntry>): Promise<void> {
+  const text = JSON.stringify(all, null, 2);
+  try {
+    if (inBrowser()) {
+      localStorage.setItem(STORAGE_KEY, text);
+      return;
+    }
+    const [fs, path] = [await import('node:fs/promises'), await import('node:path')];
+    const file = await cacheFile();
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    // Write then rename, so a concurrent reader never sees half a file.
+    const tmp = `${file}.${process.pid}.tmp`;
+    await fs.writeFile(tmp, text);
+    await fs.rename(tmp, file);
+  } catch {
+    // A read-only home or full storage must not stop training; the next run measures again.
+  }
+}
+
+/** 32-bit FNV-1a of a string, as 8 hex digits: a cache key, not a security hash. */
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+export interface TimingOptions {
+  reps?: number;
+  rounds?: number;
+  /** Which round to report (default the median). */
+  stat?: 'median' | 'min';
+}
+
+/** Median ms per matmul of `form` on layer shape (B, K, N) with `variant`; inputs are random. */
+export async function timeMatmul(
+  env: KernelEnv,
+  form: MatmulForm,
+  [B, K, N]: readonly [number, number, number],
+  variant: MatmulVariant,
+  opts: TimingOptions = {},
+): Promise<number> {
+  const reps = opts.reps ?? 3;
+  const rounds = opts.rounds ?? 3;
+  const [M, Nc, Kc] = productDims(form, B, K, N);
+  const made: GPUBuffer[] = [];
+  const tensor = (n: number, fill: boolean): TensorView => {
+    const buf = env.pool.acquire(Math.max(1, n) * 4, USAGE.STORAGE | USAGE.COPY_DST, 'tune');
+    made.push(buf);
+    if (fill) {
+      const data = new Float32Array(n);
+      for (let i = 0; i < n; i++) data[i] = Math.sin(i * 0.37) * 2;
+      env.device.queue.writeBuffer(buf, 0, data);
+    }
+    return view(buf, Math.max(1, n));
+  };
+  try {
+    const lhs = tensor(M * Kc, true);
+    const rhs = tensor(Kc * Nc, true);
+    const steps = await prepareMatmulSteps(env, {
+      form,
+      lhs,
+      rhs,
+      B,
+      K,
+      N,
+      out: tensor(M * Nc, false),
+      bias: tensor(N, true),
+      outA: tensor(M * Nc, false),
+      aux: tensor(M * Nc, true),
+      activation: form === 'weightGrad' ? 'identity' : 'relu',
+      variant,
+      scratch: tensor(matmulScratchLength(form, B, K, N, variant), false),
+      dummies: { read: tensor(4, true).buffer, write: tensor(4, false).buffer },
+    });
+    const times: number[] = [];
+    for (let r = 0; r <= rounds; r++) {
+      const enc = env.device.createCommandEncoder({ label: 'tune' });
+      const pass = enc.beginComputePass();
+      for (let i = 0; i < reps; i++) for (const d of steps) encodeDispatch(pass, d);
+      pass.end();
+      const t0 = performance.now();
+      env.device.queue.submit([enc.finish()]);
+      await env.device.queue.onSubmittedWorkDone();
+      if (r > 0) times.push((performance.now() - t0) / reps);
+    }
+    times.sort((a, b) => a - b);
+    return opts.stat === 'min' ? times[0] : times[Math.floor(times.length / 2)];
+  } finally {
+    for (const b of made) env.pool.release(b);
+  }
+}
+
+export function gflops(form: MatmulForm, shape: readonly [number, number, number], ms: number): number {
+  const [B, K, N] = shape;
+  return (2 * B * K * N) / (ms * 1e6);
+}
