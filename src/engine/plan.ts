@@ -14,7 +14,13 @@ import { USAGE } from '../gpu/buffers.js';
 import { prepareActivationBackward, prepareActivationForward } from '../kernels/activations.js';
 import { encodeDispatch, view, type Dispatch, type KernelEnv, type TensorView } from '../kernels/common.js';
 import { prepareLoss, type LossDispatch } from '../kernels/losses.js';
-import { prepareMatmul, type MatmulForm, type MatmulVariant } from '../kernels/matmul.js';
+import {
+  matmulScratchLength,
+  prepareMatmulSteps,
+  type MatmulArgs,
+  type MatmulForm,
+  type MatmulVariant,
+} from '../kernels/matmul.js';
 import { prepareOptimizer, type OptimizerDispatch } from '../kernels/optim.js';
 import { CLIP_PARTIALS, prepareBiasGrad, prepareClip, prepareLossAccumulate } from '../kernels/reduce.js';
 import type { ModelSpec, ParamLayout } from '../nn/model.js';
@@ -60,7 +66,7 @@ export async function buildPlan(
   model: ModelBuffers,
   opt: ResolvedOptimizer,
   B: number,
-  variants: Record<MatmulForm, MatmulVariant>,
+  pick: (form: MatmulForm, B: number, K: number, N: number) => MatmulVariant,
   dummies: { read: GPUBuffer; write: GPUBuffer },
 ): Promise<Plan> {
   const owned: GPUBuffer[] = [];
@@ -86,13 +92,21 @@ export async function buildPlan(
   const acc = alloc(4, 'acc');
   const evalAcc = alloc(4, 'eval-acc');
   const input = (l: number) => (l === 0 ? x : A[l - 1]);
+  // Every matmul goes through here: it picks the tuned variant for the shape and gives split-K
+  // variants a scratch buffer of their own (one or two dispatches).
+  const matmul = async (args: Omit<MatmulArgs, 'variant' | 'dummies' | 'scratch'>) => {
+    const variant = pick(args.form, args.B, args.K, args.N);
+    const need = matmulScratchLength(args.form, args.B, args.K, args.N, variant);
+    const scratch = need > 0 ? alloc(need, `matmul-scratch-${args.form}`) : undefined;
+    return prepareMatmulSteps(env, { ...args, variant, dummies, scratch });
+  };
 
   const forward: Dispatch[] = [];
   for (let l = 0; l < L; l++) {
     const layer = spec.layers[l];
     const softmax = layer.activation === 'softmax';
     forward.push(
-      await prepareMatmul(env, {
+      ...(await matmul({
         form: 'forward',
         lhs: input(l),
         rhs: W(l),
@@ -104,9 +118,7 @@ export async function buildPlan(
         outA: A[l],
         activation: softmax ? 'identity' : layer.activation,
         alpha: layer.alpha,
-        variant: variants.forward,
-        dummies,
-      }),
+      })),
     );
     if (softmax) {
       forward.push(
@@ -156,24 +168,12 @@ export async function buildPlan(
   for (let l = L - 1; l >= 0; l--) {
     const N = spec.layers[l].units;
     const K = lay[l].fanIn;
-    backward.push(
-      await prepareMatmul(env, {
-        form: 'weightGrad',
-        lhs: dZ[l],
-        rhs: input(l),
-        B,
-        K,
-        N,
-        out: dW(l),
-        variant: variants.weightGrad,
-        dummies,
-      }),
-    );
+    backward.push(...(await matmul({ form: 'weightGrad', lhs: dZ[l], rhs: input(l), B, K, N, out: dW(l) })));
     backward.push(await prepareBiasGrad(env, { B, N, dZ: dZ[l], db: db(l) }));
     if (l > 0) {
       const prev = spec.layers[l - 1];
       backward.push(
-        await prepareMatmul(env, {
+        ...(await matmul({
           form: 'inputGrad',
           lhs: dZ[l],
           rhs: W(l),
@@ -184,9 +184,7 @@ export async function buildPlan(
           activation: prev.activation,
           alpha: prev.alpha,
           aux: Z[l - 1],
-          variant: variants.inputGrad,
-          dummies,
-        }),
+        })),
       );
     }
   }

@@ -16,6 +16,7 @@ import { createKernelEnv } from '../kernels/env.js';
 import { ACTIVE_OFFSET } from '../kernels/losses.js';
 import { GATHER_ACTIVE_OFFSET, type GatherDispatch } from '../kernels/data.js';
 import { DEFAULT_VARIANT, type MatmulForm, type MatmulVariant } from '../kernels/matmul.js';
+import { chooseMatmulVariants, variantFor, type MatmulTuning } from '../kernels/tune.js';
 import { defaultInit, initWeights, type Init } from '../nn/init.js';
 import { outputSize, paramLayout, validateModel, type ModelSpec, type ParamLayout } from '../nn/model.js';
 import { resolveOptimizer, type OptimizerConfig, type ResolvedOptimizer } from '../optim/optimizers.js';
@@ -40,8 +41,11 @@ export interface TrainerOptions {
   init?: Init | Init[];
   optimizer: OptimizerConfig;
   schedule?: Schedule;
-  /** Matmul variant per form; default: the per-adapter tuned choice passed in by the caller. */
-  variants?: Partial<Record<MatmulForm, MatmulVariant>>;
+  /**
+   * Matmul variants: a tuning from chooseMatmulVariants (per form, plus long reductions), or a
+   * fixed variant per form. Default: the adapter's tuned choice (measured once, then cached).
+   */
+  variants?: MatmulTuning | Partial<Record<MatmulForm, MatmulVariant>>;
 }
 
 export interface StepLog {
@@ -127,7 +131,7 @@ export class Trainer {
   private readonly plans = new Map<number, Promise<Plan>>();
   private readonly feeds = new Map<string, Feed>();
   private readonly residents = new WeakMap<TrainingData, ResidentData>();
-  private readonly variants: Record<MatmulForm, MatmulVariant>;
+  private variants: MatmulTuning;
   private staging: StagingBuffer[] = [];
   /** Scratch for 4-byte uniform updates (no per-step allocation). */
   private readonly scalar = new Uint32Array(1);
@@ -163,11 +167,16 @@ export class Trainer {
       read: pool.acquire(16, USAGE.STORAGE, 'unused-read'),
       write: pool.acquire(16, USAGE.STORAGE, 'unused-write'),
     };
+    // Fixed variants given per form (the rest default); a full tuning is used as it is.
+    const given: Partial<MatmulTuning> = opts.variants ?? {};
     this.variants = {
       forward: DEFAULT_VARIANT,
       weightGrad: DEFAULT_VARIANT,
       inputGrad: DEFAULT_VARIANT,
-      ...opts.variants,
+      source: 'forced',
+      key: 'given',
+      ...given,
+      longK: given.longK ?? given.forward ?? DEFAULT_VARIANT,
     };
     const one = Array.isArray(opts.init) ? undefined : opts.init;
     const inits = Array.isArray(opts.init)
@@ -189,6 +198,7 @@ export class Trainer {
 
   static async create(gpu: GpuDevice, spec: ModelSpec, opts: TrainerOptions): Promise<Trainer> {
     const t = new Trainer(gpu, spec, opts);
+    if (!opts.variants) t.variants = await tunedVariants(t.env, gpu);
     gpu.throwIfFailed();
     return t;
   }
@@ -202,7 +212,7 @@ export class Trainer {
   get gpuBytes(): number {
     return this.env.pool.bytesInUse;
   }
-  get matmulVariants(): Record<MatmulForm, MatmulVariant> {
+  get matmulVariants(): MatmulTuning {
     return { ...this.variants };
   }
 
@@ -275,7 +285,9 @@ export class Trainer {
   private plan(B: number): Promise<Plan> {
     let p = this.plans.get(B);
     if (!p) {
-      p = buildPlan(this.env, this.spec, this.model, this.optimizer, B, this.variants, this.dummies);
+      const tuning = this.variants;
+      const pick = (form: MatmulForm, b: number, k: number, n: number) => variantFor(tuning, form, b, k, n);
+      p = buildPlan(this.env, this.spec, this.model, this.optimizer, B, pick, this.dummies);
       this.plans.set(B, p);
     }
     return p;
@@ -715,4 +727,15 @@ export class Trainer {
     this.destroyed = true;
     this.env.pool.trim();
   }
+}
+
+// One tuning per device per process: measured (or read from the cache file) on first use.
+const tunings = new WeakMap<GPUDevice, Promise<MatmulTuning>>();
+function tunedVariants(env: KernelEnv, gpu: GpuDevice): Promise<MatmulTuning> {
+  let t = tunings.get(gpu.device);
+  if (!t) {
+    t = chooseMatmulVariants(env, gpu.report);
+    tunings.set(gpu.device, t);
+  }
+  return t;
 }
