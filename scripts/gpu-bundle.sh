@@ -13,11 +13,11 @@ npx esbuild bench/gpu/engine-bench.ts --bundle --platform=node --format=esm --ta
   --external:webgpu --outfile="$out/engine-bench.mjs" --log-level=warning
 cp node_modules/webgpu/package.json node_modules/webgpu/index.js "$out/node_modules/webgpu/"
 xz -T2 -6 -c node_modules/webgpu/dist/linux-x64/dawn.node > "$out/node_modules/webgpu/dist/linux-x64/dawn.node.xz"
-if [ ! -f .gl/libvulkan1_*.deb ]; then
+if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
   mkdir -p .gl /tmp/amd64/partial
   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
-  apt-get $o update -qq && (cd .gl && apt-get $o download libvulkan1)
+  apt-get $o update -qq && (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 fi
-cp .gl/libvulkan1_*.deb "$out/"
+cp .gl/*.deb "$out/"
 npx tsx bench/gpu/sample-model.ts "$out/sample-model.safetensors"
 du -sh "$out"

@@ -4,11 +4,11 @@
 # (or ./gpu-results).
 set -uo pipefail
 B=.gpubundle
-OUTDIR=${OUT:-gpu-results}
+OUTDIR=$(realpath -m "${OUT:-gpu-results}")
 mkdir -p "$OUTDIR" /tmp/wgt/bin
-if ! ldconfig -p | grep -q libvulkan.so.1; then dpkg -x $B/libvulkan1_*.deb / && ldconfig; fi
+for f in $B/*.deb; do dpkg -x "$f" /; done; ldconfig
 if [ ! -f /usr/share/vulkan/icd.d/nvidia_icd.json ] && [ ! -f /etc/vulkan/icd.d/nvidia_icd.json ]; then
-  for f in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json; do
+  for f in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.x86_64.json; do
     [ -f "$f" ] && export VK_DRIVER_FILES=$f && break
   done
 fi
@@ -16,6 +16,6 @@ xz -dc $B/node.xz > /tmp/wgt/bin/node && chmod +x /tmp/wgt/bin/node
 xz -dc $B/node_modules/webgpu/dist/linux-x64/dawn.node.xz > $B/node_modules/webgpu/dist/linux-x64/dawn.node
 export PATH=/tmp/wgt/bin:$PATH XDG_RUNTIME_DIR=/tmp
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUTDIR/gpu.txt"
-echo "node $(node --version)"
-(cd $B && timeout 300 node engine-bench.mjs "../$OUTDIR/engine.json" "$@") 2>&1 | grep -v '^Warning' | tee "$OUTDIR/engine.log"
-timeout 200 python3 bench/gpu/torch_bench.py "$OUTDIR/torch.json" $B/sample-model.safetensors 2>&1 | tee "$OUTDIR/torch.log"
+echo "node $(node --version) VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}"; ls /usr/share/vulkan/icd.d /etc/vulkan/icd.d /usr/local/nvidia/share/vulkan/icd.d 2>/dev/null | head
+(cd $B && timeout 300 node engine-bench.mjs "$OUTDIR/engine.json" "$@") 2>&1 | tee "$OUTDIR/engine.log"
+[ -n "${SKIP_TORCH:-}" ] || timeout 200 python3 bench/gpu/torch_bench.py "$OUTDIR/torch.json" $B/sample-model.safetensors 2>&1 | tee "$OUTDIR/torch.log"
