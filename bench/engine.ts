@@ -4,7 +4,7 @@
 // drains, so pipelined steps are counted honestly.
 
 import type { GpuDevice } from '../src/gpu/device.js';
-import { Trainer } from '../src/engine/trainer.js';
+import { Trainer, type Weights } from '../src/engine/trainer.js';
 import type { TrainingData } from '../src/engine/gpu-data.js';
 import type { ModelSpec } from '../src/nn/model.js';
 import type { OptimizerConfig } from '../src/optim/optimizers.js';
@@ -95,11 +95,21 @@ function quantile(xs: number[], q: number): number {
 export async function benchTraining(
   gpu: GpuDevice,
   w: TrainingWorkload,
-  opts: { epochs?: number; variants?: Partial<Record<MatmulForm, MatmulVariant>> } = {},
+  opts: {
+    epochs?: number;
+    variants?: Partial<Record<MatmulForm, MatmulVariant>>;
+    /** The data to train on (default: synthetic uint8 images, w.count of them). */
+    data?: TrainingData;
+    /** Initial weights, e.g. the ones a peer starts from. */
+    weights?: Weights[];
+    residency?: 'auto' | 'gpu' | 'upload';
+  } = {},
 ): Promise<TrainingResult> {
   const classes = w.spec.loss === 'bce' ? 2 : w.spec.layers[w.spec.layers.length - 1].units;
-  const data = syntheticImages(w.count, w.spec.inputSize, classes);
+  const data = opts.data ?? syntheticImages(w.count, w.spec.inputSize, classes);
+  w = { ...w, count: data.count };
   const trainer = await Trainer.create(gpu, w.spec, { seed: 1, optimizer: w.optimizer, variants: opts.variants });
+  if (opts.weights) trainer.setWeights(opts.weights);
   // Count submits and readbacks by wrapping the queue for the duration of the run.
   const queue = gpu.device.queue;
   let submits = 0;
@@ -123,7 +133,7 @@ export async function benchTraining(
   let timedSubmits = 0;
   let timedMaps = 0;
   try {
-    await trainer.fit(data, { epochs: 1, batchSize: w.batchSize, logEvery: steps });
+    await trainer.fit(data, { epochs: 1, batchSize: w.batchSize, logEvery: steps, residency: opts.residency });
     await queue.onSubmittedWorkDone();
     submits = maps = 0;
     for (let e = 0; e < epochs; e++) {
@@ -132,6 +142,7 @@ export async function benchTraining(
         epochs: 1,
         batchSize: w.batchSize,
         logEvery: Math.max(1, Math.floor(steps / 2)),
+        residency: opts.residency,
         onStep: (s) => void losses.push(s.loss),
       });
       await queue.onSubmittedWorkDone();

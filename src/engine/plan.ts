@@ -43,7 +43,10 @@ export interface Plan {
   output: TensorView;
   acc: TensorView;
   evalAcc: TensorView;
+  /** Forward pass up to the logits (and A for non-softmax outputs). */
   forward: Dispatch[];
+  /** Row softmax of the last layer into `output`, when the last activation is softmax. */
+  outputSoftmax: Dispatch[];
   loss: LossDispatch;
   lossBackward: Dispatch[];
   accumulate: Dispatch;
@@ -102,6 +105,9 @@ export async function buildPlan(
   };
 
   const forward: Dispatch[] = [];
+  // The final softmax (probabilities) is only needed by predict and by an MSE loss: softmax
+  // cross-entropy works on the logits, so training and evaluation skip it.
+  const outputSoftmax: Dispatch[] = [];
   for (let l = 0; l < L; l++) {
     const layer = spec.layers[l];
     const softmax = layer.activation === 'softmax';
@@ -121,7 +127,7 @@ export async function buildPlan(
       })),
     );
     if (softmax) {
-      forward.push(
+      outputSoftmax.push(
         await prepareActivationForward(env, {
           activation: 'softmax',
           rows: B,
@@ -221,7 +227,8 @@ export async function buildPlan(
     output: A[L - 1],
     acc,
     evalAcc,
-    forward,
+    forward: spec.loss === 'mse' ? [...forward, ...outputSoftmax] : forward,
+    outputSoftmax: spec.loss === 'mse' ? [] : outputSoftmax,
     loss,
     lossBackward,
     accumulate,

@@ -659,6 +659,7 @@ export class Trainer {
       const pass = enc.beginComputePass();
       if (feed.gathers && !feed.skip) encodeAll(pass, feed.gathers);
       encodeAll(pass, plan.forward);
+      encodeAll(pass, plan.outputSoftmax);
       pass.end();
       device.queue.submit([enc.finish()]);
       const bytes = await readBuffer(device, this.env.pool, plan.output.buffer, n * outputs * 4);

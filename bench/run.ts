@@ -1,0 +1,204 @@
+// `npm run bench`: our engine side by side with TensorFlow.js on the same adapter and machine.
+//
+//   npx tsx bench/run.ts [--quick] [--only=matmul,A-sgd,A-adam,B,C,resident,profile,soak]
+//                        [--backends=webgpu,wasm,cpu] [--soak-steps=10000]
+//
+// Every participant trains identical models from identical initial weights on identical data
+// (bench/peers/synthetic.ts) with the same batch size and optimizer; each run checks that its
+// loss fell. Prints a table with ratios and writes bench/results/bench-<adapter>.json.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { acquireGpu } from '../src/gpu/device.js';
+import { Trainer } from '../src/engine/trainer.js';
+import type { TrainingData } from '../src/engine/gpu-data.js';
+import { summariseProfile } from '../src/engine/profile.js';
+import { createKernelEnv } from '../src/kernels/env.js';
+import { chooseMatmulVariants, describeTuning } from '../src/kernels/tune.js';
+import { variantName, type MatmulForm } from '../src/kernels/matmul.js';
+import { benchMatmul, benchTraining, WORKLOADS, type TrainingResult, type TrainingWorkload } from './engine.js';
+import { heInit, teacherDataset } from './peers/synthetic.js';
+import { lossTrend } from './peers/stats.js';
+import { initTfjs, tfjsMatmul, tfjsTrain, tfjsVersions, type TfjsBackend } from './peers/tfjs.js';
+
+const args = new Map(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--/, '').split('=');
+    return [k, v ?? 'true'] as const;
+  }),
+);
+const quick = args.has('quick');
+const only = args.get('only')?.split(',');
+const want = (name: string) => !only || only.includes(name);
+const backends = (args.get('backends') ?? 'webgpu,wasm,cpu').split(',') as TfjsBackend[];
+
+const gpu = await acquireGpu();
+const env = createKernelEnv(gpu);
+const tuning = await chooseMatmulVariants(env, gpu.report);
+const require = createRequire(import.meta.url);
+const pkg = require('../package.json') as { version: string };
+const report: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  adapter: { name: gpu.report.name, kind: gpu.report.kind, origin: gpu.report.origin, features: gpu.report.features },
+  versions: { engine: pkg.version, node: process.version, webgpu: (require('webgpu/package.json') as { version: string }).version, ...tfjsVersions() },
+  matmulTuning: describeTuning(tuning),
+};
+console.log(`adapter: ${gpu.report.name} (${gpu.report.origin})`);
+console.log(`matmul variants: ${describeTuning(tuning)}`);
+const table: string[][] = [];
+const ratios: Record<string, number> = {};
+let failures = 0;
+
+// ---- matmul -------------------------------------------------------------------------------
+if (want('matmul')) {
+  const sizes = quick ? [256, 1024] : [256, 512, 1024, 2048];
+  const mm: Record<string, Record<number, number>> = {};
+  for (const n of sizes) {
+    // Our three forms (forward is X.W^T, the grads are the transposed forms) against tf.matMul.
+    for (const form of ['forward', 'weightGrad', 'inputGrad'] as MatmulForm[]) {
+      const r = await benchMatmul(gpu, form, n, n, n, tuning[form], 0.5);
+      (mm[`ours ${form} (${variantName(tuning[form])})`] ??= {})[n] = r.gflops;
+    }
+    for (const b of backends.filter((b) => b !== 'cpu' || n <= 512)) {
+      if (n >= 2048 && b === 'webgpu' && gpu.report.software) continue; // minutes per product
+      await initTfjs(b);
+      const r = await tfjsMatmul(b, n, n >= 1024 ? 2 : 5);
+      (mm[`tfjs-${b}`] ??= {})[n] = r.gflops;
+    }
+    console.log(`matmul ${n}: ${Object.entries(mm).map(([k, v]) => `${k} ${v[n]?.toFixed(2) ?? '-'}`).join(', ')}`);
+  }
+  report.matmulGflops = mm;
+  const ours1024 = Math.max(...Object.entries(mm).filter(([k]) => k.startsWith('ours')).map(([, v]) => v[1024] ?? 0));
+  for (const b of backends) {
+    const peer = mm[`tfjs-${b}`]?.[1024];
+    if (peer) ratios[`matmul 1024 vs tfjs-${b}`] = ours1024 / peer;
+  }
+  table.push(['matmul 1024 GFLOP/s', ours1024.toFixed(2), ...backends.map((b) => mm[`tfjs-${b}`]?.[1024]?.toFixed(2) ?? '-')]);
+}
+
+// ---- training -----------------------------------------------------------------------------
+interface Row {
+  ours: TrainingResult;
+  peers: Partial<Record<TfjsBackend, { samplesPerSecond: number; msPerStep: number; fell: boolean }>>;
+}
+const training: Record<string, Row> = {};
+for (const key of ['A-sgd', 'A-adam', 'B', 'C']) {
+  if (!want(key)) continue;
+  const w: TrainingWorkload = WORKLOADS[key];
+  const classes = w.spec.loss === 'bce' ? 2 : w.spec.layers[w.spec.layers.length - 1].units;
+  const steps = key === 'B' ? (quick ? 10 : 30) : quick ? 20 : 40;
+  const count = key === 'B' ? 209 : w.batchSize * steps;
+  const ds = teacherDataset(count, w.spec.inputSize, classes, 7, key === 'B');
+  const weights = heInit(
+    w.spec.inputSize,
+    w.spec.layers.map((l) => ({ units: l.units, activation: l.activation === 'softmax' ? 'softmax' : l.activation === 'sigmoid' ? 'sigmoid' : 'relu' })),
+    3,
+  );
+  const data: TrainingData = { kind: 'float', x: ds.x, labels: ds.y, count };
+  // B is full-batch: one step per epoch, so time more epochs.
+  const ours = await benchTraining(gpu, w, { data, weights, epochs: key === 'B' ? steps : 2, variants: tuning });
+  const row: Row = { ours, peers: {} };
+  const fell = ours.lastLoss < ours.firstLoss;
+  if (!fell) failures++;
+  console.log(`${w.name}: ours ${ours.samplesPerSecond.toFixed(0)} samples/s, ${ours.msPerStep.median.toFixed(2)} ms/step, loss ${ours.firstLoss.toFixed(3)} -> ${ours.lastLoss.toFixed(3)}${fell ? '' : '  LOSS DID NOT FALL'}`);
+  for (const b of backends) {
+    if (b === 'cpu' && (key === 'B' || key === 'C')) continue; // minutes per step
+    await initTfjs(b);
+    const r = await tfjsTrain({
+      backend: b,
+      layers: w.spec.layers.map((l) => ({ units: l.units, activation: l.activation === 'softmax' ? 'softmax' : l.activation === 'sigmoid' ? 'sigmoid' : 'relu' })),
+      inputSize: w.spec.inputSize,
+      loss: w.spec.loss === 'bce' ? 'bce' : 'softmax-ce',
+      optimizer: { type: w.optimizer.name === 'adam' ? 'adam' : 'sgd', lr: w.optimizer.lr },
+      batchSize: w.batchSize,
+      x: ds.x,
+      y: ds.y,
+      initialWeights: weights,
+      steps: quick ? 5 : 10,
+      blockSteps: quick ? 5 : 20,
+      warmup: 3,
+      budgetMs: quick ? 15_000 : 40_000,
+    });
+    const trend = lossTrend(r.losses);
+    if (!trend.fell) failures++;
+    const ms = r.blockMsPerStep;
+    row.peers[b] = { samplesPerSecond: (w.batchSize * 1000) / ms, msPerStep: ms, fell: trend.fell };
+    ratios[`${key} vs tfjs-${b}`] = ours.samplesPerSecond / row.peers[b]!.samplesPerSecond;
+    console.log(`  tfjs-${b}: ${row.peers[b]!.samplesPerSecond.toFixed(0)} samples/s, ${ms.toFixed(2)} ms/step${trend.fell ? '' : '  LOSS DID NOT FALL'}`);
+  }
+  training[key] = row;
+  table.push([
+    `${key} samples/s`,
+    ours.samplesPerSecond.toFixed(0),
+    ...backends.map((b) => row.peers[b]?.samplesPerSecond.toFixed(0) ?? '-'),
+  ]);
+}
+report.training = training;
+
+// ---- GPU-resident uint8 data vs uploading float batches (the data library's claim) ---------
+if (want('resident')) {
+  const w = WORKLOADS['A-sgd'];
+  const count = w.batchSize * (quick ? 40 : 100);
+  const images = new Uint8Array(count * 784).map((_, i) => (i * 2654435761) >>> 24);
+  const labels = Int32Array.from({ length: count }, (_, i) => i % 10);
+  const u8: TrainingData = { kind: 'uint8', images, labels, count, channels: 1, mul: [1 / 255], add: [0] };
+  const f32: TrainingData = { kind: 'float', x: Float32Array.from(images, (v) => v / 255), labels, count };
+  const resident = await benchTraining(gpu, w, { data: u8, epochs: 2, variants: tuning, residency: 'gpu' });
+  const upload = await benchTraining(gpu, w, { data: f32, epochs: 2, variants: tuning, residency: 'upload' });
+  report.residency = { resident: resident.samplesPerSecond, upload: upload.samplesPerSecond };
+  ratios['resident uint8 vs float upload'] = resident.samplesPerSecond / upload.samplesPerSecond;
+  console.log(`resident uint8 ${resident.samplesPerSecond.toFixed(0)} vs upload ${upload.samplesPerSecond.toFixed(0)} samples/s`);
+}
+
+// ---- profile: time of every kernel in one step ---------------------------------------------
+if (want('profile') && gpu.device.features.has('timestamp-query')) {
+  const profiles: Record<string, unknown> = {};
+  for (const key of ['A-sgd', 'B']) {
+    const w = WORKLOADS[key];
+    const classes = w.spec.loss === 'bce' ? 2 : 10;
+    const ds = teacherDataset(w.batchSize, w.spec.inputSize, classes, 7, key === 'B');
+    const t = await Trainer.create(gpu, w.spec, { seed: 1, optimizer: w.optimizer, variants: tuning });
+    const data: TrainingData = { kind: 'float', x: ds.x, labels: ds.y, count: w.batchSize };
+    await t.profileStep(data, w.batchSize);
+    const times = await t.profileStep(data, w.batchSize);
+    profiles[key] = summariseProfile(times);
+    console.log(`profile ${key}: ${summariseProfile(times).map((p) => `${p.kind} ${p.ms.toFixed(2)} ms`).join(', ')}`);
+    t.destroy();
+  }
+  report.profile = profiles;
+}
+
+// ---- soak: no growth over many steps ------------------------------------------------------
+if (want('soak') && (args.has('soak') || only?.includes('soak'))) {
+  const w = WORKLOADS['A-sgd'];
+  const steps = Number(args.get('soak-steps') ?? 10_000);
+  const ds = teacherDataset(w.batchSize * 50, 784, 10, 7);
+  const t = await Trainer.create(gpu, w.spec, { seed: 1, optimizer: w.optimizer, variants: tuning });
+  const data: TrainingData = { kind: 'float', x: ds.x, labels: ds.y, count: ds.n };
+  await t.fit(data, { epochs: 2, batchSize: w.batchSize });
+  global.gc?.();
+  const start = { buffers: t.bufferCount, rssMiB: process.memoryUsage().rss / 2 ** 20 };
+  await t.fit(data, { epochs: Math.ceil(steps / 50), batchSize: w.batchSize, logEvery: 100 });
+  global.gc?.();
+  const end = { buffers: t.bufferCount, rssMiB: process.memoryUsage().rss / 2 ** 20 };
+  report.soak = { steps, start, end };
+  console.log(`soak ${steps} steps: GPU buffers ${start.buffers} -> ${end.buffers}, RSS ${start.rssMiB.toFixed(1)} -> ${end.rssMiB.toFixed(1)} MiB`);
+  if (end.buffers !== start.buffers) failures++;
+}
+
+// ---- report -------------------------------------------------------------------------------
+report.ratios = ratios;
+const header = ['', 'ours', ...backends.map((b) => `tfjs-${b}`)];
+const widths = header.map((_, i) => Math.max(...[header, ...table].map((r) => (r[i] ?? '').length)));
+const line = (r: string[]) => r.map((c, i) => c.padStart(widths[i])).join('  ');
+console.log(`\n${line(header)}\n${table.map(line).join('\n')}\n`);
+for (const [k, v] of Object.entries(ratios)) console.log(`ratio ${k}: ${v.toFixed(2)}x`);
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+const file = new URL(`./results/bench-${gpu.report.kind}${quick ? '-quick' : ''}.json`, import.meta.url);
+writeFileSync(file, JSON.stringify(report, null, 2));
+console.log(`wrote ${file.pathname}`);
+if (failures > 0) {
+  console.error(`${failures} check(s) failed (a loss that did not fall, or buffer growth)`);
+  process.exit(1);
+}
+process.exit(0);

@@ -1,0 +1,78 @@
+// The seed's own example, end to end on the GPU: the deeplearning.ai cat-vs-non-cat network
+// [12288, 20, 7, 5, 1] (ReLU, sigmoid output, binary cross-entropy) trained by full-batch
+// gradient descent, lr 0.0075, 2500 iterations, pixels scaled to [0, 1], LeCun-normal weights
+// (the course's randn / sqrt(n_prev)). The course reports 80% test accuracy for this net and
+// 72% for the 2-layer [12288, 7, 1]; the bars here are 78% and 70%. The seed is fixed; the
+// closing note of the issue lists the accuracy over five seeds to show it is a typical one.
+
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Trainer } from '../../src/engine/trainer.js';
+import type { Uint8Data } from '../../src/engine/gpu-data.js';
+import { readHdf5File } from '../../src/data/readers-node.js';
+import type { ImageSet } from '../../src/data/types.js';
+import type { LayerSpec } from '../../src/nn/model.js';
+import { testGpu } from '../helpers/gpu.js';
+
+const DATA = resolve(import.meta.dirname, '../../../shared/data/catvnoncat');
+const SEED = 1;
+const have = existsSync(DATA);
+if (!have && process.env.CI === 'true') throw new Error(`CI needs the shared data at ${DATA}`);
+
+function toData(s: ImageSet): Uint8Data {
+  return { kind: 'uint8', images: s.images, labels: s.labels, count: s.count, channels: 3, mul: [1 / 255, 1 / 255, 1 / 255], add: [0, 0, 0] };
+}
+
+async function trainCat(hidden: LayerSpec[], seed: number) {
+  const { gpu } = await testGpu();
+  const train = await readHdf5File(resolve(DATA, 'train_catvnoncat.h5'));
+  const test = await readHdf5File(resolve(DATA, 'test_catvnoncat.h5'));
+  const trainer = await Trainer.create(
+    gpu,
+    { inputSize: 64 * 64 * 3, layers: [...hidden, { units: 1, activation: 'sigmoid' }], loss: 'bce' },
+    { seed, init: 'lecun-normal', optimizer: { name: 'sgd', lr: 0.0075 } },
+  );
+  const t0 = performance.now();
+  const losses: number[] = [];
+  await trainer.fit(toData(train), {
+    epochs: 2500,
+    batchSize: train.count,
+    shuffle: false,
+    logEvery: 1,
+    onEpoch: (e) => {
+      if (e.epoch % 500 === 0 || e.epoch === 2499) losses.push(e.loss);
+    },
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const trainAcc = (await trainer.evaluate(toData(train))).accuracy;
+  const testAcc = (await trainer.evaluate(toData(test))).accuracy;
+  console.log(
+    `[catvnoncat] ${hidden.map((l) => l.units).join('-')} seed ${seed}: cost ${losses.map((l) => l.toFixed(3)).join(' -> ')}, ` +
+      `train ${(trainAcc * 100).toFixed(1)}%, test ${(testAcc * 100).toFixed(1)}%, ${seconds.toFixed(0)} s on ${gpu.report.name}`,
+  );
+  trainer.destroy();
+  return { trainAcc, testAcc, losses };
+}
+
+describe.skipIf(!have)('cat vs non-cat (e2e tier)', () => {
+  it('4-layer [12288, 20, 7, 5, 1] reaches at least 78% test accuracy', { timeout: 1_800_000 }, async () => {
+    const r = await trainCat(
+      [
+        { units: 20, activation: 'relu' },
+        { units: 7, activation: 'relu' },
+        { units: 5, activation: 'relu' },
+      ],
+      SEED,
+    );
+    expect(r.losses[r.losses.length - 1]).toBeLessThan(r.losses[0]);
+    expect(r.trainAcc).toBeGreaterThan(0.95);
+    expect(r.testAcc).toBeGreaterThanOrEqual(0.78);
+  });
+
+  it('2-layer [12288, 7, 1] reaches at least 70% test accuracy', { timeout: 1_800_000 }, async () => {
+    const r = await trainCat([{ units: 7, activation: 'relu' }], SEED);
+    expect(r.losses[r.losses.length - 1]).toBeLessThan(r.losses[0]);
+    expect(r.testAcc).toBeGreaterThanOrEqual(0.7);
+  });
+});
