@@ -11,3 +11,4 @@ export {
 } from './data/readers-node.js';
 export { loadModelFile, saveModelFile, loadCheckpointFile, saveCheckpointFile } from './io/files.js';
 export { writeFileAtomic } from './io/atomic.js';
+export { main as runCommandLine } from './cli/main.js';

@@ -1,0 +1,183 @@
+// Datasets for the commands: by name (the known datasets) or by path (a folder of IDX files, or an
+// image folder root/<class>/<image>, optionally split as root/train/<class> and root/test/<class>),
+// plus the normalisation that travels with the model so `predict` preprocesses like training.
+//
+// Normalisation is applied on the GPU as x = byte * mul[c] + add[c]. For 'standardize' with mean
+// and std on the [0, 1] scale, (byte/255 - mean)/std = byte * 1/(255 std) - mean/std.
+
+import { existsSync, statSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { DatasetNotFoundError } from '../errors.js';
+import type { TrainingData, Uint8Data } from '../engine/gpu-data.js';
+import { KNOWN_DATASETS, loadDataset } from '../data/known.js';
+import { readIdxFiles, readImageFolderFromDisk } from '../data/readers-node.js';
+import type { ImageSet } from '../data/types.js';
+import { closest, UsageError } from './args.js';
+
+export interface ImageOptions {
+  imageSize: [number, number];
+  channels: 1 | 3;
+  resize: 'resize' | 'center-crop';
+}
+
+export interface LoadedData {
+  /** What the user asked for (a name or the path given). */
+  source: string;
+  train: ImageSet;
+  test?: ImageSet;
+  classNames: string[];
+  /** [height, width, channels] of every record. */
+  shape: [number, number, number];
+}
+
+/** JSON-able normalisation saved in the model file (same shape as src/data/pipeline-normalize). */
+export type NormalizationBlock = { kind: 'scale' } | { kind: 'standardize'; mean: number[]; std: number[] };
+
+const IDX_TRAIN = /^train-images[-.]idx[34]-ubyte(\.gz)?$/;
+
+export async function loadData(spec: string, img: ImageOptions, limit: number | null): Promise<LoadedData> {
+  checkDataSpec(spec);
+  let d: LoadedData;
+  if ((KNOWN_DATASETS as readonly string[]).includes(spec)) {
+    const s = await loadDataset(spec);
+    d = { source: spec, train: s.train, test: s.test, classNames: s.classNames, shape: shapeOf(s.train) };
+  } else {
+    d = await loadFolder(spec, img);
+  }
+  if (limit !== null) {
+    d.train = take(d.train, limit);
+    if (d.test) d.test = take(d.test, limit);
+  }
+  return d;
+}
+
+/** Throws a one-line UsageError unless `spec` is a known dataset name or an existing path. */
+export function checkDataSpec(spec: string): void {
+  if ((KNOWN_DATASETS as readonly string[]).includes(spec) || existsSync(spec)) return;
+  const guess = closest(spec, KNOWN_DATASETS);
+  throw new UsageError(
+    `--data: '${spec}' is neither a known dataset (${KNOWN_DATASETS.join(', ')}) nor an existing path` +
+      (guess ? `; did you mean '${guess}'?` : ''),
+  );
+}
+
+function shapeOf(s: ImageSet): [number, number, number] {
+  return [s.height, s.width, s.channels];
+}
+
+function take(s: ImageSet, n: number): ImageSet {
+  if (n >= s.count) return s;
+  const per = s.height * s.width * s.channels;
+  return { ...s, count: n, images: s.images.subarray(0, n * per), labels: s.labels.subarray(0, n) };
+}
+
+async function loadFolder(root: string, img: ImageOptions): Promise<LoadedData> {
+  if (!statSync(root).isDirectory()) {
+    throw new UsageError(`--data: ${root} is a file; give a folder of IDX files or of class folders`);
+  }
+  const names = await readdir(root);
+  const trainImages = names.find((n) => IDX_TRAIN.test(n));
+  if (trainImages) return loadIdxFolder(root, names, trainImages);
+  const sub = (n: string) => path.join(root, n);
+  const isDir = (n: string) => names.includes(n) && statSync(sub(n)).isDirectory();
+  const opts = { size: img.imageSize, channels: img.channels, mode: img.resize, skipNonImages: true };
+  if (isDir('train') && (isDir('test') || isDir('val'))) {
+    const train = await readImageFolderFromDisk(sub('train'), opts);
+    const test = await readImageFolderFromDisk(sub(isDir('test') ? 'test' : 'val'), opts);
+    if (test.classNames.join('\n') !== train.classNames.join('\n')) {
+      throw new DatasetNotFoundError(
+        `${root}: train/ has classes [${train.classNames.join(', ')}] but the test folder has [${test.classNames.join(', ')}]; they must match`,
+      );
+    }
+    return { source: root, train, test, classNames: train.classNames, shape: shapeOf(train) };
+  }
+  const train = await readImageFolderFromDisk(root, opts);
+  return { source: root, train, classNames: train.classNames, shape: shapeOf(train) };
+}
+
+async function loadIdxFolder(root: string, names: string[], trainImages: string): Promise<LoadedData> {
+  const find = (re: RegExp) => names.find((n) => re.test(n));
+  const trainLabels = find(/^train-labels[-.]idx1-ubyte(\.gz)?$/);
+  if (!trainLabels) {
+    throw new DatasetNotFoundError(
+      `${root}: found ${trainImages} but no train-labels-idx1-ubyte(.gz) beside it`,
+    );
+  }
+  const train = await readIdxFiles(path.join(root, trainImages), path.join(root, trainLabels));
+  const testImages = find(/^(t10k|test)-images[-.]idx[34]-ubyte(\.gz)?$/);
+  const testLabels = find(/^(t10k|test)-labels[-.]idx1-ubyte(\.gz)?$/);
+  const test =
+    testImages && testLabels
+      ? await readIdxFiles(path.join(root, testImages), path.join(root, testLabels))
+      : undefined;
+  let classes = 0;
+  for (const s of [train, test]) if (s) for (const l of s.labels) classes = Math.max(classes, l + 1);
+  const classNames = train.classNames ?? Array.from({ length: classes }, (_, i) => String(i));
+  return { source: root, train, test, classNames, shape: shapeOf(train) };
+}
+
+/** Per-channel mean and std (on the [0, 1] scale) of the training images, in float64. */
+export function computeNormalization(s: ImageSet, kind: 'standardize' | 'scale'): NormalizationBlock {
+  if (kind === 'scale') return { kind: 'scale' };
+  const C = s.channels;
+  const sum = new Float64Array(C);
+  const sq = new Float64Array(C);
+  const n = s.images.length;
+  for (let i = 0; i < n; i++) {
+    const v = s.images[i];
+    sum[i % C] += v;
+    sq[i % C] += v * v;
+  }
+  const per = n / C;
+  const mean: number[] = [];
+  const std: number[] = [];
+  for (let c = 0; c < C; c++) {
+    const m = sum[c] / per;
+    const variance = Math.max(0, sq[c] / per - m * m);
+    mean.push(round6(m / 255));
+    // A constant channel has no spread; fall back to plain scaling for it rather than divide by 0.
+    std.push(round6(variance > 0 ? Math.sqrt(variance) / 255 : 1));
+  }
+  return { kind: 'standardize', mean, std };
+}
+
+const round6 = (x: number): number => Math.round(x * 1e6) / 1e6;
+
+/** Reads a normalisation block back from a model file, checking it fits `channels`. */
+export function parseNormalization(raw: unknown, channels: number, file: string): NormalizationBlock {
+  const r = raw as { kind?: unknown; mean?: unknown; std?: unknown };
+  if (r?.kind === 'scale') return { kind: 'scale' };
+  const ok = (a: unknown): a is number[] =>
+    Array.isArray(a) && a.length === channels && a.every((x) => typeof x === 'number' && Number.isFinite(x));
+  if (r?.kind === 'standardize' && ok(r.mean) && ok(r.std) && r.std.every((x) => x > 0)) {
+    return { kind: 'standardize', mean: r.mean, std: r.std };
+  }
+  throw new UsageError(`${file}: the model's normalization block is not valid for ${channels} channel(s)`);
+}
+
+export function mulAdd(norm: NormalizationBlock, channels: number): { mul: number[]; add: number[] } {
+  if (norm.kind === 'scale') return { mul: Array(channels).fill(1 / 255), add: Array(channels).fill(0) };
+  return {
+    mul: norm.std.map((s) => 1 / (255 * s)),
+    add: norm.mean.map((m, c) => -m / norm.std[c]),
+  };
+}
+
+/** An ImageSet as GPU training data, normalised on the device. */
+export function toTrainingData(s: ImageSet, norm: NormalizationBlock): Uint8Data {
+  return {
+    kind: 'uint8',
+    images: s.images,
+    count: s.count,
+    labels: s.labels,
+    channels: s.channels,
+    ...mulAdd(norm, s.channels),
+  };
+}
+
+/** Bytes the dataset occupies on the GPU once uploaded (images packed 4 per u32, plus labels). */
+export function dataBytes(d: TrainingData): number {
+  const x = d.kind === 'uint8' ? Math.ceil(d.images.byteLength / 4) * 4 : d.x.byteLength;
+  return x + d.count * 4;
+}

@@ -1,0 +1,167 @@
+// `webgpu-trainer eval MODEL`: loss, accuracy, per-class precision and recall, and the confusion
+// matrix of a saved model on a dataset split (by default the test split of the dataset it was
+// trained on), preprocessed with the normalisation stored in the model file.
+
+import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
+import { loadData, toTrainingData } from './data.js';
+import { openGpu } from './gpu.js';
+import { pct, table, type CliContext } from './io.js';
+import { argmax, classProbabilities, inferenceTrainer, loadModelForUse } from './model.js';
+
+export const evalCommand: CommandSpec = {
+  name: 'eval',
+  summary:
+    'Evaluate a model file on a dataset: loss, accuracy, per-class precision/recall and the confusion matrix.',
+  usage: 'webgpu-trainer eval MODEL [options]',
+  positionals: { min: 1, max: 1 },
+  options: [
+    {
+      name: 'data',
+      type: 'string',
+      arg: 'NAME|PATH',
+      defaultText: 'the dataset the model was trained on',
+      help: 'dataset name or folder (as for train)',
+    },
+    {
+      name: 'split',
+      type: 'choice',
+      choices: ['test', 'train'],
+      default: 'test',
+      help: 'which split to evaluate (a folder without a test split has only train)',
+    },
+    {
+      name: 'limit',
+      type: 'int',
+      arg: 'N',
+      min: 1,
+      defaultText: 'all',
+      help: 'evaluate only the first N samples',
+    },
+    { name: 'batch-size', type: 'int', arg: 'N', min: 1, default: 256, help: 'samples per forward pass' },
+    { name: 'json', type: 'boolean', default: false, help: 'print the results as JSON' },
+  ],
+  examples: [
+    'webgpu-trainer eval runs/fashion-mnist/model.safetensors',
+    'webgpu-trainer eval model.safetensors --data ./photos --split train',
+  ],
+};
+
+export interface ClassReport {
+  accuracy: number;
+  precision: number[];
+  recall: number[];
+  support: number[];
+  /** confusion[true][predicted]. */
+  confusion: number[][];
+}
+
+export function classReport(
+  labels: ArrayLike<number>,
+  predicted: ArrayLike<number>,
+  classes: number,
+): ClassReport {
+  const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) {
+    confusion[labels[i]][predicted[i]]++;
+    if (labels[i] === predicted[i]) correct++;
+  }
+  const support = confusion.map((row) => row.reduce((a, b) => a + b, 0));
+  const predictedCount = confusion[0].map((_, k) => confusion.reduce((s, row) => s + row[k], 0));
+  return {
+    accuracy: labels.length ? correct / labels.length : 0,
+    precision: confusion.map((row, k) => (predictedCount[k] ? row[k] / predictedCount[k] : 0)),
+    recall: confusion.map((row, k) => (support[k] ? row[k] / support[k] : 0)),
+    support,
+    confusion,
+  };
+}
+
+export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number> {
+  const io = ctx.io;
+  const v = args.values;
+  const m = await loadModelForUse(args.positionals[0]);
+  const training = m.model.training as { config?: { data?: unknown; resize?: unknown } };
+  const dataSpec =
+    typeof v.data === 'string'
+      ? v.data
+      : typeof training.config?.data === 'string'
+        ? training.config.data
+        : undefined;
+  if (!dataSpec) throw new UsageError(`${m.file} does not name its dataset; pass --data NAME|PATH`);
+  const [h, w, c] = m.shape;
+  if (c !== 1 && c !== 3)
+    throw new UsageError(`${m.file}: input has ${c} channels; eval reads 1- or 3-channel images`);
+  const resize = training.config?.resize === 'center-crop' ? 'center-crop' : 'resize';
+  const data = await loadData(
+    dataSpec,
+    { imageSize: [h, w], channels: c, resize },
+    (v.limit as number | undefined) ?? null,
+  );
+  const set = v.split === 'train' ? data.train : data.test;
+  if (!set) throw new UsageError(`${dataSpec} has no test split; use --split train`);
+  if (set.height * set.width * set.channels !== m.spec.inputSize) {
+    throw new UsageError(
+      `${dataSpec} holds ${set.height}x${set.width}x${set.channels} images but ${m.file} takes ${h}x${w}x${c}; evaluate it on data of its shape`,
+    );
+  }
+  const classes = m.classNames.length;
+  const badLabel = set.labels.findIndex((l) => l < 0 || l >= classes);
+  if (badLabel >= 0) {
+    throw new UsageError(
+      `${dataSpec}: label ${set.labels[badLabel]} of sample ${badLabel} is not one of the model's ${classes} classes`,
+    );
+  }
+  const { gpu, owned } = await openGpu(ctx);
+  try {
+    const trainer = await inferenceTrainer(gpu, m);
+    const td = toTrainingData(set, m.normalization);
+    const B = v['batch-size'] as number;
+    const { loss, accuracy } = await trainer.evaluate(td, { batchSize: B });
+    const outputs = m.spec.layers[m.spec.layers.length - 1].units;
+    const probs = classProbabilities(await trainer.predict(td, { batchSize: B }), set.count, outputs);
+    const predicted = probs.map(argmax);
+    const rep = classReport(set.labels, predicted, classes);
+    trainer.destroy();
+    if (v.json) {
+      io.out(
+        JSON.stringify(
+          {
+            model: m.file,
+            data: dataSpec,
+            split: v.split,
+            samples: set.count,
+            loss,
+            accuracy,
+            classes: m.classNames.map((name, k) => ({
+              name,
+              precision: rep.precision[k],
+              recall: rep.recall[k],
+              support: rep.support[k],
+            })),
+            confusion: rep.confusion,
+          },
+          null,
+          2,
+        ) + '\n',
+      );
+      return 0;
+    }
+    io.out(`model      ${m.file}\n`);
+    io.out(`data       ${dataSpec}, ${v.split} split, ${set.count} samples\n`);
+    io.out(`adapter    ${gpu.report.name}\n`);
+    io.out(`loss       ${loss.toFixed(4)}\naccuracy   ${pct(accuracy)}\n\n`);
+    const rows: (string | number)[][] = [['class', 'precision', 'recall', 'support']];
+    m.classNames.forEach((name, k) =>
+      rows.push([`${k} ${name}`, pct(rep.precision[k], 1), pct(rep.recall[k], 1), rep.support[k]]),
+    );
+    io.out(table(rows) + '\n');
+    io.out('confusion matrix (rows: true class, columns: predicted class)\n');
+    const cm: (string | number)[][] = [['true \\ pred', ...m.classNames.map((_, k) => String(k))]];
+    m.classNames.forEach((name, k) => cm.push([`${k} ${name}`, ...rep.confusion[k]]));
+    io.out(table(cm));
+    return 0;
+  } finally {
+    if (owned) gpu.destroy();
+  }
+}

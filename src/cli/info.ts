@@ -1,0 +1,46 @@
+// `webgpu-trainer info`: the adapter in use, its limits and features, and the matmul kernel
+// variants chosen for it (measured once per adapter by src/kernels/tune.ts, then cached).
+
+import type { CommandSpec, ParsedArgs } from './args.js';
+import { chooseVariants, describeVariants, openGpu } from './gpu.js';
+import type { CliContext } from './io.js';
+
+export const infoCommand: CommandSpec = {
+  name: 'info',
+  summary: 'Show the WebGPU adapter, its limits and features, and the chosen matmul kernel variants.',
+  usage: 'webgpu-trainer info [options]',
+  options: [{ name: 'json', type: 'boolean', default: false, help: 'print JSON instead of text' }],
+  examples: ['webgpu-trainer info', 'webgpu-trainer info --json'],
+};
+
+export async function runInfo(args: ParsedArgs, ctx: CliContext): Promise<number> {
+  const io = ctx.io;
+  const { gpu, owned } = await openGpu(ctx);
+  try {
+    const r = gpu.report;
+    const choice = await chooseVariants(gpu);
+    const all = { ...choice.variants, ...choice.extra };
+    if (args.values.json) {
+      io.out(
+        JSON.stringify({ adapter: r, kernels: { source: choice.source, variants: all } }, null, 2) + '\n',
+      );
+      return 0;
+    }
+    const lines = [
+      `adapter      ${r.name}`,
+      `kind         ${r.kind}${r.software ? ' (software, runs on the CPU)' : ''}`,
+      `origin       ${r.origin}`,
+      `vendor       ${r.vendor || '-'}   architecture ${r.architecture || '-'}`,
+      `features     ${r.features.join(', ') || '(none)'}`,
+      `kernels      ${describeVariants(all)} [${choice.source}]`,
+      'limits',
+      ...Object.entries(r.limits)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, val]) => `  ${k.padEnd(42)}${val}`),
+    ];
+    io.out(lines.join('\n') + '\n');
+    return 0;
+  } finally {
+    if (owned) gpu.destroy();
+  }
+}

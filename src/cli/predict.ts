@@ -1,0 +1,148 @@
+// `webgpu-trainer predict MODEL IMAGE...`: classifies PNG/JPEG files of any size. Each image is
+// decoded, converted to the model's channels, resized to its input size (the same code path as
+// the image-folder reader used in training) and normalised with the model file's statistics.
+// Folders given as arguments are searched for images (sorted, recursively).
+
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { readImageFileFromDisk } from '../data/readers-node.js';
+import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
+import { mulAdd } from './data.js';
+import { openGpu } from './gpu.js';
+import { table, type CliContext } from './io.js';
+import { argmax, classProbabilities, inferenceTrainer, loadModelForUse } from './model.js';
+
+export const predictCommand: CommandSpec = {
+  name: 'predict',
+  summary:
+    'Classify images (PNG or JPEG, any size) with a model file: each is resized and normalised exactly as in training. ' +
+    'Folders are searched for images.',
+  usage: 'webgpu-trainer predict MODEL IMAGE|FOLDER... [options]',
+  positionals: { min: 2, max: Infinity },
+  options: [
+    {
+      name: 'top',
+      type: 'int',
+      arg: 'K',
+      min: 1,
+      default: 1,
+      help: 'show the K most likely classes per image',
+    },
+    { name: 'json', type: 'boolean', default: false, help: 'print JSON instead of a table' },
+    {
+      name: 'resize',
+      type: 'choice',
+      choices: ['resize', 'center-crop'],
+      defaultText: 'as in training',
+      help: 'how images reach the model input size',
+    },
+  ],
+  examples: [
+    'webgpu-trainer predict runs/catvnoncat/model.safetensors photo.jpg',
+    'webgpu-trainer predict runs/catvnoncat/model.safetensors ../shared/data/imagefolder-sample/catvnoncat-png --json',
+  ],
+};
+
+const IMAGE = /\.(png|jpe?g)$/i;
+
+async function expand(inputs: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of inputs) {
+    let s;
+    try {
+      s = await stat(p);
+    } catch {
+      throw new UsageError(`${p}: no such file or folder`);
+    }
+    if (!s.isDirectory()) {
+      out.push(p);
+      continue;
+    }
+    const walk = async (dir: string): Promise<void> => {
+      const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
+        a.name < b.name ? -1 : 1,
+      );
+      for (const e of entries) {
+        if (e.name.startsWith('.')) continue;
+        const full = path.join(dir, e.name);
+        if (e.isDirectory()) await walk(full);
+        else if (IMAGE.test(e.name)) out.push(full);
+      }
+    };
+    const before = out.length;
+    await walk(p);
+    if (out.length === before) throw new UsageError(`${p}: the folder holds no .png/.jpg/.jpeg files`);
+  }
+  return out;
+}
+
+export async function runPredict(args: ParsedArgs, ctx: CliContext): Promise<number> {
+  const io = ctx.io;
+  const v = args.values;
+  const m = await loadModelForUse(args.positionals[0]);
+  const [h, w, c] = m.shape;
+  if (c !== 1 && c !== 3)
+    throw new UsageError(`${m.file}: input has ${c} channels; predict reads 1- or 3-channel images`);
+  const training = m.model.training as { config?: { resize?: unknown } };
+  const mode =
+    typeof v.resize === 'string'
+      ? v.resize
+      : training.config?.resize === 'center-crop'
+        ? 'center-crop'
+        : 'resize';
+  const files = await expand(args.positionals.slice(1));
+  const per = h * w * c;
+  const images = new Uint8Array(files.length * per);
+  for (let i = 0; i < files.length; i++) {
+    const px = await readImageFileFromDisk(files[i], {
+      size: [h, w],
+      channels: c,
+      mode: mode as 'resize' | 'center-crop',
+    });
+    images.set(px, i * per);
+  }
+  const { gpu, owned } = await openGpu(ctx);
+  try {
+    const trainer = await inferenceTrainer(gpu, m);
+    const out = await trainer.predict({
+      kind: 'uint8',
+      images,
+      count: files.length,
+      labels: new Int32Array(files.length),
+      channels: c,
+      ...mulAdd(m.normalization, c),
+    });
+    trainer.destroy();
+    const outputs = m.spec.layers[m.spec.layers.length - 1].units;
+    const probs = classProbabilities(out, files.length, outputs);
+    const k = Math.min(v.top as number, m.classNames.length);
+    const results = files.map((file, i) => {
+      const order = Array.from(probs[i].keys()).sort((a, b) => probs[i][b] - probs[i][a] || a - b);
+      const best = argmax(probs[i]);
+      return {
+        file,
+        class: m.classNames[best],
+        index: best,
+        probability: probs[i][best],
+        top: order.slice(0, k).map((j) => ({ class: m.classNames[j], index: j, probability: probs[i][j] })),
+      };
+    });
+    if (v.json) {
+      io.out(JSON.stringify(results, null, 2) + '\n');
+      return 0;
+    }
+    const header = ['image', 'class', 'probability'];
+    for (let j = 1; j < k; j++) header.push(`#${j + 1}`, 'p');
+    const rows: (string | number)[][] = [header];
+    for (const r of results) {
+      const row: (string | number)[] = [r.file, r.class, r.probability.toFixed(4)];
+      for (const t of r.top.slice(1)) row.push(t.class, t.probability.toFixed(4));
+      rows.push(row);
+    }
+    const align = header.map((_, j) => (j === 0 || (j >= 1 && j % 2 === 1) ? 'l' : 'r')) as ('l' | 'r')[];
+    io.out(table(rows, align));
+    return 0;
+  } finally {
+    if (owned) gpu.destroy();
+  }
+}

@@ -1,0 +1,542 @@
+// `webgpu-trainer train`: dataset + network flags (or --config) -> a trained model file, a metrics
+// log, loss/accuracy curves and checkpoints; --resume continues a checkpoint exactly; Ctrl-C
+// writes a checkpoint and exits with code 130.
+//
+// Exact resume: everything random in Trainer.fit derives from trainer.rng at the start of fit.
+// A checkpoint stores that state (fitStartRngState), the next step's position, the weights, the
+// optimizer moments and the whole configuration (matmul variants included). Resuming rebuilds the
+// trainer from the same configuration, restores those, and calls fit with `start`, which gives
+// the same weights bit for bit as a run that never stopped (test/cli/resume.test.ts).
+
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Trainer, type EpochLog, type StepLog } from '../engine/trainer.js';
+import type { TrainingData } from '../engine/gpu-data.js';
+import type { GpuDevice } from '../gpu/device.js';
+import type { CheckpointInput, JsonObject, ModelInput } from '../io/modelfile.js';
+import { loadCheckpointFile, saveCheckpointFile, saveModelFile } from '../io/files.js';
+import type { ModelSpec } from '../nn/model.js';
+import { convert, UsageError, type CommandSpec, type OptionValue, type ParsedArgs } from './args.js';
+import {
+  CONFIG_OPTION_NAMES,
+  modelSpec,
+  optimizerConfig,
+  readConfigFile,
+  resolveTrainConfig,
+  scheduleConfig,
+  trainCount,
+  TRAIN_CONFIG_OPTIONS,
+  type TrainConfig,
+} from './config.js';
+import {
+  checkDataSpec,
+  computeNormalization,
+  dataBytes,
+  loadData,
+  parseNormalization,
+  toTrainingData,
+  type LoadedData,
+  type NormalizationBlock,
+} from './data.js';
+import { chooseVariants, describeVariants, formatBytes, openGpu } from './gpu.js';
+import { duration, pct, processInterrupt, table, type CliContext } from './io.js';
+import { curvesSvg, MetricsLog, readMetrics, type MetricRecord } from './metrics.js';
+import { architectureOf } from './model.js';
+import { EpochProgress, type ProgressMode } from './progress.js';
+
+export const trainCommand: CommandSpec = {
+  name: 'train',
+  summary:
+    'Train a dense network on a dataset. Prints the adapter, parameter count and memory estimate, a progress bar per epoch, ' +
+    'validation after each epoch and a summary; writes the model, a metrics log (JSON lines), loss/accuracy curves (SVG) ' +
+    'and checkpoints into --out. Ctrl-C writes a checkpoint; --resume continues it exactly.',
+  usage: 'webgpu-trainer train [options]',
+  options: [
+    ...TRAIN_CONFIG_OPTIONS,
+    {
+      name: 'config',
+      type: 'string',
+      arg: 'FILE',
+      defaultText: 'none',
+      help: 'JSON file of the options above, e.g. {"layers": [512, 256], "lr": 0.001}; flags override it',
+    },
+    {
+      name: 'out',
+      type: 'string',
+      arg: 'DIR',
+      defaultText: 'runs/<dataset>',
+      help: 'folder for the model, metrics, curves and checkpoint',
+    },
+    {
+      name: 'resume',
+      type: 'string',
+      arg: 'CHECKPOINT',
+      defaultText: 'none',
+      help: 'continue from a checkpoint; its configuration is used (only --data, --out and display options may be given)',
+    },
+    {
+      name: 'checkpoint-every',
+      type: 'int',
+      arg: 'EPOCHS',
+      min: 0,
+      default: 1,
+      help: 'write <out>/checkpoint.safetensors every N epochs (0: only on Ctrl-C)',
+    },
+    {
+      name: 'log-every',
+      type: 'int',
+      arg: 'STEPS',
+      min: 1,
+      default: 10,
+      help: 'read loss/accuracy back (progress, metrics log) every N steps',
+    },
+    {
+      name: 'progress',
+      type: 'choice',
+      choices: ['auto', 'bar', 'lines', 'none'],
+      default: 'auto',
+      help: 'progress display: auto = a live bar on a terminal, else a line per tenth of an epoch',
+    },
+  ],
+  examples: [
+    'webgpu-trainer train                                  # Fashion-MNIST, 784-256-128-10 MLP, Adam',
+    'webgpu-trainer train --data mnist --layers 512,256 --epochs 10',
+    'webgpu-trainer train --data catvnoncat --layers 20,7,5 --normalize scale --init lecun-normal --optimizer sgd --lr 0.0075 --schedule constant --batch-size 209 --epochs 2500 --validation none --checkpoint-every 0',
+    'webgpu-trainer train --data ./my-images --image-size 64x64 --out runs/mine',
+    'webgpu-trainer train --resume runs/mnist/checkpoint.safetensors',
+  ],
+};
+
+const DISPLAY_OPTIONS = new Set(['out', 'checkpoint-every', 'log-every', 'progress', 'data']);
+
+const camel = (s: string): string => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** Re-validates a configuration read back from a checkpoint, through the same option rules. */
+export function configFromJson(raw: unknown, file: string): TrainConfig {
+  if (typeof raw !== 'object' || raw === null)
+    throw new UsageError(`${file}: no training configuration in the checkpoint`);
+  const obj = raw as Record<string, unknown>;
+  const values: Record<string, OptionValue | undefined> = {};
+  for (const spec of TRAIN_CONFIG_OPTIONS) {
+    const v = obj[camel(spec.name)];
+    if (v === undefined || v === null) {
+      values[spec.name] = spec.default;
+      continue;
+    }
+    const raw =
+      spec.name === 'image-size' && Array.isArray(v)
+        ? v.join('x')
+        : Array.isArray(v)
+          ? v.join(',')
+          : String(v as string | number);
+    try {
+      values[spec.name] = convert(spec, raw);
+    } catch (e) {
+      throw new UsageError(`${file}: stored configuration: ${(e as Error).message}`);
+    }
+  }
+  const cfg = resolveTrainConfig(values);
+  if (obj.variants && typeof obj.variants === 'object')
+    cfg.variants = obj.variants as TrainConfig['variants'];
+  return cfg;
+}
+
+interface Prepared {
+  cfg: TrainConfig;
+  data: LoadedData;
+  norm: NormalizationBlock;
+  train: TrainingData;
+  test?: TrainingData;
+  spec: ModelSpec;
+  outDir: string;
+  resume?: Awaited<ReturnType<typeof loadCheckpointFile>>;
+}
+
+async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
+  const io = ctx.io;
+  const v = args.values;
+  let cfg: TrainConfig;
+  let resume: Prepared['resume'];
+  if (typeof v.resume === 'string') {
+    const bad = [...args.given].filter((n) => CONFIG_OPTION_NAMES.has(n) && !DISPLAY_OPTIONS.has(n));
+    if (bad.length > 0 || args.given.has('config')) {
+      const name = bad[0] ?? 'config';
+      throw new UsageError(
+        `--${name} cannot be combined with --resume: the checkpoint fixes the configuration (start a new run to change it)`,
+      );
+    }
+    resume = await loadCheckpointFile(v.resume);
+    cfg = configFromJson((resume.model.training as { config?: unknown }).config, v.resume);
+    if (args.given.has('data')) cfg.data = String(v.data);
+  } else {
+    const fromFile = typeof v.config === 'string' ? await readConfigFile(v.config) : {};
+    const merged: Record<string, OptionValue | undefined> = { ...v };
+    for (const [k, val] of Object.entries(fromFile)) if (!args.given.has(k)) merged[k] = val;
+    cfg = resolveTrainConfig(merged);
+  }
+  checkDataSpec(cfg.data);
+  io.err(`loading ${cfg.data} ...\n`);
+  const data = await loadData(cfg.data, cfg, cfg.limit);
+  const norm = resume
+    ? parseNormalization(resume.model.normalization, data.shape[2], String(v.resume))
+    : computeNormalization(data.train, cfg.normalize);
+  const [h, w, c] = data.shape;
+  const spec = modelSpec(cfg, h * w * c, data.classNames.length);
+  if (resume) {
+    const a = resume.model.architecture;
+    const same =
+      a.inputSize === spec.inputSize &&
+      a.loss === spec.loss &&
+      a.layers.length === spec.layers.length &&
+      a.layers.every(
+        (l, i) => l.units === spec.layers[i].units && l.activation === spec.layers[i].activation,
+      );
+    if (!same) {
+      throw new UsageError(
+        `${String(v.resume)}: the checkpoint's network does not fit ${cfg.data} (${h}x${w}x${c}, ${data.classNames.length} classes); pass the same --data it was trained on`,
+      );
+    }
+  }
+  if (cfg.validation === 'test' && !data.test) {
+    throw new UsageError(`--validation test: ${cfg.data} has no test split; use a fraction such as 0.1`);
+  }
+  const outDir =
+    typeof v.out === 'string'
+      ? v.out
+      : typeof v.resume === 'string'
+        ? path.dirname(v.resume)
+        : path.join('runs', path.basename(path.resolve(cfg.data)));
+  return {
+    cfg,
+    data,
+    norm,
+    train: toTrainingData(data.train, norm),
+    test: data.test ? toTrainingData(data.test, norm) : undefined,
+    spec,
+    outDir,
+    resume,
+  };
+}
+
+function describeNet(spec: ModelSpec): string {
+  const sizes = [spec.inputSize, ...spec.layers.map((l) => l.units)].join('-');
+  const acts = spec.layers.map((l) => l.activation);
+  return `${sizes} (${acts.slice(0, -1).join(', ') || 'no hidden layers'}; ${acts[acts.length - 1]} output, loss ${spec.loss})`;
+}
+
+export async function runTrain(args: ParsedArgs, ctx: CliContext): Promise<number> {
+  const io = ctx.io;
+  const v = args.values;
+  const p = await prepare(args, ctx);
+  const { data, outDir } = p;
+  const progressMode: ProgressMode =
+    v.progress === 'auto' ? (io.errIsTTY ? 'bar' : 'lines') : (v.progress as ProgressMode);
+
+  const { gpu, owned } = await openGpu(ctx);
+  try {
+    return await trainOn(gpu, p, {
+      progressMode,
+      checkpointEvery: v['checkpoint-every'] as number,
+      logEvery: v['log-every'] as number,
+      resumeFile: typeof v.resume === 'string' ? v.resume : undefined,
+      ctx,
+      data,
+      outDir,
+    });
+  } finally {
+    if (owned) gpu.destroy();
+  }
+}
+
+interface RunOptions {
+  progressMode: ProgressMode;
+  checkpointEvery: number;
+  logEvery: number;
+  resumeFile?: string;
+  ctx: CliContext;
+  data: LoadedData;
+  outDir: string;
+}
+
+async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<number> {
+  const io = o.ctx.io;
+  const { cfg, spec, outDir } = p;
+  const t0 = performance.now();
+  if (!cfg.variants) {
+    const choice = await chooseVariants(gpu);
+    cfg.variants = choice.variants;
+  }
+  const count = p.train.count;
+  const nTrain = trainCount(cfg, count);
+  const B = Math.min(cfg.batchSize, nTrain);
+  const stepsPerEpoch = Math.ceil(nTrain / B);
+  const schedule = scheduleConfig(cfg, stepsPerEpoch);
+  const optimizer = optimizerConfig(cfg);
+  const trainer = await Trainer.create(gpu, spec, {
+    seed: cfg.seed,
+    init: cfg.init === 'auto' ? undefined : cfg.init,
+    optimizer,
+    schedule,
+    variants: cfg.variants,
+  });
+
+  let start: { epoch: number; batch: number } | undefined;
+  if (p.resume) {
+    const r = p.resume;
+    trainer.setWeights(r.model.weights);
+    trainer.setOptimizerState(r.optimizerState);
+    trainer.rng.restore(r.state.rngState);
+    start = { epoch: r.state.epoch, batch: r.state.batchInEpoch };
+    if (start.epoch >= cfg.epochs) {
+      io.err(`${o.resumeFile}: the run already finished all ${cfg.epochs} epochs; nothing to resume\n`);
+      return 0;
+    }
+  }
+
+  const [h, w, c] = o.data.shape;
+  const valData = cfg.validation === 'test' ? p.test : undefined;
+  const memory =
+    trainer.gpuBytes +
+    dataBytes(p.train) +
+    (valData ? dataBytes(valData) : 0) +
+    B * (spec.inputSize + 4 * spec.layers.reduce((s, l) => s + l.units, 0)) * 4;
+  const valText =
+    typeof cfg.validation === 'number'
+      ? `${count - nTrain} held out (${cfg.validation})`
+      : cfg.validation === 'test'
+        ? `test split (${p.test!.count})`
+        : 'none';
+  const header = [
+    ['adapter', `${gpu.report.name} [${gpu.report.origin}]`],
+    [
+      'data',
+      `${cfg.data}: ${nTrain} train, validation ${valText}, ${p.test ? `${p.test.count} test` : 'no test split'}; ${h}x${w}x${c}, ${o.data.classNames.length} classes`,
+    ],
+    ['network', describeNet(spec)],
+    ['parameters', trainer.parameterCount.toLocaleString('en-US')],
+    [
+      'GPU memory',
+      `~${formatBytes(memory)} (estimate: weights, gradients, optimizer state, dataset, activations)`,
+    ],
+    [
+      'optimizer',
+      `${cfg.optimizer} lr ${cfg.lr}, ${cfg.schedule} schedule, batch ${B}, ${cfg.epochs} epochs, seed ${cfg.seed}`,
+    ],
+    ['kernels', describeVariants(cfg.variants)],
+    ['output', outDir],
+  ];
+  if (start)
+    header.push([
+      'resuming',
+      `${o.resumeFile} at epoch ${start.epoch + 1}, step ${start.batch + 1}/${stepsPerEpoch}`,
+    ]);
+  io.out(header.map(([k, val]) => `${k.padEnd(11)}${val}`).join('\n') + '\n');
+
+  await mkdir(outDir, { recursive: true });
+  const files = {
+    model: path.join(outDir, 'model.safetensors'),
+    checkpoint: path.join(outDir, 'checkpoint.safetensors'),
+    metrics: path.join(outDir, 'metrics.jsonl'),
+    curves: path.join(outDir, 'curves.svg'),
+  };
+  if (!start) await rm(files.metrics, { force: true });
+  const log = new MetricsLog(files.metrics);
+  log.write({
+    type: 'run',
+    time: new Date().toISOString(),
+    adapter: gpu.report.name,
+    parameters: trainer.parameterCount,
+    config: cfg as unknown as Record<string, unknown>,
+    ...(start ? { resumedFrom: { ...start, file: o.resumeFile } } : {}),
+  });
+
+  const trainingBlock = (extra: JsonObject = {}): JsonObject => ({
+    config: JSON.parse(JSON.stringify(cfg)) as JsonObject,
+    dataset: { source: cfg.data, train: nTrain, test: p.test?.count ?? 0, shape: [h, w, c] },
+    adapter: gpu.report.name,
+    ...extra,
+  });
+  const modelInput = async (extra?: JsonObject): Promise<ModelInput> => ({
+    architecture: architectureOf(spec, [h, w, c]),
+    normalization: p.norm,
+    classNames: o.data.classNames,
+    training: trainingBlock(extra),
+    weights: await trainer.getWeights(),
+  });
+  const saveCheckpoint = async (): Promise<void> => {
+    const pos = trainer.position;
+    const ckpt: CheckpointInput = {
+      model: await modelInput({ steps: trainer.step }),
+      state: {
+        step: trainer.step,
+        epoch: pos.epoch,
+        batchInEpoch: pos.batch,
+        rngState: trainer.fitStartRngState!,
+        dataPosition: {
+          epoch: pos.epoch,
+          batch: pos.batch,
+          batchSize: B,
+          stepsPerEpoch,
+          trainSamples: nTrain,
+        },
+        optimizer: JSON.parse(JSON.stringify(optimizer)) as JsonObject,
+        schedule: JSON.parse(JSON.stringify(schedule)) as JsonObject,
+      },
+      optimizerState: await trainer.getOptimizerState(),
+    };
+    await saveCheckpointFile(files.checkpoint, ckpt);
+  };
+
+  let stop = false;
+  const onInterrupt = o.ctx.onInterrupt ?? processInterrupt;
+  const unsubscribe = onInterrupt(() => {
+    if (stop) {
+      io.err('\nsecond Ctrl-C: exiting without a checkpoint\n');
+      process.exit(130);
+    }
+    stop = true;
+    io.err('\nCtrl-C: stopping after this step and writing a checkpoint (Ctrl-C again to quit at once)\n');
+  });
+
+  let bar: EpochProgress | undefined;
+  let barEpoch = -1;
+  // Steps are reported after their loss is read back, so the epoch's clock starts when the
+  // previous epoch (or the run) handed over, not at its first report.
+  let epochStart = performance.now();
+  const epochLabel = (e: number) => `epoch ${e + 1}/${cfg.epochs}`;
+  const onStep = (s: StepLog): void => {
+    if (s.epoch !== barEpoch) {
+      bar?.end();
+      barEpoch = s.epoch;
+      const first = start && s.epoch === start.epoch ? start.batch : 0;
+      bar = new EpochProgress(io, o.progressMode, epochLabel(s.epoch), stepsPerEpoch, first, epochStart);
+    }
+    bar!.update(s.batch, s.loss, s.accuracy, s.samples);
+    log.write({
+      type: 'step',
+      step: s.step,
+      epoch: s.epoch,
+      batch: s.batch,
+      x: s.epoch + (s.batch + 1) / stepsPerEpoch,
+      loss: s.loss,
+      accuracy: s.accuracy,
+      samples: s.samples,
+      lr: s.lr,
+      time: (performance.now() - t0) / 1000,
+    });
+  };
+  const onEpoch = async (e: EpochLog): Promise<void> => {
+    bar?.end();
+    barEpoch = -1;
+    const pos = trainer.position;
+    const complete = pos.batch === 0 && pos.epoch === e.epoch + 1;
+    const resumedAt = start && e.epoch === start.epoch && start.batch > 0 ? start.batch : undefined;
+    const x = complete ? e.epoch + 1 : e.epoch + pos.batch / stepsPerEpoch;
+    log.write({
+      type: 'epoch',
+      ...e,
+      x,
+      ...(complete ? {} : { partial: true }),
+      ...(resumedAt ? { resumedAt } : {}),
+    });
+    const val =
+      e.valLoss !== undefined ? `  val_loss ${e.valLoss.toFixed(4)}  val_acc ${pct(e.valAccuracy ?? 0)}` : '';
+    const note = complete ? '' : `  (stopped at step ${pos.batch}/${stepsPerEpoch})`;
+    io.err(
+      `${epochLabel(e.epoch)}  loss ${e.loss.toFixed(4)}  acc ${pct(e.accuracy)}${val}  ` +
+        `${e.seconds.toFixed(1)} s  ${Math.round(e.samplesPerSecond)} samples/s${note}\n`,
+    );
+    if (complete && o.checkpointEvery > 0 && (e.epoch + 1) % o.checkpointEvery === 0 && !stop)
+      await saveCheckpoint();
+    epochStart = performance.now();
+  };
+
+  let history;
+  try {
+    history = await trainer.fit(p.train, {
+      epochs: cfg.epochs,
+      batchSize: cfg.batchSize,
+      shuffle: true,
+      validationSplit: typeof cfg.validation === 'number' ? cfg.validation : undefined,
+      validationData: valData,
+      logEvery: o.logEvery,
+      onStep,
+      onEpoch,
+      shouldStop: () => stop,
+      start,
+    });
+  } finally {
+    unsubscribe();
+  }
+
+  if (history.stopped) {
+    await saveCheckpoint();
+    await log.flush();
+    await writeFile(files.curves, curvesSvg(await readMetrics(files.metrics), `${cfg.data} (interrupted)`));
+    const pos = trainer.position;
+    io.err(
+      `checkpoint written: ${files.checkpoint} (epoch ${pos.epoch + 1}, step ${pos.batch}/${stepsPerEpoch})\n` +
+        `continue with: webgpu-trainer train --resume ${files.checkpoint}\n`,
+    );
+    return 130;
+  }
+
+  let test: { loss: number; accuracy: number; count: number } | undefined;
+  if (p.test) {
+    test = await trainer.evaluate(p.test, { batchSize: 256 });
+    log.write({ type: 'test', ...test });
+  }
+  const wall = (performance.now() - t0) / 1000;
+  await saveModelFile(
+    files.model,
+    await modelInput({
+      steps: trainer.step,
+      epochs: cfg.epochs,
+      ...(test ? { test: { loss: test.loss, accuracy: test.accuracy, samples: test.count } } : {}),
+    }),
+  );
+  await log.flush();
+  const records = await readMetrics(files.metrics);
+  const caption = `${cfg.data}, ${describeNet(spec)}${test ? `, test accuracy ${pct(test.accuracy)}` : ''}`;
+  await writeFile(files.curves, curvesSvg(records, caption));
+  io.out('\n' + summaryTable(records));
+  if (test)
+    io.out(
+      `test       loss ${test.loss.toFixed(4)}  accuracy ${pct(test.accuracy)}  (${test.count} samples)\n`,
+    );
+  io.out(`time       ${duration(wall)} (${wall.toFixed(1)} s, this run)\n`);
+  io.out(
+    `files      ${files.model}\n           ${files.curves}\n           ${files.metrics}\n           ${files.checkpoint}\n`,
+  );
+  io.out(
+    `next       webgpu-trainer eval ${files.model}   |   webgpu-trainer predict ${files.model} <image.png>\n`,
+  );
+  trainer.destroy();
+  return 0;
+}
+
+/** Per-epoch summary from the metrics log (the latest record of each epoch, resumes included). */
+function summaryTable(records: MetricRecord[]): string {
+  const byEpoch = new Map<number, MetricRecord>();
+  for (const r of records) if (r.type === 'epoch' && !r.partial) byEpoch.set(r.epoch as number, r);
+  const rows: (string | number)[][] = [
+    ['epoch', 'loss', 'accuracy', 'val loss', 'val accuracy', 'time', 'samples/s'],
+  ];
+  const f = (x: unknown, d: number) => (typeof x === 'number' ? x.toFixed(d) : '-');
+  const pc = (x: unknown) => (typeof x === 'number' ? pct(x) : '-');
+  for (const [e, r] of [...byEpoch.entries()].sort((a, b) => a[0] - b[0])) {
+    rows.push([
+      e + 1 + (r.resumedAt ? '*' : ''),
+      f(r.loss, 4),
+      pc(r.accuracy),
+      f(r.valLoss, 4),
+      pc(r.valAccuracy),
+      `${f(r.seconds, 1)} s`,
+      f(r.samplesPerSecond, 0),
+    ]);
+  }
+  const note = [...byEpoch.values()].some((r) => r.resumedAt)
+    ? '* resumed mid-epoch: loss/accuracy over the steps after the checkpoint\n'
+    : '';
+  return table(rows) + note;
+}
