@@ -41,7 +41,7 @@ function version(): string {
 
 export function generalHelp(): string {
   const rows = Object.values(COMMANDS).map(
-    (c) => `  ${c.spec.name.padEnd(9)}${c.spec.summary.split('. ')[0]}.`,
+    (c) => `  ${c.spec.name.padEnd(9)}${c.spec.summary.split('. ')[0].replace(/\.$/, '')}.`,
   );
   return [
     'Usage: webgpu-trainer <command> [options]',
