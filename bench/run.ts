@@ -10,6 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { acquireGpu } from '../src/gpu/device.js';
+import { loadDataset } from '../src/data/known.js';
 import { Trainer } from '../src/engine/trainer.js';
 import type { TrainingData } from '../src/engine/gpu-data.js';
 import { summariseProfile } from '../src/engine/profile.js';
@@ -139,8 +140,11 @@ report.training = training;
 if (want('resident')) {
   const w = WORKLOADS['A-sgd'];
   const count = w.batchSize * (quick ? 40 : 100);
-  const images = new Uint8Array(count * 784).map((_, i) => (i * 2654435761) >>> 24);
-  const labels = Int32Array.from({ length: count }, (_, i) => i % 10);
+  // Real MNIST when it can be found (../shared/data, WGT_DATA_DIR, the cache), else synthetic.
+  const mnist = await loadDataset('mnist').catch(() => undefined);
+  const images = mnist ? mnist.train.images.slice(0, count * 784) : new Uint8Array(count * 784).map((_, i) => (i * 2654435761) >>> 24);
+  const labels = mnist ? mnist.train.labels.slice(0, count) : Int32Array.from({ length: count }, (_, i) => i % 10);
+  report.residencyData = mnist ? `MNIST (first ${count} training images)` : 'synthetic';
   const u8: TrainingData = { kind: 'uint8', images, labels, count, channels: 1, mul: [1 / 255], add: [0] };
   const f32: TrainingData = { kind: 'float', x: Float32Array.from(images, (v) => v / 255), labels, count };
   const resident = await benchTraining(gpu, w, { data: u8, epochs: 2, variants: tuning, residency: 'gpu' });
