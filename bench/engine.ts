@@ -26,28 +26,61 @@ export interface TrainingWorkload {
 export const WORKLOADS: Record<string, TrainingWorkload> = {
   'A-sgd': {
     name: 'A: MNIST MLP 784-128-64-10, batch 128, SGD',
-    spec: { inputSize: 784, layers: [{ units: 128, activation: 'relu' }, { units: 64, activation: 'relu' }, { units: 10, activation: 'softmax' }], loss: 'softmax-ce' },
+    spec: {
+      inputSize: 784,
+      layers: [
+        { units: 128, activation: 'relu' },
+        { units: 64, activation: 'relu' },
+        { units: 10, activation: 'softmax' },
+      ],
+      loss: 'softmax-ce',
+    },
     optimizer: { name: 'sgd', lr: 0.1 },
     batchSize: 128,
     count: 128 * 60,
   },
   'A-adam': {
     name: 'A: MNIST MLP 784-128-64-10, batch 128, Adam',
-    spec: { inputSize: 784, layers: [{ units: 128, activation: 'relu' }, { units: 64, activation: 'relu' }, { units: 10, activation: 'softmax' }], loss: 'softmax-ce' },
+    spec: {
+      inputSize: 784,
+      layers: [
+        { units: 128, activation: 'relu' },
+        { units: 64, activation: 'relu' },
+        { units: 10, activation: 'softmax' },
+      ],
+      loss: 'softmax-ce',
+    },
     optimizer: { name: 'adam', lr: 1e-3 },
     batchSize: 128,
     count: 128 * 60,
   },
   B: {
     name: 'B: cat net 12288-20-7-5-1, full batch 209, GD',
-    spec: { inputSize: 12288, layers: [{ units: 20, activation: 'relu' }, { units: 7, activation: 'relu' }, { units: 5, activation: 'relu' }, { units: 1, activation: 'sigmoid' }], loss: 'bce' },
+    spec: {
+      inputSize: 12288,
+      layers: [
+        { units: 20, activation: 'relu' },
+        { units: 7, activation: 'relu' },
+        { units: 5, activation: 'relu' },
+        { units: 1, activation: 'sigmoid' },
+      ],
+      loss: 'bce',
+    },
     optimizer: { name: 'sgd', lr: 0.0075 },
     batchSize: 209,
     count: 209,
   },
   C: {
     name: 'C: MLP 784-1024-1024-10, batch 512, SGD',
-    spec: { inputSize: 784, layers: [{ units: 1024, activation: 'relu' }, { units: 1024, activation: 'relu' }, { units: 10, activation: 'softmax' }], loss: 'softmax-ce' },
+    spec: {
+      inputSize: 784,
+      layers: [
+        { units: 1024, activation: 'relu' },
+        { units: 1024, activation: 'relu' },
+        { units: 10, activation: 'softmax' },
+      ],
+      loss: 'softmax-ce',
+    },
     optimizer: { name: 'sgd', lr: 0.05 },
     batchSize: 512,
     count: 512 * 16,
@@ -108,7 +141,11 @@ export async function benchTraining(
   const classes = w.spec.loss === 'bce' ? 2 : w.spec.layers[w.spec.layers.length - 1].units;
   const data = opts.data ?? syntheticImages(w.count, w.spec.inputSize, classes);
   w = { ...w, count: data.count };
-  const trainer = await Trainer.create(gpu, w.spec, { seed: 1, optimizer: w.optimizer, variants: opts.variants });
+  const trainer = await Trainer.create(gpu, w.spec, {
+    seed: 1,
+    optimizer: w.optimizer,
+    variants: opts.variants,
+  });
   if (opts.weights) trainer.setWeights(opts.weights);
   // Count submits and readbacks by wrapping the queue for the duration of the run.
   const queue = gpu.device.queue;
@@ -119,7 +156,9 @@ export async function benchTraining(
     submits++;
     submit(b);
   };
-  const proto = Object.getPrototypeOf(trainer.gpu.device.createBuffer({ size: 16, usage: USAGE.MAP_READ | USAGE.COPY_DST })) as GPUBuffer;
+  const proto = Object.getPrototypeOf(
+    trainer.gpu.device.createBuffer({ size: 16, usage: USAGE.MAP_READ | USAGE.COPY_DST }),
+  ) as GPUBuffer;
   const mapAsync = proto.mapAsync;
   proto.mapAsync = function (this: GPUBuffer, ...args: Parameters<GPUBuffer['mapAsync']>) {
     maps++;
@@ -133,7 +172,12 @@ export async function benchTraining(
   let timedSubmits = 0;
   let timedMaps = 0;
   try {
-    await trainer.fit(data, { epochs: 1, batchSize: w.batchSize, logEvery: steps, residency: opts.residency });
+    await trainer.fit(data, {
+      epochs: 1,
+      batchSize: w.batchSize,
+      logEvery: steps,
+      residency: opts.residency,
+    });
     await queue.onSubmittedWorkDone();
     submits = maps = 0;
     for (let e = 0; e < epochs; e++) {
@@ -187,11 +231,20 @@ export async function benchMatmul(
   const rng = new Rng(1);
   const buf = (n: number) => {
     const b = env.pool.acquire(n * 4, USAGE.STORAGE | USAGE.COPY_DST, 'bench');
-    gpu.device.queue.writeBuffer(b, 0, Float32Array.from({ length: n }, () => rng.uniform(-1, 1)));
+    gpu.device.queue.writeBuffer(
+      b,
+      0,
+      Float32Array.from({ length: n }, () => rng.uniform(-1, 1)),
+    );
     return view(b, n);
   };
   const dummies = { read: buf(4).buffer, write: buf(4).buffer };
-  const [lhs, rhs, out] = form === 'forward' ? [buf(B * K), buf(N * K), buf(B * N)] : form === 'weightGrad' ? [buf(B * N), buf(B * K), buf(N * K)] : [buf(B * N), buf(N * K), buf(B * K)];
+  const [lhs, rhs, out] =
+    form === 'forward'
+      ? [buf(B * K), buf(N * K), buf(B * N)]
+      : form === 'weightGrad'
+        ? [buf(B * N), buf(B * K), buf(N * K)]
+        : [buf(B * N), buf(N * K), buf(B * K)];
   const extra = form === 'forward' ? { bias: buf(N), outA: buf(B * N), activation: 'relu' as const } : {};
   const d = await prepareMatmul(env, { form, lhs, rhs, B, K, N, out, dummies, variant, ...extra });
   const run = async (reps: number) => {

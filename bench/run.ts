@@ -17,7 +17,13 @@ import { summariseProfile } from '../src/engine/profile.js';
 import { createKernelEnv } from '../src/kernels/env.js';
 import { chooseMatmulVariants, describeTuning } from '../src/kernels/tune.js';
 import { variantName, type MatmulForm } from '../src/kernels/matmul.js';
-import { benchMatmul, benchTraining, WORKLOADS, type TrainingResult, type TrainingWorkload } from './engine.js';
+import {
+  benchMatmul,
+  benchTraining,
+  WORKLOADS,
+  type TrainingResult,
+  type TrainingWorkload,
+} from './engine.js';
 import { heInit, teacherDataset } from './peers/synthetic.js';
 import { lossTrend } from './peers/stats.js';
 import { initTfjs, tfjsMatmul, tfjsTrain, tfjsVersions, type TfjsBackend } from './peers/tfjs.js';
@@ -40,8 +46,18 @@ const require = createRequire(import.meta.url);
 const pkg = require('../package.json') as { version: string };
 const report: Record<string, unknown> = {
   date: new Date().toISOString(),
-  adapter: { name: gpu.report.name, kind: gpu.report.kind, origin: gpu.report.origin, features: gpu.report.features },
-  versions: { engine: pkg.version, node: process.version, webgpu: (require('webgpu/package.json') as { version: string }).version, ...tfjsVersions() },
+  adapter: {
+    name: gpu.report.name,
+    kind: gpu.report.kind,
+    origin: gpu.report.origin,
+    features: gpu.report.features,
+  },
+  versions: {
+    engine: pkg.version,
+    node: process.version,
+    webgpu: (require('webgpu/package.json') as { version: string }).version,
+    ...tfjsVersions(),
+  },
   matmulTuning: describeTuning(tuning),
 };
 console.log(`adapter: ${gpu.report.name} (${gpu.report.origin})`);
@@ -66,15 +82,27 @@ if (want('matmul')) {
       const r = await tfjsMatmul(b, n, n >= 1024 ? 2 : 5);
       (mm[`tfjs-${b}`] ??= {})[n] = r.gflops;
     }
-    console.log(`matmul ${n}: ${Object.entries(mm).map(([k, v]) => `${k} ${v[n]?.toFixed(2) ?? '-'}`).join(', ')}`);
+    console.log(
+      `matmul ${n}: ${Object.entries(mm)
+        .map(([k, v]) => `${k} ${v[n]?.toFixed(2) ?? '-'}`)
+        .join(', ')}`,
+    );
   }
   report.matmulGflops = mm;
-  const ours1024 = Math.max(...Object.entries(mm).filter(([k]) => k.startsWith('ours')).map(([, v]) => v[1024] ?? 0));
+  const ours1024 = Math.max(
+    ...Object.entries(mm)
+      .filter(([k]) => k.startsWith('ours'))
+      .map(([, v]) => v[1024] ?? 0),
+  );
   for (const b of backends) {
     const peer = mm[`tfjs-${b}`]?.[1024];
     if (peer) ratios[`matmul 1024 vs tfjs-${b}`] = ours1024 / peer;
   }
-  table.push(['matmul 1024 GFLOP/s', ours1024.toFixed(2), ...backends.map((b) => mm[`tfjs-${b}`]?.[1024]?.toFixed(2) ?? '-')]);
+  table.push([
+    'matmul 1024 GFLOP/s',
+    ours1024.toFixed(2),
+    ...backends.map((b) => mm[`tfjs-${b}`]?.[1024]?.toFixed(2) ?? '-'),
+  ]);
 }
 
 // ---- training -----------------------------------------------------------------------------
@@ -92,22 +120,35 @@ for (const key of ['A-sgd', 'A-adam', 'B', 'C']) {
   const ds = teacherDataset(count, w.spec.inputSize, classes, 7, key === 'B');
   const weights = heInit(
     w.spec.inputSize,
-    w.spec.layers.map((l) => ({ units: l.units, activation: l.activation === 'softmax' ? 'softmax' : l.activation === 'sigmoid' ? 'sigmoid' : 'relu' })),
+    w.spec.layers.map((l) => ({
+      units: l.units,
+      activation: l.activation === 'softmax' ? 'softmax' : l.activation === 'sigmoid' ? 'sigmoid' : 'relu',
+    })),
     3,
   );
   const data: TrainingData = { kind: 'float', x: ds.x, labels: ds.y, count };
   // B is full-batch: one step per epoch, so time more epochs.
-  const ours = await benchTraining(gpu, w, { data, weights, epochs: key === 'B' ? steps : 2, variants: tuning });
+  const ours = await benchTraining(gpu, w, {
+    data,
+    weights,
+    epochs: key === 'B' ? steps : 2,
+    variants: tuning,
+  });
   const row: Row = { ours, peers: {} };
   const fell = ours.lastLoss < ours.firstLoss;
   if (!fell) failures++;
-  console.log(`${w.name}: ours ${ours.samplesPerSecond.toFixed(0)} samples/s, ${ours.msPerStep.median.toFixed(2)} ms/step, loss ${ours.firstLoss.toFixed(3)} -> ${ours.lastLoss.toFixed(3)}${fell ? '' : '  LOSS DID NOT FALL'}`);
+  console.log(
+    `${w.name}: ours ${ours.samplesPerSecond.toFixed(0)} samples/s, ${ours.msPerStep.median.toFixed(2)} ms/step, loss ${ours.firstLoss.toFixed(3)} -> ${ours.lastLoss.toFixed(3)}${fell ? '' : '  LOSS DID NOT FALL'}`,
+  );
   for (const b of backends) {
     if (b === 'cpu' && (key === 'B' || key === 'C')) continue; // minutes per step
     await initTfjs(b);
     const r = await tfjsTrain({
       backend: b,
-      layers: w.spec.layers.map((l) => ({ units: l.units, activation: l.activation === 'softmax' ? 'softmax' : l.activation === 'sigmoid' ? 'sigmoid' : 'relu' })),
+      layers: w.spec.layers.map((l) => ({
+        units: l.units,
+        activation: l.activation === 'softmax' ? 'softmax' : l.activation === 'sigmoid' ? 'sigmoid' : 'relu',
+      })),
       inputSize: w.spec.inputSize,
       loss: w.spec.loss === 'bce' ? 'bce' : 'softmax-ce',
       optimizer: { type: w.optimizer.name === 'adam' ? 'adam' : 'sgd', lr: w.optimizer.lr },
@@ -125,7 +166,9 @@ for (const key of ['A-sgd', 'A-adam', 'B', 'C']) {
     const ms = r.blockMsPerStep;
     row.peers[b] = { samplesPerSecond: (w.batchSize * 1000) / ms, msPerStep: ms, fell: trend.fell };
     ratios[`${key} vs tfjs-${b}`] = ours.samplesPerSecond / row.peers[b]!.samplesPerSecond;
-    console.log(`  tfjs-${b}: ${row.peers[b]!.samplesPerSecond.toFixed(0)} samples/s, ${ms.toFixed(2)} ms/step${trend.fell ? '' : '  LOSS DID NOT FALL'}`);
+    console.log(
+      `  tfjs-${b}: ${row.peers[b]!.samplesPerSecond.toFixed(0)} samples/s, ${ms.toFixed(2)} ms/step${trend.fell ? '' : '  LOSS DID NOT FALL'}`,
+    );
   }
   training[key] = row;
   table.push([
@@ -142,8 +185,12 @@ if (want('resident')) {
   const count = w.batchSize * (quick ? 40 : 100);
   // Real MNIST when it can be found (../shared/data, WGT_DATA_DIR, the cache), else synthetic.
   const mnist = await loadDataset('mnist').catch(() => undefined);
-  const images = mnist ? mnist.train.images.slice(0, count * 784) : new Uint8Array(count * 784).map((_, i) => (i * 2654435761) >>> 24);
-  const labels = mnist ? mnist.train.labels.slice(0, count) : Int32Array.from({ length: count }, (_, i) => i % 10);
+  const images = mnist
+    ? mnist.train.images.slice(0, count * 784)
+    : new Uint8Array(count * 784).map((_, i) => (i * 2654435761) >>> 24);
+  const labels = mnist
+    ? mnist.train.labels.slice(0, count)
+    : Int32Array.from({ length: count }, (_, i) => i % 10);
   report.residencyData = mnist ? `MNIST (first ${count} training images)` : 'synthetic';
   const u8: TrainingData = { kind: 'uint8', images, labels, count, channels: 1, mul: [1 / 255], add: [0] };
   const f32: TrainingData = { kind: 'float', x: Float32Array.from(images, (v) => v / 255), labels, count };
@@ -151,7 +198,9 @@ if (want('resident')) {
   const upload = await benchTraining(gpu, w, { data: f32, epochs: 2, variants: tuning, residency: 'upload' });
   report.residency = { resident: resident.samplesPerSecond, upload: upload.samplesPerSecond };
   ratios['resident uint8 vs float upload'] = resident.samplesPerSecond / upload.samplesPerSecond;
-  console.log(`resident uint8 ${resident.samplesPerSecond.toFixed(0)} vs upload ${upload.samplesPerSecond.toFixed(0)} samples/s`);
+  console.log(
+    `resident uint8 ${resident.samplesPerSecond.toFixed(0)} vs upload ${upload.samplesPerSecond.toFixed(0)} samples/s`,
+  );
 }
 
 // ---- profile: time of every kernel in one step ---------------------------------------------
@@ -166,7 +215,11 @@ if (want('profile') && gpu.device.features.has('timestamp-query')) {
     await t.profileStep(data, w.batchSize);
     const times = await t.profileStep(data, w.batchSize);
     profiles[key] = summariseProfile(times);
-    console.log(`profile ${key}: ${summariseProfile(times).map((p) => `${p.kind} ${p.ms.toFixed(2)} ms`).join(', ')}`);
+    console.log(
+      `profile ${key}: ${summariseProfile(times)
+        .map((p) => `${p.kind} ${p.ms.toFixed(2)} ms`)
+        .join(', ')}`,
+    );
     t.destroy();
   }
   report.profile = profiles;
@@ -186,7 +239,9 @@ if (want('soak') && (args.has('soak') || only?.includes('soak'))) {
   global.gc?.();
   const end = { buffers: t.bufferCount, rssMiB: process.memoryUsage().rss / 2 ** 20 };
   report.soak = { steps, start, end };
-  console.log(`soak ${steps} steps: GPU buffers ${start.buffers} -> ${end.buffers}, RSS ${start.rssMiB.toFixed(1)} -> ${end.rssMiB.toFixed(1)} MiB`);
+  console.log(
+    `soak ${steps} steps: GPU buffers ${start.buffers} -> ${end.buffers}, RSS ${start.rssMiB.toFixed(1)} -> ${end.rssMiB.toFixed(1)} MiB`,
+  );
   if (end.buffers !== start.buffers) failures++;
 }
 

@@ -5,7 +5,12 @@
 
 import { writeFileSync } from 'node:fs';
 import { acquireGpu } from '../../src/gpu/device.js';
-import { MATMUL_VARIANTS, variantName, type MatmulForm, type MatmulVariant } from '../../src/kernels/matmul.js';
+import {
+  MATMUL_VARIANTS,
+  variantName,
+  type MatmulForm,
+  type MatmulVariant,
+} from '../../src/kernels/matmul.js';
 import { Trainer } from '../../src/engine/trainer.js';
 import { summariseProfile } from '../../src/engine/profile.js';
 import { WORKLOADS, benchMatmul, benchTraining, syntheticImages } from '../engine.js';
@@ -14,7 +19,11 @@ const out = process.argv[2] ?? 'engine-bench.json';
 const quick = process.argv.includes('--quick');
 const gpu = await acquireGpu();
 console.log(`adapter: ${gpu.report.name} (${gpu.report.origin})`);
-const result: Record<string, unknown> = { date: new Date().toISOString(), adapter: gpu.report, node: process.version };
+const result: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  adapter: gpu.report,
+  node: process.version,
+};
 const save = () => writeFileSync(out, JSON.stringify(result, null, 2));
 
 // 1. Every variant at 1024 per form; the best per form is used for everything after.
@@ -60,7 +69,9 @@ for (const key of ['A-sgd', 'A-adam', 'B', 'C']) {
   const big = { ...w, count: key === 'B' ? w.count : w.batchSize * (quick ? 50 : 200) };
   const r = await benchTraining(gpu, big, { epochs: 3, variants: best });
   training[key] = r;
-  console.log(`${w.name}: ${r.samplesPerSecond.toFixed(0)} samples/s, ${r.msPerStep.median.toFixed(3)} ms/step, loss ${r.firstLoss.toFixed(3)} -> ${r.lastLoss.toFixed(3)}`);
+  console.log(
+    `${w.name}: ${r.samplesPerSecond.toFixed(0)} samples/s, ${r.msPerStep.median.toFixed(3)} ms/step, loss ${r.firstLoss.toFixed(3)} -> ${r.lastLoss.toFixed(3)}`,
+  );
 }
 result.training = training;
 save();

@@ -21,7 +21,15 @@ const have = existsSync(DATA);
 if (!have && process.env.CI === 'true') throw new Error(`CI needs the shared data at ${DATA}`);
 
 function toData(s: ImageSet): Uint8Data {
-  return { kind: 'uint8', images: s.images, labels: s.labels, count: s.count, channels: 3, mul: [1 / 255, 1 / 255, 1 / 255], add: [0, 0, 0] };
+  return {
+    kind: 'uint8',
+    images: s.images,
+    labels: s.labels,
+    count: s.count,
+    channels: 3,
+    mul: [1 / 255, 1 / 255, 1 / 255],
+    add: [0, 0, 0],
+  };
 }
 
 async function trainCat(hidden: LayerSpec[], seed: number) {
