@@ -456,7 +456,9 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
     history = await trainer.fit(p.train, {
       epochs: cfg.epochs,
       batchSize: cfg.batchSize,
-      shuffle: true,
+      // A batch that covers the whole training set gains nothing from shuffling (only the
+      // summation order would change), and leaving it in place lets the engine skip the gather.
+      shuffle: cfg.batchSize < p.train.count,
       validationSplit: typeof cfg.validation === 'number' ? cfg.validation : undefined,
       validationData: valData,
       logEvery: o.logEvery,
