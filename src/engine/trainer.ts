@@ -480,118 +480,127 @@ export class Trainer {
     const startEpoch = o.start?.epoch ?? 0;
     let stopped = false;
 
-    for (let epoch = startEpoch; epoch < o.epochs && !stopped; epoch++) {
-      const t0 = performance.now();
-      // Per-epoch order from (seed, epoch): reproducible, and a resume lands on the same order.
-      const order =
-        o.shuffle === false
-          ? trainIds
-          : new Rng((epochSeedBase ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0).shuffle(trainIds.slice());
-      if (epoch === startEpoch) this.checkFinite(data, order, B, epoch);
-      let epochLoss = 0;
-      let epochCorrect = 0;
-      let epochRows = 0;
-      let sinceLoss = 0;
-      let sinceCorrect = 0;
-      let sinceRows = 0;
-      const firstBatch = epoch === startEpoch ? (o.start?.batch ?? 0) : 0;
-      for (let bi = firstBatch; bi < stepsPerEpoch; bi++) {
-        const from = bi * B;
-        const n = Math.min(B, order.length - from);
-        this.writeBatch(
-          plan,
-          feed,
-          data,
-          order.subarray(from, from + n),
-          n,
-          `batch ${bi} of epoch ${epoch + 1}`,
-        );
-        this.setActive(plan, n);
-        const lr = learningRate(this.optimizer.lr, this.schedule, this.step, totalSteps);
-        plan.optimizer.writeHyper(device.queue, lr, this.step + 1);
-        const logNow = (bi + 1) % logEvery === 0 || bi === stepsPerEpoch - 1;
-        const enc = device.createCommandEncoder({ label: 'train-step' });
-        const pass = enc.beginComputePass({ label: 'train-step' });
-        if (feed.gathers && !feed.skip) encodeAll(pass, feed.gathers);
-        encodeAll(pass, plan.forward);
-        encodeAll(pass, [plan.loss]);
-        encodeAll(pass, plan.lossBackward);
-        encodeAll(pass, [plan.accumulate]);
-        encodeAll(pass, plan.backward);
-        encodeAll(pass, plan.update);
-        pass.end();
-        let staging: StagingBuffer | undefined;
-        if (logNow) {
-          staging = this.stagingFor();
-          staging.encodeCopy(enc, plan.acc.buffer, 0, 16);
-          enc.clearBuffer(plan.acc.buffer, 0, 16);
+    try {
+      for (let epoch = startEpoch; epoch < o.epochs && !stopped; epoch++) {
+        const t0 = performance.now();
+        // Per-epoch order from (seed, epoch): reproducible, and a resume lands on the same order.
+        const order =
+          o.shuffle === false
+            ? trainIds
+            : new Rng((epochSeedBase ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0).shuffle(trainIds.slice());
+        if (epoch === startEpoch) this.checkFinite(data, order, B, epoch);
+        let epochLoss = 0;
+        let epochCorrect = 0;
+        let epochRows = 0;
+        let sinceLoss = 0;
+        let sinceCorrect = 0;
+        let sinceRows = 0;
+        const firstBatch = epoch === startEpoch ? (o.start?.batch ?? 0) : 0;
+        for (let bi = firstBatch; bi < stepsPerEpoch; bi++) {
+          const from = bi * B;
+          const n = Math.min(B, order.length - from);
+          this.writeBatch(
+            plan,
+            feed,
+            data,
+            order.subarray(from, from + n),
+            n,
+            `batch ${bi} of epoch ${epoch + 1}`,
+          );
+          this.setActive(plan, n);
+          const lr = learningRate(this.optimizer.lr, this.schedule, this.step, totalSteps);
+          plan.optimizer.writeHyper(device.queue, lr, this.step + 1);
+          const logNow = (bi + 1) % logEvery === 0 || bi === stepsPerEpoch - 1;
+          const enc = device.createCommandEncoder({ label: 'train-step' });
+          const pass = enc.beginComputePass({ label: 'train-step' });
+          if (feed.gathers && !feed.skip) encodeAll(pass, feed.gathers);
+          encodeAll(pass, plan.forward);
+          encodeAll(pass, [plan.loss]);
+          encodeAll(pass, plan.lossBackward);
+          encodeAll(pass, [plan.accumulate]);
+          encodeAll(pass, plan.backward);
+          encodeAll(pass, plan.update);
+          pass.end();
+          let staging: StagingBuffer | undefined;
+          if (logNow) {
+            staging = this.stagingFor();
+            staging.encodeCopy(enc, plan.acc.buffer, 0, 16);
+            enc.clearBuffer(plan.acc.buffer, 0, 16);
+          }
+          device.queue.submit([enc.finish()]);
+          this.step++;
+          history.steps++;
+          this.position = bi + 1 < stepsPerEpoch ? { epoch, batch: bi + 1 } : { epoch: epoch + 1, batch: 0 };
+          if (staging) {
+            const step = this.step;
+            const ep = epoch;
+            const batch = bi;
+            const read = staging.read(16).then(async (buf) => {
+              const [l, c, rows] = new Float32Array(buf);
+              if (!Number.isFinite(l)) {
+                throw new NonFiniteLossError(
+                  `The loss became ${l} at step ${step} (epoch ${ep + 1}). Lower the learning rate or enable gradient clipping (maxNorm).`,
+                );
+              }
+              sinceLoss += l;
+              sinceCorrect += c;
+              sinceRows += rows;
+              epochLoss += l;
+              epochCorrect += c;
+              epochRows += rows;
+              const log: StepLog = {
+                step,
+                epoch: ep,
+                batch,
+                loss: sinceLoss / Math.max(1, sinceRows),
+                accuracy: sinceCorrect / Math.max(1, sinceRows),
+                samples: sinceRows,
+                lr,
+              };
+              sinceLoss = sinceCorrect = sinceRows = 0;
+              await o.onStep?.(log);
+            });
+            // Mark as handled now: when one read fails (a NaN loss), later reads that fail too are
+            // settled by the drain below instead of surfacing as unhandled rejections.
+            read.catch(() => undefined);
+            pendingLogs.push(read);
+            inflight.push(read);
+          } else {
+            inflight.push(device.queue.onSubmittedWorkDone());
+          }
+          while (inflight.length > maxInFlight) await inflight.shift();
+          this.gpu.throwIfFailed();
+          if (o.shouldStop?.()) {
+            stopped = true;
+            history.stopped = true;
+            break;
+          }
         }
-        device.queue.submit([enc.finish()]);
-        this.step++;
-        history.steps++;
-        this.position = bi + 1 < stepsPerEpoch ? { epoch, batch: bi + 1 } : { epoch: epoch + 1, batch: 0 };
-        if (staging) {
-          const step = this.step;
-          const ep = epoch;
-          const batch = bi;
-          const read = staging.read(16).then(async (buf) => {
-            const [l, c, rows] = new Float32Array(buf);
-            if (!Number.isFinite(l)) {
-              throw new NonFiniteLossError(
-                `The loss became ${l} at step ${step} (epoch ${ep + 1}). Lower the learning rate or enable gradient clipping (maxNorm).`,
-              );
-            }
-            sinceLoss += l;
-            sinceCorrect += c;
-            sinceRows += rows;
-            epochLoss += l;
-            epochCorrect += c;
-            epochRows += rows;
-            const log: StepLog = {
-              step,
-              epoch: ep,
-              batch,
-              loss: sinceLoss / Math.max(1, sinceRows),
-              accuracy: sinceCorrect / Math.max(1, sinceRows),
-              samples: sinceRows,
-              lr,
-            };
-            sinceLoss = sinceCorrect = sinceRows = 0;
-            await o.onStep?.(log);
-          });
-          pendingLogs.push(read);
-          inflight.push(read);
-        } else {
-          inflight.push(device.queue.onSubmittedWorkDone());
-        }
-        while (inflight.length > maxInFlight) await inflight.shift();
+        await Promise.all(pendingLogs.splice(0));
+        inflight.length = 0;
         this.gpu.throwIfFailed();
-        if (o.shouldStop?.()) {
-          stopped = true;
-          history.stopped = true;
-          break;
+        const seconds = (performance.now() - t0) / 1000;
+        const log: EpochLog = {
+          epoch,
+          loss: epochLoss / Math.max(1, epochRows),
+          accuracy: epochCorrect / Math.max(1, epochRows),
+          seconds,
+          samplesPerSecond: epochRows / seconds,
+        };
+        if (valIds || o.validationData) {
+          const v = valIds
+            ? await this.evaluate(data, { batchSize: B, ids: valIds })
+            : await this.evaluate(o.validationData!, { batchSize: B });
+          log.valLoss = v.loss;
+          log.valAccuracy = v.accuracy;
         }
+        history.epochs.push(log);
+        await o.onEpoch?.(log);
       }
-      await Promise.all(pendingLogs.splice(0));
-      inflight.length = 0;
-      this.gpu.throwIfFailed();
-      const seconds = (performance.now() - t0) / 1000;
-      const log: EpochLog = {
-        epoch,
-        loss: epochLoss / Math.max(1, epochRows),
-        accuracy: epochCorrect / Math.max(1, epochRows),
-        seconds,
-        samplesPerSecond: epochRows / seconds,
-      };
-      if (valIds || o.validationData) {
-        const v = valIds
-          ? await this.evaluate(data, { batchSize: B, ids: valIds })
-          : await this.evaluate(o.validationData!, { batchSize: B });
-        log.valLoss = v.loss;
-        log.valAccuracy = v.accuracy;
-      }
-      history.epochs.push(log);
-      await o.onEpoch?.(log);
+    } catch (e) {
+      // Leave no read in flight behind a failure (its buffer would stay mapped, its error unseen).
+      await Promise.allSettled(pendingLogs);
+      throw e;
     }
     return history;
   }
