@@ -253,7 +253,9 @@ const line = (r: string[]) => r.map((c, i) => c.padStart(widths[i])).join('  ');
 console.log(`\n${line(header)}\n${table.map(line).join('\n')}\n`);
 for (const [k, v] of Object.entries(ratios)) console.log(`ratio ${k}: ${v.toFixed(2)}x`);
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-const file = new URL(`./results/bench-${gpu.report.kind}${quick ? '-quick' : ''}.json`, import.meta.url);
+// A partial run (--only) gets its own file so it never overwrites the full table's.
+const suffix = `${quick ? '-quick' : ''}${only ? `-${only.join('-')}` : ''}`;
+const file = new URL(`./results/bench-${gpu.report.kind}${suffix}.json`, import.meta.url);
 writeFileSync(file, JSON.stringify(report, null, 2));
 console.log(`wrote ${file.pathname}`);
 if (failures > 0) {
