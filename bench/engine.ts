@@ -23,33 +23,28 @@ export interface TrainingWorkload {
   count: number;
 }
 
+// The MNIST MLP of workload A, shared by its SGD and Adam runs.
+const MLP_A: ModelSpec = {
+  inputSize: 784,
+  layers: [
+    { units: 128, activation: 'relu' },
+    { units: 64, activation: 'relu' },
+    { units: 10, activation: 'softmax' },
+  ],
+  loss: 'softmax-ce',
+};
+
 export const WORKLOADS: Record<string, TrainingWorkload> = {
   'A-sgd': {
     name: 'A: MNIST MLP 784-128-64-10, batch 128, SGD',
-    spec: {
-      inputSize: 784,
-      layers: [
-        { units: 128, activation: 'relu' },
-        { units: 64, activation: 'relu' },
-        { units: 10, activation: 'softmax' },
-      ],
-      loss: 'softmax-ce',
-    },
+    spec: MLP_A,
     optimizer: { name: 'sgd', lr: 0.1 },
     batchSize: 128,
     count: 128 * 60,
   },
   'A-adam': {
     name: 'A: MNIST MLP 784-128-64-10, batch 128, Adam',
-    spec: {
-      inputSize: 784,
-      layers: [
-        { units: 128, activation: 'relu' },
-        { units: 64, activation: 'relu' },
-        { units: 10, activation: 'softmax' },
-      ],
-      loss: 'softmax-ce',
-    },
+    spec: MLP_A,
     optimizer: { name: 'adam', lr: 1e-3 },
     batchSize: 128,
     count: 128 * 60,
