@@ -17,7 +17,13 @@ import { USAGE } from '../src/gpu/buffers.js';
 import { prepareActivationForward } from '../src/kernels/activations.js';
 import { encodeDispatch, view, type Dispatch, type KernelEnv } from '../src/kernels/common.js';
 import { createKernelEnv } from '../src/kernels/env.js';
-import { MATMUL_VARIANTS, variantName, type MatmulVariant } from '../src/kernels/matmul.js';
+import {
+  MATMUL_VARIANTS,
+  SUBGROUP_VARIANTS,
+  subgroupMatmulAvailable,
+  variantName,
+  type MatmulVariant,
+} from '../src/kernels/matmul.js';
 import { prepareOptimizer } from '../src/kernels/optim.js';
 import {
   MATMUL_FORMS,
@@ -95,6 +101,8 @@ interface MatmulRow {
 
 const gpu = await acquireGpu({ software: adapterArg, log: () => {} });
 const env = createKernelEnv(gpu);
+// The subgroup variants are measured where the device can run them (8-lane subgroups).
+const ALL_VARIANTS = [...MATMUL_VARIANTS, ...(subgroupMatmulAvailable(gpu.device) ? SUBGROUP_VARIANTS : [])];
 const peak = cpuPeak();
 console.log(`adapter: ${gpu.report.name} (${gpu.report.origin})`);
 console.log(`CPU: ${peak.model}; FP32 peak ${peak.gflopsPeak.toFixed(0)} GFLOP/s (${peak.how});`);
@@ -122,7 +130,7 @@ const measure = async (form: (typeof MATMUL_FORMS)[number], name: string, layer:
 // the 1024 run suggests it finishes in a few seconds.
 const sizes = quick ? [256, 512] : [256, 512, 1024];
 for (const form of MATMUL_FORMS) {
-  for (const n of sizes) for (const v of MATMUL_VARIANTS) await measure(form, `${n}^3`, [n, n, n], v);
+  for (const n of sizes) for (const v of ALL_VARIANTS) await measure(form, `${n}^3`, [n, n, n], v);
   const r1024 = rows.find(
     (r) => r.form === form && r.shape === '1024^3' && r.variant === variantName(tuning[form]),
   );
@@ -143,7 +151,7 @@ const tuned: MatmulRow[] = [];
 for (const [name, layer] of Object.entries(LAYERS)) {
   for (const form of MATMUL_FORMS) {
     const pick = variantFor(tuning, form, ...layer);
-    for (const v of quick ? [] : MATMUL_VARIANTS) await measure(form, name, layer, v);
+    for (const v of quick ? [] : ALL_VARIANTS) await measure(form, name, layer, v);
     if (quick || (pick.splitK ?? 1) > 1) await measure(form, name, layer, pick);
     const mine = rows.filter((r) => r.form === form && r.shape === name && r.variant === variantName(pick));
     tuned.push(mine[mine.length - 1]);

@@ -207,7 +207,8 @@ export async function acquireGpu(opts: AcquireOptions = {}): Promise<GpuDevice> 
     );
   }
 
-  const wanted: GPUFeatureName[] = ['timestamp-query'];
+  // subgroups: the 'sg' matmul variants (src/kernels/matmul.ts) use them where lanes are 8 wide.
+  const wanted: GPUFeatureName[] = ['timestamp-query', 'subgroups' as GPUFeatureName];
   const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
   const al = adapter.limits;
   const device = await adapter.requestDevice({

@@ -2,7 +2,8 @@
 //   forward      Z[B,N] = X[B,K] W^T + b,  A = act(Z)          (FORM 0, EPILOGUE 1)
 //   weightGrad   dW[N,K] = dZ^T[N,B] X[B,K]                     (FORM 1, EPILOGUE 0)
 //   inputGrad    dX[B,K] = dZ[B,N] W[N,K], times act'(Zprev)   (FORM 2, EPILOGUE 2 or 0)
-// Every form OVERWRITES its output. `variant` picks the main loop (chosen per adapter in tune.ts).
+// Every form OVERWRITES its output. `variant` picks the main loop (chosen per adapter in tune.ts);
+// the 'sg' loop lives in shaders/matmul_sg.wgsl and needs 8-lane subgroups (subgroupMatmulAvailable).
 // prepareMatmulSteps returns one dispatch, or two with split-K (partials into `scratch`, then a
 // reduce that applies the epilogue); encode them in order. prepareMatmul is the one-dispatch form.
 
@@ -20,8 +21,11 @@ import {
 } from './common.js';
 
 export interface MatmulVariant {
-  /** reg: 2-D register tiles; row: 1-D workgroups, TM uniform rows (CPU drivers); wg: shared memory. */
-  kind: 'reg' | 'row' | 'wg';
+  /**
+   * reg: 2-D register tiles; row: 1-D workgroups, TM uniform rows (CPU drivers); wg: shared
+   * memory; sg: 8-lane subgroups sharing an 8-row tile by broadcast (wgX must be 8).
+   */
+  kind: 'reg' | 'row' | 'wg' | 'sg';
   wgX: number;
   /** Must be 1 for 'row'. */
   wgY: number;
@@ -43,6 +47,22 @@ export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
   { kind: 'wg', wgX: 8, wgY: 8 },
   { kind: 'wg', wgX: 16, wgY: 16 },
 ];
+
+/** Subgroup variants, usable where subgroupMatmulAvailable(device) holds. */
+export const SUBGROUP_VARIANTS: readonly MatmulVariant[] = [
+  { kind: 'sg', wgX: 8, wgY: 1 },
+  { kind: 'sg', wgX: 8, wgY: 4 },
+];
+
+/**
+ * Whether the 'sg' variants can run: the device has `subgroups` and its subgroups are exactly 8
+ * lanes (the kernel's tile is laid out over 8 lanes; lavapipe on AVX2 reports 8).
+ */
+export function subgroupMatmulAvailable(device: GPUDevice): boolean {
+  const info = (device as { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } })
+    .adapterInfo;
+  return device.features.has('subgroups') && info?.subgroupMinSize === 8 && info.subgroupMaxSize === 8;
+}
 
 export function variantName(v: MatmulVariant): string {
   const tm = v.kind === 'row' ? `-tm${v.tm ?? 4}` : '';
@@ -141,6 +161,16 @@ export async function prepareMatmulSteps(env: KernelEnv, a: MatmulArgs): Promise
   if (v.kind === 'row' && (v.wgY !== 1 || (tm !== 4 && tm !== 8))) {
     throw new ShapeError(`matmul variant ${variantName(v)}: 'row' needs wgY = 1 and tm 4 or 8.`);
   }
+  if (v.kind === 'sg') {
+    if (v.wgX !== 8)
+      throw new ShapeError(`matmul variant ${variantName(v)}: 'sg' needs wgX = 8 (one subgroup).`);
+    if (!subgroupMatmulAvailable(env.device)) {
+      throw new ShapeError(
+        `matmul variant ${variantName(v)} needs a device with the 'subgroups' feature and 8-lane ` +
+          'subgroups; pick a reg, row or wg variant on this adapter.',
+      );
+    }
+  }
   // Slices are multiples of 4 long so only the last one has a scalar tail; empty slices are
   // dropped by recomputing the count from the rounded length.
   const chunk = Math.ceil(Kc / Math.max(1, v.splitK ?? 1) / 4) * 4;
@@ -153,6 +183,7 @@ export async function prepareMatmulSteps(env: KernelEnv, a: MatmulArgs): Promise
   const label = `matmul_${form}`;
   const laneM = v.kind === 'row' && M > Nc;
   const entry = `matmul_${v.kind}`;
+  const shader = v.kind === 'sg' ? 'matmul_sg' : 'matmul';
   const common = {
     FORM: FORM_ID[form],
     EPILOGUE: epilogue,
@@ -163,7 +194,7 @@ export async function prepareMatmulSteps(env: KernelEnv, a: MatmulArgs): Promise
   // dimension (k for X and W in forward; m or n for the [K, *] operands) a multiple of 4.
   const vecL = v.kind !== 'wg' && (form === 'weightGrad' ? M : Kc) % 4 === 0;
   const vecR = v.kind !== 'wg' && (form === 'forward' ? Kc : Nc) % 4 === 0;
-  const pipeline = await env.pipelines.get('matmul', entry, {
+  const pipeline = await env.pipelines.get(shader, entry, {
     ...common,
     WG_X: v.wgX,
     WG_Y: v.wgY,
@@ -179,8 +210,9 @@ export async function prepareMatmulSteps(env: KernelEnv, a: MatmulArgs): Promise
   const vec4s = v.kind === 'wg' ? [] : [vecL ? a.lhs : a.dummies.read, vecR ? a.rhs : a.dummies.read];
   const group = bindGroup(env, pipeline, [dims, a.lhs, a.rhs, bias, aux, ...main, ...vec4s], label);
   const [cols, rows] = v.kind === 'row' ? (laneM ? [M, Nc] : [Nc, M]) : [Nc, M];
+  // sg: a subgroup covers 8 rows x 32 columns (8 lanes x 4).
   const gx = Math.ceil(cols / (4 * v.wgX));
-  const gy = v.kind === 'row' ? Math.ceil(rows / tm) : Math.ceil(rows / (4 * v.wgY));
+  const gy = v.kind === 'row' ? Math.ceil(rows / tm) : Math.ceil(rows / ((v.kind === 'sg' ? 8 : 4) * v.wgY));
   const max = env.device.limits.maxComputeWorkgroupsPerDimension;
   if (gx > max || gy > max) {
     throw new ShapeError(

@@ -2,7 +2,8 @@
 //
 // Which main loop is fastest depends on the driver far more than on the shape: CPU drivers
 // (lavapipe, SwiftShader) run a workgroup as one thread whose SIMD lanes are the invocations, so
-// barrier-free 'row' tiles with uniform loads win there; real GPUs want workgroup memory ('wg').
+// barrier-free tiles win there, and where subgroups are 8 lanes (lavapipe) the 'sg' tiles that
+// share loads by broadcast win by far; real GPUs want workgroup memory ('wg').
 // So each form is timed once per adapter on a mid-sized shape, plus one 'long K' class (a small
 // output over a long reduction, the cat net's X[209,12288] . W^T) where split-K can pay.
 // Results are cached per adapter + driver + matmul.wgsl source (edits invalidate them): in Node in
@@ -21,6 +22,7 @@ import {
   matmulScratchLength,
   prepareMatmulSteps,
   productDims,
+  subgroupMatmulAvailable,
   variantName,
   type MatmulForm,
   type MatmulVariant,
@@ -57,7 +59,7 @@ export function variantFor(
 
 /** Parses a variant name as printed by variantName ("row-8x1-tm4-split4"). */
 export function parseVariant(name: string): MatmulVariant {
-  const m = /^(reg|row|wg)-(\d+)x(\d+)(?:-tm(\d+))?(?:-split(\d+))?$/.exec(name.trim());
+  const m = /^(reg|row|wg|sg)-(\d+)x(\d+)(?:-tm(\d+))?(?:-split(\d+))?$/.exec(name.trim());
   if (!m) {
     throw new ConfigError(
       `Unknown matmul variant '${name}'. Use a name like ${MATMUL_VARIANTS.map(variantName).join(', ')}, optionally with -split<k>.`,
@@ -85,6 +87,7 @@ export interface ChooseOptions {
 // LLVM compile there). CPU drivers: barrier-free tiles; GPUs: also the shared-memory tiles.
 const CPU_CANDIDATES = ['reg-8x8', 'reg-16x4', 'row-8x1-tm4'];
 const GPU_CANDIDATES = ['reg-8x8', 'wg-8x8', 'wg-16x16'];
+const SG_CANDIDATES = ['sg-8x1', 'sg-8x4'];
 // Tuning shapes (layer B, K, N): the MNIST MLP's first layer, and a shortened cat-net first layer.
 const FORM_SHAPE: readonly [number, number, number] = [64, 512, 128];
 const LONG_K_SHAPE: readonly [number, number, number] = [209, 2048, 20];
@@ -96,7 +99,7 @@ export async function chooseMatmulVariants(
   report: AdapterReport,
   opts: ChooseOptions = {},
 ): Promise<MatmulTuning> {
-  const key = `${report.name} | ${report.description} | matmul.wgsl ${fnv1a(SHADERS.matmul ?? '')}`;
+  const key = `${report.name} | ${report.description} | matmul.wgsl ${fnv1a(`${SHADERS.matmul ?? ''}${SHADERS.matmul_sg ?? ''}`)}`;
   const forced = opts.force ?? envVariable('WGT_MATMUL_VARIANT');
   if (forced) {
     const v = typeof forced === 'string' ? parseVariant(forced) : forced;
@@ -118,7 +121,10 @@ export async function chooseMatmulVariants(
       // An entry from an older naming scheme: measure again and overwrite it.
     }
   }
-  const names = report.software || report.kind !== 'hardware' ? CPU_CANDIDATES : GPU_CANDIDATES;
+  const cpu = report.software || report.kind !== 'hardware';
+  // 8-lane subgroups on a CPU driver are SIMD lanes: broadcasts are register shuffles there.
+  const sg = cpu && subgroupMatmulAvailable(env.device) ? SG_CANDIDATES : [];
+  const names = [...(cpu ? CPU_CANDIDATES : GPU_CANDIDATES), ...sg];
   const best = async (form: MatmulForm, shape: readonly [number, number, number], vs: MatmulVariant[]) => {
     let pick = vs[0];
     let pickMs = Infinity;

@@ -1,19 +1,23 @@
 // GPU matmul (shaders/matmul.wgsl via src/kernels/matmul.ts) against the float64 reference, for
-// all three forms and every variant in MATMUL_VARIANTS:
+// all three forms and every variant in MATMUL_VARIANTS and SUBGROUP_VARIANTS:
 //   forward     Z[B,N] = X[B,K] W[N,K]^T + b, A = act(Z)   one case per epilogue activation
 //   weightGrad  dW[N,K] = dZ[B,N]^T X[B,K]
 //   inputGrad   dX[B,K] = (dZ[B,N] W[N,K]) * act'(Zprev[B,K])   one case per derivative epilogue
 // Shapes are 1, primes and the tile sizes +-1 (4-wide register blocks; 32/64-wide wg tiles).
 // The large 512x784x300 case runs for one variant per form only: lavapipe is slow.
+// The subgroup ('sg') variants need 8-lane subgroups: they must run on lavapipe (CI's adapter) and
+// are skipped, saying so, only on adapters without them (SwiftShader's subgroups are 4 wide).
 // Every output is NaN-poisoned first, so an element no invocation wrote fails the test.
 // Pipelines are compiled once per (form, activation, variant) and shared by all shapes.
 
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeDispatch } from '../../src/kernels/common.js';
 import {
   MATMUL_VARIANTS,
+  SUBGROUP_VARIANTS,
   matmulScratchLength,
   prepareMatmulSteps,
+  subgroupMatmulAvailable,
   variantName,
   type MatmulForm,
   type MatmulVariant,
@@ -64,7 +68,20 @@ const byKind = (kind: MatmulVariant['kind']) =>
 const SPLIT_VARIANTS: MatmulVariant[] = [
   { ...byKind('reg'), splitK: 2 },
   { ...byKind('wg'), splitK: 3 },
+  { ...SUBGROUP_VARIANTS[0], splitK: 3 },
 ];
+
+/** False (the test returns early) where an sg variant cannot run; lavapipe must run them. */
+async function runnable(variant: MatmulVariant): Promise<boolean> {
+  if (variant.kind !== 'sg') return true;
+  const { gpu } = await testGpu();
+  if (subgroupMatmulAvailable(gpu.device)) return true;
+  expect(gpu.report.kind, `lavapipe must offer 8-lane subgroups for ${variantName(variant)}`).not.toBe(
+    'lavapipe',
+  );
+  console.log(`[gpu] ${variantName(variant)} skipped: ${gpu.report.name} has no 8-lane subgroups`);
+  return false;
+}
 const SWEEP = byKind('wg');
 
 type Gen = (rng: Rng, n: number) => Float32Array;
@@ -169,11 +186,12 @@ describe('matmul kernels vs float64 reference', () => {
   // Every main loop, plain and split-K, through all three forms, on every shape, exact tier then
   // float tier. The forms use relu so both epilogues that take an activation run and stay exact
   // (relu and its 0/1 derivative introduce no rounding); the pipelines are shared by both tiers.
-  for (const variant of [...MATMUL_VARIANTS, ...SPLIT_VARIANTS]) {
+  for (const variant of [...MATMUL_VARIANTS, ...SUBGROUP_VARIANTS, ...SPLIT_VARIANTS]) {
     describe(variantName(variant), () => {
       for (const form of FORMS) {
         const act = form === 'weightGrad' ? IDENTITY : RELU;
         it(`${form}${form === 'weightGrad' ? '' : ` + ${actName(act)}`}`, async () => {
+          if (!(await runnable(variant))) return;
           for (const shape of SHAPES) {
             await checkExact(form, shape, act, variant);
             await checkFloat(form, shape, act, variant);
@@ -199,7 +217,8 @@ describe('matmul kernels vs float64 reference', () => {
     }
   });
 
-  // One variant per form, all three main-loop kinds between them, reusing compiled pipelines.
+  // One variant per form, the main-loop kinds between them, reusing compiled pipelines; the sg
+  // variant runs all three forms (it is the one lavapipe picks).
   describe(`large ${LARGE.join('x')}`, () => {
     for (const [form, kind] of [
       ['forward', 'row'],
@@ -208,6 +227,13 @@ describe('matmul kernels vs float64 reference', () => {
     ] as const) {
       const variant = MATMUL_VARIANTS.find((v) => v.kind === kind) ?? MATMUL_VARIANTS[0];
       it(`${form} (${variantName(variant)})`, async () => {
+        await checkFloat(form, LARGE, form === 'weightGrad' ? IDENTITY : RELU, variant);
+      });
+    }
+    for (const form of FORMS) {
+      const variant = SUBGROUP_VARIANTS[0];
+      it(`${form} (${variantName(variant)})`, async () => {
+        if (!(await runnable(variant))) return;
         await checkFloat(form, LARGE, form === 'weightGrad' ? IDENTITY : RELU, variant);
       });
     }
