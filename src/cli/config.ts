@@ -87,7 +87,7 @@ export const TRAIN_CONFIG_OPTIONS: readonly OptionSpec[] = [
     type: 'choice',
     choices: ['auto', ...INITS],
     default: 'auto',
-    help: 'weight initialiser; auto = he-normal for relu-like layers, xavier-normal otherwise',
+    help: "weight initialiser; auto = he-normal for relu-like layers, xavier-normal otherwise; numpy-* = numpy's own draws after np.random.seed(--seed) (the deeplearning.ai course's randn/sqrt(fanIn) and randn*0.01)",
   },
   {
     name: 'optimizer',

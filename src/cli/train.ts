@@ -101,7 +101,7 @@ export const trainCommand: CommandSpec = {
   examples: [
     'webgpu-trainer train                                  # Fashion-MNIST, 784-256-128-10 MLP, Adam',
     'webgpu-trainer train --data mnist --layers 512,256 --epochs 10',
-    'webgpu-trainer train --data catvnoncat --layers 20,7,5 --normalize scale --init lecun-normal --optimizer sgd --lr 0.0075 --schedule constant --batch-size 209 --epochs 2500 --validation none --checkpoint-every 0',
+    'webgpu-trainer train --data catvnoncat --layers 20,7,5 --normalize scale --init numpy-lecun-normal --seed 1 --optimizer sgd --lr 0.0075 --schedule constant --batch-size 209 --epochs 2500 --validation none --checkpoint-every 0',
     'webgpu-trainer train --data ./my-images --image-size 64x64 --out runs/mine',
     'webgpu-trainer train --resume runs/mnist/checkpoint.safetensors',
   ],

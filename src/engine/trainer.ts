@@ -17,7 +17,7 @@ import { ACTIVE_OFFSET } from '../kernels/losses.js';
 import { GATHER_ACTIVE_OFFSET, type GatherDispatch } from '../kernels/data.js';
 import { DEFAULT_VARIANT, type MatmulForm, type MatmulVariant } from '../kernels/matmul.js';
 import { chooseMatmulVariants, variantFor, type MatmulTuning } from '../kernels/tune.js';
-import { defaultInit, initWeights, type Init } from '../nn/init.js';
+import { defaultInit, initModelWeights, type Init } from '../nn/init.js';
 import { outputSize, paramLayout, validateModel, type ModelSpec, type ParamLayout } from '../nn/model.js';
 import { resolveOptimizer, type OptimizerConfig, type ResolvedOptimizer } from '../optim/optimizers.js';
 import { learningRate, validateSchedule, type Schedule } from '../optim/schedules.js';
@@ -36,6 +36,7 @@ import {
 } from './gpu-data.js';
 
 export interface TrainerOptions {
+  /** Seeds the Rng (init, split, shuffling) and, for the numpy-* inits, np.random.seed(seed). */
   seed?: number;
   /** One initialiser for every layer, or one per layer. Default: He for ReLU-like, else Xavier. */
   init?: Init | Init[];
@@ -182,15 +183,10 @@ export class Trainer {
     const inits = Array.isArray(opts.init)
       ? opts.init
       : spec.layers.map((l) => one ?? defaultInit(l.activation));
-    if (inits.length !== spec.layers.length)
-      throw new ConfigError(`init lists ${inits.length} initialisers for ${spec.layers.length} layers.`);
+    // Forked whatever the kinds, so the trainer's Rng (split, shuffling) does not depend on them.
     const initRng = this.rng.fork();
-    this.setWeights(
-      this.layout.layers.map((l, i) => ({
-        W: initWeights(inits[i], l.units, l.fanIn, initRng),
-        b: new Float32Array(l.units),
-      })),
-    );
+    const W = initModelWeights(inits, this.layout.layers, opts.seed ?? 0, initRng);
+    this.setWeights(this.layout.layers.map((l, i) => ({ W: W[i], b: new Float32Array(l.units) })));
     // Gradients and optimizer state start at zero; padding between tensors stays zero forever.
     for (const b of [this.model.grads, this.model.m, this.model.v])
       if (b) gpu.device.queue.writeBuffer(b, 0, new Float32Array(P));
