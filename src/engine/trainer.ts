@@ -676,7 +676,9 @@ export class Trainer {
   }
 
   /**
-   * Times every kernel of one training step on the first batch of `data` (timestamp queries).
+   * Times every kernel of one training step (timestamp queries). Successive calls walk through
+   * `data` a batch at a time, so the step is a steady-state one: with a GPU-resident dataset the
+   * gather is timed when the rows change, and left out, as in fit, when a full batch repeats.
    * The step really runs: weights change as in a normal step.
    */
   async profileStep(data: TrainingData, batchSize: number): Promise<KernelTime[]> {
@@ -685,12 +687,13 @@ export class Trainer {
     const B = Math.min(batchSize, data.count);
     const plan = await this.plan(B);
     const feed = await this.feed(plan, data, 'auto');
-    const ids = Uint32Array.from({ length: B }, (_, i) => i);
+    const start = (this.step * B) % data.count;
+    const ids = Uint32Array.from({ length: B }, (_, i) => (start + i) % data.count);
     this.writeBatch(plan, feed, data, ids, B, 'profile batch');
     this.setActive(plan, B);
     plan.optimizer.writeHyper(this.gpu.device.queue, this.optimizer.lr, this.step + 1);
     const list = [
-      ...(feed.gathers ?? []),
+      ...(feed.gathers && !feed.skip ? feed.gathers : []),
       ...plan.forward,
       plan.loss,
       ...plan.lossBackward,

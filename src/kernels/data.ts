@@ -14,7 +14,7 @@ import {
   type TensorView,
 } from './common.js';
 
-const WG = 256;
+const WG = 64;
 export const GATHER_ACTIVE_OFFSET = 4;
 
 export interface GatherDispatch extends Dispatch {
@@ -23,7 +23,7 @@ export interface GatherDispatch extends Dispatch {
 
 async function prepare(
   env: KernelEnv,
-  entry: 'gather_images' | 'gather_rows' | 'gather_labels',
+  entry: 'gather_images' | 'gather_rows' | 'gather_rows_vec4' | 'gather_labels',
   mode: number,
   a: { B: number; features: number; channels: number; classes: number; idx: TensorView },
   bindings: (GPUBuffer | TensorView | null)[],
@@ -32,13 +32,14 @@ async function prepare(
   const pipeline = await env.pipelines.get(
     'data',
     entry,
-    entry === 'gather_labels' ? { WG, MODE: mode } : { WG },
+    entry === 'gather_labels'
+      ? { WG, MODE: mode }
+      : entry === 'gather_images'
+        ? { WG, ALIGNED: a.features % 4 === 0 }
+        : { WG },
   );
-  const elements = entry === 'gather_labels' ? a.B : a.B * a.features;
   const workgroups: [number, number, number] =
-    entry === 'gather_images'
-      ? [Math.ceil(a.features / 4 / WG), a.B, 1]
-      : grid2d(env, Math.ceil(elements / WG));
+    entry === 'gather_labels' ? grid2d(env, Math.ceil(a.B / WG)) : [Math.ceil(a.features / 4 / WG), a.B, 1];
   if (workgroups[1] > env.device.limits.maxComputeWorkgroupsPerDimension) {
     throw new ShapeError(`${entry}: batch size ${a.B} exceeds the adapter's workgroup grid limit.`);
   }
@@ -83,13 +84,16 @@ export function prepareGatherRows(
   a: { B: number; features: number; rows: TensorView; idx: TensorView; out: TensorView },
 ): Promise<GatherDispatch> {
   requireLength(a.out, a.B * a.features, 'gather_rows output');
-  return prepare(env, 'gather_rows', 0, { ...a, channels: 1, classes: 0 }, [
+  // Rows that are whole vec4s (features a multiple of 4) are read through binding 7 instead.
+  const vec4 = a.features % 4 === 0;
+  return prepare(env, vec4 ? 'gather_rows_vec4' : 'gather_rows', 0, { ...a, channels: 1, classes: 0 }, [
     null,
     a.idx,
     null,
     a.out,
     null,
-    a.rows,
+    vec4 ? null : a.rows,
+    vec4 ? a.rows : null,
   ]);
 }
 

@@ -18,11 +18,11 @@ const spec: ModelSpec = {
   loss: 'softmax-ce',
 };
 
-function floatData(count: number, seed = 1): TrainingData & { kind: 'float' } {
+function floatData(count: number, seed = 1, features = 12): TrainingData & { kind: 'float' } {
   const rng = new Rng(seed);
   return {
     kind: 'float',
-    x: Float32Array.from({ length: count * 12 }, () => rng.uniform(-2, 2)),
+    x: Float32Array.from({ length: count * features }, () => rng.uniform(-2, 2)),
     labels: Int32Array.from({ length: count }, () => rng.int(4)),
     count,
   };
@@ -113,38 +113,56 @@ describe('Trainer', () => {
     }
   });
 
-  it('trains identically from GPU-resident data and per-step uploads', async () => {
-    const { gpu } = await testGpu();
-    const data = floatData(37);
-    const weights: Float32Array[] = [];
-    for (const residency of ['gpu', 'upload'] as const) {
-      const t = await Trainer.create(gpu, spec, { seed: 9, optimizer: { name: 'adam', lr: 0.01 } });
-      await t.fit(data, { epochs: 3, batchSize: 8, residency });
-      weights.push((await t.getWeights())[0].W);
-    }
-    expect(Array.from(weights[0])).toEqual(Array.from(weights[1]));
-  });
+  // 12 features gather as whole words / vec4s, 15 take the unaligned path.
+  it.each([12, 15])(
+    'trains identically from GPU-resident data and per-step uploads (%i features)',
+    async (features) => {
+      const { gpu } = await testGpu();
+      const data = floatData(37, 1, features);
+      const weights: Float32Array[] = [];
+      for (const residency of ['gpu', 'upload'] as const) {
+        const t = await Trainer.create(
+          gpu,
+          { ...spec, inputSize: features },
+          {
+            seed: 9,
+            optimizer: { name: 'adam', lr: 0.01 },
+          },
+        );
+        await t.fit(data, { epochs: 3, batchSize: 8, residency });
+        weights.push((await t.getWeights())[0].W);
+      }
+      expect(Array.from(weights[0])).toEqual(Array.from(weights[1]));
+    },
+  );
 
-  it('normalises uint8 images on the GPU exactly like the float path', async () => {
-    const { gpu } = await testGpu();
-    const rng = new Rng(5);
-    const count = 30;
-    const images = Uint8Array.from({ length: count * 12 }, () => rng.int(256));
-    const labels = Int32Array.from({ length: count }, () => rng.int(4));
-    // 3 channels: x = byte * mul[c] + add[c]
-    const mul = [1 / 255, 2 / 255, 0.5 / 255];
-    const add = [-0.5, 0.25, 0];
-    const x = Float32Array.from(images, (v, i) =>
-      Math.fround(Math.fround(v * Math.fround(mul[i % 3])) + Math.fround(add[i % 3])),
-    );
-    const a = await Trainer.create(gpu, spec, { seed: 2, optimizer: { name: 'sgd', lr: 0.1 } });
-    const b = await Trainer.create(gpu, spec, { seed: 2, optimizer: { name: 'sgd', lr: 0.1 } });
-    await a.fit({ kind: 'uint8', images, labels, count, channels: 3, mul, add }, { epochs: 2, batchSize: 7 });
-    await b.fit({ kind: 'float', x, labels, count }, { epochs: 2, batchSize: 7 });
-    const wa = (await a.getWeights())[0].W;
-    const wb = (await b.getWeights())[0].W;
-    for (let i = 0; i < wa.length; i++) expect(Math.abs(wa[i] - wb[i])).toBeLessThan(1e-6);
-  });
+  it.each([12, 15])(
+    'normalises uint8 images on the GPU exactly like the float path (%i features)',
+    async (features) => {
+      const { gpu } = await testGpu();
+      const rng = new Rng(5);
+      const count = 30;
+      const images = Uint8Array.from({ length: count * features }, () => rng.int(256));
+      const labels = Int32Array.from({ length: count }, () => rng.int(4));
+      // 3 channels: x = byte * mul[c] + add[c]
+      const mul = [1 / 255, 2 / 255, 0.5 / 255];
+      const add = [-0.5, 0.25, 0];
+      const x = Float32Array.from(images, (v, i) =>
+        Math.fround(Math.fround(v * Math.fround(mul[i % 3])) + Math.fround(add[i % 3])),
+      );
+      const s = { ...spec, inputSize: features };
+      const a = await Trainer.create(gpu, s, { seed: 2, optimizer: { name: 'sgd', lr: 0.1 } });
+      const b = await Trainer.create(gpu, s, { seed: 2, optimizer: { name: 'sgd', lr: 0.1 } });
+      await a.fit(
+        { kind: 'uint8', images, labels, count, channels: 3, mul, add },
+        { epochs: 2, batchSize: 7 },
+      );
+      await b.fit({ kind: 'float', x, labels, count }, { epochs: 2, batchSize: 7, residency: 'upload' });
+      const wa = (await a.getWeights())[0].W;
+      const wb = (await b.getWeights())[0].W;
+      for (let i = 0; i < wa.length; i++) expect(Math.abs(wa[i] - wb[i])).toBeLessThan(1e-6);
+    },
+  );
 
   it('keeps GPU buffers flat across repeated fits and evaluations', async () => {
     const { gpu } = await testGpu();
