@@ -1,12 +1,14 @@
 // The seed's own example, end to end on the GPU: the deeplearning.ai cat-vs-non-cat network
 // [12288, 20, 7, 5, 1] (ReLU, sigmoid output, binary cross-entropy) trained by full-batch
-// gradient descent, lr 0.0075, 2500 iterations, pixels scaled to [0, 1], LeCun-normal weights
-// (the course's randn / sqrt(n_prev)). The course reports 80% test accuracy for this net and
-// 72% for the 2-layer [12288, 7, 1]; the bars here are 78% and 70%.
-// Seeds matter on a 50-image test set (one image is 2 points). Measured on lavapipe, seeds 1-5
-// of this exact recipe end at 76, 74, 78, 72 and 80% (median 76%; He-normal seeds 1-3: 80, 76,
-// 72%). Seed 3 is the median-or-better seed that meets the 78% bar; the spread is reported
-// rather than hidden, and the assertion below still fails on any regression of the engine.
+// gradient descent, lr 0.0075, 2500 iterations, pixels scaled to [0, 1]. The course reports 80%
+// test accuracy for this net and 72% for the 2-layer [12288, 7, 1]; the bars here are 78% / 70%.
+// The seed is the course's own, not one we picked: np.random.seed(1) with numpy's generator
+// (init 'numpy-lecun-normal' = randn / sqrt(n_prev), 'numpy-normal-0.01' = randn * 0.01 for the
+// 2-layer net), so the run starts from exactly the course's weights.
+// Seeds matter on a 50-image test set (one image is 2 points). scripts/course-reference.py runs
+// the course's recipe in float64 numpy for seeds 1-5 (bench/results/course-reference.txt):
+// 4-layer 80, 76, 78, 76, 74% (median 76%), 2-layer 72, 68, 72, 74, 68% (median 72%). The same
+// spread shows on this engine; the assertion below still fails on any regression of the engine.
 
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -15,11 +17,12 @@ import { Trainer } from '../../src/engine/trainer.js';
 import type { Uint8Data } from '../../src/engine/gpu-data.js';
 import { readHdf5File } from '../../src/data/readers-node.js';
 import type { ImageSet } from '../../src/data/types.js';
+import type { Init } from '../../src/nn/init.js';
 import type { LayerSpec } from '../../src/nn/model.js';
 import { testGpu } from '../helpers/gpu.js';
 
 const DATA = resolve(import.meta.dirname, '../../../shared/data/catvnoncat');
-const SEED = 3;
+const SEED = 1; // the course's np.random.seed(1)
 const have = existsSync(DATA);
 if (!have && process.env.CI === 'true') throw new Error(`CI needs the shared data at ${DATA}`);
 
@@ -35,14 +38,14 @@ function toData(s: ImageSet): Uint8Data {
   };
 }
 
-async function trainCat(hidden: LayerSpec[], seed: number) {
+async function trainCat(hidden: LayerSpec[], seed: number, init: Init) {
   const { gpu } = await testGpu();
   const train = await readHdf5File(resolve(DATA, 'train_catvnoncat.h5'));
   const test = await readHdf5File(resolve(DATA, 'test_catvnoncat.h5'));
   const trainer = await Trainer.create(
     gpu,
     { inputSize: 64 * 64 * 3, layers: [...hidden, { units: 1, activation: 'sigmoid' }], loss: 'bce' },
-    { seed, init: 'lecun-normal', optimizer: { name: 'sgd', lr: 0.0075 } },
+    { seed, init, optimizer: { name: 'sgd', lr: 0.0075 } },
   );
   const t0 = performance.now();
   const losses: number[] = [];
@@ -75,6 +78,7 @@ describe.skipIf(!have)('cat vs non-cat (e2e tier)', () => {
         { units: 5, activation: 'relu' },
       ],
       SEED,
+      'numpy-lecun-normal',
     );
     expect(r.losses[r.losses.length - 1]).toBeLessThan(r.losses[0]);
     expect(r.trainAcc).toBeGreaterThan(0.95);
@@ -82,7 +86,7 @@ describe.skipIf(!have)('cat vs non-cat (e2e tier)', () => {
   });
 
   it('2-layer [12288, 7, 1] reaches at least 70% test accuracy', { timeout: 1_800_000 }, async () => {
-    const r = await trainCat([{ units: 7, activation: 'relu' }], SEED);
+    const r = await trainCat([{ units: 7, activation: 'relu' }], SEED, 'numpy-normal-0.01');
     expect(r.losses[r.losses.length - 1]).toBeLessThan(r.losses[0]);
     expect(r.testAcc).toBeGreaterThanOrEqual(0.7);
   });
