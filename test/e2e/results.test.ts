@@ -26,8 +26,8 @@ interface Recipe {
 const RECIPES: Recipe[] = [
   {
     // The deeplearning.ai course recipe: full-batch gradient descent, lr 0.0075, 2500 steps,
-    // randn/sqrt(fan_in) initialisation, pixels/255; seed 3 as in
-    // test/engine/catvnoncat.e2e.test.ts (its header lists the accuracy of seeds 1-5).
+    // the course's own initial weights (numpy's randn/sqrt(fan_in) after np.random.seed(1)),
+    // pixels/255; as in test/engine/catvnoncat.e2e.test.ts (its header lists seeds 1-5).
     name: 'cat',
     args: [
       '--data',
@@ -37,7 +37,7 @@ const RECIPES: Recipe[] = [
       '--normalize',
       'scale',
       '--init',
-      'lecun-normal',
+      'numpy-lecun-normal',
       '--optimizer',
       'sgd',
       '--lr',
@@ -55,7 +55,7 @@ const RECIPES: Recipe[] = [
       '--log-every',
       '100',
       '--seed',
-      '3',
+      '1',
     ],
     minAccuracy: 0.78,
     timeoutMinutes: 12,
