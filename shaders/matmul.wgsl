@@ -47,22 +47,6 @@ fn tail_step(acc: ptr<function, array<vec4<f32>, 8>>, q: u32, m0: u32, n0: u32, 
   }
 }
 
-fn store_blocks(acc: array<vec4<f32>, 8>, q: u32, m0: u32, n0: u32, slice: u32) {
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + i;
-    if (m >= dims.M) {
-      break;
-    }
-    for (var j = 0u; j < 4u; j++) {
-      let n = n0 + j;
-      if (n >= dims.N) {
-        break;
-      }
-      store_one(m, n, slice, acc[q * 4u + i][j]);
-    }
-  }
-}
-
 @compute @workgroup_size(WG_X, WG_Y)
 fn matmul_reg(
   @builtin(global_invocation_id) gid: vec3<u32>,

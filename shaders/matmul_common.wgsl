@@ -77,7 +77,8 @@ fn store_one(m: u32, n: u32, slice: u32, c: f32) {
   }
 }
 
-fn store_block(m0: u32, n0: u32, slice: u32, acc: array<vec4<f32>, 4>) {
+// Stores the 4x4 block acc[4q .. 4q+3] at (m0, n0), skipping rows and columns past the edge.
+fn store_blocks(acc: array<vec4<f32>, 8>, q: u32, m0: u32, n0: u32, slice: u32) {
   for (var i = 0u; i < 4u; i++) {
     let m = m0 + i;
     if (m >= dims.M) {
@@ -88,9 +89,14 @@ fn store_block(m0: u32, n0: u32, slice: u32, acc: array<vec4<f32>, 4>) {
       if (n >= dims.N) {
         break;
       }
-      store_one(m, n, slice, acc[i][j]);
+      store_one(m, n, slice, acc[q * 4u + i][j]);
     }
   }
+}
+
+fn store_block(m0: u32, n0: u32, slice: u32, acc: array<vec4<f32>, 4>) {
+  let z = vec4<f32>(0.0);
+  store_blocks(array<vec4<f32>, 8>(acc[0], acc[1], acc[2], acc[3], z, z, z, z), 0u, m0, n0, slice);
 }
 
 // A 4x4x4 step of the register-tiled kernels. Blocks are mat4x4 used as 4 rows:

@@ -105,18 +105,6 @@ fn matmul_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
   if (k < kr.y) {
     sg_step(&acc, sg_l(m0, lane, k, kr.y), sg_r(k, nb, kr.y));
   }
-  if (n0 >= dims.N) {
-    return;
-  }
-  for (var i = 0u; i < 8u; i++) {
-    let m = m0 + i;
-    if (m >= dims.M) {
-      break;
-    }
-    for (var j = 0u; j < 4u; j++) {
-      if (n0 + j < dims.N) {
-        store_one(m, n0 + j, wid.z, acc[i][j]);
-      }
-    }
-  }
+  store_blocks(acc, 0u, m0, n0, wid.z);
+  store_blocks(acc, 1u, m0 + 4u, n0, wid.z);
 }
