@@ -234,15 +234,28 @@ if (want('soak') && (args.has('soak') || only?.includes('soak'))) {
   const ds = teacherDataset(w.batchSize * 50, 784, 10, 7);
   const t = await Trainer.create(gpu, w.spec, { seed: 1, optimizer: w.optimizer, variants: tuning });
   const data: TrainingData = { kind: 'float', x: ds.x, labels: ds.y, count: ds.n };
-  await t.fit(data, { epochs: 2, batchSize: w.batchSize });
-  global.gc?.();
-  const start = { buffers: t.bufferCount, rssMiB: process.memoryUsage().rss / 2 ** 20 };
-  await t.fit(data, { epochs: Math.ceil(steps / 50), batchSize: w.batchSize, logEvery: 100 });
-  global.gc?.();
-  const end = { buffers: t.bufferCount, rssMiB: process.memoryUsage().rss / 2 ** 20 };
-  report.soak = { steps, start, end };
+  // Warm-up (allocator pools, V8 code, driver caches) before the first sample.
+  await t.fit(data, { epochs: 20, batchSize: w.batchSize });
+  const sample = () => {
+    global.gc?.();
+    return { buffers: t.bufferCount, rssMiB: process.memoryUsage().rss / 2 ** 20 };
+  };
+  const start = sample();
+  // RSS after a full GC every 1,000 steps, so a trend shows, not just two points.
+  const series: number[] = [];
+  await t.fit(data, {
+    epochs: Math.ceil(steps / 50),
+    batchSize: w.batchSize,
+    logEvery: 100,
+    onEpoch: (e) => {
+      if ((e.epoch + 1) % 20 === 0) series.push(Math.round(sample().rssMiB));
+    },
+  });
+  const end = sample();
+  report.soak = { steps, start, end, rssSeriesMiB: series };
   console.log(
-    `soak ${steps} steps: GPU buffers ${start.buffers} -> ${end.buffers}, RSS ${start.rssMiB.toFixed(1)} -> ${end.rssMiB.toFixed(1)} MiB`,
+    `soak ${steps} steps: GPU buffers ${start.buffers} -> ${end.buffers}, RSS ${start.rssMiB.toFixed(1)} -> ${end.rssMiB.toFixed(1)} MiB ` +
+      `(every 1,000 steps: ${series.join(', ')})`,
   );
   if (end.buffers !== start.buffers) failures++;
 }
