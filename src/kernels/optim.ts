@@ -1,4 +1,5 @@
-// The optimizer step (shaders/optim.wgsl): ONE dispatch over the model's flat parameter buffer.
+// The optimizer step (shaders/optim_rules.wgsl, as f32 in optim.wgsl or vec4 in optim_vec4.wgsl):
+// ONE dispatch over the model's flat parameter buffer.
 // params [P] updated in place; grads [P] read; m, v [P] state updated in place; clip [2] read
 // when clipping. The Hyper uniform (lr, bias corrections, ...) is rewritten each step with
 // writeHyper, which allocates nothing.
@@ -42,13 +43,16 @@ export async function prepareOptimizer(
   if (opt.name !== 'sgd') requireLength(a.m!, P, 'optimizer m');
   if (entry === 'adam_update') requireLength(a.v!, P, 'optimizer v');
   const clip = opt.maxNorm !== undefined;
-  const pipeline = await env.pipelines.get('optim', entry, {
+  // Whole vec4s when the length allows (the model's buffer always does: tensors are 64-aligned).
+  const vec4 = P % 4 === 0;
+  const count = vec4 ? P / 4 : P;
+  const pipeline = await env.pipelines.get(vec4 ? 'optim_vec4' : 'optim', entry, {
     WG,
     CLIP: clip,
     NESTEROV: opt.nesterov,
     DECOUPLED: opt.name === 'adamw',
   });
-  const workgroups = grid2d(env, Math.ceil(P / WG));
+  const workgroups = grid2d(env, Math.ceil(count / WG));
   const rowStride = workgroups[0] * WG;
   const hyper = env.pool.acquire(48, USAGE.UNIFORM | USAGE.COPY_DST, `${entry} hyper`);
   const group = bindGroup(
@@ -80,7 +84,7 @@ export async function prepareOptimizer(
         { f: opt.momentum },
         { f: bc1 },
         { f: bc2 },
-        { u: P },
+        { u: count },
         { u: rowStride },
         // Not 1 - beta in the shader: f32 loses 1.3e-5 of 1 - 0.999 to cancellation.
         { f: 1 - opt.beta1 },
