@@ -44,3 +44,6 @@ export function lossTrend(losses: readonly number[], window = 5): LossTrend {
   const fell = losses.length >= 2 && losses.every(Number.isFinite) && lastMean < firstMean;
   return { firstMean, lastMean, fell };
 }
+
+/** Timed windows per matmul measurement, ours and the peers'; the best one is reported. */
+export const MATMUL_ROUNDS = 3;
