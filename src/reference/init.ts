@@ -1,8 +1,9 @@
 // Weight initialisers. Shapes: W is (N,K) = (fanOut, fanIn), row-major.
-// The GPU model creates its initial weights with this same code, so the draw order is part of
-// the contract: row-major over W, exactly one rng.normal() (normal kinds) or one
+// The trainer draws its initial weights with src/nn/init.ts, written separately with the same
+// draw order, which is part of the contract: row-major over W, exactly one rng.normal() (normal kinds) or one
 // rng.uniform(-l, l) (uniform kinds) per element; 'zeros' draws nothing and leaves the Rng
-// untouched. Biases are not drawn here (they start at zero).
+// untouched. Biases are not drawn here (they start at zero). The numpy-* kinds of src/nn/init.ts
+// are not here: the GPU-vs-CPU tests copy the trainer's initial weights instead of drawing them.
 //
 //   he-normal       N(0, σ²), σ = √(2/fanIn)        he-uniform      U(±√(6/fanIn))
 //   xavier-normal   σ = √(2/(fanIn+fanOut))          xavier-uniform  U(±√(6/(fanIn+fanOut)))
