@@ -122,3 +122,29 @@ export class Rng {
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
+
+// Counter-based random bits for dropout masks: a pure function of (seed, stream, step, index), so
+// the GPU (shaders/dropout.wgsl, the same arithmetic on u32) and the CPU reference draw the same
+// mask without sharing state, and a resumed run redraws step t's mask exactly.
+// mix32 is the "lowbias32" integer finaliser (two multiply-xorshift rounds).
+export function mix32(x: number): number {
+  x = (x ^ (x >>> 16)) >>> 0;
+  x = Math.imul(x, 0x7feb352d) >>> 0;
+  x = (x ^ (x >>> 15)) >>> 0;
+  x = Math.imul(x, 0x846ca68b) >>> 0;
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
+/** mix32(mix32(mix32(mix32(seed) ^ stream) ^ step) ^ index), every argument taken as a u32. */
+export function counterHash(seed: number, stream: number, step: number, index: number): number {
+  return mix32((mix32((mix32((mix32(seed >>> 0) ^ stream) >>> 0) ^ step) >>> 0) ^ index) >>> 0);
+}
+
+/**
+ * Dropout keeps an element when the hash's top 24 bits, read as u in [0, 1), are >= rate;
+ * kept elements are scaled by 1 / (1 - rate). Both sides compare in float32-exact integers:
+ * keep iff (hash >>> 8) >= threshold24(rate).
+ */
+export function dropoutThreshold(rate: number): number {
+  return Math.min(16777216, Math.ceil(rate * 16777216));
+}

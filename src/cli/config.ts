@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import type { Activation } from '../nn/activations.js';
 import { INITS, type Init } from '../nn/init.js';
 import type { LayerSpec, ModelSpec } from '../nn/model.js';
-import type { LossName } from '../kernels/losses.js';
+import type { LossName } from '../nn/losses.js';
 import type { MatmulForm, MatmulVariant } from '../kernels/matmul.js';
 import type { OptimizerConfig, OptimizerName } from '../optim/optimizers.js';
 import type { Schedule } from '../optim/schedules.js';

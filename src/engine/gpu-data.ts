@@ -12,7 +12,7 @@ import {
   prepareGatherRows,
   type GatherDispatch,
 } from '../kernels/data.js';
-import type { LossName } from '../kernels/losses.js';
+import type { LossName } from '../nn/losses.js';
 
 /** Float features [count, features] with integer labels [count] or float targets [count, outputs]. */
 export interface FloatData {

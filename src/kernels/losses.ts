@@ -15,8 +15,9 @@ import {
   type TensorView,
 } from './common.js';
 
-export type LossName = 'bce' | 'softmax-ce' | 'mse';
-export const LOSSES: readonly LossName[] = ['bce', 'softmax-ce', 'mse'];
+import { LOSSES, type LossName } from '../nn/losses.js';
+
+export { LOSSES, type LossName };
 
 const ENTRY: Record<LossName, string> = { bce: 'loss_bce', 'softmax-ce': 'loss_softmax_ce', mse: 'loss_mse' };
 const WG = 64;

@@ -4,7 +4,7 @@
 // 64-float (256-byte) boundary because storage bindings must be offset-aligned to 256 bytes.
 
 import { ConfigError } from '../errors.js';
-import type { LossName } from '../kernels/losses.js';
+import type { LossName } from '../nn/losses.js';
 import { isActivation, type Activation } from './activations.js';
 
 export interface LayerSpec {
