@@ -100,3 +100,17 @@ export const OPTIM: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };
  * so the absolute floor is scaled down with them. Measured max |error| 3.6e-11, rel L2 1.3e-7.
  */
 export const OPTIM_V: Tol = { atol: 1e-10, rtol: 1e-5, l2: 1e-6 };
+
+// ---- pooling (test/kernels/pool.test.ts) ----
+
+/**
+ * Window and global means: an f32 sum of <= 169 values in [-2, 2] (13x13 global pool), then one
+ * division. Provisional: atol 1e-6 is ~10x the sum's expected error scaled by 1/n.
+ */
+export const POOL: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };
+
+/**
+ * Pool gradients: a gather of <= 9 overlapping windows' dOut (/ KH*KW for avg), times act'(aux)
+ * (leaky_relu's alpha multiply rounds once more).
+ */
+export const POOL_GRAD: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };

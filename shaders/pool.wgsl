@@ -1,0 +1,156 @@
+// 2-D pooling over NHWC maps, forward and backward side by side. No padding: window (oh, ow)
+// covers rows oh*SH .. oh*SH+KH-1 and columns ow*SW .. ow*SW+KW-1, all inside the map.
+//   maxpool_forward:  out[b,oh,ow,c] = max over the window of x[b,h,w,c]; argmax[b,oh,ow,c] = the
+//                     winner's flat index into x (ties: the first in row-major window
+//                     order wins, since only a strictly greater value replaces the best)
+//   maxpool_backward: dX[i] = sum of dOut[b,oh,ow,c] over the windows containing element i
+//                     whose argmax is i, times act'(aux[b,h,w,c])
+//   avgpool_forward:  out = window sum / (KH*KW)          (global average pool: KH=H, KW=W)
+//   avgpool_backward: dX[b,h,w,c] = sum of dOut over the windows containing (h, w) / (KH*KW),
+//                     times act'(aux)
+// Backward is a GATHER, one invocation per input element: it visits only the windows that can
+// contain (h, w) (oh from ceil((h-KH+1)/SH) to floor(h/SH)), so it needs no atomics and sums the
+// overlaps of windows in a fixed order (deterministic). Elements no window covers get 0.
+// One invocation per output (forward) or input (backward) element on a 2-D grid of WG-wide
+// workgroups; every kernel OVERWRITES its output. act' is the PREVIOUS layer's (ACT/ALPHA
+// overrides); with ACT = 0 aux is bound to a placeholder and never read.
+
+#include activation_fns
+
+struct Dims {
+  B: u32,
+  H: u32,
+  W: u32,
+  C: u32,
+  KH: u32,
+  KW: u32,
+  SH: u32,
+  SW: u32,
+  OH: u32,
+  OW: u32,
+  count: u32, // elements this kernel writes: B*OH*OW*C forward, B*H*W*C backward
+  _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> dims: Dims;
+@group(0) @binding(1) var<storage, read> src: array<f32>;              // x (forward), dOut (backward)
+@group(0) @binding(2) var<storage, read> aux: array<f32>;              // backward: prev pre-activation [B,H,W,C]
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;        // out (forward), dX (backward)
+@group(0) @binding(4) var<storage, read_write> argmax_out: array<u32>; // maxpool_forward
+@group(0) @binding(5) var<storage, read> argmax_in: array<u32>;        // maxpool_backward
+
+override WG: u32 = 256u;
+
+fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  return gid.x + gid.y * nwg.x * WG;
+}
+
+// (b, row, col, c) of element i of a [B, rows, cols, C] tensor.
+fn unflatten(i: u32, rows: u32, cols: u32) -> vec4<u32> {
+  let c = i % dims.C;
+  let t = i / dims.C;
+  let col = t % cols;
+  let t2 = t / cols;
+  return vec4<u32>(t2 / rows, t2 % rows, col, c);
+}
+
+// The first and last window index along one axis whose window contains position p.
+fn window_range(p: u32, k: u32, s: u32, n_out: u32) -> vec2<u32> {
+  var lo = 0u;
+  if (p + 1u > k) {
+    lo = (p + 1u - k + s - 1u) / s;
+  }
+  let hi = min(p / s, n_out - 1u);
+  return vec2<u32>(lo, hi);
+}
+
+fn apply_prev_act(v: f32, i: u32) -> f32 {
+  if (ACT == 0u) {
+    return v;
+  }
+  return v * act_grad(aux[i]);
+}
+
+@compute @workgroup_size(WG)
+fn maxpool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat(gid, nwg);
+  if (i >= dims.count) {
+    return;
+  }
+  let o = unflatten(i, dims.OH, dims.OW);
+  let h0 = o.y * dims.SH;
+  let w0 = o.z * dims.SW;
+  let base = o.x * dims.H * dims.W;
+  var arg = (base + h0 * dims.W + w0) * dims.C + o.w;
+  var best = src[arg];
+  for (var kh = 0u; kh < dims.KH; kh++) {
+    for (var kw = 0u; kw < dims.KW; kw++) {
+      let at = (base + (h0 + kh) * dims.W + w0 + kw) * dims.C + o.w;
+      let v = src[at];
+      if (v > best) {
+        best = v;
+        arg = at;
+      }
+    }
+  }
+  dst[i] = best;
+  argmax_out[i] = arg;
+}
+
+@compute @workgroup_size(WG)
+fn maxpool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat(gid, nwg);
+  if (i >= dims.count) {
+    return;
+  }
+  let p = unflatten(i, dims.H, dims.W);
+  let rh = window_range(p.y, dims.KH, dims.SH, dims.OH);
+  let rw = window_range(p.z, dims.KW, dims.SW, dims.OW);
+  var s = 0.0;
+  for (var oh = rh.x; oh <= rh.y; oh++) {
+    for (var ow = rw.x; ow <= rw.y; ow++) {
+      let o = ((p.x * dims.OH + oh) * dims.OW + ow) * dims.C + p.w;
+      if (argmax_in[o] == i) {
+        s += src[o];
+      }
+    }
+  }
+  dst[i] = apply_prev_act(s, i);
+}
+
+@compute @workgroup_size(WG)
+fn avgpool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat(gid, nwg);
+  if (i >= dims.count) {
+    return;
+  }
+  let o = unflatten(i, dims.OH, dims.OW);
+  let h0 = o.y * dims.SH;
+  let w0 = o.z * dims.SW;
+  let base = o.x * dims.H * dims.W;
+  var s = 0.0;
+  for (var kh = 0u; kh < dims.KH; kh++) {
+    for (var kw = 0u; kw < dims.KW; kw++) {
+      s += src[(base + (h0 + kh) * dims.W + w0 + kw) * dims.C + o.w];
+    }
+  }
+  dst[i] = s / f32(dims.KH * dims.KW);
+}
+
+@compute @workgroup_size(WG)
+fn avgpool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat(gid, nwg);
+  if (i >= dims.count) {
+    return;
+  }
+  let p = unflatten(i, dims.H, dims.W);
+  let rh = window_range(p.y, dims.KH, dims.SH, dims.OH);
+  let rw = window_range(p.z, dims.KW, dims.SW, dims.OW);
+  var s = 0.0;
+  for (var oh = rh.x; oh <= rh.y; oh++) {
+    for (var ow = rw.x; ow <= rw.y; ow++) {
+      s += src[((p.x * dims.OH + oh) * dims.OW + ow) * dims.C + p.w];
+    }
+  }
+  dst[i] = apply_prev_act(s / f32(dims.KH * dims.KW), i);
+}

@@ -1,0 +1,149 @@
+// Pooling kernels (shaders/pool.wgsl) over NHWC maps; x, dX are [B,H,W,C], out, dOut [B,OH,OW,C].
+//   maxpool forward   out = window max, argmax (u32, the winner's flat index into x, as the
+//                     reference's; ties: the first in row-major window order)
+//   maxpool backward  dX = gather of dOut over the windows whose argmax is this element, * act'(aux)
+//   avgpool           out = window mean;  dX = gather of dOut / (KH*KW), * act'(aux)
+//   global avg pool   [B,H,W,C] -> [B,C]: the average pool whose one window is the whole map
+// Every kernel OVERWRITES its output. act' is the PREVIOUS layer's activation applied to its
+// pre-activation `aux` [B,H,W,C] (not needed for identity).
+
+import { ShapeError } from '../errors.js';
+import { ACTIVATION_IDS, type Activation } from '../nn/activations.js';
+import type { PoolGeometry } from '../nn/layers.js';
+import {
+  bindGroup,
+  grid2d,
+  requireDims,
+  requireLength,
+  uniformBuffer,
+  type Dispatch,
+  type KernelEnv,
+  type TensorView,
+} from './common.js';
+
+const WG = 256;
+
+/** The previous layer's activation, fused into an input-gradient kernel as dX *= act'(aux). */
+export interface PrevActivation {
+  activation?: Activation;
+  alpha?: number;
+  /** The previous layer's pre-activation, shaped like dX; required unless activation is identity. */
+  aux?: TensorView;
+}
+
+export interface PoolForwardArgs {
+  B: number;
+  g: PoolGeometry;
+  x: TensorView;
+  out: TensorView;
+}
+
+export interface PoolBackwardArgs extends PrevActivation {
+  B: number;
+  g: PoolGeometry;
+  dOut: TensorView;
+  dX: TensorView;
+}
+
+export async function prepareMaxPoolForward(
+  env: KernelEnv,
+  a: PoolForwardArgs & { argmax: TensorView },
+): Promise<Dispatch> {
+  return prepare(env, 'maxpool_forward', a.B, a.g, a.x, a.out, { argmaxOut: a.argmax });
+}
+
+export async function prepareMaxPoolBackward(
+  env: KernelEnv,
+  a: PoolBackwardArgs & { argmax: TensorView },
+): Promise<Dispatch> {
+  return prepare(env, 'maxpool_backward', a.B, a.g, a.dOut, a.dX, { ...a, argmaxIn: a.argmax });
+}
+
+export async function prepareAvgPoolForward(env: KernelEnv, a: PoolForwardArgs): Promise<Dispatch> {
+  return prepare(env, 'avgpool_forward', a.B, a.g, a.x, a.out, {});
+}
+
+export async function prepareAvgPoolBackward(env: KernelEnv, a: PoolBackwardArgs): Promise<Dispatch> {
+  return prepare(env, 'avgpool_backward', a.B, a.g, a.dOut, a.dX, a);
+}
+
+/** The one-window geometry of a global average pool over an H x W map (as resolveModel builds it). */
+export function globalPoolGeometry(H: number, W: number, C: number): PoolGeometry {
+  return { H, W, C, KH: H, KW: W, SH: H, SW: W, OH: 1, OW: 1 };
+}
+
+export async function prepareGlobalAvgPoolForward(
+  env: KernelEnv,
+  a: { B: number; H: number; W: number; C: number; x: TensorView; out: TensorView },
+): Promise<Dispatch> {
+  return prepare(env, 'avgpool_forward', a.B, globalPoolGeometry(a.H, a.W, a.C), a.x, a.out, {});
+}
+
+export async function prepareGlobalAvgPoolBackward(
+  env: KernelEnv,
+  a: { B: number; H: number; W: number; C: number; dOut: TensorView; dX: TensorView } & PrevActivation,
+): Promise<Dispatch> {
+  return prepare(env, 'avgpool_backward', a.B, globalPoolGeometry(a.H, a.W, a.C), a.dOut, a.dX, a);
+}
+
+type Entry = 'maxpool_forward' | 'maxpool_backward' | 'avgpool_forward' | 'avgpool_backward';
+
+async function prepare(
+  env: KernelEnv,
+  entry: Entry,
+  B: number,
+  g: PoolGeometry,
+  src: TensorView,
+  dst: TensorView,
+  extra: PrevActivation & { argmaxOut?: TensorView; argmaxIn?: TensorView },
+): Promise<Dispatch> {
+  const { H, W, C, KH, KW, SH, SW, OH, OW } = g;
+  requireDims({ B, H, W, C, KH, KW, SH, SW, OH, OW }, entry);
+  if (KH > H || KW > W || OH !== Math.floor((H - KH) / SH) + 1 || OW !== Math.floor((W - KW) / SW) + 1) {
+    throw new ShapeError(
+      `${entry}: geometry ${KH}x${KW}/${SH}x${SW} over ${H}x${W} does not give ${OH}x${OW}; build it with resolveModel (OH = floor((H - KH) / SH) + 1, no padding).`,
+    );
+  }
+  const backward = entry.endsWith('backward');
+  const inCount = B * H * W * C;
+  const outCount = B * OH * OW * C;
+  requireLength(src, backward ? outCount : inCount, `${entry} ${backward ? 'dOut' : 'x'}`);
+  requireLength(dst, backward ? inCount : outCount, `${entry} ${backward ? 'dX' : 'out'}`);
+  const act = extra.activation ?? 'identity';
+  if (act === 'softmax') throw new ShapeError(`${entry}: softmax cannot be a hidden layer's activation.`);
+  let aux: TensorView | null = null;
+  if (backward && act !== 'identity') {
+    if (!extra.aux) throw new ShapeError(`${entry}: activation '${act}' needs aux (its pre-activation).`);
+    requireLength(extra.aux, inCount, `${entry} aux`);
+    aux = extra.aux;
+  }
+  if (entry === 'maxpool_forward') requireLength(extra.argmaxOut!, outCount, `${entry} argmax`);
+  if (entry === 'maxpool_backward') requireLength(extra.argmaxIn!, outCount, `${entry} argmax`);
+  const constants: Record<string, number> = backward
+    ? { WG, ACT: ACTIVATION_IDS[act], ALPHA: extra.alpha ?? 0.01 }
+    : { WG };
+  const pipeline = await env.pipelines.get('pool', entry, constants);
+  const count = backward ? inCount : outCount;
+  const params = uniformBuffer(
+    env,
+    [B, H, W, C, KH, KW, SH, SW, OH, OW, count, 0].map((u) => ({ u })),
+    `${entry} params`,
+  );
+  // With ACT = 0 the shader never reads aux, but its binding is still part of the layout: dOut
+  // stands in (a read-only binding of a buffer the dispatch already reads).
+  const entries = [
+    params,
+    src,
+    backward ? (aux ?? src) : null,
+    dst,
+    extra.argmaxOut ?? null,
+    extra.argmaxIn ?? null,
+  ];
+  return {
+    label: entry,
+    kind: 'pool',
+    pipeline,
+    bindGroup: bindGroup(env, pipeline, entries, entry),
+    workgroups: grid2d(env, Math.ceil(count / WG)),
+  };
+}

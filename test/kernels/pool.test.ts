@@ -1,0 +1,261 @@
+// Pooling kernels (shaders/pool.wgsl via src/kernels/pool.ts) against the float64 reference
+// (src/reference/pool.ts), NHWC:
+//   max     out = window max, argmax = the winner's flat x index (ties: first in window order);
+//           dX = gather of dOut over the windows each element wins, * act'(aux)
+//   avg     out = window mean; dX = gather of dOut / (KH*KW), * act'(aux)
+//   global  [B,H,W,C] -> [B,C] mean; dX = dOut / (H*W), * act'(aux)
+// Geometries: batch 1 and 3; H, W in {1, 2, 5, 7, 13}; C in {1, 3, 5}; windows 2 and 3 with
+// strides 1 (overlapping), 2, 3 (gaps: elements no window covers must get 0), windows equal to
+// the map. Outputs are NaN-poisoned before every run.
+
+import { describe, expect, it } from 'vitest';
+import { encodeDispatch, type Dispatch, type TensorView } from '../../src/kernels/common.js';
+import {
+  globalPoolGeometry,
+  prepareAvgPoolBackward,
+  prepareAvgPoolForward,
+  prepareGlobalAvgPoolBackward,
+  prepareGlobalAvgPoolForward,
+  prepareMaxPoolBackward,
+  prepareMaxPoolForward,
+} from '../../src/kernels/pool.js';
+import type { Activation } from '../../src/nn/activations.js';
+import type { PoolGeometry } from '../../src/nn/layers.js';
+import { activationBackward, activationForward } from '../../src/reference/activations.js';
+import {
+  avgPool2dBackward,
+  avgPool2dForward,
+  globalAvgPoolBackward,
+  globalAvgPoolForward,
+  maxPool2dBackward,
+  maxPool2dForward,
+} from '../../src/reference/pool.js';
+import { Rng } from '../../src/rng.js';
+import { expectAllClose, expectExact } from '../helpers/allclose.js';
+import { download, poisoned, run, testGpu, upload } from '../helpers/gpu.js';
+import { POOL, POOL_GRAD } from '../tolerances.js';
+import { free, randF32, randInts, seedOf } from './inputs.js';
+
+function geom(H: number, W: number, C: number, KH: number, KW: number, SH: number, SW: number): PoolGeometry {
+  return { H, W, C, KH, KW, SH, SW, OH: Math.floor((H - KH) / SH) + 1, OW: Math.floor((W - KW) / SW) + 1 };
+}
+
+interface Case {
+  B: number;
+  g: PoolGeometry;
+}
+const CASES: Case[] = [
+  { B: 1, g: geom(1, 1, 3, 1, 1, 1, 1) }, // 1x1 map, window = map
+  { B: 3, g: geom(2, 2, 5, 2, 2, 2, 2) }, // window = map
+  { B: 3, g: geom(5, 7, 3, 2, 2, 2, 2) }, // non-overlapping, last row/column uncovered
+  { B: 1, g: geom(7, 5, 5, 3, 3, 1, 1) }, // stride 1: up to 9 windows per element
+  { B: 3, g: geom(13, 13, 3, 3, 3, 2, 2) }, // overlapping by one
+  { B: 1, g: geom(13, 7, 1, 2, 3, 3, 3) }, // stride > window: gaps
+  { B: 3, g: geom(7, 13, 1, 3, 2, 3, 1) }, // non-square window and stride
+  { B: 1, g: geom(1, 5, 3, 1, 3, 1, 2) }, // one-row map
+  { B: 3, g: geom(5, 5, 5, 5, 5, 1, 1) }, // window = map, 5x5
+];
+const caseName = ({ B, g }: Case) =>
+  `B${B} ${g.H}x${g.W}x${g.C} win ${g.KH}x${g.KW}/${g.SH}x${g.SW} -> ${g.OH}x${g.OW}`;
+
+interface Prev {
+  activation: Activation;
+  alpha?: number;
+}
+const PREVS: Prev[] = [
+  { activation: 'identity' },
+  { activation: 'relu' },
+  { activation: 'leaky_relu', alpha: 0.2 },
+];
+
+/** dX * act'(aux) in float64, through the reference activations. */
+function withPrevAct(dX: Float64Array, prev: Prev, aux: Float32Array): Float64Array {
+  if (prev.activation === 'identity') return dX;
+  const n = dX.length;
+  const opts = { alpha: prev.alpha };
+  const a = activationForward(prev.activation, aux, 1, n, opts);
+  return activationBackward(prev.activation, aux, a, dX, 1, n, opts);
+}
+
+async function runOne(prepared: Promise<Dispatch>): Promise<void> {
+  const { env } = await testGpu();
+  const d = await prepared;
+  run(env, (pass) => encodeDispatch(pass, d));
+}
+
+async function gpuMaxForward({ B, g }: Case, x: Float32Array) {
+  const { env } = await testGpu();
+  const xb = upload(env, x);
+  const n = B * g.OH * g.OW * g.C;
+  const out = poisoned(env, n);
+  const argmax = poisoned(env, n);
+  await runOne(prepareMaxPoolForward(env, { B, g, x: xb, out, argmax }));
+  const o = await download(env, out);
+  const am = new Uint32Array((await download(env, argmax)).buffer);
+  free(env, xb, out, argmax);
+  return { out: o, argmax: am };
+}
+
+async function gpuBackward(
+  kind: 'max' | 'avg' | 'global',
+  { B, g }: Case,
+  dOut: Float32Array,
+  prev: Prev,
+  aux: Float32Array,
+  argmax?: Uint32Array,
+) {
+  const { env } = await testGpu();
+  const db = upload(env, dOut);
+  const auxb = upload(env, aux);
+  const dX = poisoned(env, B * g.H * g.W * g.C);
+  const am: TensorView | undefined = argmax ? upload(env, argmax, 'u32') : undefined;
+  const common = { B, dOut: db, dX, activation: prev.activation, alpha: prev.alpha, aux: auxb };
+  const dispatch =
+    kind === 'max'
+      ? prepareMaxPoolBackward(env, { ...common, g, argmax: am! })
+      : kind === 'avg'
+        ? prepareAvgPoolBackward(env, { ...common, g })
+        : prepareGlobalAvgPoolBackward(env, { ...common, H: g.H, W: g.W, C: g.C });
+  await runOne(dispatch);
+  const res = await download(env, dX);
+  free(env, db, auxb, dX, ...(am ? [am] : []));
+  return res;
+}
+
+async function gpuAvgForward(kind: 'avg' | 'global', { B, g }: Case, x: Float32Array) {
+  const { env } = await testGpu();
+  const xb = upload(env, x);
+  const out = poisoned(env, B * g.OH * g.OW * g.C);
+  const dispatch =
+    kind === 'avg'
+      ? prepareAvgPoolForward(env, { B, g, x: xb, out })
+      : prepareGlobalAvgPoolForward(env, { B, H: g.H, W: g.W, C: g.C, x: xb, out });
+  await runOne(dispatch);
+  const res = await download(env, out);
+  free(env, xb, out);
+  return res;
+}
+
+/** Inputs: small integers (exact tier; |v| <= 3 gives many ties) or uniform floats in [-2, 2]. */
+function inputs(c: Case, exact: boolean, salt: number) {
+  const { B, g } = c;
+  const rng = new Rng(seedOf(B, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, exact ? 1 : 0, salt));
+  const gen = (n: number) => (exact ? randInts(rng, n) : randF32(rng, n));
+  const inN = B * g.H * g.W * g.C;
+  return { x: gen(inN), dOut: gen(B * g.OH * g.OW * g.C), aux: randF32(rng, inN) };
+}
+
+const isPow2 = (n: number) => (n & (n - 1)) === 0;
+
+describe('pooling kernels vs float64 reference', () => {
+  it('adapter', async () => {
+    await testGpu();
+  });
+
+  it('max pool forward: values and argmax equal the reference (ties to the first)', async () => {
+    for (const c of CASES) {
+      for (const exact of [true, false]) {
+        const { x } = inputs(c, exact, 0);
+        const ref = maxPool2dForward(x, c.B, c.g);
+        const got = await gpuMaxForward(c, x);
+        // A max selects one of its inputs: exact in both tiers.
+        expectExact(got.out, ref.out, `maxpool forward ${caseName(c)}`, c.g.C);
+        expectExact(got.argmax, ref.argmax, `maxpool argmax ${caseName(c)}`, c.g.C);
+      }
+    }
+  });
+
+  it("max pool backward: gather over overlapping windows, one winner per window, fused act'", async () => {
+    for (const c of CASES) {
+      for (const exact of [true, false]) {
+        for (const prev of PREVS) {
+          const { x, dOut, aux } = inputs(c, exact, 1);
+          const { argmax } = maxPool2dForward(x, c.B, c.g);
+          const dXraw = maxPool2dBackward(dOut, argmax, c.B, c.g);
+          const ref = withPrevAct(dXraw, prev, aux);
+          const got = await gpuBackward('max', c, dOut, prev, aux, Uint32Array.from(argmax));
+          const label = `maxpool backward ${prev.activation} ${caseName(c)}`;
+          // Small integers: every partial sum is exact and relu's act' is 0/1.
+          if (exact && prev.activation !== 'leaky_relu') expectExact(got, ref, label, c.g.C);
+          else expectAllClose(got, ref, POOL_GRAD, label, c.g.C);
+        }
+      }
+    }
+  });
+
+  it('max pool with deliberate ties routes each window to exactly one element', async () => {
+    for (const c of CASES) {
+      const { B, g } = c;
+      const n = B * g.H * g.W * g.C;
+      // Constant maps (every window is one big tie) and two-valued maps (ties of the max).
+      const rng = new Rng(seedOf(n, 5));
+      for (const x of [
+        new Float32Array(n).fill(1.5),
+        Float32Array.from({ length: n }, () => (rng.next() < 0.5 ? 1 : 2)),
+      ]) {
+        const ref = maxPool2dForward(x, B, g);
+        const got = await gpuMaxForward(c, x);
+        expectExact(got.argmax, ref.argmax, `tied argmax ${caseName(c)}`, g.C);
+        const dOut = Float32Array.from({ length: got.out.length }, () => 1);
+        const dX = await gpuBackward('max', c, dOut, { activation: 'identity' }, x, got.argmax);
+        expectExact(dX, maxPool2dBackward(dOut, ref.argmax, B, g), `tied backward ${caseName(c)}`, g.C);
+        // Each window's unit gradient lands on one element: the total equals the window count.
+        expect(
+          dX.reduce((s, v) => s + v, 0),
+          `tied gradient mass ${caseName(c)}`,
+        ).toBe(dOut.length);
+      }
+    }
+  });
+
+  it("avg pool forward and backward, fused act'", async () => {
+    for (const c of CASES) {
+      for (const exact of [true, false]) {
+        const { x, dOut, aux } = inputs(c, exact, 2);
+        const label = `avgpool ${caseName(c)}`;
+        // Division by a power of two is exact; by 9 or 25 it rounds once in f32.
+        const exactDiv = exact && isPow2(c.g.KH * c.g.KW);
+        const ref = avgPool2dForward(x, c.B, c.g);
+        const out = await gpuAvgForward('avg', c, x);
+        if (exactDiv) expectExact(out, ref, `${label} forward`, c.g.C);
+        else expectAllClose(out, ref, POOL, `${label} forward`, c.g.C);
+        for (const prev of PREVS) {
+          const refDx = withPrevAct(avgPool2dBackward(dOut, c.B, c.g), prev, aux);
+          const dX = await gpuBackward('avg', c, dOut, prev, aux);
+          const l = `${label} backward ${prev.activation}`;
+          if (exactDiv && prev.activation !== 'leaky_relu') expectExact(dX, refDx, l, c.g.C);
+          else expectAllClose(dX, refDx, POOL_GRAD, l, c.g.C);
+        }
+      }
+    }
+  });
+
+  it("global average pool forward and backward, fused act'", async () => {
+    const shapes: [number, number, number, number][] = [
+      [1, 1, 1, 1],
+      [3, 5, 7, 3],
+      [1, 13, 13, 5],
+      [3, 2, 2, 1],
+      [3, 7, 1, 5],
+    ];
+    for (const [B, H, W, C] of shapes) {
+      const c: Case = { B, g: globalPoolGeometry(H, W, C) };
+      for (const exact of [true, false]) {
+        const { x, dOut, aux } = inputs(c, exact, 3);
+        const label = `global avg pool B${B} ${H}x${W}x${C}`;
+        const exactDiv = exact && isPow2(H * W);
+        const ref = globalAvgPoolForward(x, B, H, W, C);
+        const out = await gpuAvgForward('global', c, x);
+        if (exactDiv) expectExact(out, ref, `${label} forward`, C);
+        else expectAllClose(out, ref, POOL, `${label} forward`, C);
+        for (const prev of PREVS) {
+          const refDx = withPrevAct(globalAvgPoolBackward(dOut, B, H, W, C), prev, aux);
+          const dX = await gpuBackward('global', c, dOut, prev, aux);
+          const l = `${label} backward ${prev.activation}`;
+          if (exactDiv && prev.activation !== 'leaky_relu') expectExact(dX, refDx, l, C);
+          else expectAllClose(dX, refDx, POOL_GRAD, l, C);
+        }
+      }
+    }
+  });
+});
