@@ -1,10 +1,11 @@
 // Datasets known by name. Resolution order, first match wins:
 //   1. opts.dir (the caller's folder), else $WGT_DATA_DIR/<name>
 //   2. system and repo locations: /usr/share/datasets/<name> (Debian's dataset-fashion-mnist),
-//      ../shared/data/<name> beside the repo
+//      ../shared/data/<name> beside the repo, then the package's own data/<name> (it ships the
+//      3 MB cat-vs-non-cat sample, which has no public download)
 //   3. the cache ~/.cache/webgpu-trainer/<name>, downloading into it (md5-verified) when empty.
 // Offline, the DatasetNotFoundError names the exact folder and files to put there. Node-only.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,7 +31,7 @@ export interface LoadDatasetOptions {
   dir?: string;
   /** Environment to read WGT_DATA_DIR from (default process.env). */
   env?: Record<string, string | undefined>;
-  /** System/repo folders to search (default: /usr/share/datasets/<name>, ../shared/data/<name>). */
+  /** System/repo folders to search (default: defaultSearchDirs(name)). */
   searchDirs?: string[];
   /** Cache root (default ~/.cache/webgpu-trainer); the dataset goes in <cacheRoot>/<name>. */
   cacheRoot?: string;
@@ -136,10 +137,33 @@ function locate(name: KnownDatasetName, dir: string): string | undefined {
     : undefined;
 }
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/**
+ * The folder holding this package's package.json: the repository, or node_modules/webgpu-trainer
+ * once installed. Found by walking up, because this module runs from src/data (tsx, vitest) and
+ * from dist/src/data (the build) at different depths.
+ */
+export function packageRoot(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (let d = here; ; d = path.dirname(d)) {
+    const pkg = path.join(d, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name === 'webgpu-trainer') return d;
+      } catch {
+        // An unreadable package.json on the way up is not ours; keep walking.
+      }
+    }
+    if (path.dirname(d) === d) return path.resolve(here, '../..');
+  }
+}
 
 export function defaultSearchDirs(name: KnownDatasetName): string[] {
-  return [path.join('/usr/share/datasets', name), path.resolve(repoRoot, '../shared/data', name)];
+  const root = packageRoot();
+  return [
+    path.join('/usr/share/datasets', name),
+    path.resolve(root, '../shared/data', name),
+    path.join(root, 'data', name),
+  ];
 }
 
 export function defaultCacheRoot(): string {
@@ -153,6 +177,26 @@ function checkName(name: string): KnownDatasetName {
   );
 }
 
+/**
+ * The dataset's folder when a local location already holds it ($WGT_DATA_DIR, the search
+ * folders, the cache, in that order), else undefined; never downloads. Tests use it to decide
+ * whether a large dataset is here.
+ */
+export function findLocalDataset(
+  nameIn: string,
+  opts: Pick<LoadDatasetOptions, 'env' | 'searchDirs' | 'cacheRoot'> = {},
+): string | undefined {
+  const name = checkName(nameIn);
+  const env = opts.env ?? process.env;
+  const envDir = env.WGT_DATA_DIR ? [path.join(env.WGT_DATA_DIR, name)] : [];
+  const cacheDir = path.join(opts.cacheRoot ?? defaultCacheRoot(), name);
+  for (const d of [...envDir, ...(opts.searchDirs ?? defaultSearchDirs(name)), cacheDir]) {
+    const found = locate(name, d);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 /** Finds the dataset's folder per the resolution order, downloading into the cache if allowed. */
 export async function resolveDatasetDir(nameIn: string, opts: LoadDatasetOptions = {}): Promise<string> {
   const name = checkName(nameIn);
@@ -164,13 +208,9 @@ export async function resolveDatasetDir(nameIn: string, opts: LoadDatasetOptions
       `${name}: ${opts.dir} does not hold the dataset; put these files there: ${listing}`,
     );
   }
-  const env = opts.env ?? process.env;
-  const envDir = env.WGT_DATA_DIR ? [path.join(env.WGT_DATA_DIR, name)] : [];
+  const local = findLocalDataset(name, opts);
+  if (local) return local;
   const cacheDir = path.join(opts.cacheRoot ?? defaultCacheRoot(), name);
-  for (const d of [...envDir, ...(opts.searchDirs ?? defaultSearchDirs(name)), cacheDir]) {
-    const found = locate(name, d);
-    if (found) return found;
-  }
   const remotes = remoteFiles(name);
   const where = `put these files in ${cacheDir} (or in $WGT_DATA_DIR/${name}, or pass a folder): ${listing}`;
   if (remotes.length === 0) {

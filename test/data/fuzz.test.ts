@@ -16,7 +16,12 @@ import { parseIdxImages, parseIdxLabels } from '../../src/data/idx.js';
 import { preprocessImage } from '../../src/data/preprocess.js';
 import { DatasetFormatError } from '../../src/errors.js';
 import { Rng } from '../../src/rng.js';
-import { DATA, cifarBatch, haveData, idxBytes } from './readers-helpers.js';
+import { findData } from '../helpers/datasets.js';
+import { cifarBatch, idxBytes } from './readers-helpers.js';
+
+// Seeds from real files that ship with the repo: MNIST's first test records, the catvnoncat test set.
+const mnistHead = findData('mnist-t10k-head', ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']);
+const catDir = findData('catvnoncat');
 
 const CASES = 1000;
 const MAX_CASE_MS = 2000;
@@ -108,18 +113,24 @@ function patch(b: Uint8Array, from: number[], to: number[]): void {
 }
 
 function formats(): Format[] {
-  const mnistImg = parseIdxImages(readFileSync(path.join(DATA, 'mnist/t10k-images-idx3-ubyte.gz')), 'seed');
-  const mnistLab = parseIdxLabels(readFileSync(path.join(DATA, 'mnist/t10k-labels-idx1-ubyte.gz')), 'seed');
+  const mnistImg = parseIdxImages(
+    readFileSync(path.join(mnistHead ?? '', 't10k-images-idx3-ubyte.gz')),
+    'seed',
+  );
+  const mnistLab = parseIdxLabels(
+    readFileSync(path.join(mnistHead ?? '', 't10k-labels-idx1-ubyte.gz')),
+    'seed',
+  );
   const labSeed = idxBytes([64], Uint8Array.from(mnistLab.subarray(0, 64)));
   const imgSeed = idxBytes([8, 28, 28], mnistImg.images.subarray(0, 8 * 784));
   // HDF5 seed: the real test file with its datasets shrunk to 2 records (dims patched in the
   // dataspace messages) so each parse is fast; mutations still hit the real object headers.
-  const h5 = new Uint8Array(readFileSync(path.join(DATA, 'catvnoncat/test_catvnoncat.h5')));
+  const h5 = new Uint8Array(readFileSync(path.join(catDir ?? '', 'test_catvnoncat.h5')));
   patch(h5, u64(50, 64, 64, 3), u64(2, 64, 64, 3));
   patch(h5, u64(50), u64(2));
   parseCatHdf5(h5, 'seed'); // the seed itself must be valid
   const h5Img = parseCatHdf5(
-    new Uint8Array(readFileSync(path.join(DATA, 'catvnoncat/test_catvnoncat.h5'))),
+    new Uint8Array(readFileSync(path.join(catDir ?? '', 'test_catvnoncat.h5'))),
     'x',
   );
   const crop = new Uint8Array(16 * 16 * 3);
@@ -186,7 +197,7 @@ function formats(): Format[] {
   ];
 }
 
-describe.skipIf(!haveData)('fuzz', () => {
+describe.skipIf(!mnistHead || !catDir)('fuzz', () => {
   it(`${CASES} mutated variants of each format end in a result or DatasetFormatError`, () => {
     const report: string[] = [];
     const failures: string[] = [];

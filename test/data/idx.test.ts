@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { idxToImageSet, parseIdx, parseIdxImages, parseIdxLabels } from '../../src/data/idx.js';
 import { readIdxFiles } from '../../src/data/readers-node.js';
 import type { ImageSet } from '../../src/data/types.js';
-import { DATA, expectFormatError, haveData, idxBytes } from './readers-helpers.js';
+import { findData, needData } from '../helpers/datasets.js';
+import { expectFormatError, idxBytes } from './readers-helpers.js';
 
 function classTotals(s: ImageSet): number[] {
   const t = new Array<number>(10).fill(0);
@@ -19,8 +20,13 @@ function meanPixel(s: ImageSet): number {
   return sum / s.images.length;
 }
 
-async function load(name: string, split: 'train' | 't10k'): Promise<ImageSet> {
-  const d = path.join(DATA, name);
+// Full MNIST and Fashion-MNIST through the dataset lookup; the rest from the shipped fixtures.
+const mnist = needData('mnist', 'IDX on the full MNIST files');
+const fashion = needData('fashion-mnist', 'IDX on the full Fashion-MNIST files');
+const catIdx = findData('catvnoncat', ['t10k-images-idx4-ubyte.gz', 't10k-labels-idx1-ubyte.gz']);
+const mnistHead = findData('mnist-t10k-head', ['t10k-labels-idx1-ubyte.gz']);
+
+async function load(d: string, split: 'train' | 't10k'): Promise<ImageSet> {
   return readIdxFiles(
     path.join(d, `${split}-images-idx3-ubyte.gz`),
     path.join(d, `${split}-labels-idx1-ubyte.gz`),
@@ -30,30 +36,30 @@ async function load(name: string, split: 'train' | 't10k'): Promise<ImageSet> {
   );
 }
 
-describe.skipIf(!haveData)('IDX on the real MNIST and Fashion-MNIST files', () => {
-  it('MNIST counts, class totals and mean pixels match the README', async () => {
-    const train = await load('mnist', 'train');
+describe('IDX on the real MNIST and Fashion-MNIST files', () => {
+  it.skipIf(!mnist)('MNIST counts, class totals and mean pixels match the README', async () => {
+    const train = await load(mnist ?? '', 'train');
     expect([train.count, train.height, train.width, train.channels]).toEqual([60000, 28, 28, 1]);
     expect(classTotals(train)).toEqual([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
     expect(meanPixel(train)).toBeCloseTo(33.318, 2);
-    const test = await load('mnist', 't10k');
+    const test = await load(mnist ?? '', 't10k');
     expect(test.count).toBe(10000);
     expect(classTotals(test)).toEqual([980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
     expect(meanPixel(test)).toBeCloseTo(33.791, 2);
   });
 
-  it('Fashion-MNIST counts, class totals and mean pixels match the README', async () => {
-    const train = await load('fashion-mnist', 'train');
+  it.skipIf(!fashion)('Fashion-MNIST counts, class totals and mean pixels match the README', async () => {
+    const train = await load(fashion ?? '', 'train');
     expect(train.count).toBe(60000);
     expect(classTotals(train)).toEqual(new Array(10).fill(6000));
     expect(meanPixel(train)).toBeCloseTo(72.94, 1);
-    const test = await load('fashion-mnist', 't10k');
+    const test = await load(fashion ?? '', 't10k');
     expect(classTotals(test)).toEqual(new Array(10).fill(1000));
     expect(meanPixel(test)).toBeCloseTo(73.15, 1);
   });
 
   it('reads the NHWC idx4 catvnoncat copy', async () => {
-    const d = path.join(DATA, 'catvnoncat');
+    const d = catIdx ?? '';
     const s = await readIdxFiles(
       path.join(d, 't10k-images-idx4-ubyte.gz'),
       path.join(d, 't10k-labels-idx1-ubyte.gz'),
@@ -66,7 +72,7 @@ describe.skipIf(!haveData)('IDX on the real MNIST and Fashion-MNIST files', () =
   });
 
   it('plain (uncompressed) bytes parse the same as gzip', () => {
-    const gz = readFileSync(path.join(DATA, 'mnist/t10k-labels-idx1-ubyte.gz'));
+    const gz = readFileSync(path.join(mnistHead ?? '', 't10k-labels-idx1-ubyte.gz'));
     const a = parseIdxLabels(gz, 'gz');
     const raw = idxBytes([a.length], Uint8Array.from(a));
     expect(parseIdxLabels(raw, 'raw')).toEqual(a);

@@ -9,9 +9,15 @@ import { parseCatHdf5 } from '../../src/data/hdf5.js';
 import { preprocessImage } from '../../src/data/preprocess.js';
 import { readImageFileFromDisk, readImageFolderFromDisk } from '../../src/data/readers-node.js';
 import { DatasetFormatError } from '../../src/errors.js';
-import { DATA, expectFormatError, expectFormatErrorAsync, haveData } from './readers-helpers.js';
+import { findData, needData } from '../helpers/datasets.js';
+import { expectFormatError, expectFormatErrorAsync } from './readers-helpers.js';
 
-const sample = path.join(DATA, 'imagefolder-sample');
+// A full copy ($WGT_DATA_DIR, ../shared/data) or the one in test/fixtures; catvnoncat ships in data/.
+const sample =
+  needData('imagefolder-sample', 'image folder on the real samples', ['cats-dogs-jpeg', 'catvnoncat-png']) ??
+  '';
+const catDir = findData('catvnoncat') ?? '';
+const haveSample = sample !== '';
 
 /** Parses binary PPM (P6) or PGM (P5) as written by djpeg. */
 function parsePnm(b: Uint8Array): { width: number; height: number; channels: number; data: Uint8Array } {
@@ -33,12 +39,9 @@ function hasDjpeg(): boolean {
   }
 }
 
-describe.skipIf(!haveData)('image folder on the real samples', () => {
+describe.skipIf(!haveSample)('image folder on the real samples', () => {
   it('PNG copies equal the HDF5 test images exactly; classes from sorted folder names', async () => {
-    const h5 = parseCatHdf5(
-      new Uint8Array(readFileSync(path.join(DATA, 'catvnoncat/test_catvnoncat.h5'))),
-      'test',
-    );
+    const h5 = parseCatHdf5(new Uint8Array(readFileSync(path.join(catDir, 'test_catvnoncat.h5'))), 'test');
     const s = await readImageFolderFromDisk(path.join(sample, 'catvnoncat-png'), {
       size: [64, 64],
       channels: 3,
@@ -177,7 +180,7 @@ describe('image folder bad input', () => {
     const cut = png.subarray(0, png.length - 20);
     const r1 = tree({ a: { 'x.png': cut } });
     await expectFormatErrorAsync(readImageFolderFromDisk(r1, { size }), path.join(r1, 'a', 'x.png'));
-    if (haveData) {
+    if (haveSample) {
       const jpg = readFileSync(path.join(sample, 'cats-dogs-jpeg/cat/cat.4001.jpg')).subarray(0, 300);
       const r2 = tree({ a: { 'x.jpg': jpg } });
       await expectFormatErrorAsync(readImageFolderFromDisk(r2, { size }), path.join(r2, 'a', 'x.jpg'));
@@ -202,7 +205,7 @@ describe('image folder bad input', () => {
     const r2 = mkdtempSync(path.join(os.tmpdir(), 'imgf-'));
     writeFileSync(path.join(r2, 'loose.png'), png);
     await expectFormatErrorAsync(readImageFolderFromDisk(r2, { size }), r2);
-    if (haveData) {
+    if (haveSample) {
       copyFileSync(path.join(sample, 'catvnoncat-png/cat/test_01.png'), path.join(r2, 'loose2.png'));
       await expect(readImageFolderFromDisk(r2, { size })).rejects.toBeInstanceOf(DatasetFormatError);
     }

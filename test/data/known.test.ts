@@ -1,12 +1,29 @@
 // Resolution order and downloads, with an injected fetch: these tests never touch the network.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DownloadProgress, FetchFn } from '../../src/data/download.js';
-import { loadDataset, resolveDatasetDir } from '../../src/data/known.js';
+import {
+  defaultSearchDirs,
+  findLocalDataset,
+  loadDataset,
+  packageRoot,
+  resolveDatasetDir,
+} from '../../src/data/known.js';
 import { DatasetFormatError, DatasetNotFoundError } from '../../src/errors.js';
-import { DATA, cifarBatch, haveData } from './readers-helpers.js';
+import { needData, REPO } from '../helpers/datasets.js';
+import { cifarBatch } from './readers-helpers.js';
+
+const mnist = needData('mnist', 'MNIST download with a fake fetch');
 
 const tmp = (): string => mkdtempSync(path.join(os.tmpdir(), 'known-'));
 const offline: FetchFn = () => Promise.reject(new TypeError('fetch failed: getaddrinfo ENOTFOUND'));
@@ -77,46 +94,76 @@ describe('known datasets', () => {
   });
 });
 
-describe.skipIf(!haveData)('known datasets on the real files', () => {
-  it('downloads MNIST into the cache with verified md5s and progress (fake fetch)', async () => {
-    const root = tmp();
-    const progress: DownloadProgress[] = [];
-    const served: FetchFn = (url) => {
-      const bytes = readFileSync(path.join(DATA, 'mnist', path.basename(new URL(url).pathname)));
-      return Promise.resolve(new Response(bytes, { headers: { 'content-length': String(bytes.length) } }));
-    };
-    const s = await loadDataset('mnist', {
-      ...isolated(root),
-      fetch: served,
-      onProgress: (p) => progress.push(p),
-    });
-    expect(s.train.count).toBe(60000);
-    expect(s.test?.count).toBe(10000);
-    expect(readdirSync(path.join(root, 'mnist')).sort()).toEqual([
-      't10k-images-idx3-ubyte.gz',
-      't10k-labels-idx1-ubyte.gz',
-      'train-images-idx3-ubyte.gz',
-      'train-labels-idx1-ubyte.gz',
-    ]);
-    const last = progress.filter((p) => p.file === 'train-labels-idx1-ubyte.gz').at(-1);
-    expect(last?.loaded).toBe(28881);
-    expect(last?.total).toBe(28881);
-    // Second load finds the cache and never fetches.
-    const again = await resolveDatasetDir('mnist', { ...isolated(root), fetch: offline });
-    expect(again).toBe(path.join(root, 'mnist'));
-  });
+describe('known datasets on the real files', () => {
+  it.skipIf(!mnist)(
+    'downloads MNIST into the cache with verified md5s and progress (fake fetch)',
+    async () => {
+      const root = tmp();
+      const progress: DownloadProgress[] = [];
+      const served: FetchFn = (url) => {
+        const bytes = readFileSync(path.join(mnist ?? '', path.basename(new URL(url).pathname)));
+        return Promise.resolve(new Response(bytes, { headers: { 'content-length': String(bytes.length) } }));
+      };
+      const s = await loadDataset('mnist', {
+        ...isolated(root),
+        fetch: served,
+        onProgress: (p) => progress.push(p),
+      });
+      expect(s.train.count).toBe(60000);
+      expect(s.test?.count).toBe(10000);
+      expect(readdirSync(path.join(root, 'mnist')).sort()).toEqual([
+        't10k-images-idx3-ubyte.gz',
+        't10k-labels-idx1-ubyte.gz',
+        'train-images-idx3-ubyte.gz',
+        'train-labels-idx1-ubyte.gz',
+      ]);
+      const last = progress.filter((p) => p.file === 'train-labels-idx1-ubyte.gz').at(-1);
+      expect(last?.loaded).toBe(28881);
+      expect(last?.total).toBe(28881);
+      // Second load finds the cache and never fetches.
+      const again = await resolveDatasetDir('mnist', { ...isolated(root), fetch: offline });
+      expect(again).toBe(path.join(root, 'mnist'));
+    },
+  );
 
-  it('WGT_DATA_DIR/<name> and ../shared/data/<name> are searched', async () => {
-    expect(
-      await resolveDatasetDir('catvnoncat', {
-        env: { WGT_DATA_DIR: DATA },
-        searchDirs: [],
-        cacheRoot: tmp(),
-      }),
-    ).toBe(path.join(DATA, 'catvnoncat'));
+  it('the package ships catvnoncat: found with no env, no download and an empty cache', async () => {
+    expect(packageRoot()).toBe(REPO);
+    const dirs = defaultSearchDirs('catvnoncat');
+    expect(dirs).toEqual([
+      '/usr/share/datasets/catvnoncat',
+      path.resolve(REPO, '../shared/data/catvnoncat'),
+      path.join(REPO, 'data/catvnoncat'),
+    ]);
+    const shipped = path.join(REPO, 'data/catvnoncat');
+    expect(findLocalDataset('catvnoncat', { env: {}, searchDirs: [shipped], cacheRoot: tmp() })).toBe(
+      shipped,
+    );
     const s = await loadDataset('catvnoncat', { env: {}, cacheRoot: tmp(), download: false });
     expect(s.classNames).toEqual(['non-cat', 'cat']);
     expect([s.train.count, s.test?.count]).toEqual([209, 50]);
+  });
+
+  it('WGT_DATA_DIR/<name> comes before the search folders, which come before the cache', () => {
+    const envRoot = tmp();
+    const cacheRoot = tmp();
+    const shipped = path.join(REPO, 'data/catvnoncat');
+    const put = (dir: string): void => {
+      mkdirSync(dir, { recursive: true });
+      for (const f of ['train_catvnoncat.h5', 'test_catvnoncat.h5'])
+        copyFileSync(path.join(shipped, f), path.join(dir, f));
+    };
+    put(path.join(cacheRoot, 'catvnoncat'));
+    const opts = { env: { WGT_DATA_DIR: envRoot }, searchDirs: [shipped], cacheRoot };
+    expect(findLocalDataset('catvnoncat', opts)).toBe(shipped);
+    expect(findLocalDataset('catvnoncat', { ...opts, searchDirs: [] })).toBe(
+      path.join(cacheRoot, 'catvnoncat'),
+    );
+    put(path.join(envRoot, 'catvnoncat'));
+    expect(findLocalDataset('catvnoncat', opts)).toBe(path.join(envRoot, 'catvnoncat'));
+    // Half a dataset is not a dataset.
+    expect(
+      findLocalDataset('mnist', { env: { WGT_DATA_DIR: envRoot }, searchDirs: [], cacheRoot: tmp() }),
+    ).toBe(undefined);
   });
 
   it.skipIf(!existsSync('/usr/share/datasets/fashion-mnist'))(
