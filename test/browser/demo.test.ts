@@ -14,10 +14,14 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataDir, dataMiddleware, resolveInside } from '../../demo/serve-data.js';
+import { needDataRoot } from '../helpers/datasets.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/lib/chromium/chromium';
-const DATA = dataDir(path.resolve(REPO, '../shared/data'));
+const DATA = dataDir(
+  needDataRoot(['mnist', 'catvnoncat', 'imagefolder-sample'], 'browser demo (Chromium, WebGPU)') ??
+    path.resolve(REPO, '../shared/data'),
+);
 const SHOTS = path.join(REPO, 'test-output/screenshots');
 const CI = process.env.CI === 'true';
 const ready = fs.existsSync(CHROMIUM) && fs.existsSync(path.join(DATA, 'mnist/t10k-images-idx3-ubyte.gz'));

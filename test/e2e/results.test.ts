@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../cli/helpers.js';
+import { findData } from '../helpers/datasets.js';
 
 const wanted = process.env.WGT_E2E ?? (process.env.CI ? '1' : '');
 const enabled = (name: string) => wanted === '1' || wanted.split(',').includes(name);
@@ -134,7 +135,7 @@ describe.skipIf(!wanted)('results on real data (e2e)', () => {
   it.runIf(enabled('cat'))('predict says cat / non-cat for the 50 catvnoncat PNGs', async () => {
     const out = outDirs.get('cat');
     expect(out, 'the cat case runs first').toBeDefined();
-    const pngs = path.resolve(import.meta.dirname, '../../../shared/data/imagefolder-sample/catvnoncat-png');
+    const pngs = path.join(findData('imagefolder-sample', ['catvnoncat-png']) ?? '', 'catvnoncat-png');
     const res = await runCli(['predict', path.join(out!, 'model.safetensors'), pngs, '--json']);
     expect(res.code, res.err).toBe(0);
     const preds = JSON.parse(res.out) as { file: string; class: string; probability: number }[];
