@@ -114,3 +114,12 @@ export const POOL: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };
  * (leaky_relu's alpha multiply rounds once more).
  */
 export const POOL_GRAD: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };
+
+// ---- dropout (test/kernels/dropout.test.ts) ----
+
+/**
+ * x * f32(1 / (1 - rate)) (* act'(aux)): the scale rounds once to f32 for rates like 0.3, the
+ * product once more, tanh' adds ACTIVATION's error. Loosened l2 (5e-6, as ACTIVATION): a 1x1
+ * case's L2 is one tanh' value's relative error, measured 1.6e-6.
+ */
+export const DROPOUT: Tol = { atol: 1e-6, rtol: 1e-5, l2: 5e-6 };

@@ -8,7 +8,6 @@
 // pre-activation `aux` [B,H,W,C] (not needed for identity).
 
 import { ShapeError } from '../errors.js';
-import { ACTIVATION_IDS, type Activation } from '../nn/activations.js';
 import type { PoolGeometry } from '../nn/layers.js';
 import {
   bindGroup,
@@ -20,16 +19,9 @@ import {
   type KernelEnv,
   type TensorView,
 } from './common.js';
+import { prevActivation, type PrevActivation } from './prev-activation.js';
 
 const WG = 256;
-
-/** The previous layer's activation, fused into an input-gradient kernel as dX *= act'(aux). */
-export interface PrevActivation {
-  activation?: Activation;
-  alpha?: number;
-  /** The previous layer's pre-activation, shaped like dX; required unless activation is identity. */
-  aux?: TensorView;
-}
 
 export interface PoolForwardArgs {
   B: number;
@@ -109,19 +101,10 @@ async function prepare(
   const outCount = B * OH * OW * C;
   requireLength(src, backward ? outCount : inCount, `${entry} ${backward ? 'dOut' : 'x'}`);
   requireLength(dst, backward ? inCount : outCount, `${entry} ${backward ? 'dX' : 'out'}`);
-  const act = extra.activation ?? 'identity';
-  if (act === 'softmax') throw new ShapeError(`${entry}: softmax cannot be a hidden layer's activation.`);
-  let aux: TensorView | null = null;
-  if (backward && act !== 'identity') {
-    if (!extra.aux) throw new ShapeError(`${entry}: activation '${act}' needs aux (its pre-activation).`);
-    requireLength(extra.aux, inCount, `${entry} aux`);
-    aux = extra.aux;
-  }
   if (entry === 'maxpool_forward') requireLength(extra.argmaxOut!, outCount, `${entry} argmax`);
   if (entry === 'maxpool_backward') requireLength(extra.argmaxIn!, outCount, `${entry} argmax`);
-  const constants: Record<string, number> = backward
-    ? { WG, ACT: ACTIVATION_IDS[act], ALPHA: extra.alpha ?? 0.01 }
-    : { WG };
+  const prev = backward ? prevActivation(entry, extra, inCount, src) : null;
+  const constants = { WG, ...prev?.constants };
   const pipeline = await env.pipelines.get('pool', entry, constants);
   const count = backward ? inCount : outCount;
   const params = uniformBuffer(
@@ -129,16 +112,7 @@ async function prepare(
     [B, H, W, C, KH, KW, SH, SW, OH, OW, count, 0].map((u) => ({ u })),
     `${entry} params`,
   );
-  // With ACT = 0 the shader never reads aux, but its binding is still part of the layout: dOut
-  // stands in (a read-only binding of a buffer the dispatch already reads).
-  const entries = [
-    params,
-    src,
-    backward ? (aux ?? src) : null,
-    dst,
-    extra.argmaxOut ?? null,
-    extra.argmaxIn ?? null,
-  ];
+  const entries = [params, src, prev?.aux ?? null, dst, extra.argmaxOut ?? null, extra.argmaxIn ?? null];
   return {
     label: entry,
     kind: 'pool',

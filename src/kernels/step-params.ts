@@ -4,7 +4,8 @@
 //   word 1  step    the optimizer step being taken, 0-based (dropout draws a new mask per step)
 //   word 2  seed    the dropout seed
 //   word 3  0       padding to the 16-byte uniform size
-// WGSL reads it as `var<uniform> step_params: StepParams` (shaders/step_params.wgsl).
+// WGSL reads it as `var<uniform> step_params: StepParams` (shaders/step_params.wgsl, where the
+// first word is `active_samples`: `active` is reserved in WGSL).
 
 import { ShapeError } from '../errors.js';
 import { USAGE } from '../gpu/buffers.js';
