@@ -131,3 +131,151 @@ fn gather_rows_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {
   out_x[base + 2u] = v.z;
   out_x[base + 3u] = v.w;
 }
+
+// gather_images_augment: gather_images with training augmentation, the GPU twin of
+// src/data/augment.ts (read its header for the maths; both sides use only integer arithmetic, so
+// they agree byte for byte). One workgroup per batch row (gid.y); its lanes stride over the
+// row's pixels. Per sample s = idx[r], draw k is counter_hash(seed, AUG_STREAM + k, epoch, s):
+//   crop offset (dy, dx) in [0, 2p]; flip; brightness b; contrast cq / 256.
+//   output pixel (y, x) reads source (y + dy - p, x' + dx - p), x' = W-1-x when flipped; outside
+//   the image it reads 0 (zero mode) or the mirror pixel (reflect mode, numpy's 'reflect').
+//   v' = clamp(m + ((cq * (v - m) + 128) >> 8) + b, 0, 255), m = round(sum of the cropped bytes / n)
+//   X[r, d] = v' * mul[c] + add[c]
+// The sum is needed only for contrast: every lane adds its pixels' bytes into a workgroup atomic
+// (u32 integers, so the order of the additions does not matter) before a barrier, then all lanes
+// read it and write. Epoch lives in the aug uniform so each epoch is one 4-byte write.
+struct AugParams {
+  height: u32,
+  width: u32,
+  padding: u32,
+  reflect: u32,
+  flip: u32,
+  brightness: u32, // b in [-brightness, brightness]
+  contrast: u32, // cq in [256 - contrast, 256 + contrast]
+  seed: u32,
+  epoch: u32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+}
+
+@group(0) @binding(8) var<uniform> aug: AugParams;
+
+const AUG_STREAM: u32 = 0xa0a00000u; // AUGMENT_STREAM in src/data/augment.ts
+
+var<workgroup> wg_sum: atomic<u32>;
+
+// mix32 and counterHash of src/rng.ts ("lowbias32" finaliser), on u32.
+fn mix32(v: u32) -> u32 {
+  var x = v;
+  x = (x ^ (x >> 16u)) * 0x7feb352du;
+  x = (x ^ (x >> 15u)) * 0x846ca68bu;
+  return x ^ (x >> 16u);
+}
+
+fn aug_draw(k: u32, sample: u32) -> u32 {
+  return mix32(mix32(mix32(mix32(aug.seed) ^ (AUG_STREAM + k)) ^ aug.epoch) ^ sample);
+}
+
+fn reflect_index(i: i32, n: i32) -> i32 {
+  if (n == 1) {
+    return 0;
+  }
+  let period = 2 * (n - 1);
+  var m = i % period;
+  if (m < 0) {
+    m += period;
+  }
+  return select(m, period - m, m >= n);
+}
+
+// Source pixel (y * W + x) of output pixel `pix`, or -1 for a zero-filled border pixel.
+fn source_pixel(pix: u32, oy: i32, ox: i32, flip: bool) -> i32 {
+  let H = i32(aug.height);
+  let W = i32(aug.width);
+  let y = i32(pix / aug.width);
+  let x = i32(pix % aug.width);
+  var sy = y + oy;
+  var sx = select(x, W - 1 - x, flip) + ox;
+  if (aug.reflect != 0u) {
+    sy = reflect_index(sy, H);
+    sx = reflect_index(sx, W);
+  } else if (sy < 0 || sy >= H || sx < 0 || sx >= W) {
+    return -1;
+  }
+  return sy * W + sx;
+}
+
+fn source_byte(byte_index: u32) -> u32 {
+  return (packed[byte_index >> 2u] >> (8u * (byte_index & 3u))) & 0xffu;
+}
+
+@compute @workgroup_size(WG)
+fn gather_images_augment(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_index) lane: u32,
+) {
+  let r = wid.y;
+  if (r >= params.rows) {
+    return;
+  }
+  let D = params.features;
+  let C = params.channels;
+  let base = r * D;
+  if (r >= params.live_rows) {
+    for (var d = lane; d < D; d += WG) {
+      out_x[base + d] = 0.0;
+    }
+    return;
+  }
+  let sample = idx[r];
+  let p = aug.padding;
+  var dy = p;
+  var dx = p;
+  if (p > 0u) {
+    dy = aug_draw(0u, sample) % (2u * p + 1u);
+    dx = aug_draw(1u, sample) % (2u * p + 1u);
+  }
+  let flip = aug.flip != 0u && (aug_draw(2u, sample) >> 31u) == 1u;
+  var b = 0;
+  if (aug.brightness > 0u) {
+    b = i32(aug_draw(3u, sample) % (2u * aug.brightness + 1u)) - i32(aug.brightness);
+  }
+  var cq = 256;
+  if (aug.contrast > 0u) {
+    cq = 256 - i32(aug.contrast) + i32(aug_draw(4u, sample) % (2u * aug.contrast + 1u));
+  }
+  let oy = i32(dy) - i32(p);
+  let ox = i32(dx) - i32(p);
+  let src_base = sample * D;
+  let pixels = aug.height * aug.width;
+
+  if (aug.contrast > 0u) {
+    var local = 0u;
+    for (var pix = lane; pix < pixels; pix += WG) {
+      let s = source_pixel(pix, oy, ox, flip);
+      if (s >= 0) {
+        for (var c = 0u; c < C; c++) {
+          local += source_byte(src_base + u32(s) * C + c);
+        }
+      }
+    }
+    atomicAdd(&wg_sum, local);
+  }
+  // Workgroup memory starts at zero, so without contrast every lane reads 0 (and cq is 256,
+  // where m cancels).
+  workgroupBarrier();
+  let m = i32((2u * atomicLoad(&wg_sum) + D) / (2u * D));
+
+  for (var pix = lane; pix < pixels; pix += WG) {
+    let s = source_pixel(pix, oy, ox, flip);
+    for (var c = 0u; c < C; c++) {
+      var v = 0;
+      if (s >= 0) {
+        v = i32(source_byte(src_base + u32(s) * C + c));
+      }
+      let t = clamp(m + ((cq * (v - m) + 128) >> 8u) + b, 0, 255);
+      out_x[base + pix * C + c] = f32(t) * norm[c] + norm[C + c];
+    }
+  }
+}

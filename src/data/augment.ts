@@ -1,21 +1,26 @@
 // Seeded per-sample image augmentation on uint8 NHWC records (H x W x C, channels interleaved).
+// This is the CPU twin of the GPU gather `gather_images_augment` (shaders/data.wgsl): both draw
+// from the same counter hash and use only integer arithmetic, so they agree byte for byte.
 //
-// Order, per sample (fixed, so the same generator state always gives the same image):
-//   1. random crop: pad every side by `pad` pixels (zeros, or the nearest edge pixel), then cut an
-//      H x W window at offset (dy, dx), each uniform in [0, 2*pad]; offset (pad, pad) is the identity.
-//   2. horizontal flip of the cropped image, with probability `flip` (0.5 when `flip: true`).
-//   3. contrast: v' = m + c * (v - m), m = mean of all bytes of the image after steps 1-2,
-//      c uniform in [1 - contrast, 1 + contrast].
-//   4. brightness: v'' = v' + b, b uniform in [-brightness, brightness] * 255.
-//   Steps 3-4 round to nearest and clamp to [0, 255] once, at the end.
-// Steps 1-2 are one gather pass (no padded copy is ever built); 3-4 are one 256-entry table.
+// Order, per sample (fixed):
+//   1. random crop: pad every side by `padding` pixels (zeros, or a mirror image of the border
+//      without repeating the edge pixel, numpy's 'reflect'), then cut an H x W window at offset
+//      (dy, dx), each in [0, 2*padding]; offset (padding, padding) is the identity.
+//   2. horizontal flip of the cropped image, with probability 1/2.
+//   3. contrast then brightness, in integers: S = sum of all bytes after steps 1-2, n = H*W*C,
+//      m = round(S / n) (half up), v' = clamp(m + ((cq * (v - m) + 128) >> 8) + b, 0, 255) where
+//      cq / 256 is the contrast factor, cq in [256 - round(256 contrast), 256 + round(256 contrast)],
+//      and b in [-round(255 brightness), round(255 brightness)]. `>>` is an arithmetic shift, so
+//      the factor rounds half up in both languages; the identity (cq 256, b 0) changes nothing.
 //
-// Random draws happen in the order dy, dx, flip, brightness, contrast, and only for the enabled
-// steps; sampleAugmentParams is separate from applyAugmentParams so tests and tools can see what was
-// drawn.
+// Draws: draw k of sample s in epoch e under seed `seed` is counterHash(seed, AUGMENT_STREAM + k,
+// e, s) from src/rng.ts: k = 0 dy, 1 dx, 2 flip (top bit), 3 brightness, 4 contrast, each reduced
+// modulo its range (a bias below 2^-24 for these ranges). Every draw depends only on (seed, epoch,
+// sample index in the dataset), never on batch order, so a resumed run and the GPU redraw it
+// exactly, and turning one step on leaves the others' draws unchanged.
 
 import { ConfigError, ShapeError } from '../errors.js';
-import type { Rng } from '../rng.js';
+import { counterHash } from '../rng.js';
 
 export interface ImageShape {
   height: number;
@@ -24,28 +29,34 @@ export interface ImageShape {
 }
 
 export interface AugmentOptions {
-  /** Random crop after padding each side by `pad` pixels (fill 'zero' by default). */
-  crop?: { pad: number; fill?: 'zero' | 'edge' };
-  /** Horizontal flip: true means probability 0.5, a number is the probability. */
-  flip?: boolean | number;
+  /** Random crop after padding each side by `padding` pixels; `mode` fills the border. */
+  crop?: { padding: number; mode: 'zero' | 'reflect' };
+  /** Horizontal flip with probability 1/2. */
+  flip?: boolean;
   /** Brightness jitter as a fraction of 255, in [0, 1]. */
   brightness?: number;
-  /** Contrast jitter: factor drawn from [1 - contrast, 1 + contrast], contrast in [0, 1]. */
+  /** Contrast jitter: factor drawn from [1 - contrast, 1 + contrast] in steps of 1/256, contrast in [0, 1]. */
   contrast?: number;
 }
 
-/** What was drawn for one sample. The identity is {dy: pad, dx: pad, flip: false, brightness: 0, contrast: 1}. */
+/** What was drawn for one sample. The identity is {dy: p, dx: p, flip: false, brightness: 0, contrastQ: 256}. */
 export interface AugmentParams {
   dy: number;
   dx: number;
   flip: boolean;
-  /** Added to every byte after contrast, in pixel units. */
+  /** Added to every byte after contrast, in pixel units (an integer). */
   brightness: number;
-  /** Contrast factor around the image mean. */
-  contrast: number;
+  /** Contrast factor times 256 (an integer). */
+  contrastQ: number;
 }
 
-/** Checks options (from a config file or the CLI) and returns them with defaults filled in. */
+/** Stream tags of the five draws (k added); distinct from the dropout streams. */
+export const AUGMENT_STREAM = 0xa0a0_0000;
+
+/** Images larger than this would overflow the u32 sum behind the contrast mean on the GPU. */
+export const MAX_AUGMENT_FEATURES = 8_000_000;
+
+/** Checks options (from a config file or the CLI) and returns a normalised copy. */
 export function validateAugmentOptions(value: unknown, shape?: ImageShape): AugmentOptions {
   if (typeof value !== 'object' || value === null) {
     throw new ConfigError(`augment options must be an object, got ${String(value)}`);
@@ -54,29 +65,26 @@ export function validateAugmentOptions(value: unknown, shape?: ImageShape): Augm
   const out: AugmentOptions = {};
   if (v.crop !== undefined) {
     const crop = v.crop as Record<string, unknown> | null;
-    const pad = crop?.pad;
-    if (typeof pad !== 'number' || !Number.isInteger(pad) || pad < 0) {
-      throw new ConfigError(`augment.crop.pad must be an integer >= 0, got ${JSON.stringify(pad)}`);
+    const padding = crop?.padding;
+    if (typeof padding !== 'number' || !Number.isInteger(padding) || padding < 0) {
+      throw new ConfigError(`augment.crop.padding must be an integer >= 0, got ${JSON.stringify(padding)}`);
     }
-    const fill = crop?.fill ?? 'zero';
-    if (fill !== 'zero' && fill !== 'edge') {
-      throw new ConfigError(`augment.crop.fill must be 'zero' or 'edge', got ${JSON.stringify(fill)}`);
+    const mode = crop?.mode ?? 'zero';
+    if (mode !== 'zero' && mode !== 'reflect') {
+      throw new ConfigError(`augment.crop.mode must be 'zero' or 'reflect', got ${JSON.stringify(mode)}`);
     }
-    if (shape && (pad > shape.height || pad > shape.width)) {
+    if (shape && (padding > shape.height || padding > shape.width)) {
       throw new ConfigError(
-        `augment.crop.pad ${pad} is larger than the ${shape.height}x${shape.width} image; use pad <= ${Math.min(shape.height, shape.width)}`,
+        `augment.crop.padding ${padding} is larger than the ${shape.height}x${shape.width} image; use padding <= ${Math.min(shape.height, shape.width)}`,
       );
     }
-    out.crop = { pad, fill };
+    out.crop = { padding, mode };
   }
   if (v.flip !== undefined) {
-    const p = v.flip === true ? 0.5 : v.flip === false ? 0 : v.flip;
-    if (typeof p !== 'number' || !(p >= 0 && p <= 1)) {
-      throw new ConfigError(
-        `augment.flip must be a boolean or a probability in [0, 1], got ${JSON.stringify(v.flip)}`,
-      );
+    if (typeof v.flip !== 'boolean') {
+      throw new ConfigError(`augment.flip must be true or false, got ${JSON.stringify(v.flip)}`);
     }
-    out.flip = p;
+    out.flip = v.flip;
   }
   for (const key of ['brightness', 'contrast'] as const) {
     const x = v[key];
@@ -86,33 +94,61 @@ export function validateAugmentOptions(value: unknown, shape?: ImageShape): Augm
     }
     out[key] = x;
   }
+  if (shape && shape.height * shape.width * shape.channels > MAX_AUGMENT_FEATURES) {
+    throw new ConfigError(
+      `augment: images of ${shape.height}x${shape.width}x${shape.channels} are too large to augment (at most ${MAX_AUGMENT_FEATURES} values); resize them first`,
+    );
+  }
   return out;
 }
 
-function flipProbability(opts: AugmentOptions): number {
-  return opts.flip === true ? 0.5 : typeof opts.flip === 'number' ? opts.flip : 0;
+/** The integer ranges behind the options (what the GPU kernel's uniform holds). */
+export interface AugmentRanges {
+  padding: number;
+  reflect: boolean;
+  flip: boolean;
+  /** b is drawn from [-brightness, brightness]. */
+  brightness: number;
+  /** cq is drawn from [256 - contrast, 256 + contrast]. */
+  contrast: number;
 }
 
-/** Draws one sample's parameters (see the header for the order of draws). */
-export function sampleAugmentParams(rng: Rng, opts: AugmentOptions): AugmentParams {
-  const pad = opts.crop?.pad ?? 0;
-  let dy = pad;
-  let dx = pad;
-  if (pad > 0) {
-    dy = rng.int(2 * pad + 1);
-    dx = rng.int(2 * pad + 1);
-  }
-  const p = flipProbability(opts);
-  const flip = p > 0 ? rng.next() < p : false;
-  const b = opts.brightness ?? 0;
-  const brightness = b > 0 ? rng.uniform(-b, b) * 255 : 0;
-  const c = opts.contrast ?? 0;
-  const contrast = c > 0 ? rng.uniform(1 - c, 1 + c) : 1;
-  return { dy, dx, flip, brightness, contrast };
+export function augmentRanges(opts: AugmentOptions): AugmentRanges {
+  return {
+    padding: opts.crop?.padding ?? 0,
+    reflect: opts.crop?.mode === 'reflect',
+    flip: opts.flip === true,
+    brightness: Math.round((opts.brightness ?? 0) * 255),
+    contrast: Math.round((opts.contrast ?? 0) * 256),
+  };
 }
 
-// Scratch table for the photometric step, reused across calls (single-threaded).
-const photometric = new Uint8Array(256);
+/** Draws sample `sample`'s parameters for `epoch` (see the header). */
+export function augmentParamsFor(
+  opts: AugmentOptions,
+  seed: number,
+  epoch: number,
+  sample: number,
+): AugmentParams {
+  const r = augmentRanges(opts);
+  const h = (k: number): number => counterHash(seed, AUGMENT_STREAM + k, epoch, sample);
+  const p = r.padding;
+  return {
+    dy: p > 0 ? h(0) % (2 * p + 1) : p,
+    dx: p > 0 ? h(1) % (2 * p + 1) : p,
+    flip: r.flip && h(2) >>> 31 === 1,
+    brightness: r.brightness > 0 ? (h(3) % (2 * r.brightness + 1)) - r.brightness : 0,
+    contrastQ: r.contrast > 0 ? 256 - r.contrast + (h(4) % (2 * r.contrast + 1)) : 256,
+  };
+}
+
+/** Mirror index i into [0, n) without repeating the edge (numpy 'reflect'); any i, any n >= 1. */
+export function reflectIndex(i: number, n: number): number {
+  if (n === 1) return 0;
+  const period = 2 * (n - 1);
+  const m = ((i % period) + period) % period;
+  return m >= n ? period - m : m;
+}
 
 /**
  * Writes the augmented image into `dst` (overwrites every byte). `src` and `dst` must be distinct
@@ -139,8 +175,8 @@ export function applyAugmentParams(
   ) {
     throw new ShapeError('augment: src and dst overlap; pass a separate scratch buffer as dst');
   }
-  const pad = opts.crop?.pad ?? 0;
-  const edge = opts.crop?.fill === 'edge';
+  const pad = opts.crop?.padding ?? 0;
+  const reflect = opts.crop?.mode === 'reflect';
   const oy = params.dy - pad;
   const ox = params.dx - pad;
   if (Math.abs(oy) > pad || Math.abs(ox) > pad) {
@@ -150,41 +186,45 @@ export function applyAugmentParams(
   for (let y = 0; y < H; y++) {
     let sy = y + oy;
     const rowInside = sy >= 0 && sy < H;
-    if (!rowInside && edge) sy = sy < 0 ? 0 : H - 1;
+    if (reflect) sy = reflectIndex(sy, H);
     for (let x = 0; x < W; x++) {
       const d = (y * W + x) * C;
       let sx = (params.flip ? W - 1 - x : x) + ox;
-      const inside = rowInside && sx >= 0 && sx < W;
-      if (!inside && !edge) {
+      if (!reflect && !(rowInside && sx >= 0 && sx < W)) {
         for (let c = 0; c < C; c++) dst[d + c] = 0;
         continue;
       }
-      if (sx < 0) sx = 0;
-      else if (sx >= W) sx = W - 1;
+      if (reflect) sx = reflectIndex(sx, W);
       const s = (sy * W + sx) * C;
       for (let c = 0; c < C; c++) dst[d + c] = src[s + c];
     }
   }
-  if (params.contrast === 1 && params.brightness === 0) return;
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += dst[i];
-  const m = sum / n;
-  for (let v = 0; v < 256; v++) {
-    const t = Math.round(m + params.contrast * (v - m) + params.brightness);
-    photometric[v] = t < 0 ? 0 : t > 255 ? 255 : t;
+  const cq = params.contrastQ;
+  const b = params.brightness;
+  if (cq === 256 && b === 0) return;
+  let m = 0;
+  if (cq !== 256) {
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += dst[i];
+    m = Math.floor((2 * sum + n) / (2 * n));
   }
-  for (let i = 0; i < n; i++) dst[i] = photometric[dst[i]];
+  for (let i = 0; i < n; i++) {
+    const t = m + ((cq * (dst[i] - m) + 128) >> 8) + b;
+    dst[i] = t < 0 ? 0 : t > 255 ? 255 : t;
+  }
 }
 
-/** Draws parameters from `rng` and applies them; returns what was drawn. */
+/** Draws sample `sample`'s parameters for `epoch` and applies them; returns what was drawn. */
 export function augmentRecord(
   src: Uint8Array,
   dst: Uint8Array,
   shape: ImageShape,
   opts: AugmentOptions,
-  rng: Rng,
+  seed: number,
+  epoch: number,
+  sample: number,
 ): AugmentParams {
-  const params = sampleAugmentParams(rng, opts);
+  const params = augmentParamsFor(opts, seed, epoch, sample);
   applyAugmentParams(src, dst, shape, opts, params);
   return params;
 }
@@ -192,5 +232,6 @@ export function augmentRecord(
 /** True when the options change nothing (so the pipeline can skip the copy). */
 export function isIdentityAugment(opts: AugmentOptions | undefined): boolean {
   if (!opts) return true;
-  return (opts.crop?.pad ?? 0) === 0 && flipProbability(opts) === 0 && !opts.brightness && !opts.contrast;
+  const r = augmentRanges(opts);
+  return r.padding === 0 && !r.flip && r.brightness === 0 && r.contrast === 0;
 }

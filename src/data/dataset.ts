@@ -4,7 +4,8 @@
 // record indices; split() and subset() only make new index lists, so every split shares the bytes.
 //
 // Shuffling: the order of epoch e is permutation(n) from an Rng seeded with deriveSeed(seed, e), and
-// the augmentation of batch k of epoch e uses an Rng seeded from (seed, e, k). Nothing depends on
+// the augmentation of source record s in epoch e is drawn from (seed, e, s) (augment.ts), the same
+// draws the GPU gather makes. Nothing depends on
 // earlier draws, so resuming at {epoch, batchIndex} (stored in a checkpoint) reproduces the run
 // exactly, and any batch can be produced on its own in any order.
 //
@@ -317,15 +318,12 @@ export class BatchLoader {
     const size = this.batchSizeAt(batchIndex);
     const order = this.epochOrder(epoch);
     const start = batchIndex * this.options.batchSize;
-    const rng = this.options.augment
-      ? deriveRng(this.options.seed, SeedTag.augment, epoch, batchIndex)
-      : undefined;
     const { source, indices } = this.dataset;
     const F = this.writer.features;
     for (let r = 0; r < size; r++) {
       const s = indices[order[start + r]];
-      if (source.images) this.writer.write(buffers, r, source.images, s * F, source.labels[s], s, rng);
-      else this.writer.write(buffers, r, source.record(s), 0, source.labels[s], s, rng);
+      if (source.images) this.writer.write(buffers, r, source.images, s * F, source.labels[s], s, epoch);
+      else this.writer.write(buffers, r, source.record(s), 0, source.labels[s], s, epoch);
     }
     return this.writer.view(buffers, size, epoch, batchIndex);
   }

@@ -7,13 +7,7 @@
 // record number), which is what a GPU-resident dataset needs to gather the row itself.
 
 import { ConfigError, DatasetFormatError, ShapeError } from '../errors.js';
-import type { Rng } from '../rng.js';
-import {
-  applyAugmentParams,
-  isIdentityAugment,
-  sampleAugmentParams,
-  validateAugmentOptions,
-} from './augment.js';
+import { augmentRecord, isIdentityAugment, validateAugmentOptions } from './augment.js';
 import type { AugmentOptions, ImageShape } from './augment.js';
 import { normalizeRange, validateNormalization } from './pipeline-normalize.js';
 import type { Normalization } from './pipeline-normalize.js';
@@ -175,7 +169,7 @@ export class SampleWriter {
 
   /**
    * Writes row `row` from the record at bytes [offset, offset + features) of `bytes`.
-   * `rng` is required when augmenting; draws happen in row order.
+   * Augmentation (when on) draws from (seed, epoch, sourceIndex) alone, like the GPU gather.
    */
   write(
     b: BatchBuffers,
@@ -184,20 +178,18 @@ export class SampleWriter {
     offset: number,
     label: number,
     sourceIndex: number,
-    rng?: Rng,
+    epoch: number,
   ): void {
     const F = this.features;
     if (this.opts.augment) {
-      if (!rng) {
-        throw new ConfigError('internal: augmentation is on but no generator was passed for the batch');
-      }
-      const params = sampleAugmentParams(rng, this.opts.augment);
-      applyAugmentParams(
+      augmentRecord(
         bytes.subarray(offset, offset + F),
         this.scratch,
         this.shape,
         this.opts.augment,
-        params,
+        this.opts.seed,
+        epoch,
+        sourceIndex,
       );
       normalizeRange(this.scratch, 0, F, this.opts.normalization, b.x, row * F);
     } else {

@@ -394,7 +394,7 @@ export class StreamLoader {
     } else if (this.batchNo === this.batchesPerEpoch) {
       // Finish the epoch: with lastBatch 'drop' the leftover (< batchSize) records are consumed unseen.
       while (this.producedInEpoch < this.count)
-        await this.drawSamples(null, this.count - this.producedInEpoch, null);
+        await this.drawSamples(null, this.count - this.producedInEpoch);
       await this.startEpoch(this.epochNo + 1, false);
     }
     return (await this.fillBatch(buffers))!;
@@ -418,17 +418,13 @@ export class StreamLoader {
   private async fillBatch(buffers: BatchBuffers | null): Promise<Batch | null> {
     const size = Math.min(this.options.batchSize, this.count - this.producedInEpoch);
     const index = this.batchNo;
-    const aug =
-      buffers && this.options.augment
-        ? deriveRng(this.options.seed, SeedTag.augment, this.epochNo, index)
-        : null;
-    await this.drawSamples(buffers, size, aug);
+    await this.drawSamples(buffers, size);
     this.batchNo++;
     return buffers ? this.writer.view(buffers, size, this.epochNo, index) : null;
   }
 
   /** Draws `size` samples into rows 0..size-1 of `buffers` (or discards them when null). */
-  private async drawSamples(buffers: BatchBuffers | null, size: number, aug: Rng | null): Promise<void> {
+  private async drawSamples(buffers: BatchBuffers | null, size: number): Promise<void> {
     const R = this.R;
     const S = this.shuffleRecords;
     const arena = this.arena;
@@ -441,7 +437,7 @@ export class StreamLoader {
         const k = f.order[f.at++];
         if (buffers) {
           const { images, labels, firstRecord } = f.data;
-          this.writer.write(buffers, r, images, k * R, labels[k], firstRecord + k, aug ?? undefined);
+          this.writer.write(buffers, r, images, k * R, labels[k], firstRecord + k, this.epochNo);
         }
         this.producedInEpoch++;
         continue;
@@ -453,15 +449,7 @@ export class StreamLoader {
       if (this.fill === 0) throw this.exhausted();
       const j = this.drawRng.int(this.fill);
       if (buffers) {
-        this.writer.write(
-          buffers,
-          r,
-          arena,
-          wb + j * R,
-          this.winLabels[j],
-          this.winIndex[j],
-          aug ?? undefined,
-        );
+        this.writer.write(buffers, r, arena, wb + j * R, this.winLabels[j], this.winIndex[j], this.epochNo);
       }
       this.producedInEpoch++;
       if (this.feedReady() || (await this.advanceFeed())) {

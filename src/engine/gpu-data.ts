@@ -2,16 +2,24 @@
 // images packed 4 per u32, or float rows) with its labels, and each step only writes the batch's
 // sample indices; gather kernels build X and the targets on the device. Otherwise the trainer
 // falls back to uploading each batch (see trainer.ts).
+// Training batches of uint8 images can be augmented inside the gather (prepareGathers' `augment`):
+// the draws depend on (seed, epoch, sample index in the resident set) only, the same draws as the
+// CPU pipeline (src/data/augment.ts), so runs reproduce and resume exactly; writeGatherEpoch sets
+// the epoch before each epoch's first step. Validation and test batches use plain gathers.
 
 import { ConfigError, NonFiniteInputError, ShapeError } from '../errors.js';
 import { USAGE } from '../gpu/buffers.js';
 import { view, type Dispatch, type KernelEnv, type TensorView } from '../kernels/common.js';
 import {
+  AUG_EPOCH_OFFSET,
   prepareGatherImages,
+  prepareGatherImagesAugment,
   prepareGatherLabels,
   prepareGatherRows,
   type GatherDispatch,
 } from '../kernels/data.js';
+import { augmentRanges, isIdentityAugment, validateAugmentOptions } from '../data/augment.js';
+import type { AugmentOptions } from '../data/augment.js';
 import type { LossName } from '../nn/losses.js';
 
 /** Float features [count, features] with integer labels [count] or float targets [count, outputs]. */
@@ -30,6 +38,9 @@ export interface Uint8Data {
   count: number;
   labels: Int32Array;
   channels: number;
+  /** Image geometry (NHWC), needed only to augment non-square images; square ones are inferred. */
+  height?: number;
+  width?: number;
   /** out = byte * mul[c] + add[c] for channel c = feature % channels. */
   mul: ArrayLike<number>;
   add: ArrayLike<number>;
@@ -137,7 +148,33 @@ export function uploadResident(env: KernelEnv, d: TrainingData, features: number
   return { data: d, features, buffers, x, y, norm };
 }
 
-/** The gather dispatches that build one batch of `B` rows from `res` into the plan's X/targets. */
+/** What an augmented gather needs besides the options: the seed of its draws. */
+export type GatherAugmentOptions = AugmentOptions & { seed: number };
+
+/** The (height, width) of uint8 data: given, or the side of a square image. */
+export function imageGeometry(d: Uint8Data, features: number): { height: number; width: number } {
+  if (d.height !== undefined && d.width !== undefined) {
+    if (d.height * d.width * d.channels !== features) {
+      throw new ShapeError(
+        `uint8 data: ${d.height}x${d.width}x${d.channels} images do not have ${features} features; fix height/width.`,
+      );
+    }
+    return { height: d.height, width: d.width };
+  }
+  const side = Math.round(Math.sqrt(features / d.channels));
+  if (side * side * d.channels !== features) {
+    throw new ConfigError(
+      `augmentation needs the image height and width: ${features / d.channels} pixels are not a square; set height and width on the uint8 data.`,
+    );
+  }
+  return { height: side, width: side };
+}
+
+/**
+ * The gather dispatches that build one batch of `B` rows from `res` into the plan's X/targets.
+ * With `augment` (uint8 images only, training batches only) the image gather crops, flips and
+ * jitters; call writeGatherEpoch before each epoch (it starts at epoch 0).
+ */
 export async function prepareGathers(
   env: KernelEnv,
   res: ResidentData,
@@ -147,10 +184,32 @@ export async function prepareGathers(
   targets: TensorView,
   loss: LossName,
   outputs: number,
+  augment?: GatherAugmentOptions,
 ): Promise<GatherDispatch[]> {
   const d = res.data;
   const list: GatherDispatch[] = [];
-  if (d.kind === 'uint8') {
+  if (augment && d.kind !== 'uint8') {
+    throw new ConfigError('augmentation works on uint8 images; this dataset holds float rows.');
+  }
+  if (augment && !Number.isInteger(augment.seed)) {
+    throw new ConfigError(`augment.seed must be an integer, got ${augment.seed}.`);
+  }
+  if (d.kind === 'uint8' && augment && !isIdentityAugment(validateAugmentOptions(augment))) {
+    const geometry = imageGeometry(d, res.features);
+    const opts = validateAugmentOptions(augment, { ...geometry, channels: d.channels });
+    list.push(
+      await prepareGatherImagesAugment(env, {
+        B,
+        features: res.features,
+        channels: d.channels,
+        packed: res.x,
+        idx,
+        norm: res.norm!,
+        out: x,
+        augment: { ...geometry, ...augmentRanges(opts), seed: augment.seed >>> 0, epoch: 0 },
+      }),
+    );
+  } else if (d.kind === 'uint8') {
     list.push(
       await prepareGatherImages(env, {
         B,
@@ -176,4 +235,16 @@ export async function prepareGathers(
   return list;
 }
 
-export type { Dispatch };
+// One 4-byte staging word for every epoch write: no allocation per epoch.
+const epochWord = new Uint32Array(1);
+
+/** Sets the epoch of the augmented gathers in `gathers` (the others ignore it). */
+export function writeGatherEpoch(queue: GPUQueue, gathers: readonly GatherDispatch[], epoch: number): void {
+  if (!(Number.isInteger(epoch) && epoch >= 0)) {
+    throw new ConfigError(`epoch must be an integer >= 0, got ${epoch}.`);
+  }
+  epochWord[0] = epoch;
+  for (const g of gathers) if (g.aug) queue.writeBuffer(g.aug, AUG_EPOCH_OFFSET, epochWord);
+}
+
+export type { AugmentOptions, Dispatch };

@@ -2,6 +2,8 @@
 // indices cross the bus each step. Shapes: images packed uint8 [n, D] (4 per u32), float rows
 // [n, D], labels u32 [n]; idx u32 [B]; outputs X [B, D] f32 and targets. Rows >= active (set in
 // the params uniform at ACTIVE_OFFSET) are written as zeros. Everything OVERWRITES its output.
+// gather_images_augment also crops, flips and jitters each image (src/data/augment.ts is its CPU
+// twin); its aug uniform holds the epoch at AUG_EPOCH_OFFSET, rewritten once per epoch.
 
 import { ShapeError } from '../errors.js';
 import {
@@ -16,14 +18,30 @@ import {
 
 const WG = 64;
 export const GATHER_ACTIVE_OFFSET = 4;
+export const AUG_EPOCH_OFFSET = 32;
 
 export interface GatherDispatch extends Dispatch {
   params: GPUBuffer;
+  /** The augmentation uniform (gather_images_augment only); the epoch is at AUG_EPOCH_OFFSET. */
+  aug?: GPUBuffer;
+}
+
+/** Integer ranges of the augmentation (see augmentRanges in src/data/augment.ts). */
+export interface GatherAugment {
+  height: number;
+  width: number;
+  padding: number;
+  reflect: boolean;
+  flip: boolean;
+  brightness: number;
+  contrast: number;
+  seed: number;
+  epoch: number;
 }
 
 async function prepare(
   env: KernelEnv,
-  entry: 'gather_images' | 'gather_rows' | 'gather_rows_vec4' | 'gather_labels',
+  entry: 'gather_images' | 'gather_images_augment' | 'gather_rows' | 'gather_rows_vec4' | 'gather_labels',
   mode: number,
   a: { B: number; features: number; channels: number; classes: number; idx: TensorView },
   bindings: (GPUBuffer | TensorView | null)[],
@@ -39,7 +57,11 @@ async function prepare(
         : { WG },
   );
   const workgroups: [number, number, number] =
-    entry === 'gather_labels' ? grid2d(env, Math.ceil(a.B / WG)) : [Math.ceil(a.features / 4 / WG), a.B, 1];
+    entry === 'gather_labels'
+      ? grid2d(env, Math.ceil(a.B / WG))
+      : entry === 'gather_images_augment'
+        ? [1, a.B, 1]
+        : [Math.ceil(a.features / 4 / WG), a.B, 1];
   if (workgroups[1] > env.device.limits.maxComputeWorkgroupsPerDimension) {
     throw new ShapeError(`${entry}: batch size ${a.B} exceeds the adapter's workgroup grid limit.`);
   }
@@ -59,6 +81,57 @@ async function prepare(
   );
   const group = bindGroup(env, pipeline, [params, ...bindings], entry);
   return { label: entry, kind: 'gather', pipeline, bindGroup: group, workgroups, params };
+}
+
+/** X = normalise(augment(images[idx])) for training batches; one workgroup per row. */
+export async function prepareGatherImagesAugment(
+  env: KernelEnv,
+  a: {
+    B: number;
+    features: number;
+    channels: number;
+    packed: TensorView;
+    idx: TensorView;
+    norm: TensorView;
+    out: TensorView;
+    augment: GatherAugment;
+  },
+): Promise<GatherDispatch> {
+  const g = a.augment;
+  if (g.height * g.width * a.channels !== a.features) {
+    throw new ShapeError(
+      `gather_images_augment: ${g.height}x${g.width}x${a.channels} images do not have ${a.features} features.`,
+    );
+  }
+  requireLength(a.out, a.B * a.features, 'gather_images_augment output');
+  requireLength(a.norm, 2 * a.channels, 'gather_images_augment norm');
+  const words = [
+    g.height,
+    g.width,
+    g.padding,
+    +g.reflect,
+    +g.flip,
+    g.brightness,
+    g.contrast,
+    g.seed,
+    g.epoch,
+  ];
+  const aug = uniformBuffer(
+    env,
+    [...words, 0, 0, 0].map((u) => ({ u })),
+    'gather_images_augment aug',
+  );
+  const d = await prepare(env, 'gather_images_augment', 0, { ...a, classes: 0 }, [
+    a.packed,
+    a.idx,
+    a.norm,
+    a.out,
+    null,
+    null,
+    null,
+    aug,
+  ]);
+  return { ...d, aug };
 }
 
 /** X = normalise(images[idx]); norm holds [mul_0..mul_C-1, add_0..add_C-1]. */

@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 
 import {
   applyAugmentParams,
+  augmentParamsFor,
   augmentRecord,
-  sampleAugmentParams,
+  reflectIndex,
   validateAugmentOptions,
 } from '../../src/data/augment.js';
 import type { AugmentOptions, AugmentParams, ImageShape } from '../../src/data/augment.js';
@@ -15,12 +16,20 @@ function randomImage(shape: ImageShape, seed: number): Uint8Array {
   return Uint8Array.from({ length: shape.height * shape.width * shape.channels }, () => rng.int(256));
 }
 
+/** numpy's 'reflect' for one step past the edge, written out (pad < n): -1 -> 1, n -> n-2. */
+function mirror(i: number, n: number): number {
+  if (n === 1) return 0;
+  if (i < 0) return -i;
+  if (i >= n) return 2 * (n - 1) - i;
+  return i;
+}
+
 /** Reference: build the padded image explicitly, crop, then flip (the documented order). */
 function referenceGeometry(
   src: Uint8Array,
   s: ImageShape,
   pad: number,
-  edge: boolean,
+  reflect: boolean,
   p: AugmentParams,
 ): Uint8Array {
   const { height: H, width: W, channels: C } = s;
@@ -32,9 +41,9 @@ function referenceGeometry(
       let sy = y - pad;
       let sx = x - pad;
       const inside = sy >= 0 && sy < H && sx >= 0 && sx < W;
-      if (!inside && !edge) continue;
-      sy = Math.min(H - 1, Math.max(0, sy));
-      sx = Math.min(W - 1, Math.max(0, sx));
+      if (!inside && !reflect) continue;
+      sy = mirror(sy, H);
+      sx = mirror(sx, W);
       for (let c = 0; c < C; c++) padded[(y * PW + x) * C + c] = src[(sy * W + sx) * C + c];
     }
   }
@@ -61,90 +70,102 @@ const shapes: ImageShape[] = [
   { height: 9, width: 4, channels: 2 },
 ];
 
+const ident = (pad: number): AugmentParams => ({
+  dy: pad,
+  dx: pad,
+  flip: false,
+  brightness: 0,
+  contrastQ: 256,
+});
+
 describe('augmentation', () => {
-  it('is deterministic given the generator state', () => {
+  it('draws depend on (seed, epoch, sample) only', () => {
     const shape = { height: 12, width: 11, channels: 3 };
     const src = randomImage(shape, 1);
-    const opts: AugmentOptions = { crop: { pad: 3 }, flip: true, brightness: 0.2, contrast: 0.3 };
-    const run = (seed: number): [Uint8Array, AugmentParams[]] => {
-      const rng = new Rng(seed);
-      const dst = new Uint8Array(src.length);
-      const params: AugmentParams[] = [];
-      const outs: number[] = [];
-      for (let i = 0; i < 5; i++) {
-        params.push(augmentRecord(src, dst, shape, opts, rng));
-        outs.push(...dst);
-      }
-      return [Uint8Array.from(outs), params];
+    const opts: AugmentOptions = {
+      crop: { padding: 3, mode: 'zero' },
+      flip: true,
+      brightness: 0.2,
+      contrast: 0.3,
     };
-    const [a, pa] = run(42);
-    const [b, pb] = run(42);
-    const [c] = run(43);
-    expect(b).toEqual(a);
-    expect(pb).toEqual(pa);
-    expect(c).not.toEqual(a);
-    // Restoring a saved state replays the same draws.
-    const rng = new Rng(9);
-    rng.next();
-    const saved = rng.state();
-    const p1 = sampleAugmentParams(rng, opts);
-    expect(sampleAugmentParams(Rng.fromState(saved), opts)).toEqual(p1);
+    const dst = new Uint8Array(src.length);
+    const again = new Uint8Array(src.length);
+    const a = augmentRecord(src, dst, shape, opts, 42, 3, 17);
+    // Other samples drawn in between change nothing: no generator state is shared.
+    for (let s = 0; s < 5; s++) augmentParamsFor(opts, 42, 3, s);
+    expect(augmentRecord(src, again, shape, opts, 42, 3, 17)).toEqual(a);
+    expect(again).toEqual(dst);
+    const differs = (seed: number, epoch: number, sample: number): boolean =>
+      [0, 1, 2, 3, 4, 5, 6, 7].some(
+        (k) =>
+          JSON.stringify(augmentParamsFor(opts, seed, epoch, sample + k)) !==
+          JSON.stringify(augmentParamsFor(opts, 42, 3, 17 + k)),
+      );
+    expect(differs(43, 3, 17)).toBe(true);
+    expect(differs(42, 4, 17)).toBe(true);
+    expect(differs(42, 3, 18)).toBe(true);
+    // Turning a step on leaves the other steps' draws unchanged.
+    const cropOnly = augmentParamsFor({ crop: opts.crop }, 42, 3, 17);
+    expect([cropOnly.dy, cropOnly.dx]).toEqual([a.dy, a.dx]);
   });
 
-  it('flip twice is the identity; no-op parameters copy the image', () => {
+  it('flip twice is the identity; identity parameters copy the image', () => {
     for (const shape of shapes) {
       const src = randomImage(shape, 3);
       const once = new Uint8Array(src.length);
       const twice = new Uint8Array(src.length);
-      const flip = { dy: 0, dx: 0, flip: true, brightness: 0, contrast: 1 };
+      const flip = { ...ident(0), flip: true };
       applyAugmentParams(src, once, shape, {}, flip);
       applyAugmentParams(once, twice, shape, {}, flip);
       expect(twice).toEqual(src);
       if (shape.width > 1) expect(once).not.toEqual(src);
-      const ident = new Uint8Array(src.length);
-      applyAugmentParams(src, ident, shape, { crop: { pad: 2 } }, { ...flip, dy: 2, dx: 2, flip: false });
-      expect(ident).toEqual(src);
+      const same = new Uint8Array(src.length);
+      applyAugmentParams(src, same, shape, { crop: { padding: 1, mode: 'reflect' } }, ident(1));
+      expect(same).toEqual(src);
     }
   });
 
-  it('crop offsets stay in [0, 2*pad], cover the range, and flip happens about half the time', () => {
-    const rng = new Rng(5);
-    const pad = 4;
+  it('crop offsets stay in [0, 2*padding], cover the range, and flip happens about half the time', () => {
+    const padding = 4;
     const seenY = new Set<number>();
     const seenX = new Set<number>();
     let flips = 0;
     const N = 4000;
     for (let i = 0; i < N; i++) {
-      const p = sampleAugmentParams(rng, { crop: { pad }, flip: true });
+      const p = augmentParamsFor({ crop: { padding, mode: 'zero' }, flip: true }, 5, 0, i);
       expect(p.dy).toBeGreaterThanOrEqual(0);
-      expect(p.dy).toBeLessThanOrEqual(2 * pad);
+      expect(p.dy).toBeLessThanOrEqual(2 * padding);
       expect(p.dx).toBeGreaterThanOrEqual(0);
-      expect(p.dx).toBeLessThanOrEqual(2 * pad);
+      expect(p.dx).toBeLessThanOrEqual(2 * padding);
       seenY.add(p.dy);
       seenX.add(p.dx);
       if (p.flip) flips++;
     }
-    expect(seenY.size).toBe(2 * pad + 1);
-    expect(seenX.size).toBe(2 * pad + 1);
+    expect(seenY.size).toBe(2 * padding + 1);
+    expect(seenX.size).toBe(2 * padding + 1);
     expect(Math.abs(flips / N - 0.5)).toBeLessThan(0.04);
-    // Disabled steps draw nothing and give identity parameters.
-    const r2 = new Rng(5);
-    const before = r2.state();
-    expect(sampleAugmentParams(r2, {})).toEqual({ dy: 0, dx: 0, flip: false, brightness: 0, contrast: 1 });
-    expect(r2.state()).toEqual(before);
+    expect(augmentParamsFor({}, 5, 0, 1)).toEqual(ident(0));
   });
 
-  it('crop and flip match an explicit pad-crop-flip reference (zero and edge fill)', () => {
+  it('reflectIndex mirrors without repeating the edge, for any distance', () => {
+    expect([-3, -2, -1, 0, 1, 2, 3, 4, 5, 6].map((i) => reflectIndex(i, 4))).toEqual([
+      3, 2, 1, 0, 1, 2, 3, 2, 1, 0,
+    ]);
+    expect([-2, -1, 0, 1, 2].map((i) => reflectIndex(i, 1))).toEqual([0, 0, 0, 0, 0]);
+    expect([-2, -1, 0, 1, 2, 3].map((i) => reflectIndex(i, 2))).toEqual([0, 1, 0, 1, 0, 1]);
+  });
+
+  it('crop and flip match an explicit pad-crop-flip reference (zero and reflect)', () => {
     for (const shape of shapes) {
       const src = randomImage(shape, 7);
       const dst = new Uint8Array(src.length);
-      for (const fill of ['zero', 'edge'] as const) {
-        const pad = Math.min(3, shape.height, shape.width);
-        const opts: AugmentOptions = { crop: { pad, fill }, flip: 0.5 };
-        const rng = new Rng(11);
+      for (const mode of ['zero', 'reflect'] as const) {
+        // One-step reflection in the reference needs padding < side (or a side of 1).
+        const padding = Math.min(3, shape.height, shape.width) - (mode === 'reflect' ? 1 : 0) || 1;
+        const opts: AugmentOptions = { crop: { padding, mode }, flip: true };
         for (let t = 0; t < 30; t++) {
-          const p = augmentRecord(src, dst, shape, opts, rng);
-          expect(dst).toEqual(referenceGeometry(src, shape, pad, fill === 'edge', p));
+          const p = augmentRecord(src, dst, shape, opts, 11, 0, t);
+          expect(dst).toEqual(referenceGeometry(src, shape, padding, mode === 'reflect', p));
         }
       }
     }
@@ -154,58 +175,54 @@ describe('augmentation', () => {
     const shape = { height: 8, width: 8, channels: 1 };
     const src = new Uint8Array(64).fill(255);
     const dst = new Uint8Array(64);
-    applyAugmentParams(
-      src,
-      dst,
-      shape,
-      { crop: { pad: 3 } },
-      { dy: 0, dx: 5, flip: false, brightness: 0, contrast: 1 },
-    );
+    const opts: AugmentOptions = { crop: { padding: 3, mode: 'zero' } };
+    applyAugmentParams(src, dst, shape, opts, { ...ident(3), dy: 0, dx: 5 });
     // dy = 0 shifts the content down by 3 (3 black rows on top); dx = 5 shifts left by 2.
     for (let y = 0; y < 8; y++) {
       for (let x = 0; x < 8; x++) expect(dst[y * 8 + x]).toBe(y < 3 || x >= 6 ? 0 : 255);
     }
   });
 
-  it('brightness and contrast: rounded, clamped, around the image mean', () => {
+  it('brightness and contrast: integer, rounded half up, clamped, around the rounded image mean', () => {
     const shape = { height: 1, width: 4, channels: 1 };
     const src = Uint8Array.of(10, 20, 30, 250);
     const dst = new Uint8Array(4);
-    applyAugmentParams(src, dst, shape, {}, { dy: 0, dx: 0, flip: false, brightness: 10.4, contrast: 1 });
+    applyAugmentParams(src, dst, shape, {}, { ...ident(0), brightness: 10 });
     expect([...dst]).toEqual([20, 30, 40, 255]);
-    applyAugmentParams(src, dst, shape, {}, { dy: 0, dx: 0, flip: false, brightness: 0, contrast: 2 });
-    // mean 77.5: 77.5 + 2 * (v - 77.5)
+    applyAugmentParams(src, dst, shape, {}, { ...ident(0), brightness: -15 });
+    expect([...dst]).toEqual([0, 5, 15, 235]);
+    // sum 310, n 4: mean 77.5 rounds half up to 78; factor 2: 78 + 2 (v - 78).
+    applyAugmentParams(src, dst, shape, {}, { ...ident(0), contrastQ: 512 });
     expect([...dst]).toEqual([0, 0, 0, 255]);
-    applyAugmentParams(src, dst, shape, {}, { dy: 0, dx: 0, flip: false, brightness: 0, contrast: 0.5 });
-    expect([...dst]).toEqual([Math.round(43.75), Math.round(48.75), Math.round(53.75), Math.round(163.75)]);
-    const rng = new Rng(1);
-    for (let i = 0; i < 200; i++) {
-      const p = sampleAugmentParams(rng, { brightness: 0.1, contrast: 0.25 });
-      expect(Math.abs(p.brightness)).toBeLessThanOrEqual(25.5);
-      expect(p.contrast).toBeGreaterThanOrEqual(0.75);
-      expect(p.contrast).toBeLessThanOrEqual(1.25);
+    // factor 0.5: 78 + round_half_up((v - 78) / 2): -34, -29, -24, 86.
+    applyAugmentParams(src, dst, shape, {}, { ...ident(0), contrastQ: 128 });
+    expect([...dst]).toEqual([44, 49, 54, 164]);
+    for (let i = 0; i < 500; i++) {
+      const p = augmentParamsFor({ brightness: 0.1, contrast: 0.25 }, 1, 2, i);
+      expect(Number.isInteger(p.brightness) && Math.abs(p.brightness) <= 26).toBe(true);
+      expect(p.contrastQ).toBeGreaterThanOrEqual(192);
+      expect(p.contrastQ).toBeLessThanOrEqual(320);
     }
   });
 
   it('rejects bad options and buffers with named errors', () => {
-    expect(() => validateAugmentOptions({ crop: { pad: -1 } })).toThrow(ConfigError);
-    expect(() => validateAugmentOptions({ crop: { pad: 2, fill: 'mirror' } })).toThrow(/fill/);
-    expect(() => validateAugmentOptions({ flip: 2 })).toThrow(ConfigError);
+    expect(() => validateAugmentOptions({ crop: { padding: -1 } })).toThrow(ConfigError);
+    expect(() => validateAugmentOptions({ crop: { padding: 2, mode: 'mirror' } })).toThrow(/mode/);
+    expect(() => validateAugmentOptions({ flip: 0.5 })).toThrow(ConfigError);
     expect(() => validateAugmentOptions({ brightness: -0.1 })).toThrow(ConfigError);
-    expect(() => validateAugmentOptions({ crop: { pad: 9 } }, { height: 8, width: 8, channels: 1 })).toThrow(
-      /larger/,
-    );
-    expect(validateAugmentOptions({ flip: true, crop: { pad: 4 } })).toEqual({
-      flip: 0.5,
-      crop: { pad: 4, fill: 'zero' },
+    expect(() =>
+      validateAugmentOptions({ crop: { padding: 9 } }, { height: 8, width: 8, channels: 1 }),
+    ).toThrow(/larger/);
+    expect(validateAugmentOptions({ flip: true, crop: { padding: 4 } })).toEqual({
+      flip: true,
+      crop: { padding: 4, mode: 'zero' },
     });
     const shape = { height: 2, width: 2, channels: 1 };
     const buf = new Uint8Array(8);
-    const id = { dy: 0, dx: 0, flip: false, brightness: 0, contrast: 1 };
-    expect(() => applyAugmentParams(buf.subarray(0, 4), buf.subarray(2, 6), shape, {}, id)).toThrow(
+    expect(() => applyAugmentParams(buf.subarray(0, 4), buf.subarray(2, 6), shape, {}, ident(0))).toThrow(
       ShapeError,
     );
-    expect(() => applyAugmentParams(buf.subarray(0, 3), new Uint8Array(4), shape, {}, id)).toThrow(
+    expect(() => applyAugmentParams(buf.subarray(0, 3), new Uint8Array(4), shape, {}, ident(0))).toThrow(
       ShapeError,
     );
   });
