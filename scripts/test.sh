@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
-bash scripts/install.sh
+bash scripts/install.sh test
 echo "== typecheck"; npx tsc --noEmit -p tsconfig.json
 echo "== lint"; npx eslint --max-warnings 0 .
 echo "== format"; npx prettier --check . >/dev/null || { npx prettier --check . ; exit 1; }
