@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError, EngineError } from '../errors.js';
 import { closest, helpText, parseArgs, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { evalCommand, runEval } from './eval.js';
+import { exportCommand, runExport } from './export.js';
 import { infoCommand, runInfo } from './info.js';
 import { processIo, type CliContext } from './io.js';
 import { predictCommand, runPredict } from './predict.js';
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, Command> = {
   eval: { spec: evalCommand, run: runEval },
   predict: { spec: predictCommand, run: runPredict },
   info: { spec: infoCommand, run: runInfo },
+  export: { spec: exportCommand, run: runExport },
 };
 
 function version(): string {
