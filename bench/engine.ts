@@ -6,7 +6,7 @@
 import type { GpuDevice } from '../src/gpu/device.js';
 import { Trainer, type Weights } from '../src/engine/trainer.js';
 import type { TrainingData } from '../src/engine/gpu-data.js';
-import type { ModelSpec } from '../src/nn/model.js';
+import type { DenseModelSpec as ModelSpec } from '../src/nn/model.js';
 import type { OptimizerConfig } from '../src/optim/optimizers.js';
 import { Rng } from '../src/rng.js';
 import { USAGE } from '../src/gpu/buffers.js';

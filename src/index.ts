@@ -10,12 +10,35 @@ export {
   type History,
   type StepLog,
   type TrainerOptions,
+  type RunningStats,
   type Weights,
 } from './engine/trainer.js';
 export type { FloatData, TrainingData, Uint8Data } from './engine/gpu-data.js';
 export { ACTIVATIONS, type Activation } from './nn/activations.js';
 export { INITS, type Init } from './nn/init.js';
-export { paramLayout, validateModel, type LayerSpec, type ModelSpec } from './nn/model.js';
+export {
+  paramLayout,
+  validateModel,
+  type DenseLayerSpec,
+  type DenseModelSpec,
+  type LayerSpec,
+  type ModelSpec,
+} from './nn/model.js';
+export {
+  LAYER_TYPES,
+  describeLayer,
+  resolveModel,
+  type BatchNormSpec,
+  type Conv2dSpec,
+  type DenseSpec,
+  type DropoutSpec,
+  type FlattenSpec,
+  type GlobalAvgPoolSpec,
+  type LayerType,
+  type Pool2dSpec,
+  type ResolvedLayer,
+  type ResolvedModel,
+} from './nn/layers.js';
 export { LOSSES, type LossName } from './kernels/losses.js';
 export { MATMUL_VARIANTS, variantName, type MatmulForm, type MatmulVariant } from './kernels/matmul.js';
 export { OPTIMIZERS, type OptimizerConfig, type OptimizerName } from './optim/optimizers.js';

@@ -31,15 +31,27 @@ export interface LoadedModel {
 export function parseModel(bytes: Uint8Array, fileName: string): LoadedModel {
   const m = loadModel(bytes, fileName);
   const a = m.architecture;
+  const layers = a.layers.map((l) => {
+    if ((l.type !== undefined && l.type !== 'dense') || !('units' in l))
+      throw new ModelFormatError(
+        `${fileName}: a ${l.type ?? 'non-dense'} layer; the demo loads dense networks (use the CLI's eval and predict for this model).`,
+        fileName,
+      );
+    return {
+      units: l.units,
+      activation: l.activation ?? 'identity',
+      ...(l.alpha === undefined ? {} : { alpha: l.alpha }),
+    };
+  });
   const shape: [number, number, number] =
     a.inputShape.length === 3 ? [a.inputShape[0], a.inputShape[1], a.inputShape[2]] : [1, a.inputSize, 1];
-  const outputs = a.layers[a.layers.length - 1].units;
+  const outputs = layers[layers.length - 1].units;
   const classes = outputs === 1 ? 2 : outputs;
   const classNames =
     m.classNames.length === classes ? m.classNames : Array.from({ length: classes }, (_, i) => String(i));
   return {
     meta: {
-      spec: { inputSize: a.inputSize, layers: a.layers, loss: a.loss },
+      spec: { inputSize: a.inputSize, layers, loss: a.loss },
       inputShape: shape,
       normalization: normalizationOf(m.normalization, shape[2], fileName),
       classNames,

@@ -5,7 +5,7 @@ import {
   ConfigError,
   type Activation,
   type LossName,
-  type ModelSpec,
+  type DenseModelSpec as ModelSpec,
   type OptimizerName,
 } from '../../src/index.js';
 import type { DatasetId } from './data.js';

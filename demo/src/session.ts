@@ -8,7 +8,7 @@ import {
   Trainer,
   type EpochLog,
   type GpuDevice,
-  type ModelSpec,
+  type DenseModelSpec as ModelSpec,
   type RngState,
   type StepLog,
   type TrainingData,

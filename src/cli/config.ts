@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Activation } from '../nn/activations.js';
 import { INITS, type Init } from '../nn/init.js';
-import type { LayerSpec, ModelSpec } from '../nn/model.js';
+import type { DenseLayerSpec as LayerSpec, DenseModelSpec } from '../nn/model.js';
 import type { LossName } from '../nn/losses.js';
 import type { MatmulForm, MatmulVariant } from '../kernels/matmul.js';
 import type { OptimizerConfig, OptimizerName } from '../optim/optimizers.js';
@@ -309,7 +309,7 @@ export function lossFor(cfg: TrainConfig, classes: number): LossName {
 }
 
 /** The network: hidden layers from the config, the output layer from the loss and class count. */
-export function modelSpec(cfg: TrainConfig, inputSize: number, classes: number): ModelSpec {
+export function modelSpec(cfg: TrainConfig, inputSize: number, classes: number): DenseModelSpec {
   const loss = lossFor(cfg, classes);
   if (loss === 'bce' && classes !== 2) {
     throw new UsageError(

@@ -2,6 +2,7 @@
 // matrix of a saved model on a dataset split (by default the test split of the dataset it was
 // trained on), preprocessed with the normalisation stored in the model file.
 
+import { resolveModel } from '../nn/layers.js';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { loadData, toTrainingData } from './data.js';
 import { openGpu } from './gpu.js';
@@ -118,7 +119,7 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
     const td = toTrainingData(set, m.normalization);
     const B = v['batch-size'] as number;
     const { loss, accuracy } = await trainer.evaluate(td, { batchSize: B });
-    const outputs = m.spec.layers[m.spec.layers.length - 1].units;
+    const outputs = resolveModel(m.spec).outputSize;
     const probs = classProbabilities(await trainer.predict(td, { batchSize: B }), set.count, outputs);
     const predicted = probs.map(argmax);
     const rep = classReport(set.labels, predicted, classes);

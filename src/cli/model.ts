@@ -3,24 +3,30 @@
 
 import type { GpuDevice } from '../gpu/device.js';
 import { Trainer } from '../engine/trainer.js';
+import { resolveModel } from '../nn/layers.js';
 import type { ModelSpec } from '../nn/model.js';
 import type { Architecture, ModelFile } from '../io/modelfile.js';
 import { loadModelFile } from '../io/files.js';
 import { parseNormalization, type NormalizationBlock } from './data.js';
 
+/** A dense-only spec keeps [h, w, c] as its recorded input shape (its input is flat). */
 export function architectureOf(spec: ModelSpec, shape: [number, number, number]): Architecture {
+  const m = resolveModel(spec);
   return {
-    inputShape: shape,
-    inputSize: spec.inputSize,
-    layers: spec.layers.map((l) =>
-      l.alpha === undefined ? { units: l.units, activation: l.activation } : { ...l },
-    ),
+    inputShape: m.inputShape.length === 3 ? m.inputShape : shape,
+    inputSize: m.inputSize,
+    layers: JSON.parse(JSON.stringify(spec.layers)) as Architecture['layers'],
     loss: spec.loss,
   };
 }
 
+/** Dense-only architectures take a flat input of inputSize; the others their image shape. */
 export function specOf(a: Architecture): ModelSpec {
-  return { inputSize: a.inputSize, layers: a.layers.map((l) => ({ ...l })), loss: a.loss };
+  const layers = JSON.parse(JSON.stringify(a.layers)) as ModelSpec['layers'];
+  const dense = layers.every((l) => l.type === undefined || l.type === 'dense');
+  return dense
+    ? { inputSize: a.inputSize, layers, loss: a.loss }
+    : { inputShape: a.inputShape, layers, loss: a.loss };
 }
 
 export interface LoadedModel {
@@ -39,7 +45,7 @@ export async function loadModelForUse(file: string): Promise<LoadedModel> {
   const shape: [number, number, number] =
     a.inputShape.length === 3 ? [a.inputShape[0], a.inputShape[1], a.inputShape[2]] : [1, a.inputShape[0], 1];
   const spec = specOf(a);
-  const outputs = spec.layers[spec.layers.length - 1].units;
+  const outputs = resolveModel(spec).outputSize;
   const classes = outputs === 1 ? 2 : outputs;
   const classNames =
     model.classNames.length === classes
@@ -60,6 +66,7 @@ export async function inferenceTrainer(gpu: GpuDevice, m: LoadedModel): Promise<
   // Plain SGD keeps no optimizer state, so nothing beyond the weights is allocated.
   const t = await Trainer.create(gpu, m.spec, { optimizer: { name: 'sgd', lr: 1 } });
   t.setWeights(m.model.weights);
+  t.setRunningStats(m.model.runningStats, m.model.batchesTracked);
   return t;
 }
 

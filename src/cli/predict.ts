@@ -3,9 +3,11 @@
 // the image-folder reader used in training) and normalised with the model file's statistics.
 // Folders given as arguments are searched for images (sorted, recursively).
 
+import { resolveModel } from '../nn/layers.js';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { readImageFileFromDisk } from '../data/readers-node.js';
+import { NotAnImageError } from '../errors.js';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { mulAdd } from './data.js';
 import { openGpu } from './gpu.js';
@@ -94,11 +96,21 @@ export async function runPredict(args: ParsedArgs, ctx: CliContext): Promise<num
   const per = h * w * c;
   const images = new Uint8Array(files.length * per);
   for (let i = 0; i < files.length; i++) {
-    const px = await readImageFileFromDisk(files[i], {
-      size: [h, w],
-      channels: c,
-      mode: mode as 'resize' | 'center-crop',
-    });
+    let px: Uint8Array;
+    try {
+      px = await readImageFileFromDisk(files[i], {
+        size: [h, w],
+        channels: c,
+        mode: mode as 'resize' | 'center-crop',
+      });
+    } catch (e) {
+      // The reader's own advice names an API option (skipNonImages); a CLI user needs this instead.
+      if (!(e instanceof NotAnImageError)) throw e;
+      throw new UsageError(
+        `${files[i]}: not a PNG or JPEG image; predict reads .png, .jpg and .jpeg files only: ` +
+          'leave this file out, or pass a folder (files in it that are not images are skipped)',
+      );
+    }
     images.set(px, i * per);
   }
   const { gpu, owned } = await openGpu(ctx);
@@ -113,7 +125,7 @@ export async function runPredict(args: ParsedArgs, ctx: CliContext): Promise<num
       ...mulAdd(m.normalization, c),
     });
     trainer.destroy();
-    const outputs = m.spec.layers[m.spec.layers.length - 1].units;
+    const outputs = resolveModel(m.spec).outputSize;
     const probs = classProbabilities(out, files.length, outputs);
     const k = Math.min(v.top as number, m.classNames.length);
     const results = files.map((file, i) => {

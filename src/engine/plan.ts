@@ -2,36 +2,45 @@
 // every dispatch, prepared once. Encoding a step then only records prepared dispatches.
 //
 // Step order (one compute pass):
-//   [gather X, targets from the resident dataset]            (data.ts, owned by the trainer)
-//   forward   l = 0..L-1:  Z_l, A_l = matmul_forward(A_{l-1}, W_l, b_l)   (softmax: + row kernel)
-//   loss:     bce / softmax-ce on Z_L (logits), mse on A_L  -> dZ_L (or dA_L, then act backward)
+//   [gather X, targets from the resident dataset]            (owned by the trainer)
+//   forward   l = 0..L-1: the layer module's forward (training mode) or forwardEval
+//   loss:     bce / softmax-ce on the last Z (logits), mse on the last A -> dZ_L (or dA_L, then
+//             act backward)
 //   accumulate (loss, correct, rows) into `acc`
-//   backward  l = L-1..0:  dW_l = dZ_l^T A_{l-1};  db_l = colsum dZ_l;
-//                          dZ_{l-1} = (dZ_l W_l) * act'_{l-1}(Z_{l-1})  (fused epilogue)
+//   backward  l = L-1..0: the layer module's backward: parameter gradients (OVERWRITE their slots
+//             of the flat gradient buffer) and dIn = d loss / d Z of the layer below, with that
+//             layer's act' fused
 //   [clip: global norm -> scale]   optimizer: one dispatch over the flat parameters
+//
+// Buffers: X; per layer Z (pre-activation) and A (the same buffer when the activation is the
+// identity; flatten reuses its input's); two gradient buffers used in turn down the backward pass
+// (a layer reads dOut from one and writes dIn to the other); one scratch shared by every conv
+// form (each form needs it only during its own dispatches); per-layer extras (max-pool winners,
+// batch-norm batch statistics).
 
 import { USAGE } from '../gpu/buffers.js';
 import { prepareActivationBackward, prepareActivationForward } from '../kernels/activations.js';
 import { encodeDispatch, view, type Dispatch, type KernelEnv, type TensorView } from '../kernels/common.js';
+import type { ConvAlgo } from '../kernels/conv.js';
 import { prepareLoss, type LossDispatch } from '../kernels/losses.js';
-import {
-  matmulScratchLength,
-  prepareMatmulSteps,
-  type MatmulArgs,
-  type MatmulForm,
-  type MatmulVariant,
-} from '../kernels/matmul.js';
+import type { MatmulForm, MatmulVariant } from '../kernels/matmul.js';
 import { prepareOptimizer, type OptimizerDispatch } from '../kernels/optim.js';
-import { CLIP_PARTIALS, prepareBiasGrad, prepareClip, prepareLossAccumulate } from '../kernels/reduce.js';
-import type { ModelSpec, ParamLayout } from '../nn/model.js';
+import { CLIP_PARTIALS, prepareClip, prepareLossAccumulate } from '../kernels/reduce.js';
+import { createStepParams } from '../kernels/step-params.js';
+import type { Activation } from '../nn/activations.js';
+import type { ConvGeometry, ResolvedModel } from '../nn/layers.js';
 import type { ResolvedOptimizer } from '../optim/optimizers.js';
+import { LAYER_MODULES } from './layers/index.js';
+import type { ConvForm, LayerIO, PlanContext } from './layers/types.js';
 
 export interface ModelBuffers {
   params: GPUBuffer;
   grads: GPUBuffer;
   m?: GPUBuffer;
   v?: GPUBuffer;
-  layout: ParamLayout;
+  /** Batch-norm running statistics (absent without batch norm). */
+  state?: GPUBuffer;
+  model: ResolvedModel;
 }
 
 export interface Plan {
@@ -43,8 +52,12 @@ export interface Plan {
   output: TensorView;
   acc: TensorView;
   evalAcc: TensorView;
-  /** Forward pass up to the logits (and A for non-softmax outputs). */
+  /** Uniform (active samples, step, dropout seed) that batch norm and dropout read. */
+  stepParams: GPUBuffer;
+  /** Training-mode forward pass up to the logits (and A for non-softmax outputs). */
   forward: Dispatch[];
+  /** Evaluation-mode forward (running statistics, no dropout); the same list without such layers. */
+  forwardEval: Dispatch[];
   /** Row softmax of the last layer into `output`, when the last activation is softmax. */
   outputSoftmax: Dispatch[];
   loss: LossDispatch;
@@ -55,6 +68,8 @@ export interface Plan {
   update: Dispatch[];
   optimizer: OptimizerDispatch;
   buffers: GPUBuffer[];
+  /** Bytes of the plan's own buffers (activations, gradients, scratch, per-layer extras). */
+  bytes: number;
   /** Which data feed last wrote X and the targets (the trainer skips re-gathering the same batch). */
   inputsFrom?: object;
 }
@@ -63,91 +78,164 @@ export function encodeAll(pass: GPUComputePassEncoder, list: readonly Dispatch[]
   for (const d of list) encodeDispatch(pass, d);
 }
 
+export interface PlanPickers {
+  matmul: (form: MatmulForm, B: number, K: number, N: number) => MatmulVariant;
+  conv: (g: ConvGeometry, B: number, form: ConvForm) => Promise<ConvAlgo>;
+}
+
 export async function buildPlan(
   env: KernelEnv,
-  spec: ModelSpec,
   model: ModelBuffers,
   opt: ResolvedOptimizer,
   B: number,
-  pick: (form: MatmulForm, B: number, K: number, N: number) => MatmulVariant,
+  pick: PlanPickers,
   dummies: { read: GPUBuffer; write: GPUBuffer },
 ): Promise<Plan> {
   const owned: GPUBuffer[] = [];
+  let bytes = 0;
   const alloc = (n: number, label: string): TensorView => {
-    const b = env.pool.acquire(n * 4, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, label);
+    const b = env.pool.acquire(Math.max(1, n) * 4, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, label);
     owned.push(b);
+    bytes += Math.max(1, n) * 4;
     return view(b, n);
   };
-  const L = spec.layers.length;
-  const outputs = spec.layers[L - 1].units;
-  const lay = model.layout.layers;
-  const W = (l: number) => view(model.params, lay[l].W.length, lay[l].W.offset * 4);
-  const bias = (l: number) => view(model.params, lay[l].b.length, lay[l].b.offset * 4);
-  const dW = (l: number) => view(model.grads, lay[l].W.length, lay[l].W.offset * 4);
-  const db = (l: number) => view(model.grads, lay[l].b.length, lay[l].b.offset * 4);
+  const m = model.model;
+  const layers = m.layers;
+  const L = layers.length;
+  const outputs = m.outputSize;
+  const last = layers[L - 1];
+  const param = (buf: GPUBuffer, s: { offset: number; length: number }) => view(buf, s.length, s.offset * 4);
 
-  const x = alloc(B * spec.inputSize, 'X');
-  const Z = spec.layers.map((l, i) => alloc(B * l.units, `Z${i}`));
-  const A = spec.layers.map((l, i) => alloc(B * l.units, `A${i}`));
-  const dZ = spec.layers.map((l, i) => alloc(B * l.units, `dZ${i}`));
-  const targets = alloc(spec.loss === 'softmax-ce' ? B : B * outputs, 'targets');
-  const stats = alloc(B * 3, 'stats');
-  const acc = alloc(4, 'acc');
-  const evalAcc = alloc(4, 'eval-acc');
-  const input = (l: number) => (l === 0 ? x : A[l - 1]);
-  // Every matmul goes through here: it picks the tuned variant for the shape and gives split-K
-  // variants a scratch buffer of their own (one or two dispatches).
-  const matmul = async (args: Omit<MatmulArgs, 'variant' | 'dummies' | 'scratch'>) => {
-    const variant = pick(args.form, args.B, args.K, args.N);
-    const need = matmulScratchLength(args.form, args.B, args.K, args.N, variant);
-    const scratch = need > 0 ? alloc(need, `matmul-scratch-${args.form}`) : undefined;
-    return prepareMatmulSteps(env, { ...args, variant, dummies, scratch });
+  const x = alloc(B * m.inputSize, 'X');
+  const stepParams = createStepParams(env, 'step-params');
+  owned.push(stepParams);
+
+  // Forward buffers. `producer[l]` is the layer whose Z/act a layer's input came from (through
+  // any flattens), or -1 for the batch X.
+  const z: TensorView[] = [];
+  const a: TensorView[] = [];
+  const producer: number[] = [];
+  let prevOut = x;
+  let prevProducer = -1;
+  for (const layer of layers) {
+    producer.push(prevProducer);
+    if (layer.type === 'flatten') {
+      z.push(prevOut);
+      a.push(prevOut);
+      continue;
+    }
+    const zl = alloc(B * layer.outSize, `Z${layer.index}`);
+    const al = layer.activation === 'identity' ? zl : alloc(B * layer.outSize, `A${layer.index}`);
+    z.push(zl);
+    a.push(al);
+    prevOut = al;
+    prevProducer = layer.index;
+  }
+
+  // Gradient buffers used in turn: the last layer's dOut in g[0]; each layer's dIn in the other.
+  const gradMax = Math.max(...layers.map((l) => Math.max(l.inSize, l.outSize)));
+  const g = [alloc(B * gradMax, 'grad-0'), alloc(B * gradMax, 'grad-1')];
+  const dOut: TensorView[] = new Array<TensorView>(L);
+  const dIn: (TensorView | undefined)[] = new Array<TensorView | undefined>(L);
+  let parity = 0;
+  for (let l = L - 1; l >= 0; l--) {
+    const layer = layers[l];
+    dOut[l] = view(g[parity].buffer, B * layer.outSize);
+    if (producer[l] < 0) break;
+    if (layer.type !== 'flatten') parity = 1 - parity;
+    dIn[l] = view(g[parity].buffer, B * layer.inSize);
+  }
+
+  const ios: LayerIO[] = layers.map((layer, l) => {
+    const p = producer[l];
+    const prodAct: Activation = p >= 0 ? layers[p].activation : 'identity';
+    const io: LayerIO = {
+      layer,
+      input: l === 0 ? x : a[l - 1],
+      inputZ: p >= 0 ? z[p] : undefined,
+      inputAct: prodAct,
+      inputAlpha: p >= 0 ? layers[p].alpha : 0.01,
+      z: z[l],
+      a: a[l],
+      dOut: dOut[l],
+      dIn: dIn[l],
+    };
+    if (layer.param) {
+      io.W = param(model.params, layer.param.W);
+      io.dW = param(model.grads, layer.param.W);
+      if (layer.param.b.length > 0) {
+        io.b = param(model.params, layer.param.b);
+        io.db = param(model.grads, layer.param.b);
+      }
+    }
+    if (layer.state) {
+      io.runningMean = view(model.state!, layer.state.channels, layer.state.mean * 4);
+      io.runningVar = view(model.state!, layer.state.channels, layer.state.variance * 4);
+    }
+    return io;
+  });
+
+  let scratchView: TensorView | undefined;
+  const ctx: PlanContext = {
+    env,
+    B,
+    dummies,
+    stepParams,
+    pickMatmul: pick.matmul,
+    pickConv: pick.conv,
+    scratch: () => scratchView,
+    alloc,
   };
+  let scratchLength = 0;
+  for (const io of ios) {
+    if (io.layer.type === 'flatten') continue;
+    const mod = LAYER_MODULES[io.layer.type];
+    if (mod.scratchLength) scratchLength = Math.max(scratchLength, await mod.scratchLength(ctx, io));
+  }
+  if (scratchLength > 0) scratchView = alloc(scratchLength, 'conv-scratch');
 
   const forward: Dispatch[] = [];
+  const forwardEval: Dispatch[] = [];
+  const backwardByLayer: Dispatch[][] = [];
+  for (const io of ios) {
+    if (io.layer.type === 'flatten') {
+      backwardByLayer.push([]);
+      continue;
+    }
+    const d = await LAYER_MODULES[io.layer.type].prepare(ctx, io);
+    forward.push(...d.forward);
+    forwardEval.push(...d.forwardEval);
+    backwardByLayer.push(d.backward);
+  }
+  const backward = backwardByLayer.reverse().flat();
+
   // The final softmax (probabilities) is only needed by predict and by an MSE loss: softmax
   // cross-entropy works on the logits, so training and evaluation skip it.
   const outputSoftmax: Dispatch[] = [];
-  for (let l = 0; l < L; l++) {
-    const layer = spec.layers[l];
-    const softmax = layer.activation === 'softmax';
-    forward.push(
-      ...(await matmul({
-        form: 'forward',
-        lhs: input(l),
-        rhs: W(l),
-        bias: bias(l),
-        B,
-        K: lay[l].fanIn,
-        N: layer.units,
-        out: Z[l],
-        outA: A[l],
-        activation: softmax ? 'identity' : layer.activation,
-        alpha: layer.alpha,
-      })),
+  if (last.activation === 'softmax') {
+    outputSoftmax.push(
+      await prepareActivationForward(env, {
+        activation: 'softmax',
+        rows: B,
+        cols: outputs,
+        z: z[L - 1],
+        out: a[L - 1],
+      }),
     );
-    if (softmax) {
-      outputSoftmax.push(
-        await prepareActivationForward(env, {
-          activation: 'softmax',
-          rows: B,
-          cols: layer.units,
-          z: Z[l],
-          out: A[l],
-        }),
-      );
-    }
   }
 
-  const last = spec.layers[L - 1];
-  const lossOnLogits = spec.loss !== 'mse';
-  const mseNeedsAct = spec.loss === 'mse' && last.activation !== 'identity';
-  const dA = mseNeedsAct ? alloc(B * outputs, 'dA-out') : dZ[L - 1];
+  const targets = alloc(m.spec.loss === 'softmax-ce' ? B : B * outputs, 'targets');
+  const stats = alloc(B * 3, 'stats');
+  const acc = alloc(4, 'acc');
+  const evalAcc = alloc(4, 'eval-acc');
+  const lossOnLogits = m.spec.loss !== 'mse';
+  const mseNeedsAct = m.spec.loss === 'mse' && last.activation !== 'identity';
+  const dA = mseNeedsAct ? alloc(B * outputs, 'dA-out') : dOut[L - 1];
   const loss = await prepareLoss(env, {
-    loss: spec.loss,
+    loss: m.spec.loss,
     B,
     N: outputs,
-    outputs: lossOnLogits ? Z[L - 1] : A[L - 1],
+    outputs: lossOnLogits ? z[L - 1] : a[L - 1],
     targets,
     grad: dA,
     stats,
@@ -161,41 +249,16 @@ export async function buildPlan(
         rows: B,
         cols: outputs,
         // softmax backward wants S = softmax(Z); the others want Z.
-        z: last.activation === 'softmax' ? A[L - 1] : Z[L - 1],
+        z: last.activation === 'softmax' ? a[L - 1] : z[L - 1],
         dA,
-        out: dZ[L - 1],
+        out: dOut[L - 1],
       }),
     );
   }
   const accumulate = await prepareLossAccumulate(env, { B, stats, acc });
   const evalAccumulate = await prepareLossAccumulate(env, { B, stats, acc: evalAcc });
 
-  const backward: Dispatch[] = [];
-  for (let l = L - 1; l >= 0; l--) {
-    const N = spec.layers[l].units;
-    const K = lay[l].fanIn;
-    backward.push(...(await matmul({ form: 'weightGrad', lhs: dZ[l], rhs: input(l), B, K, N, out: dW(l) })));
-    backward.push(await prepareBiasGrad(env, { B, N, dZ: dZ[l], db: db(l) }));
-    if (l > 0) {
-      const prev = spec.layers[l - 1];
-      backward.push(
-        ...(await matmul({
-          form: 'inputGrad',
-          lhs: dZ[l],
-          rhs: W(l),
-          B,
-          K,
-          N,
-          out: dZ[l - 1],
-          activation: prev.activation,
-          alpha: prev.alpha,
-          aux: Z[l - 1],
-        })),
-      );
-    }
-  }
-
-  const P = model.layout.size;
+  const P = m.paramSize;
   const update: Dispatch[] = [];
   let clip: TensorView | undefined;
   if (opt.maxNorm !== undefined) {
@@ -220,15 +283,18 @@ export async function buildPlan(
   });
   update.push(optimizer);
 
+  const mse = m.spec.loss === 'mse';
   return {
     B,
     x,
     targets,
-    output: A[L - 1],
+    output: a[L - 1],
     acc,
     evalAcc,
-    forward: spec.loss === 'mse' ? [...forward, ...outputSoftmax] : forward,
-    outputSoftmax: spec.loss === 'mse' ? [] : outputSoftmax,
+    stepParams,
+    forward: mse ? [...forward, ...outputSoftmax] : forward,
+    forwardEval: mse ? [...forwardEval, ...outputSoftmax] : forwardEval,
+    outputSoftmax: mse ? [] : outputSoftmax,
     loss,
     lossBackward,
     accumulate,
@@ -237,5 +303,6 @@ export async function buildPlan(
     update,
     optimizer,
     buffers: owned,
+    bytes,
   };
 }

@@ -17,8 +17,12 @@ import { ACTIVE_OFFSET } from '../kernels/losses.js';
 import { GATHER_ACTIVE_OFFSET, type GatherDispatch } from '../kernels/data.js';
 import { DEFAULT_VARIANT, type MatmulForm, type MatmulVariant } from '../kernels/matmul.js';
 import { chooseMatmulVariants, variantFor, type MatmulTuning } from '../kernels/tune.js';
+import { writeStepParams } from '../kernels/step-params.js';
 import { defaultInit, initModelWeights, type Init } from '../nn/init.js';
-import { outputSize, paramLayout, validateModel, type ModelSpec, type ParamLayout } from '../nn/model.js';
+import { resolveModel, type ModelSpec, type ResolvedModel } from '../nn/layers.js';
+import type { ParamLayout } from '../nn/model.js';
+import { mix32 } from '../rng.js';
+import { convAlgoPicker } from './conv-pick.js';
 import { resolveOptimizer, type OptimizerConfig, type ResolvedOptimizer } from '../optim/optimizers.js';
 import { learningRate, validateSchedule, type Schedule } from '../optim/schedules.js';
 import { Rng, type RngState } from '../rng.js';
@@ -38,7 +42,11 @@ import {
 export interface TrainerOptions {
   /** Seeds the Rng (init, split, shuffling) and, for the numpy-* inits, np.random.seed(seed). */
   seed?: number;
-  /** One initialiser for every layer, or one per layer. Default: He for ReLU-like, else Xavier. */
+  /**
+   * One initialiser for every weighted layer (dense, conv2d), or one per weighted layer in order.
+   * Default: He where the layer's output goes through a ReLU-like activation (its own, or that of
+   * a batch norm right after it), else Xavier. Batch-norm scales start at 1, every bias at 0.
+   */
   init?: Init | Init[];
   optimizer: OptimizerConfig;
   schedule?: Schedule;
@@ -47,6 +55,11 @@ export interface TrainerOptions {
    * fixed variant per form. Default: the adapter's tuned choice (measured once, then cached).
    */
   variants?: MatmulTuning | Partial<Record<MatmulForm, MatmulVariant>>;
+  /**
+   * Conv2d algorithm: 'tuned' (default: im2col + matmul or implicit GEMM, whichever measures
+   * faster on this adapter for each layer shape and form), or one fixed kind for every conv.
+   */
+  conv?: 'tuned' | 'im2col' | 'implicit';
 }
 
 export interface StepLog {
@@ -97,9 +110,20 @@ export interface History {
   stopped: boolean;
 }
 
+/**
+ * One entry per layer with parameters (dense, conv2d, batchnorm), in order. W: dense [units,
+ * fanIn]; conv2d [F, KH, KW, C] (the engine's layout; model files hold PyTorch's); batch-norm
+ * scale gamma [C]. b: the bias [units] / [F] (empty for a conv2d without bias), batch-norm shift.
+ */
 export interface Weights {
   W: Float32Array;
   b: Float32Array;
+}
+
+/** Batch-norm running statistics, one entry per batchnorm layer in order. */
+export interface RunningStats {
+  mean: Float32Array;
+  variance: Float32Array;
 }
 
 interface Feed {
@@ -116,7 +140,13 @@ interface Feed {
 
 export class Trainer {
   readonly spec: ModelSpec;
+  /** The spec with every layer's shapes, parameter slots and state slots. */
+  readonly model: ResolvedModel;
   readonly layout: ParamLayout;
+  /** Training steps that updated the batch-norm running statistics (PyTorch's num_batches_tracked). */
+  batchesTracked = 0;
+  /** Seed of the dropout masks (derived from the trainer's seed; masks are keyed by it and the step). */
+  readonly dropoutSeed: number;
   readonly optimizer: ResolvedOptimizer;
   readonly schedule: Schedule | undefined;
   /** Optimizer steps taken so far (t of the next step is step + 1). */
@@ -127,12 +157,14 @@ export class Trainer {
   /** Where the next training step of the current fit would start: pass as FitOptions.start to resume. */
   position: { epoch: number; batch: number } = { epoch: 0, batch: 0 };
   private readonly env: KernelEnv;
-  private readonly model: ModelBuffers;
+  private readonly bufs: ModelBuffers;
   private readonly dummies: { read: GPUBuffer; write: GPUBuffer };
   private readonly plans = new Map<number, Promise<Plan>>();
   private readonly feeds = new Map<string, Feed>();
   private readonly residents = new WeakMap<TrainingData, ResidentData>();
   private variants: MatmulTuning;
+  /** Conv algorithms: measured per shape on this adapter ('tuned'), or fixed (tests, benchmarks). */
+  private readonly convChoice: TrainerOptions['conv'];
   private staging: StagingBuffer[] = [];
   /** Scratch for 4-byte uniform updates (no per-step allocation). */
   private readonly scalar = new Uint32Array(1);
@@ -143,19 +175,23 @@ export class Trainer {
     spec: ModelSpec,
     opts: TrainerOptions,
   ) {
-    validateModel(spec);
+    this.model = resolveModel(spec);
     validateSchedule(opts.schedule);
     this.spec = spec;
+    this.dropoutSeed = mix32(((opts.seed ?? 0) ^ 0x0d5e7d) >>> 0);
     this.optimizer = resolveOptimizer(opts.optimizer);
     this.schedule = opts.schedule;
     this.rng = new Rng(opts.seed ?? 0);
+    this.convChoice = opts.conv ?? 'tuned';
     this.env = createKernelEnv(gpu);
-    this.layout = paramLayout(spec);
+    const m = this.model;
+    this.layout = { layers: m.params, size: m.paramSize, count: m.paramCount };
     const P = this.layout.size;
     const pool = this.env.pool;
     const storage = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
-    this.model = {
-      layout: this.layout,
+    this.bufs = {
+      model: m,
+      state: m.stateSize > 0 ? pool.acquire(m.stateSize * 4, storage, 'bn-running-stats') : undefined,
       params: pool.acquire(P * 4, storage, 'params'),
       grads: pool.acquire(P * 4, storage, 'grads'),
       m: this.optimizer.name !== 'sgd' ? pool.acquire(P * 4, storage, 'optim-m') : undefined,
@@ -179,16 +215,30 @@ export class Trainer {
       ...given,
       longK: given.longK ?? given.forward ?? DEFAULT_VARIANT,
     };
+    const weighted = m.params.filter((p) => p.type !== 'batchnorm');
     const one = Array.isArray(opts.init) ? undefined : opts.init;
     const inits = Array.isArray(opts.init)
       ? opts.init
-      : spec.layers.map((l) => one ?? defaultInit(l.activation));
+      : weighted.map((p) => one ?? defaultInit(outputActivation(m, p.layer)));
     // Forked whatever the kinds, so the trainer's Rng (split, shuffling) does not depend on them.
     const initRng = this.rng.fork();
-    const W = initModelWeights(inits, this.layout.layers, opts.seed ?? 0, initRng);
-    this.setWeights(this.layout.layers.map((l, i) => ({ W: W[i], b: new Float32Array(l.units) })));
+    const W = initModelWeights(inits, weighted, opts.seed ?? 0, initRng);
+    let wi = 0;
+    this.setWeights(
+      m.params.map((p) =>
+        p.type === 'batchnorm'
+          ? { W: new Float32Array(p.units).fill(1), b: new Float32Array(p.units) }
+          : { W: W[wi++], b: new Float32Array(p.b.length) },
+      ),
+    );
+    this.setRunningStats(
+      m.states.map((s) => ({
+        mean: new Float32Array(s.channels),
+        variance: new Float32Array(s.channels).fill(1),
+      })),
+    );
     // Gradients and optimizer state start at zero; padding between tensors stays zero forever.
-    for (const b of [this.model.grads, this.model.m, this.model.v])
+    for (const b of [this.bufs.grads, this.bufs.m, this.bufs.v])
       if (b) gpu.device.queue.writeBuffer(b, 0, new Float32Array(P));
   }
 
@@ -217,7 +267,7 @@ export class Trainer {
   setWeights(weights: Weights[]): void {
     if (weights.length !== this.layout.layers.length) {
       throw new ShapeError(
-        `setWeights: the model has ${this.layout.layers.length} layers, got ${weights.length} weight pairs.`,
+        `setWeights: the model has ${this.layout.layers.length} layers with parameters, got ${weights.length} weight pairs.`,
       );
     }
     const flat = new Float32Array(this.layout.size);
@@ -225,19 +275,73 @@ export class Trainer {
       const l = this.layout.layers[i];
       if (w.W.length !== l.W.length || w.b.length !== l.b.length) {
         throw new ShapeError(
-          `setWeights: layer ${i} needs W [${l.units}, ${l.fanIn}] and b [${l.units}], got ${w.W.length} and ${w.b.length} values.`,
+          `setWeights: layer ${l.layer} (${l.type}) needs W [${l.shape.join(', ')}] and b [${l.b.length}], got ${w.W.length} and ${w.b.length} values.`,
         );
       }
-      const bad = firstNonFinite(Float32Array.from(w.W));
-      if (bad >= 0) throw new NonFiniteInputError(`setWeights: layer ${i} weight ${bad} is ${w.W[bad]}.`);
+      for (const [name, arr] of [
+        ['weight', w.W],
+        ['bias', w.b],
+      ] as const) {
+        const bad = firstNonFinite(Float32Array.from(arr));
+        if (bad >= 0)
+          throw new NonFiniteInputError(`setWeights: layer ${l.layer} ${name} ${bad} is ${arr[bad]}.`);
+      }
       flat.set(w.W, l.W.offset);
       flat.set(w.b, l.b.offset);
     });
-    this.gpu.device.queue.writeBuffer(this.model.params, 0, flat);
+    this.gpu.device.queue.writeBuffer(this.bufs.params, 0, flat);
+  }
+
+  /** Sets the batch-norm running statistics (one entry per batchnorm layer, in order). */
+  setRunningStats(stats: RunningStats[], batchesTracked?: number): void {
+    const states = this.model.states;
+    if (stats.length !== states.length) {
+      throw new ShapeError(
+        `setRunningStats: the model has ${states.length} batchnorm layers, got ${stats.length} entries.`,
+      );
+    }
+    if (batchesTracked !== undefined) this.batchesTracked = batchesTracked;
+    if (states.length === 0) return;
+    const flat = new Float32Array(this.model.stateSize);
+    stats.forEach((s, i) => {
+      const st = states[i];
+      if (s.mean.length !== st.channels || s.variance.length !== st.channels) {
+        throw new ShapeError(
+          `setRunningStats: layer ${st.layer} needs ${st.channels} means and variances, got ${s.mean.length} and ${s.variance.length}.`,
+        );
+      }
+      for (let c = 0; c < st.channels; c++) {
+        if (!Number.isFinite(s.mean[c]) || !(s.variance[c] >= 0))
+          throw new NonFiniteInputError(
+            `setRunningStats: layer ${st.layer} channel ${c} has mean ${s.mean[c]} and variance ${s.variance[c]}.`,
+          );
+      }
+      flat.set(s.mean, st.mean);
+      flat.set(s.variance, st.variance);
+    });
+    this.gpu.device.queue.writeBuffer(this.bufs.state!, 0, flat);
+  }
+
+  async getRunningStats(): Promise<RunningStats[]> {
+    const states = this.model.states;
+    if (states.length === 0) return [];
+    this.check();
+    const bytes = await readBuffer(
+      this.gpu.device,
+      this.env.pool,
+      this.bufs.state!,
+      this.model.stateSize * 4,
+    );
+    this.gpu.throwIfFailed();
+    const flat = new Float32Array(bytes);
+    return states.map((st) => ({
+      mean: flat.slice(st.mean, st.mean + st.channels),
+      variance: flat.slice(st.variance, st.variance + st.channels),
+    }));
   }
 
   async getWeights(): Promise<Weights[]> {
-    const flat = await this.readFlat(this.model.params);
+    const flat = await this.readFlat(this.bufs.params);
     return this.layout.layers.map((l) => ({
       W: flat.slice(l.W.offset, l.W.offset + l.W.length),
       b: flat.slice(l.b.offset, l.b.offset + l.b.length),
@@ -247,15 +351,15 @@ export class Trainer {
   /** Optimizer moments (flat, in the parameter layout) and the step, for checkpoints. */
   async getOptimizerState(): Promise<{ t: number; tensors: Record<string, Float32Array> }> {
     const tensors: Record<string, Float32Array> = {};
-    if (this.model.m) tensors.m = await this.readFlat(this.model.m);
-    if (this.model.v) tensors.v = await this.readFlat(this.model.v);
+    if (this.bufs.m) tensors.m = await this.readFlat(this.bufs.m);
+    if (this.bufs.v) tensors.v = await this.readFlat(this.bufs.v);
     return { t: this.step, tensors };
   }
 
   setOptimizerState(state: { t: number; tensors: Record<string, Float32Array> }): void {
     for (const [name, buf] of [
-      ['m', this.model.m],
-      ['v', this.model.v],
+      ['m', this.bufs.m],
+      ['v', this.bufs.v],
     ] as const) {
       if (!buf) continue;
       const data = state.tensors[name];
@@ -282,8 +386,9 @@ export class Trainer {
     let p = this.plans.get(B);
     if (!p) {
       const tuning = this.variants;
-      const pick = (form: MatmulForm, b: number, k: number, n: number) => variantFor(tuning, form, b, k, n);
-      p = buildPlan(this.env, this.spec, this.model, this.optimizer, B, pick, this.dummies);
+      const matmul = (form: MatmulForm, b: number, k: number, n: number) => variantFor(tuning, form, b, k, n);
+      const conv = convAlgoPicker(this.env, this.gpu, tuning, this.convChoice);
+      p = buildPlan(this.env, this.bufs, this.optimizer, B, { matmul, conv }, this.dummies);
       this.plans.set(B, p);
     }
     return p;
@@ -292,7 +397,7 @@ export class Trainer {
   private resident(data: TrainingData): ResidentData {
     let r = this.residents.get(data);
     if (!r) {
-      r = uploadResident(this.env, data, this.spec.inputSize);
+      r = uploadResident(this.env, data, this.model.inputSize);
       this.residents.set(data, r);
     }
     return r;
@@ -316,7 +421,7 @@ export class Trainer {
     if (f) return f;
     const idxBuf = this.env.pool.acquire(plan.B * 4, USAGE.STORAGE | USAGE.COPY_DST, 'batch-indices');
     const idx = view(idxBuf, plan.B);
-    const outputs = outputSize(this.spec);
+    const outputs = this.model.outputSize;
     if (useGpu) {
       const res = this.resident(data);
       const gathers = await prepareGathers(
@@ -337,7 +442,7 @@ export class Trainer {
       f = {
         idx,
         idxHost: new Uint32Array(plan.B),
-        hostX: new Float32Array(plan.B * this.spec.inputSize),
+        hostX: new Float32Array(plan.B * this.model.inputSize),
         hostY: ce ? new Uint32Array(plan.B) : new Float32Array(plan.B * outputs),
       };
     }
@@ -375,8 +480,8 @@ export class Trainer {
     }
     plan.inputsFrom = undefined;
     const d = data as Extract<TrainingData, { kind: 'float' }>;
-    const K = this.spec.inputSize;
-    const outputs = outputSize(this.spec);
+    const K = this.model.inputSize;
+    const outputs = this.model.outputSize;
     const X = f.hostX!;
     X.fill(0);
     for (let i = 0; i < n; i++) {
@@ -404,7 +509,15 @@ export class Trainer {
   }
 
   private lastActive = new Map<number, number>();
+  private readonly stepWords = new Uint32Array(4);
+  /** Live rows of this batch (loss masking; batch-norm statistics) and, for dropout, the step. */
   private setActive(plan: Plan, n: number): void {
+    if (this.model.hasModes)
+      writeStepParams(this.gpu.device.queue, plan.stepParams, this.stepWords, {
+        active: n,
+        step: this.step,
+        seed: this.dropoutSeed,
+      });
     if (this.lastActive.get(plan.B) === n) return;
     this.scalar[0] = n;
     writeArray(this.gpu.device.queue, plan.loss.params, ACTIVE_OFFSET, this.scalar);
@@ -427,7 +540,7 @@ export class Trainer {
     if (data.kind !== 'float') return;
     const bad = firstNonFinite(data.x);
     if (bad < 0) return;
-    const K = this.spec.inputSize;
+    const K = this.model.inputSize;
     const sample = Math.floor(bad / K);
     let pos = -1;
     for (let i = 0; i < order.length; i++) if (order[i] === sample) pos = i;
@@ -439,8 +552,8 @@ export class Trainer {
 
   async fit(data: TrainingData, o: FitOptions): Promise<History> {
     this.check();
-    const outputs = outputSize(this.spec);
-    validateData(data, this.spec.inputSize, outputs, this.spec.loss, 'training data');
+    const outputs = this.model.outputSize;
+    validateData(data, this.model.inputSize, outputs, this.spec.loss, 'training data');
     if (!Number.isInteger(o.epochs) || o.epochs < 1)
       throw new ConfigError(`epochs must be a positive integer, got ${o.epochs}.`);
     if (!Number.isInteger(o.batchSize) || o.batchSize < 1)
@@ -459,7 +572,7 @@ export class Trainer {
     const valIds = split > 0 ? all.slice(data.count - nVal) : undefined;
     if (trainIds.length === 0) throw new ConfigError('validationSplit leaves no training samples.');
     if (o.validationData)
-      validateData(o.validationData, this.spec.inputSize, outputs, this.spec.loss, 'validation data');
+      validateData(o.validationData, this.model.inputSize, outputs, this.spec.loss, 'validation data');
 
     const B = Math.min(o.batchSize, trainIds.length);
     const plan = await this.plan(B);
@@ -525,6 +638,7 @@ export class Trainer {
           }
           device.queue.submit([enc.finish()]);
           this.step++;
+          this.batchesTracked++;
           history.steps++;
           this.position = bi + 1 < stepsPerEpoch ? { epoch, batch: bi + 1 } : { epoch: epoch + 1, batch: 0 };
           if (staging) {
@@ -607,7 +721,7 @@ export class Trainer {
     o: { batchSize?: number; ids?: Uint32Array } = {},
   ): Promise<{ loss: number; accuracy: number; count: number }> {
     this.check();
-    validateData(data, this.spec.inputSize, outputSize(this.spec), this.spec.loss, 'evaluation data');
+    validateData(data, this.model.inputSize, this.model.outputSize, this.spec.loss, 'evaluation data');
     const ids = o.ids ?? Uint32Array.from({ length: data.count }, (_, i) => i);
     const B = Math.min(o.batchSize ?? 256, ids.length);
     const plan = await this.plan(B);
@@ -623,7 +737,7 @@ export class Trainer {
       const enc = device.createCommandEncoder({ label: 'eval-step' });
       const pass = enc.beginComputePass();
       if (feed.gathers && !feed.skip) encodeAll(pass, feed.gathers);
-      encodeAll(pass, plan.forward);
+      encodeAll(pass, plan.forwardEval);
       encodeAll(pass, [plan.loss, plan.evalAccumulate]);
       pass.end();
       device.queue.submit([enc.finish()]);
@@ -636,8 +750,8 @@ export class Trainer {
   /** Outputs after the final activation (probabilities for sigmoid/softmax), [count, outputs]. */
   async predict(data: TrainingData | Float32Array, o: { batchSize?: number } = {}): Promise<Float32Array> {
     this.check();
-    const K = this.spec.inputSize;
-    const outputs = outputSize(this.spec);
+    const K = this.model.inputSize;
+    const outputs = this.model.outputSize;
     const d: TrainingData =
       data instanceof Float32Array
         ? { kind: 'float', x: data, count: data.length / K, labels: new Int32Array(data.length / K) }
@@ -660,10 +774,11 @@ export class Trainer {
     for (let from = 0; from < d.count; from += B) {
       const n = Math.min(B, d.count - from);
       this.writeBatch(plan, feed, d, ids.subarray(from, from + n), n, `prediction batch ${from / B}`);
+      this.setActive(plan, n);
       const enc = device.createCommandEncoder({ label: 'predict' });
       const pass = enc.beginComputePass();
       if (feed.gathers && !feed.skip) encodeAll(pass, feed.gathers);
-      encodeAll(pass, plan.forward);
+      encodeAll(pass, plan.forwardEval);
       encodeAll(pass, plan.outputSoftmax);
       pass.end();
       device.queue.submit([enc.finish()]);
@@ -683,7 +798,7 @@ export class Trainer {
    */
   async profileStep(data: TrainingData, batchSize: number): Promise<KernelTime[]> {
     this.check();
-    validateData(data, this.spec.inputSize, outputSize(this.spec), this.spec.loss, 'profile data');
+    validateData(data, this.model.inputSize, this.model.outputSize, this.spec.loss, 'profile data');
     const B = Math.min(batchSize, data.count);
     const plan = await this.plan(B);
     const feed = await this.feed(plan, data, 'auto');
@@ -703,6 +818,7 @@ export class Trainer {
     ];
     const times = await profileDispatches(this.gpu.device, this.env.pool, list);
     this.step++;
+    this.batchesTracked++;
     this.gpu.throwIfFailed();
     return times;
   }
@@ -736,6 +852,13 @@ export class Trainer {
     this.destroyed = true;
     this.env.pool.trim();
   }
+}
+
+/** The activation a weighted layer's output goes through: its own, or a batch norm's right after it. */
+function outputActivation(m: ResolvedModel, index: number): string {
+  const own = m.layers[index].activation;
+  const next = m.layers[index + 1];
+  return own === 'identity' && next?.type === 'batchnorm' ? next.activation : own;
 }
 
 // One tuning per device per process: measured (or read from the cache file) on first use.

@@ -1,10 +1,15 @@
 // Model and checkpoint files: safetensors with our description in the metadata.
 //
-// Tensors use PyTorch nn.Linear names and layout, so `safetensors.torch.load_file` followed by
-// `linear.load_state_dict` works as is:
-//   layers.{i}.weight   F32 [units_i, fanIn_i]   row-major, out x in (fanIn_0 = inputSize,
-//                                                fanIn_i = units_{i-1})
-//   layers.{i}.bias     F32 [units_i]
+// Tensors use PyTorch's names and layouts (src/io/torch-layout.ts), so `safetensors.torch.load_file`
+// gives tensors that load into the equivalent torch.nn modules as they are:
+//   layers.{i}.weight   F32 dense [units, fanIn] (nn.Linear), conv2d [F, C, KH, KW] (nn.Conv2d),
+//                       batchnorm gamma [C]
+//   layers.{i}.bias     F32 dense [units], conv2d [F] (absent without bias), batchnorm beta [C]
+//   layers.{i}.running_mean / running_var  F32 [C], num_batches_tracked I64 []  (batchnorm)
+// i is the layer's index in architecture.layers (layers without parameters have no tensors).
+// Version 1 files (dense layers only, written by earlier versions and still written for dense-only
+// models) list layers as {units, activation, alpha?}; version 2 uses the full layer vocabulary of
+// src/nn/layers.ts.
 // A checkpoint adds the optimizer's flat state vectors:
 //   optim.{name}        F32 [length]             e.g. optim.m, optim.v for Adam
 //
@@ -20,6 +25,8 @@
 
 import { ConfigError, ModelFormatError, ShapeError } from '../errors.js';
 import type { RngState } from '../rng.js';
+import { resolveModel, type LayerSpec as NnLayerSpec, type ResolvedModel } from '../nn/layers.js';
+import { engineWeights, torchTensors, type EngineRunningStats } from './torch-layout.js';
 import {
   isJsonObject,
   JsonSyntaxError,
@@ -34,7 +41,7 @@ export type { JsonObject, JsonValue } from './json.js';
 
 export const MODEL_FORMAT = 'webgpu-trainer/model';
 export const CHECKPOINT_FORMAT = 'webgpu-trainer/checkpoint';
-export const MODEL_FORMAT_VERSION = 1;
+export const MODEL_FORMAT_VERSION = 2;
 export const CHECKPOINT_STATE_VERSION = 1;
 export const MODEL_METADATA_KEY = 'webgpu_trainer';
 export const CHECKPOINT_METADATA_KEY = 'webgpu_trainer_checkpoint';
@@ -44,12 +51,7 @@ export const LOSSES = ['bce', 'softmax-ce', 'mse'] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
 export type Loss = (typeof LOSSES)[number];
 
-export interface LayerSpec {
-  units: number;
-  activation: Activation;
-  /** Negative slope, leaky_relu only. */
-  alpha?: number;
-}
+export type LayerSpec = NnLayerSpec;
 
 export interface Architecture {
   /** [h, w, c] for images or [features]; its product is inputSize. */
@@ -59,10 +61,14 @@ export interface Architecture {
   loss: Loss;
 }
 
+/**
+ * One per layer with parameters, in the ENGINE's layout (what Trainer.setWeights takes): dense
+ * [units, fanIn] with fanIn in the engine's NHWC order, conv2d [F, KH, KW, C], batchnorm gamma.
+ * The file holds PyTorch's layouts; saving and loading convert.
+ */
 export interface LayerWeights {
-  /** [units, fanIn] row-major (PyTorch nn.Linear layout). */
   W: Float32Array;
-  /** [units]. */
+  /** Bias (empty for a conv2d without one), or batchnorm beta. */
   b: Float32Array;
 }
 
@@ -74,12 +80,20 @@ export interface ModelFile {
   /** Opaque training configuration: optimizer, lr, schedule, batch size, epochs, seed, dataset. */
   training: JsonObject;
   weights: LayerWeights[];
+  /** Batch-norm running statistics, one per batchnorm layer (empty without batch norm). */
+  runningStats: EngineRunningStats[];
+  /** PyTorch's num_batches_tracked of the batch-norm layers (0 without batch norm). */
+  batchesTracked: number;
   /** ISO 8601 time of saving. */
   createdAt: string;
 }
 
 /** What saveModel takes: createdAt defaults to now (pass it for byte-identical output). */
-export type ModelInput = Omit<ModelFile, 'createdAt'> & { createdAt?: string };
+export type ModelInput = Omit<ModelFile, 'createdAt' | 'runningStats' | 'batchesTracked'> & {
+  createdAt?: string;
+  runningStats?: EngineRunningStats[];
+  batchesTracked?: number;
+};
 
 export interface CheckpointState {
   step: number;
@@ -125,7 +139,16 @@ const MODEL_FIELDS = [
   'createdAt',
 ];
 const ARCH_FIELDS = ['inputShape', 'inputSize', 'layers', 'loss'];
-const LAYER_FIELDS = ['units', 'activation', 'alpha'];
+const LAYER_FIELDS: Record<string, string[]> = {
+  dense: ['type', 'units', 'activation', 'alpha'],
+  conv2d: ['type', 'filters', 'kernelSize', 'stride', 'padding', 'bias', 'activation', 'alpha'],
+  maxpool2d: ['type', 'size', 'stride'],
+  avgpool2d: ['type', 'size', 'stride'],
+  globalavgpool: ['type'],
+  batchnorm: ['type', 'momentum', 'epsilon', 'activation', 'alpha'],
+  dropout: ['type', 'rate'],
+  flatten: ['type'],
+};
 const STATE_FIELDS = [
   'version',
   'step',
@@ -186,7 +209,7 @@ function modelContents(
   };
   const header = {
     format,
-    version: MODEL_FORMAT_VERSION,
+    version: isDenseOnly(model.architecture) ? 1 : MODEL_FORMAT_VERSION,
     architecture: model.architecture,
     normalization: model.normalization,
     classNames: model.classNames,
@@ -197,32 +220,57 @@ function modelContents(
   // reader would see them.
   const text = JSON.stringify(header);
   const arch = parseModelHeader(JSON.parse(text) as unknown, configFail).architecture;
-
-  const tensors: Record<string, Tensor> = {};
-  if (!Array.isArray(model.weights) || model.weights.length !== arch.layers.length) {
+  const resolved = resolveArchitecture(arch, configFail);
+  const params = resolved.params;
+  if (!Array.isArray(model.weights) || model.weights.length !== params.length) {
     throw new ShapeError(
-      `cannot save model: ${arch.layers.length} layers but ${model.weights?.length} weight sets`,
+      `cannot save model: ${params.length} layers with parameters but ${model.weights?.length} weight sets`,
     );
   }
-  let fanIn = arch.inputSize;
-  arch.layers.forEach((layer, i) => {
-    const { W, b } = model.weights[i];
+  model.weights.forEach(({ W, b }, k) => {
+    const p = params[k];
     if (!(W instanceof Float32Array) || !(b instanceof Float32Array)) {
-      throw new ConfigError(`cannot save model: layer ${i} weights must be Float32Arrays`);
+      throw new ConfigError(`cannot save model: layer ${p.layer} weights must be Float32Arrays`);
     }
-    if (W.length !== layer.units * fanIn || b.length !== layer.units) {
+    if (W.length !== p.W.length || b.length !== p.b.length) {
       throw new ShapeError(
-        `cannot save model: layer ${i} needs W of ${layer.units}x${fanIn} and b of ${layer.units}, ` +
+        `cannot save model: layer ${p.layer} (${p.type}) needs W of [${p.shape.join(', ')}] and b of ${p.b.length}, ` +
           `got ${W.length} and ${b.length} elements`,
       );
     }
-    checkFinite(`layers.${i}.weight`, W, configFail);
-    checkFinite(`layers.${i}.bias`, b, configFail);
-    tensors[`layers.${i}.weight`] = { dtype: 'F32', shape: [layer.units, fanIn], data: W };
-    tensors[`layers.${i}.bias`] = { dtype: 'F32', shape: [layer.units], data: b };
-    fanIn = layer.units;
+    checkFinite(`layers.${p.layer}.weight`, W, configFail);
+    checkFinite(`layers.${p.layer}.bias`, b, configFail);
   });
+  const stats = model.runningStats ?? [];
+  if (stats.length !== resolved.states.length) {
+    throw new ShapeError(
+      `cannot save model: ${resolved.states.length} batchnorm layers but ${stats.length} running statistics`,
+    );
+  }
+  stats.forEach((st, k) => {
+    const c = resolved.states[k].channels;
+    if (st.mean.length !== c || st.variance.length !== c)
+      throw new ShapeError(
+        `cannot save model: batchnorm layer ${resolved.states[k].layer} needs ${c} running means and variances`,
+      );
+    checkFinite(`layers.${resolved.states[k].layer}.running_mean`, st.mean, configFail);
+    checkFinite(`layers.${resolved.states[k].layer}.running_var`, st.variance, configFail);
+  });
+  const tensors = torchTensors(resolved, model.weights, stats, model.batchesTracked ?? 0);
   return { tensors, metadata: { [MODEL_METADATA_KEY]: text } };
+}
+
+function isDenseOnly(a: Architecture): boolean {
+  return a.layers.every((l) => l.type === undefined && 'units' in l);
+}
+
+function resolveArchitecture(a: Architecture, fail: Fail): ResolvedModel {
+  try {
+    return resolveModel({ inputShape: a.inputShape, layers: a.layers, loss: a.loss });
+  } catch (e) {
+    if (e instanceof ConfigError) return fail(`architecture: ${e.message}`);
+    throw e;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,18 +336,23 @@ function readModel(
   if (wantCheckpoint && !isCheckpoint) fail(`this is a ${header.format} file, not a checkpoint`);
 
   const arch = header.architecture;
-  const weights: LayerWeights[] = [];
-  const expected = new Set<string>();
-  let fanIn = arch.inputSize;
-  arch.layers.forEach((layer, i) => {
-    const W = expectF32(tensors, `layers.${i}.weight`, [layer.units, fanIn], fail);
-    const b = expectF32(tensors, `layers.${i}.bias`, [layer.units], fail);
-    checkFinite(`layers.${i}.weight`, W, fail);
-    checkFinite(`layers.${i}.bias`, b, fail);
-    expected.add(`layers.${i}.weight`).add(`layers.${i}.bias`);
-    weights.push({ W, b });
-    fanIn = layer.units;
-  });
+  const resolved = resolveArchitecture(arch, fail);
+  const f32 = (name: string, shape: number[]) => {
+    const data = expectF32(tensors, name, shape, fail);
+    checkFinite(name, data, fail);
+    return data;
+  };
+  const i64 = (name: string): number => {
+    if (!Object.hasOwn(tensors, name)) return fail(`missing tensor "${name}" (expected I64 [])`);
+    const t = tensors[name];
+    if (t.dtype !== 'I64' || t.data.length !== 1 || t.shape.length > 1)
+      fail(`tensor "${name}" must be one I64 value, got ${t.dtype} [${t.shape.join(', ')}]`);
+    const v = Number((t.data as BigInt64Array)[0]);
+    if (!Number.isSafeInteger(v) || v < 0) fail(`tensor "${name}" holds ${v}; expected a count >= 0`);
+    return v;
+  };
+  const { weights, stats, batchesTracked, names } = engineWeights(resolved, f32, i64);
+  const expected = new Set(names);
   for (const name of Object.keys(tensors)) {
     if (expected.has(name) || (isCheckpoint && name.startsWith(OPTIM_PREFIX))) continue;
     fail(`unexpected tensor "${name}" for a ${arch.layers.length}-layer ${header.format} file`);
@@ -310,6 +363,8 @@ function readModel(
     classNames: header.classNames,
     training: header.training,
     weights,
+    runningStats: stats,
+    batchesTracked,
     createdAt: header.createdAt,
   };
   return { model, tensors, metadata, fail };
@@ -398,27 +453,37 @@ function parseArchitecture(raw: unknown, fail: Fail): Architecture {
   if (!(LOSSES as readonly unknown[]).includes(a.loss)) {
     fail(`unknown loss ${JSON.stringify(a.loss)}; expected one of ${LOSSES.join(', ')}`);
   }
-  return { inputShape, inputSize, layers, loss: a.loss as Loss };
+  const arch: Architecture = { inputShape, inputSize, layers, loss: a.loss as Loss };
+  resolveArchitecture(arch, fail);
+  return arch;
 }
 
 function parseLayer(raw: unknown, i: number, fail: Fail): LayerSpec {
   const where = `architecture.layers[${i}]`;
   const l = asObject(raw, where, fail);
-  onlyFields(l, LAYER_FIELDS, where, fail);
-  const units = positiveInt(l.units, `${where}.units`, fail);
-  if (!(ACTIVATIONS as readonly unknown[]).includes(l.activation)) {
+  const type = l.type ?? 'dense';
+  if (typeof type !== 'string' || !Object.hasOwn(LAYER_FIELDS, type))
+    fail(
+      `${where}: unknown layer type ${JSON.stringify(type)}; expected one of ${Object.keys(LAYER_FIELDS).join(', ')}`,
+    );
+  onlyFields(l, LAYER_FIELDS[type as string], where, fail);
+  if (type === 'dense' && l.type === undefined) {
+    // Version 1 form: units and activation are required.
+    positiveInt(l.units, `${where}.units`, fail);
+    if (l.activation === undefined) fail(`${where}: activation is required`);
+  }
+  if (l.activation !== undefined && !(ACTIVATIONS as readonly unknown[]).includes(l.activation)) {
     fail(
       `${where}: unknown activation ${JSON.stringify(l.activation)}; expected one of ${ACTIVATIONS.join(', ')}`,
     );
   }
-  const layer: LayerSpec = { units, activation: l.activation as Activation };
   if (l.alpha !== undefined) {
-    if (layer.activation !== 'leaky_relu') fail(`${where}: alpha applies only to leaky_relu`);
+    if (l.activation !== 'leaky_relu') fail(`${where}: alpha applies only to leaky_relu`);
     if (typeof l.alpha !== 'number' || !Number.isFinite(l.alpha))
       fail(`${where}.alpha must be a finite number`);
-    layer.alpha = l.alpha as number;
   }
-  return layer;
+  // Field values are checked with the shapes by resolveModel (parseArchitecture).
+  return JSON.parse(JSON.stringify(l)) as LayerSpec;
 }
 
 function parseCheckpointState(

@@ -1,4 +1,5 @@
-// Weight initialisers. W is [units, fanIn]; draws go row-major, one per element, from the
+// Weight initialisers. W is [units, fanIn] (a conv's [F, KH, KW, C] is [F, KH*KW*C] here, with
+// fanIn = C*KH*KW and fanOut = F*KH*KW as PyTorch counts them); draws go row-major, one per element, from the
 // seeded Rng, so the same seed gives the same weights everywhere (CPU reference included).
 //   he-normal N(0, sqrt(2/fanIn))      he-uniform U(+-sqrt(6/fanIn))
 //   xavier-normal N(0, sqrt(2/(fanIn+fanOut)))   xavier-uniform U(+-sqrt(6/(fanIn+fanOut)))
@@ -43,7 +44,7 @@ export function isNumpyInit(kind: Init): kind is NumpyInit {
  */
 export function initModelWeights(
   kinds: readonly Init[],
-  layers: readonly { units: number; fanIn: number }[],
+  layers: readonly { units: number; fanIn: number; fanOut?: number }[],
   seed: number,
   rng: Rng,
 ): Float32Array[] {
@@ -52,16 +53,21 @@ export function initModelWeights(
   let numpy: NumpyRandomState | undefined;
   return layers.map((l, i) => {
     const kind = kinds[i];
-    if (!isNumpyInit(kind)) return initWeights(kind, l.units, l.fanIn, rng);
+    if (!isNumpyInit(kind)) return initWeights(kind, l.units, l.fanIn, rng, l.fanOut);
     numpy ??= numpyStream(kind, seed);
     return initNumpyWeights(kind, l.units, l.fanIn, numpy);
   });
 }
 
 /** One layer's W from the engine's Rng. numpy-* kinds go through initModelWeights instead. */
-export function initWeights(kind: Init, units: number, fanIn: number, rng: Rng): Float32Array {
+export function initWeights(
+  kind: Init,
+  units: number,
+  fanIn: number,
+  rng: Rng,
+  fanOut: number = units,
+): Float32Array {
   const w = new Float32Array(units * fanIn);
-  const fanOut = units;
   switch (kind) {
     case 'zeros':
       return w;

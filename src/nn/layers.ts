@@ -97,13 +97,7 @@ export interface FlattenSpec {
 }
 
 export type LayerSpec =
-  | DenseSpec
-  | Conv2dSpec
-  | Pool2dSpec
-  | GlobalAvgPoolSpec
-  | BatchNormSpec
-  | DropoutSpec
-  | FlattenSpec;
+  DenseSpec | Conv2dSpec | Pool2dSpec | GlobalAvgPoolSpec | BatchNormSpec | DropoutSpec | FlattenSpec;
 
 export interface ModelSpec {
   /** Flat input: features per sample. Give this or inputShape. */
@@ -238,7 +232,11 @@ export function resolveModel(spec: ModelSpec): ResolvedModel {
   let shape: number[];
   if (spec.inputShape !== undefined) {
     const s = spec.inputShape;
-    if (!Array.isArray(s) || (s.length !== 1 && s.length !== 3) || !s.every((d) => Number.isInteger(d) && d > 0))
+    if (
+      !Array.isArray(s) ||
+      (s.length !== 1 && s.length !== 3) ||
+      !s.every((d) => Number.isInteger(d) && d > 0)
+    )
       fail(`inputShape must be [H, W, C] or [features] with positive integers, got ${JSON.stringify(s)}.`);
     shape = [...s];
     const size = shape.reduce((a, b) => a * b, 1);
@@ -275,7 +273,8 @@ export function resolveModel(spec: ModelSpec): ResolvedModel {
     if (!(LAYER_TYPES as readonly string[]).includes(type))
       fail(`layer ${i}: unknown type '${String(type)}' (use ${LAYER_TYPES.join(', ')}).`);
     const posInt = (v: unknown, what: string): number => {
-      if (!Number.isInteger(v) || (v as number) < 1) bad(`${what} must be a positive integer, got ${String(v)}.`);
+      if (!Number.isInteger(v) || (v as number) < 1)
+        bad(`${what} must be a positive integer, got ${String(v)}.`);
       return v as number;
     };
     const pairOf = (v: unknown, what: string): [number, number] => {
@@ -297,7 +296,9 @@ export function resolveModel(spec: ModelSpec): ResolvedModel {
     };
     const needMap = (what: string): [number, number, number] => {
       if (shape.length !== 3)
-        bad(`${what} needs an image map [H, W, C] as input, but its input is flat ${shapeText(shape)}; give the model an inputShape [H, W, C] or move this layer before the flatten.`);
+        bad(
+          `${what} needs an image map [H, W, C] as input, but its input is flat ${shapeText(shape)}; give the model an inputShape [H, W, C] or move this layer before the flatten.`,
+        );
       return [shape[0], shape[1], shape[2]];
     };
     const inShape = [...shape];
@@ -319,7 +320,9 @@ export function resolveModel(spec: ModelSpec): ResolvedModel {
         const s = raw as DenseSpec;
         const units = posInt(s.units, 'units');
         if (shape.length !== 1)
-          bad(`its input is the map ${shapeText(shape)}; add a 'flatten' or 'globalavgpool' layer before it.`);
+          bad(
+            `its input is the map ${shapeText(shape)}; add a 'flatten' or 'globalavgpool' layer before it.`,
+          );
         [r.activation, r.alpha] = actOf(s);
         r.outShape = [units];
         const W = take(units * inSize);
@@ -350,17 +353,36 @@ export function resolveModel(spec: ModelSpec): ResolvedModel {
         } else if (Number.isInteger(pad) && pad >= 0) {
           pt = pb = pl = pr = pad;
         } else {
-          return bad(`padding must be 'same', 'valid' or a non-negative integer, got ${JSON.stringify(pad)}.`);
+          return bad(
+            `padding must be 'same', 'valid' or a non-negative integer, got ${JSON.stringify(pad)}.`,
+          );
         }
         if (pt >= KH || pl >= KW || pb >= KH || pr >= KW)
           bad(`padding ${pt}/${pl} must be smaller than the kernel ${KH}x${KW} (a window of only padding).`);
         if (H + pt + pb < KH || Wd + pl + pr < KW)
-          bad(`a ${KH}x${KW} kernel does not fit the ${H}x${Wd} input map; use padding 'same' or a smaller kernel.`);
+          bad(
+            `a ${KH}x${KW} kernel does not fit the ${H}x${Wd} input map; use padding 'same' or a smaller kernel.`,
+          );
         const OH = Math.floor((H + pt + pb - KH) / SH) + 1;
         const OW = Math.floor((Wd + pl + pr - KW) / SW) + 1;
         if (s.bias !== undefined && typeof s.bias !== 'boolean') bad('bias must be true or false.');
         [r.activation, r.alpha] = actOf(s);
-        r.conv = { H, W: Wd, C, F, KH, KW, SH, SW, padTop: pt, padLeft: pl, padBottom: pb, padRight: pr, OH, OW };
+        r.conv = {
+          H,
+          W: Wd,
+          C,
+          F,
+          KH,
+          KW,
+          SH,
+          SW,
+          padTop: pt,
+          padLeft: pl,
+          padBottom: pb,
+          padRight: pr,
+          OH,
+          OW,
+        };
         r.outShape = [OH, OW, F];
         const W = take(F * KH * KW * C);
         const b = s.bias === false ? { offset: off, length: 0 } : take(F);
@@ -384,7 +406,9 @@ export function resolveModel(spec: ModelSpec): ResolvedModel {
         const [KH, KW] = pairOf(s.size, 'size');
         const [SH, SW] = pairOf(s.stride ?? s.size, 'stride');
         if (KH > H || KW > Wd)
-          bad(`a ${KH}x${KW} window does not fit the ${H}x${Wd} input map; use a smaller window or remove a pooling layer before it.`);
+          bad(
+            `a ${KH}x${KW} window does not fit the ${H}x${Wd} input map; use a smaller window or remove a pooling layer before it.`,
+          );
         const OH = Math.floor((H - KH) / SH) + 1;
         const OW = Math.floor((Wd - KW) / SW) + 1;
         r.pool = { H, W: Wd, C, KH, KW, SH, SW, OH, OW };
@@ -403,8 +427,10 @@ export function resolveModel(spec: ModelSpec): ResolvedModel {
         const s = raw as BatchNormSpec;
         const momentum = s.momentum ?? 0.1;
         const epsilon = s.epsilon ?? 1e-5;
-        if (!(momentum >= 0 && momentum <= 1)) bad(`momentum must be in [0, 1] (PyTorch's convention), got ${momentum}.`);
-        if (!(epsilon > 0 && Number.isFinite(epsilon))) bad(`epsilon must be a positive number, got ${epsilon}.`);
+        if (!(momentum >= 0 && momentum <= 1))
+          bad(`momentum must be in [0, 1] (PyTorch's convention), got ${momentum}.`);
+        if (!(epsilon > 0 && Number.isFinite(epsilon)))
+          bad(`epsilon must be a positive number, got ${epsilon}.`);
         [r.activation, r.alpha] = actOf(s);
         r.momentum = momentum;
         r.epsilon = epsilon;
@@ -412,14 +438,20 @@ export function resolveModel(spec: ModelSpec): ResolvedModel {
         const W = take(C);
         const b = take(C);
         r.param = { layer: i, type, W, b, shape: [C], fanIn: 1, fanOut: 1, units: C };
-        r.state = { layer: i, channels: C, mean: stateOff, variance: stateOff + Math.ceil(C / PARAM_ALIGN) * PARAM_ALIGN };
+        r.state = {
+          layer: i,
+          channels: C,
+          mean: stateOff,
+          variance: stateOff + Math.ceil(C / PARAM_ALIGN) * PARAM_ALIGN,
+        };
         stateOff += 2 * Math.ceil(C / PARAM_ALIGN) * PARAM_ALIGN;
         r.macs = inSize * 2;
         break;
       }
       case 'dropout': {
         const s = raw as DropoutSpec;
-        if (typeof s.rate !== 'number' || !(s.rate >= 0 && s.rate < 1)) bad(`rate must be in [0, 1), got ${String(s.rate)}.`);
+        if (typeof s.rate !== 'number' || !(s.rate >= 0 && s.rate < 1))
+          bad(`rate must be in [0, 1), got ${String(s.rate)}.`);
         r.rate = s.rate;
         break;
       }
@@ -435,9 +467,12 @@ export function resolveModel(spec: ModelSpec): ResolvedModel {
     shape = r.outShape;
   });
   if (shape.length !== 1)
-    fail(`the last layer's output is the map ${shapeText(shape)}; end with 'globalavgpool' or 'flatten' and a dense layer.`);
+    fail(
+      `the last layer's output is the map ${shapeText(shape)}; end with 'globalavgpool' or 'flatten' and a dense layer.`,
+    );
   const last = layers[L - 1];
-  if (last.type !== 'dense') fail(`the last layer must be dense (the classifier or regressor), got '${last.type}'.`);
+  if (last.type !== 'dense')
+    fail(`the last layer must be dense (the classifier or regressor), got '${last.type}'.`);
   const outputSize = shape[0];
   if (spec.loss === 'bce' && last.activation !== 'sigmoid')
     fail(`loss 'bce' is computed on logits and needs a final 'sigmoid' layer (got '${last.activation}').`);

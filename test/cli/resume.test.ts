@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { Trainer, type FitOptions, type TrainerOptions, type Weights } from '../../src/engine/trainer.js';
 import type { TrainingData } from '../../src/engine/gpu-data.js';
 import { loadCheckpointFile, saveCheckpointFile } from '../../src/io/files.js';
-import type { ModelSpec } from '../../src/nn/model.js';
+import type { DenseModelSpec as ModelSpec } from '../../src/nn/model.js';
 import { Rng } from '../../src/rng.js';
 import { testGpu } from '../helpers/gpu.js';
 

@@ -68,7 +68,7 @@ describe('train', () => {
   it('writes a loadable model file with shape, normalisation, class names and configuration', async () => {
     const m = await loadModelFile(path.join(run, 'model.safetensors'));
     expect(m.architecture.inputShape).toEqual([8, 8, 3]);
-    expect(m.architecture.layers.map((l) => l.units)).toEqual([24, 3]);
+    expect(m.architecture.layers.map((l) => ('units' in l ? l.units : 0))).toEqual([24, 3]);
     expect(m.classNames).toEqual([...CLASSES]);
     expect(m.normalization.kind).toBe('standardize');
     expect((m.normalization as { mean: number[] }).mean).toHaveLength(3);

@@ -17,7 +17,7 @@ import type { Uint8Data } from '../../src/engine/gpu-data.js';
 import { readHdf5File } from '../../src/data/readers-node.js';
 import type { ImageSet } from '../../src/data/types.js';
 import type { Init } from '../../src/nn/init.js';
-import type { LayerSpec } from '../../src/nn/model.js';
+import type { DenseLayerSpec as LayerSpec } from '../../src/nn/model.js';
 import { findData } from '../helpers/datasets.js';
 import { testGpu } from '../helpers/gpu.js';
 

@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { Trainer } from '../../src/engine/trainer.js';
-import type { ModelSpec } from '../../src/nn/model.js';
+import type { DenseModelSpec as ModelSpec } from '../../src/nn/model.js';
 import type { OptimizerConfig } from '../../src/optim/optimizers.js';
 import { createOptimState, trainStep, type DenseParams } from '../../src/reference/network.js';
 import { Rng } from '../../src/rng.js';

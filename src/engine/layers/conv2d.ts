@@ -1,0 +1,81 @@
+// conv2d: Z[B,OH,OW,F] = conv(X[B,H,W,C], W[F,KH,KW,C]) + b, A = act(Z) (src/kernels/conv.ts).
+//   forward    one GEMM-shaped conv (im2col + matmul, or implicit GEMM: chosen per adapter and
+//              shape by measurement), bias and activation fused
+//   backward   dW = dZ^T col(X);  db = colsum dZ (as [B*OH*OW, F]);
+//              dIn = conv^T(dZ, W) * act'(inputZ)  (fused)
+// Every form may use the plan's shared scratch; none needs it to survive its own dispatches.
+
+import {
+  convScratchLength,
+  prepareConvForward,
+  prepareConvInputGrad,
+  prepareConvWeightGrad,
+} from '../../kernels/conv.js';
+import { prepareBiasGrad } from '../../kernels/reduce.js';
+import type { Dispatch } from '../../kernels/common.js';
+import type { LayerDispatches, LayerIO, LayerModule, PlanContext } from './types.js';
+
+async function scratchLength(ctx: PlanContext, io: LayerIO): Promise<number> {
+  const g = io.layer.conv!;
+  let n = 0;
+  for (const form of ['forward', 'weightGrad', 'inputGrad'] as const) {
+    if (form === 'inputGrad' && !io.dIn) continue;
+    n = Math.max(n, convScratchLength(form, ctx.B, g, await ctx.pickConv(g, ctx.B, form)));
+  }
+  return n;
+}
+
+async function prepare(ctx: PlanContext, io: LayerIO): Promise<LayerDispatches> {
+  const { layer } = io;
+  const g = layer.conv!;
+  const B = ctx.B;
+  const hasBias = (io.b?.length ?? 0) > 0;
+  const forward = await prepareConvForward(ctx.env, {
+    B,
+    g,
+    x: io.input,
+    w: io.W!,
+    bias: hasBias ? io.b! : null,
+    z: io.z,
+    a: io.a,
+    activation: layer.activation,
+    alpha: layer.alpha,
+    algo: await ctx.pickConv(g, B, 'forward'),
+    scratch: ctx.scratch(),
+    dummies: ctx.dummies,
+  });
+  const backward: Dispatch[] = await prepareConvWeightGrad(ctx.env, {
+    B,
+    g,
+    x: io.input,
+    dZ: io.dOut,
+    dW: io.dW!,
+    db: null,
+    algo: await ctx.pickConv(g, B, 'weightGrad'),
+    scratch: ctx.scratch(),
+    dummies: ctx.dummies,
+  });
+  if (hasBias) {
+    backward.push(await prepareBiasGrad(ctx.env, { B: B * g.OH * g.OW, N: g.F, dZ: io.dOut, db: io.db! }));
+  }
+  if (io.dIn) {
+    backward.push(
+      ...(await prepareConvInputGrad(ctx.env, {
+        B,
+        g,
+        dZ: io.dOut,
+        w: io.W!,
+        dX: io.dIn,
+        activation: io.inputAct,
+        alpha: io.inputAlpha,
+        aux: io.inputZ,
+        algo: await ctx.pickConv(g, B, 'inputGrad'),
+        scratch: ctx.scratch(),
+        dummies: ctx.dummies,
+      })),
+    );
+  }
+  return { forward, forwardEval: forward, backward };
+}
+
+export const conv2dLayer: LayerModule = { scratchLength, prepare };
