@@ -161,7 +161,8 @@ export function convert(spec: OptionSpec, raw: string): OptionValue {
     case 'number':
     case 'int': {
       const v = raw.trim() === '' ? NaN : Number(raw);
-      if (!Number.isFinite(v)) bad(`'${raw}' is not a number (${describeValue(spec)})`);
+      const kind = spec.type === 'int' ? 'an integer' : 'a number';
+      if (!Number.isFinite(v)) bad(`'${raw}' is not ${kind}`);
       if (spec.type === 'int' && !Number.isInteger(v)) bad(`'${raw}' is not an integer`);
       checkRange(spec, v, bad);
       return v;

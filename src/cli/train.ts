@@ -38,8 +38,10 @@ import {
   type LoadedData,
   type NormalizationBlock,
 } from './data.js';
+import { applyResumeOverrides, RESUME_OVERRIDES, RunGuard } from './faults.js';
 import { chooseVariants, describeVariants, formatBytes, openGpu } from './gpu.js';
 import { duration, pct, processInterrupt, table, type CliContext } from './io.js';
+import { acquireRunLock } from './lock.js';
 import { curvesSvg, MetricsLog, readMetrics, type MetricRecord } from './metrics.js';
 import { architectureOf } from './model.js';
 import { EpochProgress, type ProgressMode } from './progress.js';
@@ -158,7 +160,9 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
   let cfg: TrainConfig;
   let resume: Prepared['resume'];
   if (typeof v.resume === 'string') {
-    const bad = [...args.given].filter((n) => CONFIG_OPTION_NAMES.has(n) && !DISPLAY_OPTIONS.has(n));
+    const bad = [...args.given].filter(
+      (n) => CONFIG_OPTION_NAMES.has(n) && !DISPLAY_OPTIONS.has(n) && !RESUME_OVERRIDES.has(n),
+    );
     if (bad.length > 0 || args.given.has('config')) {
       const name = bad[0] ?? 'config';
       throw new UsageError(
@@ -167,6 +171,7 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
     }
     resume = await loadCheckpointFile(v.resume);
     cfg = configFromJson((resume.model.training as { config?: unknown }).config, v.resume);
+    applyResumeOverrides(cfg, args);
     if (args.given.has('data')) cfg.data = String(v.data);
   } else {
     const fromFile = typeof v.config === 'string' ? await readConfigFile(v.config) : {};
@@ -232,19 +237,25 @@ export async function runTrain(args: ParsedArgs, ctx: CliContext): Promise<numbe
   const progressMode: ProgressMode =
     v.progress === 'auto' ? (io.errIsTTY ? 'bar' : 'lines') : (v.progress as ProgressMode);
 
-  const { gpu, owned } = await openGpu(ctx);
+  // One run per output folder (src/cli/lock.ts); a lock left by a dead run is taken over.
+  const lock = await acquireRunLock(outDir, { note: (line) => io.err(`${line}\n`) });
   try {
-    return await trainOn(gpu, p, {
-      progressMode,
-      checkpointEvery: v['checkpoint-every'] as number,
-      logEvery: v['log-every'] as number,
-      resumeFile: typeof v.resume === 'string' ? v.resume : undefined,
-      ctx,
-      data,
-      outDir,
-    });
+    const { gpu, owned } = await openGpu(ctx);
+    try {
+      return await trainOn(gpu, p, {
+        progressMode,
+        checkpointEvery: v['checkpoint-every'] as number,
+        logEvery: v['log-every'] as number,
+        resumeFile: typeof v.resume === 'string' ? v.resume : undefined,
+        ctx,
+        data,
+        outDir,
+      });
+    } finally {
+      if (owned) gpu.destroy();
+    }
   } finally {
-    if (owned) gpu.destroy();
+    await lock.release();
   }
 }
 
@@ -279,6 +290,9 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
     schedule,
     variants: cfg.variants,
   });
+  // Divergence and device loss: nothing non-finite is saved, and the error names the checkpoint
+  // that is intact and the command that continues from it (src/cli/faults.ts).
+  const guard = new RunGuard({ gpu, lr: cfg.lr, maxNorm: cfg.maxNorm, resumedFrom: o.resumeFile });
 
   let start: { epoch: number; batch: number } | undefined;
   if (p.resume) {
@@ -361,7 +375,7 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
     normalization: p.norm,
     classNames: o.data.classNames,
     training: trainingBlock(extra),
-    weights: await trainer.getWeights(),
+    weights: guard.finite(await trainer.getWeights(), trainer.step, 'weights'),
   });
   const saveCheckpoint = async (): Promise<void> => {
     const pos = trainer.position;
@@ -382,9 +396,10 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
         optimizer: JSON.parse(JSON.stringify(optimizer)) as JsonObject,
         schedule: JSON.parse(JSON.stringify(schedule)) as JsonObject,
       },
-      optimizerState: await trainer.getOptimizerState(),
+      optimizerState: guard.finite(await trainer.getOptimizerState(), trainer.step, 'optimizer state'),
     };
     await saveCheckpointFile(files.checkpoint, ckpt);
+    guard.saved(files.checkpoint, pos, stepsPerEpoch);
   };
 
   let stop = false;
@@ -462,11 +477,13 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
       validationSplit: typeof cfg.validation === 'number' ? cfg.validation : undefined,
       validationData: valData,
       logEvery: o.logEvery,
-      onStep,
+      onStep: guard.onStep(onStep),
       onEpoch,
       shouldStop: () => stop,
       start,
     });
+  } catch (e) {
+    throw guard.explain(e);
   } finally {
     unsubscribe();
   }

@@ -27,7 +27,8 @@ describe('usage errors', () => {
     [['train', '--batchsize', '32'], /did you mean --batch-size\?/],
     [['train', '--epochs', '1.5'], /--epochs: '1.5' is not an integer/],
     [['train', '--epochs', '0'], /--epochs: 0 is too small; it must be >= 1/],
-    [['train', '--lr', 'fast'], /--lr: 'fast' is not a number/],
+    [['train', '--lr', 'fast'], /--lr: 'fast' is not a number$/],
+    [['train', '--epochs', 'abc'], /--epochs: 'abc' is not an integer$/],
     [['train', '--lr', '-1'], /--lr: -1 is too small; it must be > 0/],
     [
       ['train', '--optimizer', 'adma'],
@@ -42,14 +43,17 @@ describe('usage errors', () => {
     [['train', '--image-size', '64'], /--image-size: '64' is not HxW/],
     [['train', '--data', 'mnsit'], /'mnsit' is neither a known dataset .* did you mean 'mnist'\?/],
     [['train', '--config', '/nonexistent/cfg.json'], /--config: cannot read \/nonexistent\/cfg.json/],
-    [['train', '--resume', 'x.safetensors', '--lr', '0.1'], /--lr cannot be combined with --resume/],
+    [
+      ['train', '--resume', 'x.safetensors', '--optimizer', 'sgd'],
+      /--optimizer cannot be combined with --resume/,
+    ],
     [['train', '--no-lr'], /unknown option --no-lr/],
     [['trian'], /unknown command 'trian'; did you mean 'train'\?/],
     [['--epochs', '3'], /expected a command before options, got '--epochs'/],
     [['eval'], /missing arguments; usage: webgpu-trainer eval MODEL/],
     [['eval', 'a', 'b'], /too many arguments for 'eval' starting at 'b'/],
     [['predict', 'model.safetensors'], /missing arguments; usage: webgpu-trainer predict MODEL/],
-    [['predict', '--top', 'two', 'm', 'x.png'], /--top: 'two' is not a number/],
+    [['predict', '--top', 'two', 'm', 'x.png'], /--top: 'two' is not an integer$/],
     [['info', '--jsno'], /did you mean --json\?/],
     [['eval', '--split', 'tset', 'm.safetensors'], /'tset' is not one of test, train; did you mean 'test'\?/],
   ];
@@ -66,7 +70,7 @@ describe('usage errors', () => {
     await writeFile(file, JSON.stringify({ layers: [32], learningRate: 0.1 }));
     expectUsageError(await runCli(['train', '--config', file]), /unknown key "learningRate" .*cfg.json/);
     await writeFile(file, JSON.stringify({ batchSize: 'big' }));
-    expectUsageError(await runCli(['train', '--config', file]), /batch-size: 'big' is not a number/);
+    expectUsageError(await runCli(['train', '--config', file]), /batch-size: 'big' is not an integer/);
     await writeFile(file, '{"layers": [32],');
     expectUsageError(await runCli(['train', '--config', file]), /is not valid JSON/);
   });
