@@ -131,16 +131,21 @@ export function resolveArchitecture(arch: ArchitectureJson): {
 
 /** The map a flat layer's features came from through a flatten (NHWC order), if any. */
 function flattenedFrom(layers: readonly ResolvedLayer[], i: number): number[] | null {
+  let flatNorm = -1;
   for (let j = i - 1; j >= 0; j--) {
     const l = layers[j];
-    if (l.type === 'flatten') return l.inShape.length === 3 ? l.inShape : null;
     if (l.type === 'dropout') continue;
     if (l.type === 'batchnorm' && l.inShape.length === 1) {
+      flatNorm = j;
+      continue;
+    }
+    const map = l.type === 'flatten' && l.inShape.length === 3 ? l.inShape : null;
+    if (map && flatNorm >= 0) {
       throw new ConfigError(
-        `layer ${j} (batchnorm) normalises the features of a flatten: their order differs between the engine (NHWC) and PyTorch (NCHW) and the export cannot map its parameters yet; put the batchnorm before the flatten.`,
+        `layer ${flatNorm} (batchnorm) normalises the features of a flatten: their order differs between the engine (NHWC) and PyTorch (NCHW) and the export cannot map its parameters yet; put the batchnorm before the flatten.`,
       );
     }
-    return null;
+    return map;
   }
   return null;
 }
