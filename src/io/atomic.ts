@@ -4,10 +4,13 @@
 // even if the process dies mid-save. The bytes go to a uniquely named temp file in the target's
 // directory (rename is only atomic within one filesystem), are fsynced, and the temp file is
 // renamed over the target; the directory is then fsynced so the rename itself survives a crash.
-// On any failure the temp file is removed and the previous file is left as it was.
+// On any failure the temp file is removed and the previous file is left as it was. A process
+// killed mid-write (SIGKILL, power loss) cannot remove its temp file; the next successful write
+// of the same target removes temp files whose writer's pid is no longer running.
+// test/io/sigkill.test.ts kills writers at many points and loads the file after each kill.
 
 import { randomBytes } from 'node:crypto';
-import { open, rename, stat, unlink } from 'node:fs/promises';
+import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { FileTooLargeError } from '../errors.js';
 
@@ -28,7 +31,7 @@ export async function writeFileAtomic(
     throw new RangeError(`chunkBytes must be a positive integer, got ${chunkBytes}`);
   }
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = join(dir, `${tempPrefix(path)}${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const mode = await existingMode(path);
 
   // 'wx' fails if the name exists, so two writers can never share a temp file.
@@ -56,6 +59,36 @@ export async function writeFileAtomic(
     }
   }
   await syncDirectory(dir);
+  await removeDeadTemps(path);
+}
+
+const tempPrefix = (path: string): string => `.${basename(path)}.`;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes temp files of `path` left by writers that died before renaming them. */
+async function removeDeadTemps(path: string): Promise<void> {
+  const prefix = tempPrefix(path);
+  let names: string[];
+  try {
+    names = await readdir(dirname(path));
+  } catch {
+    return; // An unlistable directory only means leftovers stay; the write itself succeeded.
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const m = /^(\d+)\.[0-9a-f]{12}\.tmp$/.exec(name.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && !pidAlive(pid)) await unlink(join(dirname(path), name)).catch(() => undefined);
+  }
 }
 
 async function existingMode(path: string): Promise<number> {
