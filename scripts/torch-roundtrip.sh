@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Round trip through PyTorch DistributedDataParallel (not part of `npm test`: python3-torch is large):
+#   1. train a small MNIST model with this engine's CLI,
+#   2. `webgpu-trainer export --torch` its checkpoint (weights + Adam moments),
+#   3. run the generated train.py for one epoch with two processes over gloo on 127.0.0.1,
+#   4. `webgpu-trainer eval` the model file train.py wrote: its test accuracy must be at least
+#      the exported model's.
+#
+# Usage: bash scripts/torch-roundtrip.sh [mlp|cnn] [WORK_DIR]     (default mlp, /tmp/wgt-torch-roundtrip)
+# Env:   ROUNDTRIP_LIMIT (training samples for the engine run, default 12000), ROUNDTRIP_EPOCHS (2).
+#
+# The ranks are started by hand (--rank/--world-size/--init-method tcp://127.0.0.1:PORT), not with
+# torchrun: Debian bookworm's python3-torch 1.13 ships a torchrun that dies at start-up under
+# Python 3.11 (AttributeError in torch.distributed.elastic's argument handling, `to_map`, which
+# 1.13 predates 3.11 support for). train.py itself also runs under a modern `torchrun`, which
+# sets RANK/WORLD_SIZE/LOCAL_RANK and the env:// rendezvous instead.
+set -euo pipefail
+
+KIND=${1:-mlp}
+WORK=${2:-/tmp/wgt-torch-roundtrip}/$KIND
+LIMIT=${ROUNDTRIP_LIMIT:-12000}
+EPOCHS=${ROUNDTRIP_EPOCHS:-2}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PY=/usr/bin/python3 # Debian's interpreter, where python3-torch installs
+cd "$ROOT"
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+
+if ! "$PY" -c 'import torch, numpy' 2>/dev/null; then
+  echo "== installing python3-torch and python3-numpy (Debian packages, ~1 GB)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y python3-torch python3-numpy >/dev/null
+fi
+"$PY" -c 'import torch, numpy; print("torch", torch.__version__, "numpy", numpy.__version__)'
+
+echo "== building the CLI"
+npm run -s gen
+npx tsc -p tsconfig.build.json
+
+rm -rf "$WORK" && mkdir -p "$WORK"
+CLI=(node bin/webgpu-trainer.js)
+case "$KIND" in
+  mlp) NET=(--layers 128) ;;
+  cnn)
+    # A small CNN with every layer type the export maps (see `train --help` for --model).
+    cat >"$WORK/net.json" <<'JSON'
+{
+  "inputShape": [28, 28, 1],
+  "layers": [
+    { "type": "conv2d", "filters": 8, "kernelSize": 3, "padding": "same", "activation": "relu" },
+    { "type": "batchnorm" },
+    { "type": "maxpool2d", "size": 2 },
+    { "type": "conv2d", "filters": 16, "kernelSize": 3, "stride": 2, "padding": "same", "bias": false, "activation": "relu" },
+    { "type": "dropout", "rate": 0.1 },
+    { "type": "flatten" },
+    { "units": 10, "activation": "softmax" }
+  ],
+  "loss": "softmax-ce"
+}
+JSON
+    NET=(--model "$WORK/net.json")
+    ;;
+  *) echo "unknown kind '$KIND' (mlp or cnn)" >&2 && exit 2 ;;
+esac
+
+echo "== 1. engine: train $KIND on MNIST ($LIMIT samples, $EPOCHS epochs)"
+"${CLI[@]}" train --data mnist "${NET[@]}" --epochs "$EPOCHS" --limit "$LIMIT" --out "$WORK/engine" --progress none
+
+acc() { # test accuracy of a model file as the engine evaluates it
+  "${CLI[@]}" eval "$1" --data mnist --json 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["accuracy"])'
+}
+BEFORE=$(acc "$WORK/engine/model.safetensors")
+
+echo "== 2. export --torch"
+"${CLI[@]}" export --torch "$WORK/engine/checkpoint.safetensors" --out "$WORK/torch"
+
+echo "== 3. train.py: one epoch, 2 processes, gloo on 127.0.0.1"
+PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cd "$WORK/torch"
+pids=()
+for r in 0 1; do
+  "$PY" train.py --rank $r --world-size 2 --init-method "tcp://127.0.0.1:$PORT" --epochs 1 >"rank$r.log" 2>&1 &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || { cat rank0.log rank1.log; exit 1; }; done
+cat rank0.log
+TORCH_ACC=$(sed -n 's/.*test_acc \([0-9.]*\)%.*/\1/p' rank0.log | tail -1)
+cd "$ROOT"
+
+echo "== 4. back in the engine"
+AFTER=$(acc "$WORK/torch/runs/model.safetensors")
+"$PY" - "$BEFORE" "$TORCH_ACC" "$AFTER" <<'PY'
+import sys
+before, torch_acc, after = float(sys.argv[1]), float(sys.argv[2]) / 100, float(sys.argv[3])
+print(f"test accuracy: exported {100 * before:.2f}%, after 1 DDP epoch on 2 processes (PyTorch) "
+      f"{100 * torch_acc:.2f}%, loaded back into webgpu-trainer {100 * after:.2f}%")
+if after < before:
+    sys.exit("FAIL: the model that came back is less accurate than the one exported")
+if abs(after - torch_acc) > 0.002:
+    sys.exit("FAIL: webgpu-trainer and PyTorch disagree on the same weights by more than 0.2 points")
+print("OK")
+PY
