@@ -14,11 +14,12 @@ import {
   type TrainingData,
   type Weights,
 } from '../../src/index.js';
+import { normalizationMulAdd, type Normalization } from '../../src/data/pipeline-normalize.js';
 import { nextFrame } from './dom.js';
 import type { NetConfig } from './network.js';
 
 /** Per-channel preprocessing saved with the model (same JSON as the CLI writes). */
-export type Normalization = { kind: 'scale' } | { kind: 'standardize'; mean: number[]; std: number[] };
+export type { Normalization };
 
 export interface ModelMeta {
   spec: ModelSpec;
@@ -41,16 +42,6 @@ export interface RunHooks {
   onStep(log: StepLog, samplesPerSecond: number): void;
   onEpoch(log: EpochLog, weights: Weights[]): void | Promise<void>;
   onState(state: RunState, error?: unknown): void;
-}
-
-/** GPU-side normalisation x = byte * mul[c] + add[c] for a model's normalisation JSON. */
-export function mulAdd(norm: Normalization, channels: number): { mul: number[]; add: number[] } {
-  const ch = Array.from({ length: channels }, (_, c) => c);
-  if (norm.kind === 'scale') return { mul: ch.map(() => 1 / 255), add: ch.map(() => 0) };
-  return {
-    mul: ch.map((c) => 1 / (255 * norm.std[c % norm.std.length])),
-    add: ch.map((c) => -norm.mean[c % norm.mean.length] / norm.std[c % norm.std.length]),
-  };
 }
 
 export class Session {
@@ -83,13 +74,20 @@ export class Session {
   /** uint8 images as the trainer's input, normalised on the GPU. */
   data(images: Uint8Array, labels: Int32Array, count: number): TrainingData {
     const channels = this.meta.inputShape[2];
-    return { kind: 'uint8', images, labels, count, channels, ...mulAdd(this.meta.normalization, channels) };
+    return {
+      kind: 'uint8',
+      images,
+      labels,
+      count,
+      channels,
+      ...normalizationMulAdd(this.meta.normalization, channels),
+    };
   }
 
   /** One sample's bytes normalised on the CPU, for predict(). */
   floatInput(bytes: Uint8Array): Float32Array {
     const c = this.meta.inputShape[2];
-    const { mul, add } = mulAdd(this.meta.normalization, c);
+    const { mul, add } = normalizationMulAdd(this.meta.normalization, c);
     return Float32Array.from(bytes, (v, i) => v * mul[i % c] + add[i % c]);
   }
 

@@ -1,18 +1,22 @@
 // Datasets for the commands: by name (the known datasets) or by path (a folder of IDX files, or an
 // image folder root/<class>/<image>, optionally split as root/train/<class> and root/test/<class>),
-// plus the normalisation that travels with the model so `predict` preprocesses like training.
-//
-// Normalisation is applied on the GPU as x = byte * mul[c] + add[c]. For 'standardize' with mean
-// and std on the [0, 1] scale, (byte/255 - mean)/std = byte * 1/(255 std) - mean/std.
+// plus the normalisation that travels with the model so `predict` preprocesses like training
+// (defined once, in src/data/pipeline-normalize.ts; this file only adapts its errors to the CLI).
 
 import { existsSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { DatasetNotFoundError } from '../errors.js';
+import { ConfigError, DatasetNotFoundError } from '../errors.js';
 import type { TrainingData, Uint8Data } from '../engine/gpu-data.js';
 import { KNOWN_DATASETS, loadDataset } from '../data/known.js';
 import { readIdxFiles, readImageFolderFromDisk } from '../data/readers-node.js';
 import type { ImageSet } from '../data/types.js';
+import {
+  computeNormalization as normalizationOfImages,
+  normalizationMulAdd,
+  validateNormalization,
+  type Normalization,
+} from '../data/pipeline-normalize.js';
 import { closest, UsageError } from './args.js';
 
 export interface ImageOptions {
@@ -31,8 +35,8 @@ export interface LoadedData {
   shape: [number, number, number];
 }
 
-/** JSON-able normalisation saved in the model file (same shape as src/data/pipeline-normalize). */
-export type NormalizationBlock = { kind: 'scale' } | { kind: 'standardize'; mean: number[]; std: number[] };
+/** JSON-able normalisation saved in the model file. */
+export type NormalizationBlock = Normalization;
 
 const IDX_TRAIN = /^train-images[-.]idx[34]-ubyte(\.gz)?$/;
 
@@ -117,51 +121,23 @@ async function loadIdxFolder(root: string, names: string[], trainImages: string)
   return { source: root, train, test, classNames, shape: shapeOf(train) };
 }
 
-/** Per-channel mean and std (on the [0, 1] scale) of the training images, in float64. */
+/** Per-channel mean and std (on the [0, 1] scale) of the training images. */
 export function computeNormalization(s: ImageSet, kind: 'standardize' | 'scale'): NormalizationBlock {
-  if (kind === 'scale') return { kind: 'scale' };
-  const C = s.channels;
-  const sum = new Float64Array(C);
-  const sq = new Float64Array(C);
-  const n = s.images.length;
-  for (let i = 0; i < n; i++) {
-    const v = s.images[i];
-    sum[i % C] += v;
-    sq[i % C] += v * v;
-  }
-  const per = n / C;
-  const mean: number[] = [];
-  const std: number[] = [];
-  for (let c = 0; c < C; c++) {
-    const m = sum[c] / per;
-    const variance = Math.max(0, sq[c] / per - m * m);
-    mean.push(round6(m / 255));
-    // A constant channel has no spread; fall back to plain scaling for it rather than divide by 0.
-    std.push(round6(variance > 0 ? Math.sqrt(variance) / 255 : 1));
-  }
-  return { kind: 'standardize', mean, std };
+  return normalizationOfImages(s.images, s.channels, kind);
 }
-
-const round6 = (x: number): number => Math.round(x * 1e6) / 1e6;
 
 /** Reads a normalisation block back from a model file, checking it fits `channels`. */
 export function parseNormalization(raw: unknown, channels: number, file: string): NormalizationBlock {
-  const r = raw as { kind?: unknown; mean?: unknown; std?: unknown };
-  if (r?.kind === 'scale') return { kind: 'scale' };
-  const ok = (a: unknown): a is number[] =>
-    Array.isArray(a) && a.length === channels && a.every((x) => typeof x === 'number' && Number.isFinite(x));
-  if (r?.kind === 'standardize' && ok(r.mean) && ok(r.std) && r.std.every((x) => x > 0)) {
-    return { kind: 'standardize', mean: r.mean, std: r.std };
+  try {
+    return validateNormalization(raw, channels);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    throw new UsageError(`${file}: the model's normalization block is not valid: ${e.message}`);
   }
-  throw new UsageError(`${file}: the model's normalization block is not valid for ${channels} channel(s)`);
 }
 
 export function mulAdd(norm: NormalizationBlock, channels: number): { mul: number[]; add: number[] } {
-  if (norm.kind === 'scale') return { mul: Array(channels).fill(1 / 255), add: Array(channels).fill(0) };
-  return {
-    mul: norm.std.map((s) => 1 / (255 * s)),
-    add: norm.mean.map((m, c) => -m / norm.std[c]),
-  };
+  return normalizationMulAdd(norm, channels);
 }
 
 /** An ImageSet as GPU training data, normalised on the device. */

@@ -194,8 +194,8 @@ export class PixelHistogram {
     }
   }
 
-  /** Mean and population std per channel in [0, 1] units. Throws ConfigError for a constant channel. */
-  toNormalization(): StandardizeNormalization {
+  /** Mean and population std per channel in [0, 1] units (std 0 for a constant channel). */
+  statistics(): { mean: number[]; std: number[] } {
     const mean: number[] = [];
     const std: number[] = [];
     for (let c = 0; c < this.channels; c++) {
@@ -209,16 +209,67 @@ export class PixelHistogram {
       const m = s / n;
       let q = 0;
       for (let v = 0; v < 256; v++) q += this.counts[c * 256 + v] * (v - m) * (v - m);
-      const sd = Math.sqrt(q / n);
-      if (sd === 0) {
-        throw new ConfigError(
-          `channel ${c} has the same value (${m}) in every pixel, so its std is 0 and it cannot be standardised; ` +
-            `use normalization {kind:'scale'} or pass mean/std explicitly`,
-        );
-      }
       mean.push(m / 255);
-      std.push(sd / 255);
+      std.push(Math.sqrt(q / n) / 255);
+    }
+    return { mean, std };
+  }
+
+  /** Mean and population std per channel in [0, 1] units. Throws ConfigError for a constant channel. */
+  toNormalization(): StandardizeNormalization {
+    const { mean, std } = this.statistics();
+    const c = std.findIndex((s) => s === 0);
+    if (c >= 0) {
+      throw new ConfigError(
+        `channel ${c} has the same value (${mean[c] * 255}) in every pixel, so its std is 0 and it cannot be standardised; ` +
+          `use normalization {kind:'scale'} or pass mean/std explicitly`,
+      );
     }
     return { kind: 'standardize', mean, std };
   }
+}
+
+/**
+ * The GPU's form of a normalisation: y = byte * mul[c] + add[c] (shaders/data.wgsl), i.e.
+ * mul = 1 / (255 std), add = -mean / std, or (1/255, 0) for 'scale'. A one-entry mean/std applies
+ * to every channel; otherwise there must be one entry per channel. This is the one place the
+ * API, the CLI and the demo turn a normalisation into the gather's coefficients.
+ */
+export function normalizationMulAdd(norm: Normalization, channels: number): { mul: number[]; add: number[] } {
+  const n = validateNormalization(norm);
+  const ch = Array.from({ length: channels }, (_, c) => c);
+  if (n.kind === 'scale') return { mul: ch.map(() => 1 / 255), add: ch.map(() => 0) };
+  if (n.mean.length !== 1 && n.mean.length !== channels) {
+    throw new ConfigError(
+      `normalization has ${n.mean.length} channel(s) but the images have ${channels}; recompute it for this dataset`,
+    );
+  }
+  const at = (a: number[], c: number): number => a[a.length === 1 ? 0 : c];
+  return {
+    mul: ch.map((c) => 1 / (255 * at(n.std, c))),
+    add: ch.map((c) => -at(n.mean, c) / at(n.std, c)),
+  };
+}
+
+/**
+ * The normalisation a training run saves with its model: 'scale', or the per-channel mean and std
+ * of `images` (exact, from byte histograms) rounded to 6 decimals so the model file reads cleanly.
+ * A channel with one value everywhere gets std 1 (in [0, 1] units) instead of failing: it then
+ * only shifts by its mean.
+ */
+export function computeNormalization(
+  images: Uint8Array,
+  channels: number,
+  kind: 'standardize' | 'scale',
+): Normalization {
+  if (kind === 'scale') return { kind: 'scale' };
+  const hist = new PixelHistogram(channels);
+  hist.add(images);
+  const { mean, std } = hist.statistics();
+  const round6 = (x: number): number => Math.round(x * 1e6) / 1e6;
+  return {
+    kind: 'standardize',
+    mean: mean.map(round6),
+    std: std.map((s) => (s > 0 ? round6(s) : 1)),
+  };
 }
