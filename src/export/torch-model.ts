@@ -9,7 +9,9 @@
 //                A dense layer that reads a flatten of an [H, W, C] map holds its columns in
 //                NCHW order in the file (nn.Flatten on NCHW tensors); in the engine's flat
 //                buffer they are in NHWC order, so its optimizer moments are [U, H, W, C] there
-//                and permute (0, 3, 1, 2) to reach the file's [U, C*H*W].
+//                and permute (0, 3, 1, 2) to reach the file's [U, C*H*W]. A batch norm between
+//                that flatten and the dense layer is stored in NCHW order likewise (engine
+//                [H, W, C], permute (2, 0, 1)); see src/io/torch-layout.ts.
 //                A dense-only model over an image input (version 1 files) has no flatten layer:
 //                its first layer reads the image in NHWC order, which model.py reproduces with
 //                FlattenNHWC (plain nn.Flatten when C = 1, where both orders agree).
@@ -129,23 +131,17 @@ export function resolveArchitecture(arch: ArchitectureJson): {
   return { resolved: resolveModel(spec), implicitFlatten };
 }
 
-/** The map a flat layer's features came from through a flatten (NHWC order), if any. */
+/**
+ * The [H, W, C] map whose flatten a flat layer's input features come from (through dropout and
+ * batch norm, which keep the order), or null. Model files store such a dense layer's columns and
+ * such a batch norm's vectors in PyTorch's NCHW order (src/io/torch-layout.ts); the engine's
+ * buffers keep NHWC.
+ */
 function flattenedFrom(layers: readonly ResolvedLayer[], i: number): number[] | null {
-  let flatNorm = -1;
   for (let j = i - 1; j >= 0; j--) {
     const l = layers[j];
-    if (l.type === 'dropout') continue;
-    if (l.type === 'batchnorm' && l.inShape.length === 1) {
-      flatNorm = j;
-      continue;
-    }
-    const map = l.type === 'flatten' && l.inShape.length === 3 ? l.inShape : null;
-    if (map && flatNorm >= 0) {
-      throw new ConfigError(
-        `layer ${flatNorm} (batchnorm) normalises the features of a flatten: their order differs between the engine (NHWC) and PyTorch (NCHW) and the export cannot map its parameters yet; put the batchnorm before the flatten.`,
-      );
-    }
-    return map;
+    if (l.type === 'dropout' || (l.type === 'batchnorm' && l.inShape.length === 1)) continue;
+    return l.type === 'flatten' && l.inShape.length === 3 ? l.inShape : null;
   }
   return null;
 }
@@ -239,8 +235,14 @@ export function torchPlan(arch: ArchitectureJson): TorchPlan {
         const at = add(`${cls}(${C}, eps=${num(l.epsilon!)}, momentum=${num(l.momentum!)})`, comment);
         for (const t of ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'])
           stateNames.push([`layers.${i}.${t}`, `${at}.${t}`]);
-        slot(`layers.${i}.weight`, p.W.offset, [C], null, [C]);
-        slot(`layers.${i}.bias`, p.b.offset, [C], null, [C]);
+        const map = l.inShape.length === 1 ? flattenedFrom(resolved.layers, i) : null;
+        for (const [t, s] of [
+          ['weight', p.W],
+          ['bias', p.b],
+        ] as const) {
+          if (map) slot(`layers.${i}.${t}`, s.offset, map, [2, 0, 1], [C]);
+          else slot(`layers.${i}.${t}`, s.offset, [C], null, [C]);
+        }
         activation();
         break;
       }

@@ -4,7 +4,6 @@
 // names and the engine layout of the optimizer moments.
 
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/errors.js';
 import {
   modelPySource,
   sequentialSource,
@@ -266,10 +265,29 @@ describe('engine layout of the optimizer moments', () => {
     expect(py).toContain('    "layers.1.running_var": "1.running_var",\n');
   });
 
-  it('refuses a batchnorm between flatten and dense with a message saying what to do', () => {
-    const a = arch([2, 2, 1], [{ type: 'flatten' }, { type: 'batchnorm' }, head()]);
-    expect(() => torchPlan(a)).toThrow(ConfigError);
-    expect(() => torchPlan(a)).toThrow(/put the batchnorm before the flatten/);
+  it('a batchnorm between flatten and dense has its vectors in NCHW order too (permute (2, 0, 1))', () => {
+    const a = arch(
+      [2, 3, 4],
+      [{ type: 'flatten' }, { type: 'batchnorm' }, { type: 'dropout', rate: 0.5 }, head()],
+    );
+    const rows = torchPlan(a).engineSlots.map((s) => [
+      s.name,
+      s.offset,
+      s.engineShape,
+      s.permute,
+      s.fileShape,
+    ]);
+    expect(rows).toEqual([
+      ['layers.1.weight', 0, [2, 3, 4], [2, 0, 1], [24]],
+      ['layers.1.bias', 64, [2, 3, 4], [2, 0, 1], [24]],
+      ['layers.3.weight', 128, [3, 2, 3, 4], [0, 3, 1, 2], [3, 24]],
+      ['layers.3.bias', 256, [3], null, [3]],
+    ]);
+  });
+
+  it('a dense after globalavgpool or a flat input needs no permutation', () => {
+    const a = arch([2, 2, 3], [{ type: 'globalavgpool' }, { type: 'batchnorm' }, head(2)]);
+    expect(torchPlan(a).engineSlots.map((s) => s.permute)).toEqual([null, null, null, null]);
   });
 });
 

@@ -188,7 +188,9 @@ def normalizer(norm, channels, device):
 
     def apply(x_u8):  # [B, H, W, C] uint8 -> the model's input
         x = x_u8.to(device, non_blocking=True).permute(0, 3, 1, 2).float() * mul + add
-        return x.reshape(x.shape[0], *model_py.INPUT_SHAPE)
+        if len(model_py.INPUT_SHAPE) == 1:  # a flat input reads the pixels in the engine's (h, w, c) order
+            return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
+        return x
 
     return apply
 
