@@ -5,6 +5,7 @@
 // checkpoints, so `--resume` rebuilds exactly the same trainer and `eval` finds the dataset.
 
 import { readFile } from 'node:fs/promises';
+import type { AugmentOptions } from '../data/augment.js';
 import type { Activation } from '../nn/activations.js';
 import { INITS, type Init } from '../nn/init.js';
 import type { DenseLayerSpec as LayerSpec, DenseModelSpec } from '../nn/model.js';
@@ -167,6 +168,13 @@ export const TRAIN_CONFIG_OPTIONS: readonly OptionSpec[] = [
     help: 'seed for initialisation, split and shuffling',
   },
   {
+    name: 'augment',
+    type: 'string',
+    arg: 'LIST|none',
+    default: 'none',
+    help: 'augment training batches on the GPU (never validation or test): crop (pad 4 and crop back; crop:N pads N; crop-reflect[:N] mirrors the border), flip (horizontal, half the time), jitter (brightness and contrast +-20%), comma-separated',
+  },
+  {
     name: 'validation',
     type: 'string',
     arg: 'F|test|none',
@@ -200,6 +208,8 @@ export interface TrainConfig {
   seed: number;
   /** A fraction in (0, 1), 'test' or 'none'. */
   validation: number | 'test' | 'none';
+  /** Training augmentation; null when off. */
+  augment: AugmentOptions | null;
   /** Matmul variants the run used (fixed at the start so a resume runs the same kernels). */
   variants?: Record<MatmulForm, MatmulVariant>;
 }
@@ -288,7 +298,29 @@ export function resolveTrainConfig(values: Record<string, OptionValue | undefine
     epochs: v('epochs') as number,
     seed: v('seed') as number,
     validation,
+    augment: parseAugment(String(v('augment') ?? 'none')),
   };
+}
+
+/** `--augment crop,flip,jitter` (or none) as the data library's AugmentOptions. */
+export function parseAugment(s: string): AugmentOptions | null {
+  if (s === 'none' || s === '') return null;
+  const out: AugmentOptions = {};
+  for (const item of s.split(',').map((x) => x.trim())) {
+    const crop = /^crop(-reflect)?(?::(\d+))?$/.exec(item);
+    if (crop)
+      out.crop = { padding: crop[2] === undefined ? 4 : Number(crop[2]), mode: crop[1] ? 'reflect' : 'zero' };
+    else if (item === 'flip') out.flip = true;
+    else if (item === 'jitter') {
+      out.brightness = 0.2;
+      out.contrast = 0.2;
+    } else {
+      throw new UsageError(
+        `--augment: '${item}' is not one of crop, crop:N, crop-reflect, crop-reflect:N, flip, jitter (comma-separated), or none`,
+      );
+    }
+  }
+  return out;
 }
 
 function parseValidation(s: string): TrainConfig['validation'] {

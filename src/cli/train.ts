@@ -481,6 +481,8 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
       onEpoch,
       shouldStop: () => stop,
       start,
+      // Training batches only; a spread so this compiles before FitOptions gains the field.
+      ...(cfg.augment ? { augment: cfg.augment } : {}),
     });
   } catch (e) {
     throw guard.explain(e);

@@ -28,7 +28,8 @@ export interface ImageShape {
   channels: number;
 }
 
-export interface AugmentOptions {
+// A type alias (implicit index signature) so it can be saved in JSON metadata as it is.
+export type AugmentOptions = {
   /** Random crop after padding each side by `padding` pixels; `mode` fills the border. */
   crop?: { padding: number; mode: 'zero' | 'reflect' };
   /** Horizontal flip with probability 1/2. */
@@ -37,7 +38,7 @@ export interface AugmentOptions {
   brightness?: number;
   /** Contrast jitter: factor drawn from [1 - contrast, 1 + contrast] in steps of 1/256, contrast in [0, 1]. */
   contrast?: number;
-}
+};
 
 /** What was drawn for one sample. The identity is {dy: p, dx: p, flip: false, brightness: 0, contrastQ: 256}. */
 export interface AugmentParams {

@@ -13,17 +13,19 @@
 
 import { ConfigError, ShapeError } from '../errors.js';
 
-export interface ScaleNormalization {
+// Type aliases, not interfaces: they carry an implicit index signature, so a normalisation is
+// assignable to the JSON types of the model-file metadata it is saved in.
+export type ScaleNormalization = {
   kind: 'scale';
-}
+};
 
-export interface StandardizeNormalization {
+export type StandardizeNormalization = {
   kind: 'standardize';
   /** Per-channel mean in [0, 1] units, one entry per channel. */
   mean: number[];
   /** Per-channel standard deviation in [0, 1] units, every entry > 0. */
   std: number[];
-}
+};
 
 /** JSON-able description of the preprocessing; store it with the model. */
 export type Normalization = ScaleNormalization | StandardizeNormalization;

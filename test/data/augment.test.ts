@@ -227,3 +227,20 @@ describe('augmentation', () => {
     );
   });
 });
+
+describe('--augment (src/cli/config.ts)', () => {
+  it('parses a comma list into AugmentOptions, none into null, and rejects unknown items in one line', async () => {
+    const { parseAugment } = await import('../../src/cli/config.js');
+    expect(parseAugment('none')).toBeNull();
+    expect(parseAugment('crop,flip')).toEqual({ crop: { padding: 4, mode: 'zero' }, flip: true });
+    expect(parseAugment('crop-reflect:2,jitter')).toEqual({
+      crop: { padding: 2, mode: 'reflect' },
+      brightness: 0.2,
+      contrast: 0.2,
+    });
+    expect(validateAugmentOptions(parseAugment('crop:3,flip,jitter'))).toEqual(
+      parseAugment('crop:3,flip,jitter'),
+    );
+    expect(() => parseAugment('crop,rotate')).toThrow(/^--augment: 'rotate' is not one of [^\n]*$/);
+  });
+});
