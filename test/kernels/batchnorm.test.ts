@@ -11,6 +11,7 @@
 // NaN-poisoned before every run.
 
 import { describe, expect, it } from 'vitest';
+import { ConfigError, ShapeError } from '../../src/errors.js';
 import { prepareBatchNormBackward, prepareBatchNormForward } from '../../src/kernels/batchnorm.js';
 import { encodeDispatch, type TensorView } from '../../src/kernels/common.js';
 import { createStepParams, writeStepParams } from '../../src/kernels/step-params.js';
@@ -346,4 +347,38 @@ describe('batch-norm kernels vs float64 reference', () => {
       }
     });
   }
+
+  it('rejects a = z with a non-identity activation, a bad momentum and short buffers', async () => {
+    const { env } = await testGpu();
+    const c: Case = { B: 3, S: 1, C: 5, active: 3 };
+    const inp = inputs(c, 7);
+    const g = await setup(c, inp, true);
+    const args = {
+      B: 3,
+      S: 1,
+      C: 5,
+      x: g.x,
+      gamma: g.gamma,
+      beta: g.beta,
+      z: g.z,
+      a: g.a,
+      activation: 'relu' as const,
+      epsilon: EPS,
+      momentum: MOMENTUM,
+      training: true,
+      mean: g.mean,
+      invStd: g.invStd,
+      runningMean: g.rm,
+      runningVar: g.rv,
+      stepParams: g.sp,
+    };
+    await expect(prepareBatchNormForward(env, args)).rejects.toThrow(/give a its own buffer/);
+    await expect(
+      prepareBatchNormForward(env, { ...args, activation: 'identity', momentum: 2 }),
+    ).rejects.toThrow(ConfigError);
+    await expect(prepareBatchNormForward(env, { ...args, activation: 'identity', C: 6 })).rejects.toThrow(
+      ShapeError,
+    );
+    await release(g, true);
+  });
 });

@@ -8,6 +8,7 @@
 // one prepared dispatch is rerun with new values written between runs. Outputs NaN-poisoned.
 
 import { describe, expect, it } from 'vitest';
+import { ConfigError, ShapeError } from '../../src/errors.js';
 import { encodeDispatch, type Dispatch } from '../../src/kernels/common.js';
 import { prepareDropoutBackward, prepareDropoutForward } from '../../src/kernels/dropout.js';
 import { createStepParams, writeStepParams } from '../../src/kernels/step-params.js';
@@ -202,4 +203,18 @@ describe('dropout kernels vs float64 reference', () => {
       env.pool.release(sp);
     });
   }
+
+  it('rejects a rate outside [0, 1), a short buffer and an empty batch', async () => {
+    const { env } = await testGpu();
+    const sp = createStepParams(env, 'test step params');
+    const x = upload(env, new Float32Array(12));
+    const args = { B: 3, size: 4, x, out: x, rate: 1, stream: 0, stepParams: sp, training: true };
+    await expect(prepareDropoutForward(env, args)).rejects.toThrow(ConfigError);
+    await expect(prepareDropoutForward(env, { ...args, rate: 0.5, B: 4 })).rejects.toThrow(ShapeError);
+    expect(() =>
+      writeStepParams(env.device.queue, sp, new Uint32Array(4), { active: 0, step: 0, seed: 0 }),
+    ).toThrow(ShapeError);
+    free(env, x);
+    env.pool.release(sp);
+  });
 });

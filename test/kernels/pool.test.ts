@@ -9,6 +9,7 @@
 // the map. Outputs are NaN-poisoned before every run.
 
 import { describe, expect, it } from 'vitest';
+import { ShapeError } from '../../src/errors.js';
 import { encodeDispatch, type Dispatch, type TensorView } from '../../src/kernels/common.js';
 import {
   globalPoolGeometry,
@@ -257,5 +258,20 @@ describe('pooling kernels vs float64 reference', () => {
         }
       }
     }
+  });
+
+  it('rejects a geometry, buffer or missing aux that does not fit, with ShapeError', async () => {
+    const { env } = await testGpu();
+    const g = geom(5, 7, 3, 2, 2, 2, 2);
+    const x = upload(env, new Float32Array(105));
+    const out = poisoned(env, 3 * 2 * 3);
+    await expect(prepareAvgPoolForward(env, { B: 1, g: { ...g, OH: 3 }, x, out })).rejects.toThrow(
+      ShapeError,
+    );
+    await expect(prepareAvgPoolForward(env, { B: 2, g, x, out })).rejects.toThrow(/needs 210/);
+    await expect(
+      prepareAvgPoolBackward(env, { B: 1, g, dOut: out, dX: x, activation: 'relu' }),
+    ).rejects.toThrow(/needs aux/);
+    free(env, x, out);
   });
 });
