@@ -9,6 +9,19 @@ struct Dims {
   N: u32,
   K: u32,
   KCHUNK: u32, // split-K slice length, a multiple of 4; equals K when SPLIT_K == 1
+  // CONV only (the dense path leaves them 0): the convolution's geometry, see the conv section.
+  cH: u32,
+  cW: u32,
+  cC: u32,
+  cF: u32,
+  cOH: u32,
+  cOW: u32,
+  cKH: u32,
+  cKW: u32,
+  cSH: u32,
+  cSW: u32,
+  cPT: u32,
+  cPL: u32,
 }
 
 override FORM: u32 = 0u;
@@ -20,6 +33,10 @@ override VEC_L: bool = false; // read op(L) through lhs4 (its contiguous dimensi
 override VEC_R: bool = false;
 override LANE_M: bool = false;
 override SPLIT_K: u32 = 1u;
+// EPILOGUE 1 with an identity activation whose A is Z itself (layers followed by batch norm, or
+// a linear output): store Z only, out_a is then a placeholder binding.
+override WRITE_A: bool = true;
+override CONV: bool = false; // implicit-GEMM convolution: virtual operands (conv section below)
 
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> lhs: array<f32>;        // matmul_splitk_reduce: partials
@@ -33,6 +50,9 @@ override SPLIT_K: u32 = 1u;
 
 // op(L)[m, k]
 fn load_l(m: u32, k: u32) -> f32 {
+  if (CONV && FORM != 1u) {
+    return conv_l(m, k);
+  }
   if (FORM == 1u) {
     return lhs[k * dims.M + m];
   }
@@ -41,6 +61,9 @@ fn load_l(m: u32, k: u32) -> f32 {
 
 // op(R)[k, n]
 fn load_r(k: u32, n: u32) -> f32 {
+  if (CONV && FORM != 0u) {
+    return conv_r(k, n);
+  }
   if (FORM == 0u) {
     return rhs[n * dims.K + k];
   }
@@ -69,7 +92,9 @@ fn store_one(m: u32, n: u32, slice: u32, c: f32) {
   } else if (EPILOGUE == 1u) {
     let z = c + bias[n];
     out_c[idx] = z;
-    out_a[idx] = act_forward(z);
+    if (WRITE_A) {
+      out_a[idx] = act_forward(z);
+    }
   } else if (EPILOGUE == 2u) {
     out_c[idx] = c * act_grad(aux[idx]);
   } else {
@@ -106,6 +131,10 @@ fn store_block(m0: u32, n0: u32, slice: u32, acc: array<vec4<f32>, 4>) {
 // not the row direction; under SoA codegen (lavapipe) the transpose is free register renaming.
 // Without them every index is clamped and read as a scalar. Then C[m0+i, n0..n0+3] += R * L[i].
 fn l_block(m0: u32, k: u32) -> mat4x4<f32> {
+  if (CONV && VEC_L && FORM != 1u) {
+    let last = dims.M - 1u;
+    return mat4x4<f32>(conv_l4(min(m0, last), k), conv_l4(min(m0 + 1u, last), k), conv_l4(min(m0 + 2u, last), k), conv_l4(min(m0 + 3u, last), k));
+  }
   if (VEC_L) {
     if (FORM == 1u) {
       let s = dims.M / 4u;
@@ -132,6 +161,9 @@ fn l_block(m0: u32, k: u32) -> mat4x4<f32> {
 }
 
 fn r_block(k: u32, n0: u32) -> mat4x4<f32> {
+  if (CONV && VEC_R && FORM != 0u) {
+    return mat4x4<f32>(conv_r4(k, n0), conv_r4(k + 1u, n0), conv_r4(k + 2u, n0), conv_r4(k + 3u, n0));
+  }
   if (VEC_R) {
     if (FORM == 0u) {
       let last = dims.N - 1u;
@@ -157,3 +189,103 @@ fn r_block(k: u32, n0: u32) -> mat4x4<f32> {
   return r;
 }
 
+
+// ---- Implicit-GEMM convolution (CONV = true; src/kernels/conv.ts) ----
+// The same products with one or both operands virtual, read straight from the conv's tensors:
+// x [B,H,W,C], w [F,KH,KW,C], dZ [B,OH,OW,F]. Output pixel (oh, ow) reads input pixel
+// (oh*SH - PT + kh, ow*SW - PL + kw); a pixel outside the map reads as 0.
+//   FORM 0 forward      L = col(x) [M = B*OH*OW, K = KH*KW*C], k = (kh*KW + kw)*C + c; R = w
+//   FORM 1 weight grad  L = dZ as [K = B*OH*OW, M = F] (real); R = col(x) [K, N = KH*KW*C]
+//   FORM 2 input grad   the transposed conv: L[m, k] = dZ[b, oh, ow, f] for m = (b, ih, iw),
+//                       k = (kh*KW + kw)*F + f, oh = (ih + PT - kh) / SH when that is an integer
+//                       in [0, OH) (else 0), likewise ow; R[k, n = c] = w[f, kh, kw, c]
+// Indices reaching here are clamped to the product's edge, so every read is in bounds. With
+// VEC_L / VEC_R the wrapper guarantees that 4 consecutive k (or n) stay inside one contiguous
+// run of C (or F) values, so a vec4 is one aligned load of lhs4 / rhs4.
+
+// col(x)[p, q] for output pixel p and q = (kh, kw, c): (x index, or 0xffffffff outside the map).
+fn conv_col_index(p: u32, q: u32) -> u32 {
+  let c = q % dims.cC;
+  let t = q / dims.cC;
+  let kw = t % dims.cKW;
+  let kh = t / dims.cKW;
+  let ow = p % dims.cOW;
+  let t2 = p / dims.cOW;
+  let oh = t2 % dims.cOH;
+  let b = t2 / dims.cOH;
+  // Unsigned wrap-around makes a row above / left of the map compare as >= H / W.
+  let ih = oh * dims.cSH + kh - dims.cPT;
+  let iw = ow * dims.cSW + kw - dims.cPL;
+  if (ih >= dims.cH || iw >= dims.cW) {
+    return 0xffffffffu;
+  }
+  return ((b * dims.cH + ih) * dims.cW + iw) * dims.cC + c;
+}
+
+// FORM 2: the dZ index for input pixel m and k = (kh, kw, f), or 0xffffffff where no output
+// pixel reads (ih, iw) through (kh, kw).
+fn conv_dz_index(m: u32, k: u32) -> u32 {
+  let f = k % dims.cF;
+  let t = k / dims.cF;
+  let kw = t % dims.cKW;
+  let kh = t / dims.cKW;
+  let iw = m % dims.cW;
+  let t2 = m / dims.cW;
+  let ih = t2 % dims.cH;
+  let b = t2 / dims.cH;
+  let hs = ih + dims.cPT - kh; // wraps when negative, failing the bound below
+  let ws = iw + dims.cPL - kw;
+  let oh = hs / dims.cSH;
+  let ow = ws / dims.cSW;
+  if (oh >= dims.cOH || ow >= dims.cOW || hs % dims.cSH != 0u || ws % dims.cSW != 0u) {
+    return 0xffffffffu;
+  }
+  return ((b * dims.cOH + oh) * dims.cOW + ow) * dims.cF + f;
+}
+
+// FORM 2: w[f, kh, kw, c] for k = (kh, kw, f) and n = c.
+fn conv_w_index(k: u32, n: u32) -> u32 {
+  let f = k % dims.cF;
+  let khw = k / dims.cF;
+  return (f * dims.cKH * dims.cKW + khw) * dims.cC + n;
+}
+
+fn conv_l(m: u32, k: u32) -> f32 {
+  let i = select(conv_col_index(m, k), conv_dz_index(m, k), FORM == 2u);
+  if (i == 0xffffffffu) {
+    return 0.0;
+  }
+  return lhs[i];
+}
+
+fn conv_r(k: u32, n: u32) -> f32 {
+  if (FORM == 2u) {
+    return rhs[conv_w_index(k, n)];
+  }
+  let i = conv_col_index(k, n);
+  if (i == 0xffffffffu) {
+    return 0.0;
+  }
+  return rhs[i];
+}
+
+// op(L)[m, k..k+3] for k a multiple of 4 (VEC_L: C, or F in FORM 2, a multiple of 4).
+fn conv_l4(m: u32, k: u32) -> vec4<f32> {
+  let i = select(conv_col_index(m, k), conv_dz_index(m, k), FORM == 2u);
+  if (i == 0xffffffffu) {
+    return vec4<f32>(0.0);
+  }
+  return lhs4[i / 4u];
+}
+
+// op(R)[k, n..n+3] for n a multiple of 4 (VEC_R: C a multiple of 4).
+fn conv_r4(k: u32, n: u32) -> vec4<f32> {
+  if (FORM == 2u) {
+    return rhs4[conv_w_index(k, n) / 4u];
+  }
+  let i = conv_col_index(k, n);
+  if (i == 0xffffffffu) {
+    return vec4<f32>(0.0);
+  }
+  return rhs4[i / 4u];
+}

@@ -275,7 +275,7 @@ export class Trainer {
       const l = this.layout.layers[i];
       if (w.W.length !== l.W.length || w.b.length !== l.b.length) {
         throw new ShapeError(
-          `setWeights: layer ${l.layer} (${l.type}) needs W [${l.shape.join(', ')}] and b [${l.b.length}], got ${w.W.length} and ${w.b.length} values.`,
+          `setWeights: layer ${l.layer} needs W [${l.shape.join(', ')}] and b [${l.b.length}] (${l.type}), got ${w.W.length} and ${w.b.length} values.`,
         );
       }
       for (const [name, arr] of [

@@ -9,6 +9,7 @@
 
 import { ShapeError } from '../errors.js';
 import { ACTIVATION_IDS, type Activation } from '../nn/activations.js';
+import type { ConvGeometry } from '../nn/layers.js';
 import {
   bindGroup,
   grid2d,
@@ -96,6 +97,12 @@ export interface MatmulArgs {
   scratch?: TensorView;
   /** Read-only and writable placeholder buffers for bindings a form does not use. */
   dummies: { read: GPUBuffer; write: GPUBuffer };
+  /**
+   * Implicit-GEMM convolution (src/kernels/conv.ts validates the tensors): forward reads lhs = x
+   * as col(x), weightGrad reads rhs = x as col(x), inputGrad is the transposed conv with lhs = dZ,
+   * rhs = w [F,KH,KW,C]. See the CONV section of shaders/matmul_common.wgsl.
+   */
+  conv?: ConvGeometry;
 }
 
 const FORM_ID = { forward: 0, weightGrad: 1, inputGrad: 2 } as const;
@@ -136,20 +143,23 @@ export async function prepareMatmulSteps(env: KernelEnv, a: MatmulArgs): Promise
     throw new ShapeError('matmul epilogues cannot apply softmax (a row operation); use the softmax kernel.');
   }
   let epilogue = 0;
+  const g = a.conv;
   if (form === 'forward') {
-    requireLength(a.lhs, B * K, 'matmul forward X');
+    if (!g) requireLength(a.lhs, B * K, 'matmul forward X');
     requireLength(a.rhs, N * K, 'matmul forward W');
     if (!a.bias || !a.outA) throw new ShapeError('matmul forward needs a bias and an activation output.');
     requireLength(a.bias, N, 'matmul forward bias');
     requireLength(a.outA, B * N, 'matmul forward A');
     epilogue = 1;
   } else {
-    requireLength(a.lhs, B * N, `matmul ${form} dZ`);
-    requireLength(
-      a.rhs,
-      form === 'weightGrad' ? B * K : N * K,
-      `matmul ${form} ${form === 'weightGrad' ? 'X' : 'W'}`,
-    );
+    if (!(g && form === 'inputGrad')) requireLength(a.lhs, B * N, `matmul ${form} dZ`);
+    if (!(g && form === 'weightGrad')) {
+      requireLength(
+        a.rhs,
+        form === 'weightGrad' ? B * K : N * K,
+        `matmul ${form} ${form === 'weightGrad' ? 'X' : 'W'}`,
+      );
+    }
     if (form === 'inputGrad' && act !== 'identity') {
       if (!a.aux) throw new ShapeError(`matmul inputGrad with activation '${act}' needs the previous Z.`);
       requireLength(a.aux, B * K, 'matmul inputGrad Zprev');
@@ -192,8 +202,19 @@ export async function prepareMatmulSteps(env: KernelEnv, a: MatmulArgs): Promise
   };
   // vec4 reads need every row of the operand to start on a 16-byte boundary: its contiguous
   // dimension (k for X and W in forward; m or n for the [K, *] operands) a multiple of 4.
-  const vecL = v.kind !== 'wg' && (form === 'weightGrad' ? M : Kc) % 4 === 0;
-  const vecR = v.kind !== 'wg' && (form === 'forward' ? Kc : Nc) % 4 === 0;
+  // Virtual conv operands: 4 consecutive k (or n) must stay in one run of C (or F) channels.
+  const vecL =
+    v.kind !== 'wg' &&
+    (g && form !== 'weightGrad' ? (form === 'forward' ? g.C : g.F) : form === 'weightGrad' ? M : Kc) % 4 ===
+      0;
+  const vecR = v.kind !== 'wg' && (g && form !== 'forward' ? g.C : form === 'forward' ? Kc : Nc) % 4 === 0;
+  // A may be Z itself when the activation is the identity: then only Z is stored.
+  const sameA = epilogue === 1 && a.outA!.buffer === a.out.buffer && a.outA!.offset === a.out.offset;
+  if (sameA && act !== 'identity') {
+    throw new ShapeError(
+      `matmul forward: A may share Z's buffer only for the identity activation, not '${act}'.`,
+    );
+  }
   const pipeline = await env.pipelines.get(shader, entry, {
     ...common,
     WG_X: v.wgX,
@@ -201,11 +222,18 @@ export async function prepareMatmulSteps(env: KernelEnv, a: MatmulArgs): Promise
     ...(v.kind === 'wg' ? {} : { VEC_L: vecL, VEC_R: vecR }),
     ...(v.kind === 'row' ? { TM: tm, LANE_M: laneM } : {}),
     SPLIT_K: slices,
+    ...(g ? { CONV: true } : {}),
+    ...(sameA ? { WRITE_A: false } : {}),
   });
-  const dims = uniformBuffer(env, [{ u: M }, { u: Nc }, { u: Kc }, { u: chunk }], `${label} dims`);
+  const geo = g ? [g.H, g.W, g.C, g.F, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.padTop, g.padLeft] : [];
+  const dims = uniformBuffer(
+    env,
+    [M, Nc, Kc, chunk, ...geo, ...Array<number>(12 - geo.length).fill(0)].map((u) => ({ u })),
+    `${label} dims`,
+  );
   const bias = epilogue === 1 ? a.bias! : a.dummies.read;
   const aux = epilogue === 2 ? a.aux! : a.dummies.read;
-  const outA = epilogue === 1 ? a.outA! : a.dummies.write;
+  const outA = epilogue === 1 && !sameA ? a.outA! : a.dummies.write;
   const main = slices > 1 ? [a.scratch!, a.dummies.write] : [a.out, outA];
   const vec4s = v.kind === 'wg' ? [] : [vecL ? a.lhs : a.dummies.read, vecR ? a.rhs : a.dummies.read];
   const group = bindGroup(env, pipeline, [dims, a.lhs, a.rhs, bias, aux, ...main, ...vec4s], label);
@@ -223,7 +251,11 @@ export async function prepareMatmulSteps(env: KernelEnv, a: MatmulArgs): Promise
   if (slices === 1) return [first];
 
   const reduceEntry = 'matmul_splitk_reduce';
-  const reduce = await env.pipelines.get('matmul', reduceEntry, { ...common, SLICES: slices });
+  const reduce = await env.pipelines.get('matmul', reduceEntry, {
+    ...common,
+    SLICES: slices,
+    ...(sameA ? { WRITE_A: false } : {}),
+  });
   const rgroup = bindGroup(env, reduce, [dims, a.scratch!, null, bias, aux, a.out, outA], `${label} reduce`);
   const workgroups = grid2d(env, Math.ceil((M * Nc) / 64));
   return [first, { label: `${label} reduce`, kind: label, pipeline: reduce, bindGroup: rgroup, workgroups }];
