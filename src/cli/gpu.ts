@@ -19,9 +19,13 @@ export interface VariantChoice {
   source: string;
 }
 
-export async function openGpu(ctx: CliContext): Promise<{ gpu: GpuDevice; owned: boolean }> {
-  if (ctx.gpu) return { gpu: await ctx.gpu(), owned: false };
-  const gpu = await acquireGpu({ log: (m) => ctx.io.err(`${m}\n`) });
+/** The device for a command: the context's (tests), else a new one; `software` forces that driver. */
+export async function openGpu(
+  ctx: CliContext,
+  opts: { software?: 'lavapipe' | 'swiftshader' } = {},
+): Promise<{ gpu: GpuDevice; owned: boolean }> {
+  if (ctx.gpu && !opts.software) return { gpu: await ctx.gpu(), owned: false };
+  const gpu = await acquireGpu({ log: (m) => ctx.io.err(`${m}\n`), software: opts.software });
   return { gpu, owned: true };
 }
 

@@ -14,6 +14,7 @@ import { exportCommand, runExport } from './export.js';
 import { infoCommand, runInfo } from './info.js';
 import { processIo, type CliContext } from './io.js';
 import { predictCommand, runPredict } from './predict.js';
+import { runSelftestCommand, selftestCommand } from './selftest.js';
 import { runTrain, trainCommand } from './train.js';
 
 interface Command {
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, Command> = {
   eval: { spec: evalCommand, run: runEval },
   predict: { spec: predictCommand, run: runPredict },
   info: { spec: infoCommand, run: runInfo },
+  selftest: { spec: selftestCommand, run: runSelftestCommand },
   export: { spec: exportCommand, run: runExport },
 };
 

@@ -1,0 +1,55 @@
+// `webgpu-trainer selftest` without the printing: runs every registered kernel family on one
+// device against the float64 reference and returns the rows. FAMILIES is the registry: a new
+// kernel family adds its SelftestFamily here and shows up in the command's table and JSON.
+
+import type { GpuDevice } from '../gpu/device.js';
+import { createKernelEnv } from '../kernels/env.js';
+import { DEFAULT_VARIANT, variantName, type MatmulVariant } from '../kernels/matmul.js';
+import { DENSE_FAMILIES, type SelftestFamily } from './checks.js';
+import { Harness, type CheckResult, type SelftestOptions } from './harness.js';
+
+export type { CheckResult, SelftestOptions };
+
+export const FAMILIES: readonly SelftestFamily[] = [...DENSE_FAMILIES];
+
+export interface SelftestReport {
+  adapter: { name: string; origin: string; kind: string };
+  /** The matmul variants checked (the tuner's choice per form, and the default). */
+  variants: string[];
+  results: CheckResult[];
+  passed: number;
+  failed: number;
+  seconds: number;
+}
+
+/** Distinct variants by name, in first-seen order. */
+function distinct(vs: readonly MatmulVariant[]): MatmulVariant[] {
+  const seen = new Map<string, MatmulVariant>();
+  for (const v of vs) if (!seen.has(variantName(v))) seen.set(variantName(v), v);
+  return [...seen.values()];
+}
+
+export async function runSelftest(
+  gpu: GpuDevice,
+  chosen: readonly MatmulVariant[],
+  options: SelftestOptions & { families?: readonly string[] } = {},
+): Promise<SelftestReport> {
+  const t0 = performance.now();
+  const env = createKernelEnv(gpu);
+  const h = new Harness(env, options);
+  const variants = distinct([...chosen, DEFAULT_VARIANT]);
+  for (const family of FAMILIES) {
+    if (options.families && !options.families.includes(family.name)) continue;
+    await family.run(h, { variants });
+    gpu.throwIfFailed();
+  }
+  const failed = h.results.filter((r) => !r.pass).length;
+  return {
+    adapter: { name: gpu.report.name, origin: gpu.report.origin, kind: gpu.report.kind },
+    variants: variants.map(variantName),
+    results: h.results,
+    passed: h.results.length - failed,
+    failed,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
