@@ -29,6 +29,8 @@ import sys
 import time
 from datetime import datetime, timezone
 
+import warnings
+
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -40,6 +42,10 @@ from torch.utils.data.distributed import DistributedSampler
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import model as model_py  # noqa: E402  (model.py sits beside this file)
+
+# With one input channel a conv weight's gradient can come back with a different (equivalent) stride
+# on its size-1 axis; DDP warns about that once per run, harmlessly.
+warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
 
 MODEL_KEY = "webgpu_trainer"
 CHECKPOINT_KEY = "webgpu_trainer_checkpoint"
@@ -363,6 +369,7 @@ def main():
         run = json.load(f)
     args = parse_args(run)
     rank, world, local, backend = init_distributed(args)
+    torch.manual_seed(run["seed"] * 1000 + rank)  # dropout masks: reproducible, different per rank
     use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     device = torch.device(f"cuda:{local}" if use_cuda else "cpu")
     if use_cuda:
@@ -439,6 +446,9 @@ def main():
     def evaluate():
         if test is None:
             return None
+        if world > 1:  # every rank evaluates the model rank 0 writes (its batch-norm statistics)
+            for b in net.buffers():
+                dist.broadcast(b, 0)
         net.eval()
         loss_sum, correct, count = 0.0, 0, 0
         with torch.no_grad():
@@ -500,9 +510,7 @@ def main():
 
     if rank == 0:
         os.makedirs(args.out, exist_ok=True)
-        before = evaluate()
-    else:
-        before = evaluate()
+    before = evaluate()
     if before:
         log(rank, f"test before: loss {before['loss']:.4f}  accuracy {100 * before['accuracy']:.2f}%")
 
