@@ -38,3 +38,12 @@ export const OPTIM: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };
 
 /** Adam's second moment, whose values go down to ~1e-11. */
 export const OPTIM_V: Tol = { atol: 1e-10, rtol: 1e-5, l2: 1e-6 };
+
+/** Window max (exact) and mean: an f32 sum of <= 169 values, then one division. */
+export const POOL: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };
+
+/** Pool gradients: a gather of <= 9 windows' dOut (/ KH*KW for avg), times act'(aux). */
+export const POOL_GRAD: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };
+
+/** Dropout: x times the 1 / (1 - rate) scale, which rounds once (exact for rate 0.5). */
+export const DROPOUT: Tol = { atol: 4e-6, rtol: 1e-5, l2: 5e-6 };

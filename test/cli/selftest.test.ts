@@ -35,6 +35,14 @@ describe('selftest', () => {
       expect(r.out).toMatch(new RegExp(`^optimizer ${opt}\\b.* params .* pass$`, 'm'));
     expect(r.out).toMatch(/^bias_grad .* pass$/m);
     expect(r.out).toMatch(/^clip \(norm, scale\) .* pass$/m);
+    for (const k of [
+      'maxpool forward',
+      "maxpool backward \\* relu'",
+      'avgpool forward',
+      'dropout mask',
+      'dropout backward',
+    ])
+      expect(r.out).toMatch(new RegExp(`^${k} .* pass$`, 'm'));
     expect(r.out).not.toMatch(/FAIL/);
     expect(r.out).toMatch(/^all \d+ checks passed in [\d.]+ s$/m);
     // The issue's bar is about a minute on lavapipe; this run shares the machine with other tests.
@@ -51,8 +59,26 @@ describe('selftest', () => {
     expect(report.variants).toContain('reg-8x8');
     expect(report.passed).toBe(report.results.length);
     const families = new Set(report.results.map((x) => x.kernel.split(' ')[0]));
-    expect([...families].sort()).toEqual(['activation', 'bias_grad', 'clip', 'loss', 'matmul', 'optimizer']);
-    expect(FAMILIES.map((f) => f.name)).toEqual(['matmul', 'activations', 'losses', 'reduce', 'optimizers']);
+    expect([...families].sort()).toEqual([
+      'activation',
+      'avgpool',
+      'bias_grad',
+      'clip',
+      'dropout',
+      'loss',
+      'matmul',
+      'maxpool',
+      'optimizer',
+    ]);
+    expect(FAMILIES.map((f) => f.name)).toEqual([
+      'matmul',
+      'activations',
+      'losses',
+      'reduce',
+      'optimizers',
+      'pooling',
+      'dropout',
+    ]);
     for (const row of report.results) {
       expect(row.pass).toBe(true);
       expect(Number.isFinite(row.maxError)).toBe(true);

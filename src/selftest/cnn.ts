@@ -1,0 +1,139 @@
+// The self-test's checks for the CNN kernel families, against src/reference/: pooling (max with
+// its argmax, window average, global average; forward and backward with the previous layer's
+// act' fused), and dropout (the mask from the counter hash: forward and backward, whose keep
+// pattern must equal the reference's bit for bit). Two odd NHWC pooling geometries: overlapping
+// 3x3/2 windows on 13x13, and a non-square window with gaps (stride > window) on 7x13.
+
+import {
+  prepareAvgPoolBackward,
+  prepareAvgPoolForward,
+  prepareMaxPoolBackward,
+  prepareMaxPoolForward,
+} from '../kernels/pool.js';
+import { prepareDropoutBackward, prepareDropoutForward } from '../kernels/dropout.js';
+import { createStepParams, writeStepParams } from '../kernels/step-params.js';
+import type { PoolGeometry } from '../nn/layers.js';
+import { dropoutBackward, dropoutForward, dropoutMask } from '../reference/dropout.js';
+import { activationBackward, activationForward } from '../reference/activations.js';
+import {
+  avgPool2dBackward,
+  avgPool2dForward,
+  maxPool2dBackward,
+  maxPool2dForward,
+} from '../reference/pool.js';
+import { Rng } from '../rng.js';
+import type { SelftestFamily } from './checks.js';
+import { randF32, seedOf } from './harness.js';
+import { DROPOUT, POOL, POOL_GRAD } from './tolerances.js';
+
+function geom(H: number, W: number, C: number, KH: number, KW: number, SH: number, SW: number): PoolGeometry {
+  return { H, W, C, KH, KW, SH, SW, OH: Math.floor((H - KH) / SH) + 1, OW: Math.floor((W - KW) / SW) + 1 };
+}
+
+const POOL_CASES: { B: number; g: PoolGeometry }[] = [
+  { B: 3, g: geom(13, 13, 3, 3, 3, 2, 2) },
+  { B: 2, g: geom(7, 13, 5, 2, 3, 3, 4) },
+];
+
+const poolFamily: SelftestFamily = {
+  name: 'pooling',
+  async run(h) {
+    for (const { B, g } of POOL_CASES) {
+      const rng = new Rng(seedOf(B, g.H, g.W, g.C, g.KH, g.KW));
+      const inN = B * g.H * g.W * g.C;
+      const outN = B * g.OH * g.OW * g.C;
+      const x = randF32(rng, inN);
+      const dOut = randF32(rng, outN);
+      const aux = randF32(rng, inN);
+      // dX * relu'(aux): the previous layer's derivative that the backward kernels fuse.
+      const relu = (dX: Float64Array) =>
+        activationBackward('relu', aux, activationForward('relu', aux, 1, inN), dX, 1, inN);
+      const shape = `B${B} ${g.H}x${g.W}x${g.C} win ${g.KH}x${g.KW}/${g.SH}x${g.SW}`;
+      const xb = h.upload(x);
+      const db = h.upload(dOut);
+      const auxb = h.upload(aux);
+
+      const ref = maxPool2dForward(x, B, g);
+      const out = h.poisoned(outN);
+      const argmax = h.poisoned(outN);
+      h.run([await prepareMaxPoolForward(h.env, { B, g, x: xb, out, argmax })]);
+      h.compare({ kernel: 'maxpool forward', shape }, await h.download(out), ref.out, POOL);
+      const dX = h.poisoned(inN);
+      h.run([
+        await prepareMaxPoolBackward(h.env, {
+          B,
+          g,
+          dOut: db,
+          dX,
+          argmax: h.upload(ref.argmax, 'u32'),
+          activation: 'relu',
+          aux: auxb,
+        }),
+      ]);
+      h.compare(
+        { kernel: "maxpool backward * relu'", shape },
+        await h.download(dX),
+        relu(maxPool2dBackward(dOut, ref.argmax, B, g)),
+        POOL_GRAD,
+      );
+
+      const avg = h.poisoned(outN);
+      h.run([await prepareAvgPoolForward(h.env, { B, g, x: xb, out: avg })]);
+      h.compare({ kernel: 'avgpool forward', shape }, await h.download(avg), avgPool2dForward(x, B, g), POOL);
+      const dXa = h.poisoned(inN);
+      h.run([
+        await prepareAvgPoolBackward(h.env, { B, g, dOut: db, dX: dXa, activation: 'relu', aux: auxb }),
+      ]);
+      h.compare(
+        { kernel: "avgpool backward * relu'", shape },
+        await h.download(dXa),
+        relu(avgPool2dBackward(dOut, B, g)),
+        POOL_GRAD,
+      );
+      h.free();
+    }
+  },
+};
+
+const DROPOUT_CASES: [B: number, size: number, rate: number, seed: number, stream: number, step: number][] = [
+  [3, 13, 0.5, 1, 2, 3],
+  [64, 129, 0.3, 0xdeadbeef, 7, 1000],
+];
+
+const dropoutFamily: SelftestFamily = {
+  name: 'dropout',
+  async run(h) {
+    const sp = createStepParams(h.env, 'selftest step params');
+    for (const [B, size, rate, seed, stream, step] of DROPOUT_CASES) {
+      const rng = new Rng(seedOf(B, size, rate * 10));
+      const x = randF32(rng, B * size);
+      const dOut = randF32(rng, B * size);
+      const mask = dropoutMask(seed, stream, step, B, size, rate);
+      writeStepParams(h.env.device.queue, sp, new Uint32Array(4), { seed, step, active: B });
+      const out = h.poisoned(B * size);
+      const dX = h.poisoned(B * size);
+      const common = { B, size, rate, stream, stepParams: sp };
+      h.run([
+        await prepareDropoutForward(h.env, { ...common, x: h.upload(x), out, training: true }),
+        await prepareDropoutBackward(h.env, { ...common, dOut: h.upload(dOut), dX }),
+      ]);
+      const shape = `${B}x${size} rate ${rate}`;
+      const got = await h.download(out);
+      // The keep pattern is exact: 1 where the GPU kept the element, 0 where it dropped it.
+      const keep = (a: ArrayLike<number>) =>
+        Float32Array.from({ length: a.length }, (_, i) => (a[i] !== 0 ? 1 : 0));
+      h.compare({ kernel: 'dropout mask', shape }, keep(got), keep(mask), { atol: 0, rtol: 0, l2: 0 });
+      h.compare({ kernel: 'dropout forward', shape }, got, dropoutForward(x, mask), DROPOUT);
+      h.compare(
+        { kernel: 'dropout backward', shape },
+        await h.download(dX),
+        dropoutBackward(dOut, mask),
+        DROPOUT,
+      );
+      h.free();
+    }
+    h.env.pool.release(sp);
+  },
+};
+
+export const CNN_FAMILIES: readonly SelftestFamily[] = [poolFamily, dropoutFamily];
