@@ -9,7 +9,8 @@ import path from 'node:path';
 import { ConfigError, DatasetNotFoundError } from '../errors.js';
 import type { TrainingData, Uint8Data } from '../engine/gpu-data.js';
 import { KNOWN_DATASETS, loadDataset } from '../data/known.js';
-import { readIdxFiles, readImageFolderFromDisk } from '../data/readers-node.js';
+import { readIdxFiles } from '../data/readers-node.js';
+import { readImageFolderCached } from '../data/folder-cache.js';
 import type { ImageSet } from '../data/types.js';
 import {
   computeNormalization as normalizationOfImages,
@@ -33,6 +34,8 @@ export interface LoadedData {
   classNames: string[];
   /** [height, width, channels] of every record. */
   shape: [number, number, number];
+  /** false when the class names are only numbers made up for an unnamed format (IDX folders). */
+  namedClasses: boolean;
 }
 
 /** JSON-able normalisation saved in the model file. */
@@ -40,14 +43,30 @@ export type NormalizationBlock = Normalization;
 
 const IDX_TRAIN = /^train-images[-.]idx[34]-ubyte(\.gz)?$/;
 
-export async function loadData(spec: string, img: ImageOptions, limit: number | null): Promise<LoadedData> {
+/**
+ * Loads a dataset by name or path. Image folders go through the decoded cache; `log` gets one line
+ * per folder saying whether it was decoded or loaded from the cache (default: stderr).
+ */
+export async function loadData(
+  spec: string,
+  img: ImageOptions,
+  limit: number | null,
+  log: (line: string) => void = (line) => process.stderr.write(line + '\n'),
+): Promise<LoadedData> {
   checkDataSpec(spec);
   let d: LoadedData;
   if ((KNOWN_DATASETS as readonly string[]).includes(spec)) {
     const s = await loadDataset(spec);
-    d = { source: spec, train: s.train, test: s.test, classNames: s.classNames, shape: shapeOf(s.train) };
+    d = {
+      source: spec,
+      train: s.train,
+      test: s.test,
+      classNames: s.classNames,
+      shape: shapeOf(s.train),
+      namedClasses: true,
+    };
   } else {
-    d = await loadFolder(spec, img);
+    d = await loadFolder(spec, img, log);
   }
   if (limit !== null) {
     d.train = take(d.train, limit);
@@ -76,7 +95,7 @@ function take(s: ImageSet, n: number): ImageSet {
   return { ...s, count: n, images: s.images.subarray(0, n * per), labels: s.labels.subarray(0, n) };
 }
 
-async function loadFolder(root: string, img: ImageOptions): Promise<LoadedData> {
+async function loadFolder(root: string, img: ImageOptions, log: (line: string) => void): Promise<LoadedData> {
   if (!statSync(root).isDirectory()) {
     throw new UsageError(`--data: ${root} is a file; give a folder of IDX files or of class folders`);
   }
@@ -86,18 +105,31 @@ async function loadFolder(root: string, img: ImageOptions): Promise<LoadedData> 
   const sub = (n: string) => path.join(root, n);
   const isDir = (n: string) => names.includes(n) && statSync(sub(n)).isDirectory();
   const opts = { size: img.imageSize, channels: img.channels, mode: img.resize, skipNonImages: true };
+  const read = async (dir: string) =>
+    (await readImageFolderCached(dir, { ...opts, onInfo: log, onWarning: log })).set;
+  const dirs = names.filter((n) => !n.startsWith('.') && isDir(n));
   if (isDir('train') && (isDir('test') || isDir('val'))) {
-    const train = await readImageFolderFromDisk(sub('train'), opts);
-    const test = await readImageFolderFromDisk(sub(isDir('test') ? 'test' : 'val'), opts);
+    const train = await read(sub('train'));
+    const test = await read(sub(isDir('test') ? 'test' : 'val'));
     if (test.classNames.join('\n') !== train.classNames.join('\n')) {
       throw new DatasetNotFoundError(
         `${root}: train/ has classes [${train.classNames.join(', ')}] but the test folder has [${test.classNames.join(', ')}]; they must match`,
       );
     }
-    return { source: root, train, test, classNames: train.classNames, shape: shapeOf(train) };
+    return {
+      source: root,
+      train,
+      test,
+      classNames: train.classNames,
+      shape: shapeOf(train),
+      namedClasses: true,
+    };
   }
-  const train = await readImageFolderFromDisk(root, opts);
-  return { source: root, train, classNames: train.classNames, shape: shapeOf(train) };
+  // root/train/<class>/... alone is training data (validation is held out of it), not one class
+  // named "train".
+  const trainOnly = dirs.length === 1 && dirs[0] === 'train';
+  const train = await read(trainOnly ? sub('train') : root);
+  return { source: root, train, classNames: train.classNames, shape: shapeOf(train), namedClasses: true };
 }
 
 async function loadIdxFolder(root: string, names: string[], trainImages: string): Promise<LoadedData> {
@@ -118,7 +150,32 @@ async function loadIdxFolder(root: string, names: string[], trainImages: string)
   let classes = 0;
   for (const s of [train, test]) if (s) for (const l of s.labels) classes = Math.max(classes, l + 1);
   const classNames = train.classNames ?? Array.from({ length: classes }, (_, i) => String(i));
-  return { source: root, train, test, classNames, shape: shapeOf(train) };
+  return { source: root, train, test, classNames, shape: shapeOf(train), namedClasses: !!train.classNames };
+}
+
+/**
+ * Labels of data whose classes are `dataNames`, renumbered into the model's `modelNames` by name.
+ * Returns the labels unchanged when the names agree (or the data's names are made-up numbers);
+ * a data class the model does not know is a one-line UsageError.
+ */
+export function matchClasses(
+  labels: Int32Array,
+  dataNames: string[],
+  modelNames: string[],
+  named: boolean,
+  what: string,
+): Int32Array {
+  if (!named || dataNames.join('\n') === modelNames.join('\n')) return labels;
+  const index = new Map(modelNames.map((n, i) => [n, i]));
+  const missing = dataNames.filter((n) => !index.has(n));
+  if (missing.length > 0) {
+    const list = (a: string[]) => (a.length > 8 ? [...a.slice(0, 8), '...'] : a).join(', ');
+    throw new UsageError(
+      `${what}: class${missing.length > 1 ? 'es' : ''} ${list(missing)} ${missing.length > 1 ? 'are' : 'is'} not among the model's classes (${list(modelNames)}); evaluate data with the model's class folders`,
+    );
+  }
+  const map = dataNames.map((n) => index.get(n)!);
+  return labels.map((l) => map[l]);
 }
 
 /** Per-channel mean and std (on the [0, 1] scale) of the training images. */

@@ -4,7 +4,7 @@
 
 import { resolveModel } from '../nn/layers.js';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
-import { loadData, toTrainingData } from './data.js';
+import { loadData, matchClasses, toTrainingData } from './data.js';
 import { openGpu } from './gpu.js';
 import { pct, table, type CliContext } from './io.js';
 import { argmax, classProbabilities, inferenceTrainer, loadModelForUse } from './model.js';
@@ -27,8 +27,8 @@ export const evalCommand: CommandSpec = {
       name: 'split',
       type: 'choice',
       choices: ['test', 'train'],
-      default: 'test',
-      help: 'which split to evaluate (a folder without a test split has only train)',
+      defaultText: 'test, or all of the data when it has no test split',
+      help: 'which split to evaluate (a plain class-per-folder tree is all train)',
     },
     {
       name: 'limit',
@@ -43,7 +43,7 @@ export const evalCommand: CommandSpec = {
   ],
   examples: [
     'webgpu-trainer eval runs/fashion-mnist/model.safetensors',
-    'webgpu-trainer eval model.safetensors --data ./photos --split train',
+    'webgpu-trainer eval model.safetensors --data ./photos',
   ],
 };
 
@@ -98,9 +98,16 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
     dataSpec,
     { imageSize: [h, w], channels: c, resize },
     (v.limit as number | undefined) ?? null,
+    (line) => io.err(line + '\n'),
   );
-  const set = v.split === 'train' ? data.train : data.test;
-  if (!set) throw new UsageError(`${dataSpec} has no test split; use --split train`);
+  // Without --split: the test split when there is one, else everything (a plain folder).
+  const split = (v.split as 'test' | 'train' | undefined) ?? (data.test ? 'test' : 'train');
+  const raw = split === 'train' ? data.train : data.test;
+  if (!raw) throw new UsageError(`${dataSpec} has no test split; leave out --split to evaluate all of it`);
+  const set = {
+    ...raw,
+    labels: matchClasses(raw.labels, data.classNames, m.classNames, data.namedClasses, dataSpec),
+  };
   if (set.height * set.width * set.channels !== m.spec.inputSize) {
     throw new UsageError(
       `${dataSpec} holds ${set.height}x${set.width}x${set.channels} images but ${m.file} takes ${h}x${w}x${c}; evaluate it on data of its shape`,
@@ -130,7 +137,7 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
           {
             model: m.file,
             data: dataSpec,
-            split: v.split,
+            split,
             samples: set.count,
             loss,
             accuracy,
@@ -149,7 +156,7 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
       return 0;
     }
     io.out(`model      ${m.file}\n`);
-    io.out(`data       ${dataSpec}, ${v.split} split, ${set.count} samples\n`);
+    io.out(`data       ${dataSpec}, ${split} split, ${set.count} samples\n`);
     io.out(`adapter    ${gpu.report.name}\n`);
     io.out(`loss       ${loss.toFixed(4)}\naccuracy   ${pct(accuracy)}\n\n`);
     const rows: (string | number)[][] = [['class', 'precision', 'recall', 'support']];

@@ -52,9 +52,18 @@ export async function preprocessImageBytes(
   return preprocessImage(raw, opts);
 }
 
-export async function readImageFolder(root: string, opts: ImageFolderOptions): Promise<ImageFolderSet> {
-  const { source } = opts;
-  const warn = opts.onWarning ?? ((m: string) => console.warn(m));
+/** One image file of a folder tree and the label of its class folder. */
+export interface FolderFile {
+  file: string;
+  label: number;
+}
+
+/** The class folders (sorted) and their files (sorted within each class), before any decoding. */
+export async function listImageFolder(
+  root: string,
+  source: FolderSource,
+  warn: (message: string) => void,
+): Promise<{ classNames: string[]; files: FolderFile[] }> {
   const entries = await source.list(root);
   const classNames = entries
     .filter((e) => e.isDirectory && !e.name.startsWith('.'))
@@ -66,61 +75,94 @@ export async function readImageFolder(root: string, opts: ImageFolderOptions): P
       root,
     );
   }
-  const [h, w] = opts.size;
-  const ch = opts.channels ?? 3;
-  const per = h * w * ch;
-  const chunks: Uint8Array[] = [];
-  const labels: number[] = [];
-  const files: string[] = [];
+  const files: FolderFile[] = [];
   for (let label = 0; label < classNames.length; label++) {
     const dir = source.join(root, classNames[label]);
     const names = (await source.list(dir))
       .filter((e) => !e.name.startsWith('.'))
       .sort((a, b) => byCodePoint(a.name, b.name));
-    let found = 0;
     for (const e of names) {
       const file = source.join(dir, e.name);
       if (e.isDirectory) {
         warn(`${file}: nested folders are ignored (only ${dir}'s own files are read)`);
         continue;
       }
-      const bytes = await source.read(file);
-      let pixels: Uint8Array;
-      try {
-        pixels = await preprocessImageBytes(bytes, file, opts);
-      } catch (err) {
-        if (err instanceof NotAnImageError && opts.skipNonImages) {
-          warn(`${file}: skipped, not a PNG or JPEG file`);
-          continue;
-        }
-        throw err;
-      }
-      chunks.push(pixels);
-      labels.push(label);
-      files.push(file);
-      found++;
-    }
-    if (found === 0) {
-      throw new DatasetFormatError(
-        `${dir}: class folder "${classNames[label]}" has no images; add PNG/JPEG files or remove the folder`,
-        dir,
-      );
+      files.push({ file, label });
     }
   }
-  const images = new Uint8Array(chunks.length * per);
-  chunks.forEach((c, i) => images.set(c, i * per));
+  return { classNames, files };
+}
+
+/**
+ * Builds the set from decoded records (null: a skipped non-image file), in `files` order. Fails
+ * when a class folder ends up with no images, naming the folder.
+ */
+export function assembleImageFolder(
+  root: string,
+  classNames: string[],
+  files: FolderFile[],
+  pixels: (Uint8Array | null)[],
+  shape: { height: number; width: number; channels: number },
+  join: (dir: string, name: string) => string,
+): ImageFolderSet {
+  const per = shape.height * shape.width * shape.channels;
+  const found = new Array<number>(classNames.length).fill(0);
+  let count = 0;
+  for (let i = 0; i < files.length; i++) {
+    if (pixels[i]) {
+      found[files[i].label]++;
+      count++;
+    }
+  }
+  const empty = found.findIndex((n) => n === 0);
+  if (empty >= 0) {
+    const dir = join(root, classNames[empty]);
+    throw new DatasetFormatError(
+      `${dir}: class folder "${classNames[empty]}" has no images; add PNG/JPEG files or remove the folder`,
+      dir,
+    );
+  }
+  const images = new Uint8Array(count * per);
+  const labels = new Int32Array(count);
+  const kept: string[] = [];
+  let k = 0;
+  for (let i = 0; i < files.length; i++) {
+    const px = pixels[i];
+    if (!px) continue;
+    images.set(px, k * per);
+    labels[k++] = files[i].label;
+    kept.push(files[i].file);
+  }
   const classToIndex: Record<string, number> = {};
   classNames.forEach((n, i) => (classToIndex[n] = i));
-  return {
-    images,
-    count: chunks.length,
-    height: h,
-    width: w,
-    channels: ch,
-    labels: Int32Array.from(labels),
-    classNames,
-    classToIndex,
-    files,
-    source: root,
-  };
+  return { images, count, ...shape, labels, classNames, classToIndex, files: kept, source: root };
+}
+
+/** Decodes one file, or returns null for a non-image file when skipping them (with a warning). */
+export async function decodeFolderFile(
+  bytes: Uint8Array,
+  file: string,
+  opts: ImageLoadOptions & { skipNonImages?: boolean },
+  warn: (message: string) => void,
+): Promise<Uint8Array | null> {
+  try {
+    return await preprocessImageBytes(bytes, file, opts);
+  } catch (err) {
+    if (err instanceof NotAnImageError && opts.skipNonImages) {
+      warn(`${file}: skipped, not a PNG or JPEG file`);
+      return null;
+    }
+    throw err;
+  }
+}
+
+export async function readImageFolder(root: string, opts: ImageFolderOptions): Promise<ImageFolderSet> {
+  const { source } = opts;
+  const warn = opts.onWarning ?? ((m: string) => console.warn(m));
+  const { classNames, files } = await listImageFolder(root, source, warn);
+  const pixels: (Uint8Array | null)[] = [];
+  for (const f of files) pixels.push(await decodeFolderFile(await source.read(f.file), f.file, opts, warn));
+  const [height, width] = opts.size;
+  const shape = { height, width, channels: opts.channels ?? 3 };
+  return assembleImageFolder(root, classNames, files, pixels, shape, source.join);
 }
