@@ -33,6 +33,9 @@ fn sg_l(m0: u32, lane: u32, k: u32, kend: u32) -> vec4<f32> {
     return select(vec4<f32>(0.0), v, kk < kend);
   }
   let m = min(m0 + lane, dims.M - 1u);
+  if (CONV && VEC_L && k + 4u <= kend) {
+    return conv_l4(m, k);
+  }
   if (VEC_L && k + 4u <= kend) {
     return lhs4[(m * dims.K + k) / 4u];
   }

@@ -150,3 +150,31 @@ export const BN_OFFSET: Tol = { atol: 1e-4, rtol: 1e-5, l2: 5e-5 };
  * Measured beyond rtol 1.2e-7 (dGamma up to ~1e2 rides on rtol), rel L2 2.1e-7.
  */
 export const BN_GRAD: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };
+
+// ---- conv2d (test/kernels/conv.test.ts) ----
+// The convolutions run on the matmul kernels, so their outputs are f32 dot products of r terms
+// like matmulTol's (r: KH*KW*C forward, B*OH*OW filter grad and bias grad, KH*KW*F input grad,
+// where im2col's col2im gather adds <= KH*KW partial sums of F terms in another order: the same
+// count of roundings). Same budget as matmul; measured in the conv tests below.
+
+/**
+ * Z, dW: f32 sums of r products of operands in [-2, 2]. Loosened l2 for long sums (1e-6 +
+ * 6e-8 sqrt(r), u sqrt(r) being a random walk of r roundings): the filter grad of batch 32 at
+ * 32x32 sums r = 32768 terms and measured 3.1e-6 against 1.2e-5 allowed.
+ */
+export function convTol(r: number): Tol {
+  return { atol: 2e-6 * r, rtol: 1e-5, l2: 1e-6 + 6e-8 * Math.sqrt(r) };
+}
+
+/**
+ * db: one sequential f32 sum of r values per filter. Loosened l2 (1e-5): with one filter L2 is
+ * that one sum's relative error, large when its terms cancel (measured 1.0e-6 on a sum of 65).
+ */
+export function convBiasTol(r: number): Tol {
+  return { atol: 2e-6 * r, rtol: 1e-5, l2: 1e-5 + 6e-8 * Math.sqrt(r) };
+}
+
+/** A = act(Z) and dX * act'(Zprev): the sum's error plus the f32 activation's (as matmulActTol). */
+export function convActTol(r: number): Tol {
+  return { atol: 2e-6 * r + 1e-6, rtol: 2e-5, l2: 2e-6 };
+}

@@ -1,0 +1,71 @@
+// conv2d kernel benchmark (never part of the unit tests):
+//   npx tsx bench/conv.ts [--adapter lavapipe|swiftshader]
+// GFLOP/s (2 * B*OH*OW*F*KH*KW*C per form) of both algorithms (im2col + matmul, implicit GEMM)
+// in each form at the CIFAR layer (batch 64, 16x16x32 -> 64, 3x3 'same') and the issue-14 D net's
+// layers (batch 64: 32x32x3 -> 32, 16x16x32 -> 64, 8x8x64 -> 128, 3x3 'same'), each with the
+// matmul variant the adapter's matmul tuning picks for the equivalent product, and which algorithm
+// src/engine/conv-tune.ts chooses. Times are the fastest of 3 rounds after a warm-up (one submit
+// each, awaited with onSubmittedWorkDone); the chooser measures again on its own (1 rep per round).
+
+import { acquireGpu } from '../src/gpu/device.js';
+import { chooseConvAlgo, convCandidate, convFlops, timeConv } from '../src/engine/conv-tune.js';
+import { im2colFits } from '../src/kernels/conv.js';
+import { createKernelEnv } from '../src/kernels/env.js';
+import { variantName, type MatmulForm } from '../src/kernels/matmul.js';
+import { MATMUL_FORMS, chooseMatmulVariants, describeTuning } from '../src/kernels/tune.js';
+import { resolveModel, type ConvGeometry } from '../src/nn/layers.js';
+
+const args = process.argv.slice(2);
+const adapterArg = args.includes('--adapter') ? args[args.indexOf('--adapter') + 1] : 'lavapipe';
+if (adapterArg !== 'lavapipe' && adapterArg !== 'swiftshader') {
+  throw new Error(`--adapter must be lavapipe or swiftshader, got ${adapterArg}`);
+}
+
+function sameConv(H: number, W: number, C: number, F: number): ConvGeometry {
+  const layers = [
+    { type: 'conv2d' as const, filters: F, kernelSize: 3, padding: 'same' as const },
+    { type: 'flatten' as const },
+    { units: 1 },
+  ];
+  return resolveModel({ inputShape: [H, W, C], layers, loss: 'mse' }).layers[0].conv!;
+}
+
+const LAYERS: { name: string; B: number; g: ConvGeometry }[] = [
+  { name: 'CIFAR 16x16x32->64', B: 64, g: sameConv(16, 16, 32, 64) },
+  { name: 'D1 32x32x3->32', B: 64, g: sameConv(32, 32, 3, 32) },
+  { name: 'D2 16x16x32->64', B: 64, g: sameConv(16, 16, 32, 64) },
+  { name: 'D3 8x8x64->128', B: 64, g: sameConv(8, 8, 64, 128) },
+];
+
+const gpu = await acquireGpu({ software: adapterArg });
+const env = createKernelEnv(gpu);
+console.log(`adapter: ${gpu.report.name} (${gpu.report.origin})`);
+const tuning = await chooseMatmulVariants(env, gpu.report);
+console.log(describeTuning(tuning));
+
+const pad = (s: string, n: number) => s.padEnd(n);
+console.log(
+  `${pad('layer (batch 64, 3x3 same)', 22)} ${pad('form', 11)} ${pad('im2col GFLOP/s', 26)} ${pad('implicit GFLOP/s', 26)} chosen`,
+);
+for (const { name, B, g } of LAYERS) {
+  if (name.startsWith('D2')) {
+    console.log(`${pad(name, 22)} (same shape as the CIFAR layer above)`);
+    continue;
+  }
+  for (const form of MATMUL_FORMS as readonly MatmulForm[]) {
+    const cells: string[] = [];
+    for (const kind of ['im2col', 'implicit'] as const) {
+      const algo = convCandidate(kind, form, B, g, tuning);
+      if (kind === 'im2col' && !im2colFits(env.device, B, g)) {
+        cells.push(pad('does not fit', 26));
+        continue;
+      }
+      const ms = await timeConv(env, form, B, g, algo, { reps: 2, rounds: 3 });
+      const gf = convFlops(B, g) / (ms * 1e6);
+      cells.push(pad(`${gf.toFixed(2)} (${variantName(algo.variant)}, ${ms.toFixed(1)} ms)`, 26));
+    }
+    const pick = await chooseConvAlgo(env, gpu.report, g, B, form, tuning, { cache: false });
+    console.log(`${pad(name, 22)} ${pad(form, 11)} ${cells.join(' ')} ${pick.kind}`);
+  }
+}
+gpu.destroy();

@@ -1,0 +1,132 @@
+// 2-D convolution helpers for the im2col algorithm (src/kernels/conv.ts). The products themselves
+// run in matmul.wgsl / matmul_sg.wgsl; the implicit-GEMM algorithm needs no kernel from here (its
+// virtual operands are the CONV loads in matmul_common.wgsl).
+//
+// Layouts: x [B,H,W,C] NHWC; w [F,KH,KW,C]; dZ [B,OH,OW,F]. Output pixel (oh, ow) reads input
+// row ih = oh*SH - padTop + kh and column iw = ow*SW - padLeft + kw; outside the map is zero.
+// The GEMM letters: M = B*OH*OW output pixels, K = KH*KW*C with k = (kh*KW + kw)*C + c, so a
+// run of C consecutive k is one contiguous run of x.
+//
+//   conv_im2col:  col[m, k] = x[b, ih, iw, c] (0 outside the map)          OVERWRITES col [M,K]
+//     One invocation per (m, kh, kw, c-group): a c-group is 4 channels read as one vec4 when C is
+//     a multiple of 4 (VEC), else one channel. Written in full, padding included. (No vec4 view
+//     of col: two writable bindings of one buffer in a dispatch are invalid in WebGPU.)
+//   conv_col2im:  dX[b, ih, iw, c] = sum over (kh, kw) of dCol[(b, oh, ow), (kh, kw, c)]
+//                 for every kh, kw with oh = (ih + padTop - kh) / SH an integer in [0, OH)
+//                 (and likewise ow), times act'(aux[b, ih, iw, c]) when EPILOGUE == 2.
+//     A GATHER: one invocation per dX element sums its own contributions in (kh, kw) order, so the
+//     result is deterministic and needs no atomics. OVERWRITES dX [B,H,W,C].
+
+#include activation_fns
+
+struct Geo {
+  B: u32,
+  H: u32,
+  W: u32,
+  C: u32,
+  OH: u32,
+  OW: u32,
+  KH: u32,
+  KW: u32,
+  SH: u32,
+  SW: u32,
+  PT: u32, // padTop
+  PL: u32, // padLeft
+  count: u32, // invocations that do work
+  row: u32, // invocations per row of the dispatch grid (grid-x workgroups * 64)
+}
+
+override VEC: bool = false;
+override EPILOGUE: u32 = 0u;
+
+@group(0) @binding(0) var<uniform> geo: Geo;
+@group(0) @binding(1) var<storage, read> src: array<f32>; // x (im2col) or dCol (col2im)
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>; // col (im2col) or dX (col2im)
+@group(0) @binding(3) var<storage, read> src4: array<vec4<f32>>; // x as vec4 (im2col, VEC)
+@group(0) @binding(4) var<storage, read> aux: array<f32>; // col2im EPILOGUE 2: previous layer's Z
+
+@compute @workgroup_size(64)
+fn conv_im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let idx = gid.y * geo.row + gid.x;
+  if (idx >= geo.count) {
+    return;
+  }
+  let groups = select(geo.C, geo.C / 4u, VEC);
+  let cg = idx % groups;
+  let r = idx / groups;
+  let kpix = r % (geo.KH * geo.KW);
+  let m = r / (geo.KH * geo.KW);
+  let kw = kpix % geo.KW;
+  let kh = kpix / geo.KW;
+  let ow = m % geo.OW;
+  let t = m / geo.OW;
+  let oh = t % geo.OH;
+  let b = t / geo.OH;
+  // Unsigned wrap-around makes a row above the map (negative) compare as >= H.
+  let ih = oh * geo.SH + kh - geo.PT;
+  let iw = ow * geo.SW + kw - geo.PL;
+  let inside = ih < geo.H && iw < geo.W;
+  let pix = (b * geo.H + ih) * geo.W + iw;
+  if (VEC) {
+    let o = ((m * geo.KH * geo.KW + kpix) * groups + cg) * 4u;
+    var v = vec4<f32>(0.0);
+    if (inside) {
+      v = src4[pix * groups + cg];
+    }
+    dst[o] = v.x;
+    dst[o + 1u] = v.y;
+    dst[o + 2u] = v.z;
+    dst[o + 3u] = v.w;
+  } else {
+    let o = (m * geo.KH * geo.KW + kpix) * geo.C + cg;
+    var v = 0.0;
+    if (inside) {
+      v = src[pix * geo.C + cg];
+    }
+    dst[o] = v;
+  }
+}
+
+@compute @workgroup_size(64)
+fn conv_col2im(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let idx = gid.y * geo.row + gid.x;
+  if (idx >= geo.count) {
+    return;
+  }
+  let c = idx % geo.C;
+  let t = idx / geo.C;
+  let iw = t % geo.W;
+  let t2 = t / geo.W;
+  let ih = t2 % geo.H;
+  let b = t2 / geo.H;
+  let K = geo.KH * geo.KW * geo.C;
+  var s = 0.0;
+  for (var kh = 0u; kh < geo.KH; kh++) {
+    // oh * SH = ih + PT - kh must be a non-negative multiple of SH below OH * SH.
+    let hn = ih + geo.PT;
+    if (hn < kh) {
+      break;
+    }
+    let ohs = hn - kh;
+    if (ohs % geo.SH != 0u || ohs / geo.SH >= geo.OH) {
+      continue;
+    }
+    let oh = ohs / geo.SH;
+    for (var kw = 0u; kw < geo.KW; kw++) {
+      let wn = iw + geo.PL;
+      if (wn < kw) {
+        break;
+      }
+      let ows = wn - kw;
+      if (ows % geo.SW != 0u || ows / geo.SW >= geo.OW) {
+        continue;
+      }
+      let m = (b * geo.OH + oh) * geo.OW + ows / geo.SW;
+      s += src[m * K + (kh * geo.KW + kw) * geo.C + c];
+    }
+  }
+  if (EPILOGUE == 2u) {
+    s *= act_grad(aux[idx]);
+  }
+  dst[idx] = s;
+}

@@ -1,0 +1,281 @@
+// Per-adapter, per-shape choice of the conv2d algorithm (src/kernels/conv.ts): im2col + matmul
+// or implicit GEMM, each with the matmul variant the matmul tuning (src/kernels/tune.ts) picked
+// for its equivalent product shape.
+//
+// Which one wins depends on the driver and the shape: im2col pays a write and a read of the
+// B*OH*OW x KH*KW*C column buffer but then runs the plain (vec4) matmul; implicit GEMM reads x
+// in place with index arithmetic per load, and its input grad is a transposed conv that wastes
+// (SH*SW - 1)/(SH*SW) of its terms on strided layers. So both are timed once per adapter, form
+// and shape, and the faster is kept: in memory, and in Node in
+// ~/.cache/webgpu-trainer/conv-tuning.json (keyed by adapter, driver and the shaders' hash).
+// im2col is never a candidate where its column buffer exceeds one storage binding.
+// WGT_CONV_ALGO=im2col|implicit skips measuring (im2col still falls back where it cannot run).
+//
+// Timing: `reps` repetitions of the form's dispatches in one pass, one submit, then
+// onSubmittedWorkDone; the fastest of `rounds` rounds after a warm-up round.
+
+import { ConfigError } from '../errors.js';
+import type { AdapterReport } from '../gpu/device.js';
+import { USAGE } from '../gpu/buffers.js';
+import { encodeDispatch, view, type KernelEnv, type TensorView } from '../kernels/common.js';
+import {
+  convGemmShape,
+  convScratchLength,
+  im2colFits,
+  prepareConvForward,
+  prepareConvInputGrad,
+  prepareConvWeightGrad,
+  type ConvAlgo,
+} from '../kernels/conv.js';
+import { DEFAULT_VARIANT, subgroupMatmulAvailable, variantName, type MatmulForm } from '../kernels/matmul.js';
+import { SHADERS } from '../kernels/shaders.js';
+import { parseVariant, variantFor, type MatmulTuning } from '../kernels/tune.js';
+import type { ConvGeometry } from '../nn/layers.js';
+
+export const CONV_ALGOS: readonly ConvAlgo['kind'][] = ['im2col', 'implicit'];
+
+/**
+ * A fixed choice for tests and for adapters not worth measuring: im2col (the plain matmul does
+ * the work) where its buffer fits, else implicit; the default register-tiled variant, or sg-8x1
+ * where 8-lane subgroups exist. Deterministic for a device and shape.
+ */
+export function defaultConvAlgo(device: GPUDevice, B: number, g: ConvGeometry): ConvAlgo {
+  const variant = subgroupMatmulAvailable(device) ? { kind: 'sg' as const, wgX: 8, wgY: 1 } : DEFAULT_VARIANT;
+  return { kind: im2colFits(device, B, g) ? 'im2col' : 'implicit', variant };
+}
+
+/** The candidate of one kind: the matmul variant tuned for its equivalent product shape. */
+export function convCandidate(
+  kind: ConvAlgo['kind'],
+  form: MatmulForm,
+  B: number,
+  g: ConvGeometry,
+  tuning: MatmulTuning,
+): ConvAlgo {
+  const [b, k, n] = convGemmShape(form, B, g, kind);
+  // The implicit input grad is the transposed conv: its product has the matmul inputGrad's form.
+  return { kind, variant: variantFor(tuning, form, b, k, n) };
+}
+
+export interface ConvChooseOptions {
+  /** Read and write the file cache (default true); the in-memory cache is always used. */
+  cache?: boolean;
+  /** 'im2col' or 'implicit' instead of measuring; else WGT_CONV_ALGO. */
+  force?: ConvAlgo['kind'];
+}
+
+const memory = new Map<string, Promise<ConvAlgo>>();
+
+function shapeKey(g: ConvGeometry, B: number, form: MatmulForm): string {
+  const pads = `${g.padTop},${g.padLeft},${g.padBottom},${g.padRight}`;
+  return `${form} B${B} ${g.H}x${g.W}x${g.C}->${g.F} k${g.KH}x${g.KW} s${g.SH}x${g.SW} p${pads}`;
+}
+
+/** The faster ConvAlgo for (geometry, batch, form) on this adapter, measured once and cached. */
+export function chooseConvAlgo(
+  env: KernelEnv,
+  report: AdapterReport,
+  g: ConvGeometry,
+  B: number,
+  form: MatmulForm,
+  tuning: MatmulTuning,
+  opts: ConvChooseOptions = {},
+): Promise<ConvAlgo> {
+  const forced = opts.force ?? envVariable('WGT_CONV_ALGO');
+  if (forced) {
+    if (forced !== 'im2col' && forced !== 'implicit') {
+      throw new ConfigError(`Unknown conv algorithm '${forced}'; use im2col or implicit.`);
+    }
+    const kind = forced === 'im2col' && !im2colFits(env.device, B, g) ? 'implicit' : forced;
+    return Promise.resolve(convCandidate(kind, form, B, g, tuning));
+  }
+  const variants = CONV_ALGOS.map((k) => variantName(convCandidate(k, form, B, g, tuning).variant));
+  const key = `${report.name} | ${report.description} | conv ${hash()} | ${shapeKey(g, B, form)} | ${variants.join(',')}`;
+  let p = memory.get(key);
+  if (!p) {
+    p = measureOrRead(env, key, g, B, form, tuning, opts.cache ?? true);
+    memory.set(key, p);
+    p.catch(() => memory.delete(key));
+  }
+  return p;
+}
+
+async function measureOrRead(
+  env: KernelEnv,
+  key: string,
+  g: ConvGeometry,
+  B: number,
+  form: MatmulForm,
+  tuning: MatmulTuning,
+  useCache: boolean,
+): Promise<ConvAlgo> {
+  const cached = useCache ? (await readCache())[key] : undefined;
+  if (cached && (cached.kind === 'im2col' || cached.kind === 'implicit')) {
+    try {
+      return { kind: cached.kind, variant: parseVariant(cached.variant) };
+    } catch {
+      // An entry from an older naming scheme: measure again.
+    }
+  }
+  let best: ConvAlgo | undefined;
+  let bestMs = Infinity;
+  for (const kind of CONV_ALGOS) {
+    if (kind === 'im2col' && !im2colFits(env.device, B, g)) continue;
+    const algo = convCandidate(kind, form, B, g, tuning);
+    const ms = await timeConv(env, form, B, g, algo, { reps: 1, rounds: 3 });
+    if (ms < bestMs) [best, bestMs] = [algo, ms];
+  }
+  const pick = best!;
+  if (useCache) {
+    const all = await readCache();
+    all[key] = { kind: pick.kind, variant: variantName(pick.variant), ms: bestMs.toFixed(3) };
+    await writeCache(all);
+  }
+  return pick;
+}
+
+export interface ConvTimingOptions {
+  reps?: number;
+  rounds?: number;
+}
+
+/** Fastest-round ms of one conv form (all its dispatches) at this shape; inputs are random. */
+export async function timeConv(
+  env: KernelEnv,
+  form: MatmulForm,
+  B: number,
+  g: ConvGeometry,
+  algo: ConvAlgo,
+  opts: ConvTimingOptions = {},
+): Promise<number> {
+  const reps = opts.reps ?? 1;
+  const rounds = opts.rounds ?? 3;
+  const made: GPUBuffer[] = [];
+  const tensor = (n: number, fill: boolean): TensorView => {
+    const buf = env.pool.acquire(Math.max(1, n) * 4, USAGE.STORAGE | USAGE.COPY_DST, 'conv-tune');
+    made.push(buf);
+    if (fill) {
+      const data = new Float32Array(n);
+      for (let i = 0; i < n; i++) data[i] = Math.sin(i * 0.37) * 2;
+      env.device.queue.writeBuffer(buf, 0, data);
+    }
+    return view(buf, Math.max(1, n));
+  };
+  try {
+    const xLen = B * g.H * g.W * g.C;
+    const zLen = B * g.OH * g.OW * g.F;
+    const wLen = g.F * g.KH * g.KW * g.C;
+    const scratchLen = convScratchLength(form, B, g, algo);
+    const scratch = scratchLen > 0 ? tensor(scratchLen, false) : undefined;
+    const dummies = { read: tensor(4, true).buffer, write: tensor(4, false).buffer };
+    const steps =
+      form === 'forward'
+        ? await prepareConvForward(env, {
+            B,
+            g,
+            x: tensor(xLen, true),
+            w: tensor(wLen, true),
+            bias: tensor(g.F, true),
+            z: tensor(zLen, false),
+            a: tensor(zLen, false),
+            activation: 'relu',
+            algo,
+            scratch,
+            dummies,
+          })
+        : form === 'weightGrad'
+          ? await prepareConvWeightGrad(env, {
+              B,
+              g,
+              x: tensor(xLen, true),
+              dZ: tensor(zLen, true),
+              dW: tensor(wLen, false),
+              db: tensor(g.F, false),
+              algo,
+              scratch,
+              dummies,
+            })
+          : await prepareConvInputGrad(env, {
+              B,
+              g,
+              dZ: tensor(zLen, true),
+              w: tensor(wLen, true),
+              dX: tensor(xLen, false),
+              activation: 'relu',
+              aux: tensor(xLen, true),
+              algo,
+              scratch,
+              dummies,
+            });
+    const times: number[] = [];
+    for (let r = 0; r <= rounds; r++) {
+      const enc = env.device.createCommandEncoder({ label: 'conv-tune' });
+      const pass = enc.beginComputePass();
+      for (let i = 0; i < reps; i++) for (const d of steps) encodeDispatch(pass, d);
+      pass.end();
+      const t0 = performance.now();
+      env.device.queue.submit([enc.finish()]);
+      await env.device.queue.onSubmittedWorkDone();
+      if (r > 0) times.push((performance.now() - t0) / reps);
+    }
+    return Math.min(...times);
+  } finally {
+    for (const b of made) env.pool.release(b);
+  }
+}
+
+/** Multiply-adds of one form (2 FLOP each): B*OH*OW*F*KH*KW*C for all three. */
+export function convFlops(B: number, g: ConvGeometry): number {
+  return 2 * B * g.OH * g.OW * g.F * g.KH * g.KW * g.C;
+}
+
+type CacheEntry = { kind: string; variant: string; ms: string };
+
+function envVariable(name: string): string | undefined {
+  return typeof process !== 'undefined' ? process.env?.[name] : undefined;
+}
+
+function hash(): string {
+  const text = `${SHADERS.conv ?? ''}${SHADERS.matmul ?? ''}${SHADERS.matmul_sg ?? ''}`;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+// A file cache only in Node; browsers keep the in-memory one for the page's lifetime.
+const inNode = () => typeof process !== 'undefined' && typeof window === 'undefined';
+
+async function cacheFile(): Promise<string> {
+  const [os, path] = [await import('node:os'), await import('node:path')];
+  const base = envVariable('XDG_CACHE_HOME') || path.join(os.homedir(), '.cache');
+  return path.join(base, 'webgpu-trainer', 'conv-tuning.json');
+}
+
+async function readCache(): Promise<Record<string, CacheEntry>> {
+  if (!inNode()) return {};
+  try {
+    const fs = await import('node:fs/promises');
+    return JSON.parse(await fs.readFile(await cacheFile(), 'utf8')) as Record<string, CacheEntry>;
+  } catch {
+    // No cache yet, or an unreadable one: it is only a cache, so measure instead.
+    return {};
+  }
+}
+
+async function writeCache(all: Record<string, CacheEntry>): Promise<void> {
+  if (!inNode()) return;
+  try {
+    const [fs, path] = [await import('node:fs/promises'), await import('node:path')];
+    const file = await cacheFile();
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    // Write then rename, so a concurrent reader never sees half a file.
+    const tmp = `${file}.${process.pid}.tmp`;
+    await fs.writeFile(tmp, JSON.stringify(all, null, 2));
+    await fs.rename(tmp, file);
+  } catch {
+    // A read-only home must not stop training; the next run measures again.
+  }
+}
