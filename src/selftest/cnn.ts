@@ -1,6 +1,7 @@
 // The self-test's checks for the CNN kernel families, against src/reference/: pooling (max with
 // its argmax, window average, global average; forward and backward with the previous layer's
-// act' fused), and dropout (the mask from the counter hash: forward and backward, whose keep
+// act' fused), batch norm (training forward: batch statistics and z; backward: dX, dGamma,
+// dBeta), and dropout (the mask from the counter hash: forward and backward, whose keep
 // pattern must equal the reference's bit for bit). Two odd NHWC pooling geometries: overlapping
 // 3x3/2 windows on 13x13, and a non-square window with gaps (stride > window) on 7x13.
 
@@ -10,9 +11,11 @@ import {
   prepareMaxPoolBackward,
   prepareMaxPoolForward,
 } from '../kernels/pool.js';
+import { prepareBatchNormBackward, prepareBatchNormForward } from '../kernels/batchnorm.js';
 import { prepareDropoutBackward, prepareDropoutForward } from '../kernels/dropout.js';
 import { createStepParams, writeStepParams } from '../kernels/step-params.js';
 import type { PoolGeometry } from '../nn/layers.js';
+import { batchNormBackward, batchNormForwardTrain } from '../reference/batchnorm.js';
 import { dropoutBackward, dropoutForward, dropoutMask } from '../reference/dropout.js';
 import { activationBackward, activationForward } from '../reference/activations.js';
 import {
@@ -24,7 +27,7 @@ import {
 import { Rng } from '../rng.js';
 import type { SelftestFamily } from './checks.js';
 import { randF32, seedOf } from './harness.js';
-import { DROPOUT, POOL, POOL_GRAD } from './tolerances.js';
+import { BN_GRAD, BN_FORWARD, BN_STATS, DROPOUT, matmulTol, POOL, POOL_GRAD } from './tolerances.js';
 
 function geom(H: number, W: number, C: number, KH: number, KW: number, SH: number, SW: number): PoolGeometry {
   return { H, W, C, KH, KW, SH, SW, OH: Math.floor((H - KH) / SH) + 1, OW: Math.floor((W - KW) / SW) + 1 };
@@ -136,4 +139,95 @@ const dropoutFamily: SelftestFamily = {
   },
 };
 
-export const CNN_FAMILIES: readonly SelftestFamily[] = [poolFamily, dropoutFamily];
+// [B, S (= H*W), C]: a 5x7 map of 5 channels, and a dense layer's 13 features over 3 rows.
+const BN_CASES: [B: number, S: number, C: number][] = [
+  [7, 35, 5],
+  [3, 1, 13],
+];
+const BN_EPS = 1e-5;
+
+const batchNormFamily: SelftestFamily = {
+  name: 'batchnorm',
+  async run(h) {
+    const sp = createStepParams(h.env, 'selftest step params');
+    for (const [B, S, C] of BN_CASES) {
+      const rng = new Rng(seedOf(B, S, C, 11));
+      const rows = B * S;
+      const x = randF32(rng, rows * C);
+      const gamma = randF32(rng, C);
+      const beta = randF32(rng, C);
+      const dZ = randF32(rng, rows * C);
+      writeStepParams(h.env.device.queue, sp, new Uint32Array(4), { seed: 0, step: 0, active: B });
+      const xb = h.upload(x);
+      const gb = h.upload(gamma);
+      const z = h.poisoned(rows * C);
+      const mean = h.poisoned(C);
+      const invStd = h.poisoned(C);
+      const dX = h.poisoned(rows * C);
+      const dGamma = h.poisoned(C);
+      const dBeta = h.poisoned(C);
+      const fwd = await prepareBatchNormForward(h.env, {
+        B,
+        S,
+        C,
+        x: xb,
+        gamma: gb,
+        beta: h.upload(beta),
+        z,
+        a: z,
+        activation: 'identity',
+        epsilon: BN_EPS,
+        momentum: 0.1,
+        training: true,
+        mean,
+        invStd,
+        runningMean: h.upload(new Float32Array(C)),
+        runningVar: h.upload(new Float32Array(C).fill(1)),
+        stepParams: sp,
+      });
+      const bwd = await prepareBatchNormBackward(h.env, {
+        B,
+        S,
+        C,
+        x: xb,
+        dZ: h.upload(dZ),
+        gamma: gb,
+        mean,
+        invStd,
+        dX,
+        dGamma,
+        dBeta,
+        stepParams: sp,
+      });
+      h.run([...fwd, ...bwd]);
+      const ref = batchNormForwardTrain(x, rows, C, gamma, beta, BN_EPS);
+      const grads = batchNormBackward(dZ, ref.xhat, ref.invStd, gamma, rows, C);
+      const shape = `B${B} S${S} C${C}`;
+      h.compare({ kernel: 'batchnorm forward mean', shape }, await h.download(mean), ref.mean, BN_STATS);
+      h.compare(
+        { kernel: 'batchnorm forward invStd', shape },
+        await h.download(invStd),
+        ref.invStd,
+        BN_STATS,
+      );
+      h.compare({ kernel: 'batchnorm forward z', shape }, await h.download(z), ref.out, BN_FORWARD);
+      h.compare({ kernel: 'batchnorm backward dX', shape }, await h.download(dX), grads.dX, BN_GRAD);
+      h.compare(
+        { kernel: 'batchnorm backward dGamma', shape },
+        await h.download(dGamma),
+        grads.dGamma,
+        matmulTol(rows),
+      );
+      h.compare(
+        { kernel: 'batchnorm backward dBeta', shape },
+        await h.download(dBeta),
+        grads.dBeta,
+        matmulTol(rows),
+      );
+      h.free();
+    }
+    h.env.pool.release(sp);
+  },
+};
+
+export const CNN_FAMILIES: readonly SelftestFamily[] = [poolFamily, batchNormFamily, dropoutFamily];

@@ -47,3 +47,12 @@ export const POOL_GRAD: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };
 
 /** Dropout: x times the 1 / (1 - rate) scale, which rounds once (exact for rate 0.5). */
 export const DROPOUT: Tol = { atol: 4e-6, rtol: 1e-5, l2: 5e-6 };
+
+/** Batch-norm mean and 1/sqrt(var + eps): two-pass f32 sums over the active rows. */
+export const BN_STATS: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-5 };
+
+/** z = gamma (x - mean) invStd + beta on inputs in [-2, 2]. */
+export const BN_FORWARD: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };
+
+/** Batch-norm dX through the statistics. */
+export const BN_GRAD: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };

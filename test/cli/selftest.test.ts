@@ -39,6 +39,7 @@ describe('selftest', () => {
       'maxpool forward',
       "maxpool backward \\* relu'",
       'avgpool forward',
+      'batchnorm backward dX',
       'dropout mask',
       'dropout backward',
     ])
@@ -62,6 +63,7 @@ describe('selftest', () => {
     expect([...families].sort()).toEqual([
       'activation',
       'avgpool',
+      'batchnorm',
       'bias_grad',
       'clip',
       'dropout',
@@ -77,6 +79,7 @@ describe('selftest', () => {
       'reduce',
       'optimizers',
       'pooling',
+      'batchnorm',
       'dropout',
     ]);
     for (const row of report.results) {
