@@ -15,8 +15,9 @@ import { table, type CliContext } from './io.js';
 export const selftestCommand: CommandSpec = {
   name: 'selftest',
   summary:
-    "Check this machine's GPU: run every kernel family (matmul in all forms and chosen variants, activations, " +
-    'losses, reductions, optimizers, ...) against the CPU reference and print a pass/fail table. Exits 1 on any failure.',
+    "Check that this machine's GPU computes every kernel family correctly, against the CPU reference. " +
+    'Matmul in all forms for the chosen variants and the default, activations, losses, reductions, optimizers, ' +
+    'pooling, batch norm and dropout, on odd shapes; prints the adapter and a pass/fail table (or --json) and exits 1 on any failure.',
   usage: 'webgpu-trainer selftest [options]',
   options: [
     { name: 'json', type: 'boolean', default: false, help: 'print JSON instead of the table' },
