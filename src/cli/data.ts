@@ -205,6 +205,9 @@ export function toTrainingData(s: ImageSet, norm: NormalizationBlock): Uint8Data
     count: s.count,
     labels: s.labels,
     channels: s.channels,
+    // The geometry lets the GPU gather crop and flip non-square images (--augment).
+    height: s.height,
+    width: s.width,
     ...mulAdd(norm, s.channels),
   };
 }

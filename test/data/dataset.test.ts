@@ -3,6 +3,7 @@ import { gunzipSync } from 'node:zlib';
 
 import { describe, expect, it } from 'vitest';
 
+import { augmentRecord } from '../../src/data/augment.js';
 import { applyNormalization, Dataset, validateNormalization } from '../../src/data/dataset.js';
 import type { Batch, Normalization } from '../../src/data/dataset.js';
 import type { ImageSet } from '../../src/data/types.js';
@@ -101,6 +102,27 @@ describe('BatchLoader shuffling', () => {
     const loader = new Dataset(img).loader(opts);
     expect(loader.nextPosition({ epoch: 2, batchIndex: 3 })).toEqual({ epoch: 2, batchIndex: 4 });
     expect(loader.nextPosition({ epoch: 2, batchIndex: 4 })).toEqual({ epoch: 3, batchIndex: 0 });
+  });
+
+  it('augments each row with the draws of (seed, epoch, source index), as the GPU gather does', () => {
+    const img = makeSet(29, 5, 7, 3, 4);
+    const augment = {
+      crop: { padding: 2, mode: 'reflect' as const },
+      flip: true,
+      brightness: 0.2,
+      contrast: 0.3,
+    };
+    const loader = new Dataset(img).loader({ batchSize: 8, normalization: scale, seed: 21, augment });
+    const F = 5 * 7 * 3;
+    const shape = { height: 5, width: 7, channels: 3 };
+    for (const b of loader.epoch(4)) {
+      for (let r = 0; r < b.size; r++) {
+        const s = b.sampleIndices[r];
+        const bytes = new Uint8Array(F);
+        augmentRecord(img.images.subarray(s * F, (s + 1) * F), bytes, shape, augment, 21, 4, s);
+        expect(b.x.subarray(r * F, (r + 1) * F)).toEqual(applyNormalization(bytes, scale));
+      }
+    }
   });
 
   it('fills caller buffers in place and gives index lists that match the batches', () => {
