@@ -9,6 +9,10 @@ import type { AugmentOptions } from '../data/augment.js';
 import type { Activation } from '../nn/activations.js';
 import { INITS, type Init } from '../nn/init.js';
 import type { DenseLayerSpec as LayerSpec, DenseModelSpec } from '../nn/model.js';
+import type { LayerSpec as LayerSpecAny, ModelSpec } from '../nn/layers.js';
+import { ARCHS, archSpec, customSpec, readModelJson, type Arch } from './arch.js';
+
+export { readModelJson as readModelJsonFile };
 import type { LossName } from '../nn/losses.js';
 import type { MatmulForm, MatmulVariant } from '../kernels/matmul.js';
 import type { OptimizerConfig, OptimizerName } from '../optim/optimizers.js';
@@ -61,6 +65,20 @@ export const TRAIN_CONFIG_OPTIONS: readonly OptionSpec[] = [
     choices: ['standardize', 'scale'],
     default: 'standardize',
     help: 'input normalisation: per-channel mean/std of the training images, or pixel/255',
+  },
+  {
+    name: 'arch',
+    type: 'choice',
+    choices: [...ARCHS],
+    default: 'mlp',
+    help: 'network: mlp (dense layers from --layers), lenet (two 5x5 conv layers with pooling, two dense layers), cnn (VGG-style 3x3 conv blocks with batch norm, global average pooling); lenet and cnn need image data',
+  },
+  {
+    name: 'model',
+    type: 'string',
+    arg: 'FILE',
+    defaultText: 'none',
+    help: 'JSON file with any layer stack the API accepts, e.g. {"layers": [{"type": "conv2d", "filters": 16, "kernelSize": 3, "activation": "relu"}, {"type": "flatten"}]}; the input shape comes from the data and the output layer is added when missing; overrides --arch',
   },
   {
     name: 'layers',
@@ -190,6 +208,11 @@ export interface TrainConfig {
   channels: 1 | 3;
   resize: 'resize' | 'center-crop';
   normalize: 'standardize' | 'scale';
+  arch: Arch;
+  /** The --model file's layers (kept in the config so a resume needs no file), or null. */
+  net: LayerSpecAny[] | null;
+  /** Where `net` came from. */
+  model: string | null;
   layers: number[];
   activation: Activation;
   loss: 'auto' | LossName;
@@ -281,6 +304,9 @@ export function resolveTrainConfig(values: Record<string, OptionValue | undefine
     channels: v('channels') === '1' ? 1 : 3,
     resize: v('resize') as TrainConfig['resize'],
     normalize: v('normalize') as TrainConfig['normalize'],
+    arch: v('arch') as Arch,
+    net: null,
+    model: (v('model') as string | undefined) ?? null,
     layers,
     activation: v('activation') as Activation,
     loss: v('loss') as TrainConfig['loss'],
@@ -340,8 +366,34 @@ export function lossFor(cfg: TrainConfig, classes: number): LossName {
   return classes === 2 ? 'bce' : 'softmax-ce';
 }
 
-/** The network: hidden layers from the config, the output layer from the loss and class count. */
-export function modelSpec(cfg: TrainConfig, inputSize: number, classes: number): DenseModelSpec {
+/**
+ * The network: a --model stack, an --arch preset, or the MLP of --layers, with the output layer
+ * from the loss and class count.
+ */
+export function modelSpec(cfg: TrainConfig, shape: [number, number, number], classes: number): ModelSpec {
+  if (cfg.net) {
+    checkClasses(lossFor(cfg, classes), classes);
+    return customSpec(cfg.net, shape, classes, lossFor(cfg, classes), cfg.model ?? '--model');
+  }
+  if (cfg.arch !== 'mlp') {
+    const loss = lossFor(cfg, classes);
+    checkClasses(loss, classes);
+    return archSpec(cfg.arch, shape, classes, loss, []);
+  }
+  return mlpSpec(cfg, shape[0] * shape[1] * shape[2], classes);
+}
+
+function checkClasses(loss: LossName, classes: number): void {
+  if (loss === 'bce' && classes !== 2) {
+    throw new UsageError(
+      `--loss bce needs a dataset with 2 classes, this one has ${classes}; use softmax-ce`,
+    );
+  }
+  if (classes < 2) throw new UsageError(`the dataset has ${classes} class; training needs at least 2`);
+}
+
+/** The MLP: hidden layers from the config, the output layer from the loss and class count. */
+export function mlpSpec(cfg: TrainConfig, inputSize: number, classes: number): DenseModelSpec {
   const loss = lossFor(cfg, classes);
   if (loss === 'bce' && classes !== 2) {
     throw new UsageError(

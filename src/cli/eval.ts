@@ -108,7 +108,7 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
     ...raw,
     labels: matchClasses(raw.labels, data.classNames, m.classNames, data.namedClasses, dataSpec),
   };
-  if (set.height * set.width * set.channels !== m.spec.inputSize) {
+  if (set.height * set.width * set.channels !== m.model.architecture.inputSize) {
     throw new UsageError(
       `${dataSpec} holds ${set.height}x${set.width}x${set.channels} images but ${m.file} takes ${h}x${w}x${c}; evaluate it on data of its shape`,
     );

@@ -15,6 +15,7 @@ import type { TrainingData } from '../engine/gpu-data.js';
 import type { GpuDevice } from '../gpu/device.js';
 import type { CheckpointInput, JsonObject, ModelInput } from '../io/modelfile.js';
 import { loadCheckpointFile, saveCheckpointFile, saveModelFile } from '../io/files.js';
+import { describeLayer, resolveModel } from '../nn/layers.js';
 import type { ModelSpec } from '../nn/model.js';
 import { convert, UsageError, type CommandSpec, type OptionValue, type ParsedArgs } from './args.js';
 import {
@@ -22,6 +23,7 @@ import {
   modelSpec,
   optimizerConfig,
   readConfigFile,
+  readModelJsonFile as readModelJson,
   resolveTrainConfig,
   scheduleConfig,
   trainCount,
@@ -121,6 +123,8 @@ export function configFromJson(raw: unknown, file: string): TrainConfig {
   const values: Record<string, OptionValue | undefined> = {};
   for (const spec of TRAIN_CONFIG_OPTIONS) {
     const v = obj[camel(spec.name)];
+    // Stored as JSON structures, restored after the flags below.
+    if (spec.name === 'augment' && typeof v === 'object') continue;
     if (v === undefined || v === null) {
       values[spec.name] = spec.default;
       continue;
@@ -140,6 +144,8 @@ export function configFromJson(raw: unknown, file: string): TrainConfig {
   const cfg = resolveTrainConfig(values);
   if (obj.variants && typeof obj.variants === 'object')
     cfg.variants = obj.variants as TrainConfig['variants'];
+  if (obj.augment && typeof obj.augment === 'object') cfg.augment = obj.augment as TrainConfig['augment'];
+  if (Array.isArray(obj.net)) cfg.net = obj.net as TrainConfig['net'];
   return cfg;
 }
 
@@ -186,16 +192,19 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
     ? parseNormalization(resume.model.normalization, data.shape[2], String(v.resume))
     : computeNormalization(data.train, cfg.normalize);
   const [h, w, c] = data.shape;
-  const spec = modelSpec(cfg, h * w * c, data.classNames.length);
+  if (!resume && cfg.model !== null) {
+    const net = await readModelJson(cfg.model);
+    cfg.net = net.layers;
+    if (net.loss && cfg.loss === 'auto') cfg.loss = net.loss;
+  }
+  const spec = modelSpec(cfg, [h, w, c], data.classNames.length);
   if (resume) {
     const a = resume.model.architecture;
+    const mine = architectureOf(spec, [h, w, c]);
     const same =
-      a.inputSize === spec.inputSize &&
-      a.loss === spec.loss &&
-      a.layers.length === spec.layers.length &&
-      a.layers.every(
-        (l, i) => l.units === spec.layers[i].units && l.activation === spec.layers[i].activation,
-      );
+      a.inputSize === mine.inputSize &&
+      a.loss === mine.loss &&
+      JSON.stringify(a.layers) === JSON.stringify(mine.layers);
     if (!same) {
       throw new UsageError(
         `${String(v.resume)}: the checkpoint's network does not fit ${cfg.data} (${h}x${w}x${c}, ${data.classNames.length} classes); pass the same --data it was trained on`,
@@ -224,9 +233,13 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
 }
 
 function describeNet(spec: ModelSpec): string {
-  const sizes = [spec.inputSize, ...spec.layers.map((l) => l.units)].join('-');
-  const acts = spec.layers.map((l) => l.activation);
-  return `${sizes} (${acts.slice(0, -1).join(', ') || 'no hidden layers'}; ${acts[acts.length - 1]} output, loss ${spec.loss})`;
+  const m = resolveModel(spec);
+  if (m.layers.every((l) => l.type === 'dense')) {
+    const sizes = [m.inputSize, ...m.layers.map((l) => l.outSize)].join('-');
+    const acts = m.layers.map((l) => l.activation);
+    return `${sizes} (${acts.slice(0, -1).join(', ') || 'no hidden layers'}; ${acts[acts.length - 1]} output, loss ${spec.loss})`;
+  }
+  return `${m.inputShape.join('x')} -> ${m.layers.map(describeLayer).join(' -> ')} (loss ${spec.loss})`;
 }
 
 export async function runTrain(args: ParsedArgs, ctx: CliContext): Promise<number> {
@@ -298,6 +311,7 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
   if (p.resume) {
     const r = p.resume;
     trainer.setWeights(r.model.weights);
+    trainer.setRunningStats(r.model.runningStats, r.model.batchesTracked);
     trainer.setOptimizerState(r.optimizerState);
     trainer.rng.restore(r.state.rngState);
     start = { epoch: r.state.epoch, batch: r.state.batchInEpoch };
@@ -313,7 +327,7 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
     trainer.gpuBytes +
     dataBytes(p.train) +
     (valData ? dataBytes(valData) : 0) +
-    B * (spec.inputSize + 4 * spec.layers.reduce((s, l) => s + l.units, 0)) * 4;
+    B * (resolveModel(spec).inputSize + 4 * resolveModel(spec).layers.reduce((s, l) => s + l.outSize, 0)) * 4;
   const valText =
     typeof cfg.validation === 'number'
       ? `${count - nTrain} held out (${cfg.validation})`
@@ -376,6 +390,8 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
     classNames: o.data.classNames,
     training: trainingBlock(extra),
     weights: guard.finite(await trainer.getWeights(), trainer.step, 'weights'),
+    runningStats: await trainer.getRunningStats(),
+    batchesTracked: trainer.batchesTracked,
   });
   const saveCheckpoint = async (): Promise<void> => {
     const pos = trainer.position;

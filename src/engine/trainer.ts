@@ -35,6 +35,8 @@ import {
   prepareGathers,
   uploadResident,
   validateData,
+  writeGatherEpoch,
+  type AugmentOptions,
   type ResidentData,
   type TrainingData,
 } from './gpu-data.js';
@@ -100,6 +102,12 @@ export interface FitOptions {
   onEpoch?: (log: EpochLog) => void | Promise<void>;
   /** Return true to stop after the current step (checked every step). */
   shouldStop?: () => boolean;
+  /**
+   * Augment the TRAINING batches of uint8 images on the GPU (random crop with padding, flip,
+   * brightness/contrast), drawn per (seed, epoch, sample) so runs reproduce and resume exactly.
+   * Validation and evaluation never see augmented images. Off by default.
+   */
+  augment?: AugmentOptions;
   /** Start position (resume): epoch index and batch within it. */
   start?: { epoch: number; batch: number };
 }
@@ -127,6 +135,8 @@ export interface RunningStats {
 }
 
 interface Feed {
+  /** Training batches gathered with augmentation (never skipped, epoch written per epoch). */
+  augmented?: boolean;
   /** Rows of the batch last gathered by this feed, and whether this step may skip the gather. */
   active?: number;
   skip?: boolean;
@@ -147,6 +157,8 @@ export class Trainer {
   batchesTracked = 0;
   /** Seed of the dropout masks (derived from the trainer's seed; masks are keyed by it and the step). */
   readonly dropoutSeed: number;
+  /** Seed of the augmentation draws (derived from the trainer's seed). */
+  readonly augmentSeed: number;
   readonly optimizer: ResolvedOptimizer;
   readonly schedule: Schedule | undefined;
   /** Optimizer steps taken so far (t of the next step is step + 1). */
@@ -179,6 +191,7 @@ export class Trainer {
     validateSchedule(opts.schedule);
     this.spec = spec;
     this.dropoutSeed = mix32(((opts.seed ?? 0) ^ 0x0d5e7d) >>> 0);
+    this.augmentSeed = mix32(((opts.seed ?? 0) ^ 0xa06e7) >>> 0);
     this.optimizer = resolveOptimizer(opts.optimizer);
     this.schedule = opts.schedule;
     this.rng = new Rng(opts.seed ?? 0);
@@ -406,7 +419,12 @@ export class Trainer {
   private feedKey = new WeakMap<TrainingData, string>();
   private feedSeq = 0;
 
-  private async feed(plan: Plan, data: TrainingData, residency: 'auto' | 'gpu' | 'upload'): Promise<Feed> {
+  private async feed(
+    plan: Plan,
+    data: TrainingData,
+    residency: 'auto' | 'gpu' | 'upload',
+    augment?: AugmentOptions,
+  ): Promise<Feed> {
     let id = this.feedKey.get(data);
     if (!id) this.feedKey.set(data, (id = `d${this.feedSeq++}`));
     const gpuOk = fitsResident(this.env, data);
@@ -416,7 +434,12 @@ export class Trainer {
       );
     }
     const useGpu = residency !== 'upload' && gpuOk;
-    const key = `${id}:${plan.B}:${useGpu}`;
+    if (augment && (!useGpu || data.kind !== 'uint8')) {
+      throw new ConfigError(
+        'augment works on uint8 images kept on the GPU; give fit uint8 data (kind: "uint8") and residency "auto" or "gpu".',
+      );
+    }
+    const key = `${id}:${plan.B}:${useGpu}${augment ? `:aug${JSON.stringify(augment)}` : ''}`;
     let f = this.feeds.get(key);
     if (f) return f;
     const idxBuf = this.env.pool.acquire(plan.B * 4, USAGE.STORAGE | USAGE.COPY_DST, 'batch-indices');
@@ -433,8 +456,9 @@ export class Trainer {
         plan.targets,
         this.spec.loss,
         outputs,
+        augment ? { ...augment, seed: this.augmentSeed } : undefined,
       );
-      f = { res, gathers, idx, idxHost: new Uint32Array(plan.B) };
+      f = { res, gathers, idx, idxHost: new Uint32Array(plan.B), augmented: augment !== undefined };
     } else {
       if (data.kind !== 'float')
         throw new ConfigError("uint8 datasets train GPU-resident; use residency 'auto' or 'gpu'.");
@@ -463,7 +487,8 @@ export class Trainer {
     if (f.gathers) {
       // Full-batch training (same rows every step) leaves X and the targets in place: skip the
       // gather when this plan's inputs already hold exactly this batch of this dataset.
-      let same = plan.inputsFrom === f && f.active === n;
+      // An augmented batch differs every epoch even for the same rows: always gather it.
+      let same = plan.inputsFrom === f && f.active === n && !f.augmented;
       for (let i = 0; same && i < n; i++) same = f.idxHost[i] === ids[i];
       f.skip = same;
       if (same) return;
@@ -576,7 +601,7 @@ export class Trainer {
 
     const B = Math.min(o.batchSize, trainIds.length);
     const plan = await this.plan(B);
-    const feed = await this.feed(plan, data, o.residency ?? 'auto');
+    const feed = await this.feed(plan, data, o.residency ?? 'auto', o.augment);
     const stepsPerEpoch = Math.ceil(trainIds.length / B);
     const totalSteps = stepsPerEpoch * o.epochs;
     const logEvery = Math.max(1, o.logEvery ?? 10);
@@ -598,6 +623,7 @@ export class Trainer {
             ? trainIds
             : new Rng((epochSeedBase ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0).shuffle(trainIds.slice());
         if (epoch === startEpoch) this.checkFinite(data, order, B, epoch);
+        if (feed.augmented) writeGatherEpoch(device.queue, feed.gathers!, epoch);
         let epochLoss = 0;
         let epochCorrect = 0;
         let epochRows = 0;

@@ -1,0 +1,146 @@
+// Network presets and --model files: from the data's image shape [h, w, c] and class count to
+// the engine's ModelSpec.
+//   mlp    hidden dense layers (--layers, --activation) on the flattened pixels (the default)
+//   lenet  conv 5x5 8 -> maxpool 2 -> conv 5x5 16 -> maxpool 2 -> dense 120 -> dense 84 -> out
+//   cnn    VGG-style blocks [conv 3x3 -> batchnorm relu] x 2 -> maxpool 2 with 32, 64, 128
+//          filters (as many blocks as the map size allows, at most 3), global average pooling,
+//          dropout 0.2, then the output layer
+//   --model FILE  a JSON ModelSpec in the API's vocabulary ({"layers": [...]} and optionally
+//          "loss"; the input shape comes from the data). When its last layer is not already the
+//          output layer the loss needs, one is appended (after a flatten if the stack ends in a map).
+
+import { readFile } from 'node:fs/promises';
+import { ConfigError } from '../errors.js';
+import { resolveModel, type LayerSpec, type ModelSpec } from '../nn/layers.js';
+import { isLoss, type LossName } from '../nn/losses.js';
+import { UsageError } from './args.js';
+
+export const ARCHS = ['mlp', 'lenet', 'cnn'] as const;
+export type Arch = (typeof ARCHS)[number];
+
+/** The output layer a loss needs for `classes` classes. */
+export function outputLayer(loss: LossName, classes: number): LayerSpec {
+  return loss === 'bce'
+    ? { type: 'dense', units: 1, activation: 'sigmoid' }
+    : { type: 'dense', units: classes, activation: loss === 'softmax-ce' ? 'softmax' : 'sigmoid' };
+}
+
+function needImage(arch: string, shape: readonly number[]): [number, number, number] {
+  const [h, w, c] = shape;
+  if (h < 4 || w < 4) {
+    throw new UsageError(
+      `--arch ${arch} needs image data (height and width of at least 4), but the data is ${h}x${w}x${c} (flat features); use --arch mlp`,
+    );
+  }
+  return [h, w, c];
+}
+
+export function lenetLayers(shape: readonly number[]): LayerSpec[] {
+  const [h, w] = needImage('lenet', shape);
+  // A 5x5 'valid' conv after the first pool needs a map of at least 5: small images pad instead.
+  const pad2 = Math.floor(h / 2) >= 9 && Math.floor(w / 2) >= 9 ? 'valid' : 'same';
+  return [
+    { type: 'conv2d', filters: 8, kernelSize: 5, padding: 'same', activation: 'relu' },
+    { type: 'maxpool2d', size: 2 },
+    { type: 'conv2d', filters: 16, kernelSize: 5, padding: pad2, activation: 'relu' },
+    { type: 'maxpool2d', size: 2 },
+    { type: 'flatten' },
+    { type: 'dense', units: 120, activation: 'relu' },
+    { type: 'dense', units: 84, activation: 'relu' },
+  ];
+}
+
+export function cnnLayers(shape: readonly number[]): LayerSpec[] {
+  const [h, w] = needImage('cnn', shape);
+  const layers: LayerSpec[] = [];
+  let side = Math.min(h, w);
+  for (const filters of [32, 64, 128]) {
+    if (layers.length > 0 && side < 4) break;
+    for (let i = 0; i < 2; i++) {
+      layers.push({ type: 'conv2d', filters, kernelSize: 3, padding: 'same', bias: false });
+      layers.push({ type: 'batchnorm', activation: 'relu' });
+    }
+    layers.push({ type: 'maxpool2d', size: 2 });
+    side = Math.floor(side / 2);
+  }
+  layers.push({ type: 'globalavgpool' }, { type: 'dropout', rate: 0.2 });
+  return layers;
+}
+
+/** The network of a preset for this data. mlp takes its hidden layers from the caller. */
+export function archSpec(
+  arch: Arch,
+  shape: [number, number, number],
+  classes: number,
+  loss: LossName,
+  mlpHidden: LayerSpec[],
+): ModelSpec {
+  const out = outputLayer(loss, classes);
+  if (arch === 'mlp') return { inputSize: shape[0] * shape[1] * shape[2], layers: [...mlpHidden, out], loss };
+  const body = arch === 'lenet' ? lenetLayers(shape) : cnnLayers(shape);
+  return { inputShape: [...shape], layers: [...body, out], loss };
+}
+
+/** Reads a --model JSON file: {"layers": [...], "loss"?: ...}. */
+export async function readModelJson(file: string): Promise<{ layers: LayerSpec[]; loss?: LossName }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--model: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`--model: ${file} is not valid JSON (${(e as Error).message})`);
+  }
+  const obj = json as { layers?: unknown; loss?: unknown };
+  if (typeof json !== 'object' || json === null || !Array.isArray(obj.layers) || obj.layers.length === 0) {
+    throw new UsageError(
+      `--model: ${file} must hold {"layers": [...]} with at least one layer, e.g. {"layers": [{"type": "conv2d", "filters": 16, "kernelSize": 3}, {"type": "flatten"}]}`,
+    );
+  }
+  if (obj.loss !== undefined && (typeof obj.loss !== 'string' || !isLoss(obj.loss)))
+    throw new UsageError(
+      `--model: ${file}: unknown loss ${JSON.stringify(obj.loss)} (use bce, softmax-ce or mse)`,
+    );
+  return { layers: obj.layers as LayerSpec[], loss: obj.loss as LossName | undefined };
+}
+
+/** A --model stack on this data: the output layer appended when it is missing; shape errors as one line. */
+export function customSpec(
+  layers: readonly LayerSpec[],
+  shape: [number, number, number],
+  classes: number,
+  loss: LossName,
+  file: string,
+): ModelSpec {
+  const out = outputLayer(loss, classes);
+  const wanted = out as { units: number; activation: string };
+  const last = layers[layers.length - 1] as { type?: string; units?: number; activation?: string };
+  const complete =
+    (last.type === undefined || last.type === 'dense') &&
+    last.units === wanted.units &&
+    (last.activation ?? 'identity') === wanted.activation;
+  const probe = (ls: LayerSpec[]): ModelSpec => ({ inputShape: [...shape], layers: ls, loss });
+  let spec = probe([...layers]);
+  if (!complete) {
+    let body = [...layers];
+    try {
+      const m = resolveModel({ ...probe([...body, out]) });
+      void m;
+    } catch {
+      // Ends in a map (or dense on a map): flatten before the output layer.
+      body = [...body, { type: 'flatten' }];
+    }
+    spec = probe([...body, out]);
+  }
+  try {
+    resolveModel(spec);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(`--model ${file}: ${e.message}`);
+    throw e;
+  }
+  return spec;
+}
