@@ -53,6 +53,7 @@ export interface DecodePoolOptions extends DecodeJobOptions {
 }
 
 const CHUNK = 64;
+const MIN_FILES_FOR_WORKERS = 1024;
 
 function rebuild(e: SerializedError): Error {
   const file = e.file ?? '';
@@ -89,7 +90,10 @@ function startWorker(): Worker {
 export async function decodeFiles(files: string[], o: DecodePoolOptions): Promise<(Uint8Array | null)[]> {
   const warn = o.onWarning ?? ((m: string) => console.warn(m));
   const opts: DecodeJobOptions = { size: o.size, channels: o.channels, mode: o.mode, maxPixels: o.maxPixels };
-  const threads = Math.min(o.threads ?? availableParallelism(), Math.ceil(files.length / CHUNK));
+  // Starting a worker costs more than decoding a few hundred small images, so small folders (and
+  // one-core machines) decode here unless `threads` asks otherwise.
+  const wanted = o.threads ?? (files.length >= MIN_FILES_FOR_WORKERS ? availableParallelism() : 1);
+  const threads = Math.min(wanted, Math.ceil(files.length / CHUNK));
   const out: (Uint8Array | null)[] = new Array<Uint8Array | null>(files.length).fill(null);
   const settle = (i: number, r: DecodeResult): void => {
     if (r.ok) out[i] = r.pixels;

@@ -8,9 +8,11 @@
 // ($XDG_CACHE_HOME/webgpu-trainer/decoded, else ~/.cache/webgpu-trainer/decoded), never in the
 // data folder unless `cacheDir` points there. A slot is written to a temporary folder and renamed
 // into place, so an interrupted run leaves either the old slot or none, never half of one.
+// Writing a slot also removes the slots of folders that no longer exist.
 
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { decodeFiles } from './decode-pool.js';
@@ -60,6 +62,21 @@ export function decodedCacheRoot(): string {
   const xdg = process.env.XDG_CACHE_HOME;
   const base = xdg && path.isAbsolute(xdg) ? xdg : path.join(homedir(), '.cache');
   return path.join(base, 'webgpu-trainer', 'decoded');
+}
+
+/** Removes slots whose data folder no longer exists (temporary folders, moved datasets). */
+async function pruneOrphans(cacheRoot: string): Promise<void> {
+  for (const name of await readdir(cacheRoot)) {
+    if (name.includes('.tmp-')) continue;
+    const slot = path.join(cacheRoot, name);
+    try {
+      const meta = JSON.parse(await readFile(path.join(slot, 'folder.json'), 'utf8')) as SlotMeta;
+      if (typeof meta.root === 'string' && !existsSync(meta.root))
+        await rm(slot, { recursive: true, force: true });
+    } catch {
+      // Not a slot of ours, or being written: leave it.
+    }
+  }
 }
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -134,6 +151,7 @@ export async function readImageFolderCached(root: string, o: CachedFolderOptions
     await rm(dir, { recursive: true, force: true });
     await rename(tmp, dir);
     info(`${old ? 'rebuilt' : 'wrote'} the decoded cache ${dir}${old ? ' (the folder changed)' : ''}`);
+    await pruneOrphans(path.dirname(dir));
   } catch (e) {
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
     warn(`could not write the decoded cache ${dir} (${(e as Error).message}); the next run decodes again`);
