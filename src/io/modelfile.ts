@@ -234,7 +234,7 @@ function modelContents(
     }
     if (W.length !== p.W.length || b.length !== p.b.length) {
       throw new ShapeError(
-        `cannot save model: layer ${p.layer} (${p.type}) needs W of [${p.shape.join(', ')}] and b of ${p.b.length}, ` +
+        `cannot save model: layer ${p.layer} needs W of ${p.shape.join('x')} and b of ${p.b.length}, ` +
           `got ${W.length} and ${b.length} elements`,
       );
     }
@@ -266,7 +266,13 @@ function isDenseOnly(a: Architecture): boolean {
 
 function resolveArchitecture(a: Architecture, fail: Fail): ResolvedModel {
   try {
-    return resolveModel({ inputShape: a.inputShape, layers: a.layers, loss: a.loss });
+    // Dense-only networks take the flat input (their recorded inputShape is the images' shape).
+    const dense = a.layers.every((l) => l.type === undefined || l.type === 'dense');
+    return resolveModel(
+      dense
+        ? { inputSize: a.inputSize, layers: a.layers, loss: a.loss }
+        : { inputShape: a.inputShape, layers: a.layers, loss: a.loss },
+    );
   } catch (e) {
     if (e instanceof ConfigError) return fail(`architecture: ${e.message}`);
     throw e;

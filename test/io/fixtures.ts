@@ -34,6 +34,8 @@ export function makeModel(seed = 1): ModelInput {
     classNames: ['cat', 'dog', 'ému'],
     training: { optimizer: 'adam', lr: 0.001, batchSize: 32, epochs: 3, seed, dataset: 'toy' },
     weights,
+    runningStats: [],
+    batchesTracked: 0,
     createdAt: '2024-01-02T03:04:05.000Z',
   };
 }

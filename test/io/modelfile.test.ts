@@ -107,8 +107,8 @@ describe('model files', () => {
     ['an unknown format', () => header({ format: 'keras' }), /unknown format "keras"/],
     [
       'a future version',
-      () => header({ version: 2 }),
-      /version 2 is newer than this build supports \(1\); upgrade/,
+      () => header({ version: 3 }),
+      /version 3 is newer than this build supports \(2\); upgrade/,
     ],
     ['a version of 0', () => header({ version: 0 }), /version must be a positive integer, got 0/],
     ['a string version', () => header({ version: '1' }), /got "1"/],
