@@ -150,6 +150,8 @@ def load_image_folder(root, run, class_names):
             for f in sorted(os.listdir(os.path.join(root, c)))
             if f.lower().endswith(exts)
         ]
+    if not samples:
+        sys.exit(f"{root}: no images found; expected {root}/<class>/<image>.png|.jpg folders")
     remap = [class_names.index(c) if c in class_names else i for i, c in enumerate(classes)]
     xs = np.zeros((len(samples), h, w, channels), dtype=np.uint8)
     ys = np.zeros(len(samples), dtype=np.int64)
@@ -160,7 +162,10 @@ def load_image_folder(root, run, class_names):
             scale = min(iw / w, ih / h)
             cw, ch = round(w * scale), round(h * scale)
             img = img.crop(((iw - cw) // 2, (ih - ch) // 2, (iw - cw) // 2 + cw, (ih - ch) // 2 + ch))
-        img = img.resize((w, h), Image.BILINEAR)
+        # The engine averages areas when shrinking and interpolates bilinearly when growing
+        # (src/data/preprocess.ts); PIL's BOX and BILINEAR filters are the same rules.
+        shrink = img.size[0] >= w and img.size[1] >= h
+        img = img.resize((w, h), Image.BOX if shrink else Image.BILINEAR)
         xs[k] = np.asarray(img, dtype=np.uint8).reshape(h, w, channels)
         ys[k] = remap[label]
     return xs, ys
