@@ -1,4 +1,6 @@
-// The self-test's checks for the CNN kernel families, against src/reference/: pooling (max with
+// The self-test's checks for the CNN kernel families, against src/reference/: conv2d (forward
+// with bias and activation, filter and bias grad, input grad with the previous layer's act'; both
+// algorithms, im2col and implicit GEMM, on the tuner's forward variant and the default), pooling (max with
 // its argmax, window average, global average; forward and backward with the previous layer's
 // act' fused), batch norm (training forward: batch statistics and z; backward: dX, dGamma,
 // dBeta), and dropout (the mask from the counter hash: forward and backward, whose keep
@@ -12,10 +14,19 @@ import {
   prepareMaxPoolForward,
 } from '../kernels/pool.js';
 import { prepareBatchNormBackward, prepareBatchNormForward } from '../kernels/batchnorm.js';
+import {
+  convScratchLength,
+  prepareConvForward,
+  prepareConvInputGrad,
+  prepareConvWeightGrad,
+  type ConvAlgo,
+} from '../kernels/conv.js';
 import { prepareDropoutBackward, prepareDropoutForward } from '../kernels/dropout.js';
 import { createStepParams, writeStepParams } from '../kernels/step-params.js';
-import type { PoolGeometry } from '../nn/layers.js';
+import { subgroupMatmulAvailable, variantName, type MatmulForm } from '../kernels/matmul.js';
+import { resolveModel, type Conv2dSpec, type ConvGeometry, type PoolGeometry } from '../nn/layers.js';
 import { batchNormBackward, batchNormForwardTrain } from '../reference/batchnorm.js';
+import { conv2dBackward, conv2dForward } from '../reference/conv.js';
 import { dropoutBackward, dropoutForward, dropoutMask } from '../reference/dropout.js';
 import { activationBackward, activationForward } from '../reference/activations.js';
 import {
@@ -26,8 +37,19 @@ import {
 } from '../reference/pool.js';
 import { Rng } from '../rng.js';
 import type { SelftestFamily } from './checks.js';
-import { randF32, seedOf } from './harness.js';
-import { BN_GRAD, BN_FORWARD, BN_STATS, DROPOUT, matmulTol, POOL, POOL_GRAD } from './tolerances.js';
+import { randF32, seedOf, type Harness } from './harness.js';
+import {
+  BN_FORWARD,
+  BN_GRAD,
+  BN_STATS,
+  convActTol,
+  convBiasTol,
+  convTol,
+  DROPOUT,
+  matmulTol,
+  POOL,
+  POOL_GRAD,
+} from './tolerances.js';
 
 function geom(H: number, W: number, C: number, KH: number, KW: number, SH: number, SW: number): PoolGeometry {
   return { H, W, C, KH, KW, SH, SW, OH: Math.floor((H - KH) / SH) + 1, OW: Math.floor((W - KW) / SW) + 1 };
@@ -230,4 +252,128 @@ const batchNormFamily: SelftestFamily = {
   },
 };
 
-export const CNN_FAMILIES: readonly SelftestFamily[] = [poolFamily, batchNormFamily, dropoutFamily];
+// Two odd geometries: a non-square kernel with 'same' padding, and a strided 'valid' one.
+const CONV_CASES: { B: number; input: [number, number, number]; spec: Conv2dSpec }[] = [
+  { B: 3, input: [7, 5, 3], spec: { type: 'conv2d', filters: 7, kernelSize: [3, 5], padding: 'same' } },
+  {
+    B: 1,
+    input: [13, 13, 1],
+    spec: { type: 'conv2d', filters: 7, kernelSize: 5, stride: 2, padding: 'valid' },
+  },
+];
+
+function convGeometry(input: [number, number, number], spec: Conv2dSpec): ConvGeometry {
+  // The dense head only makes the model valid; layer 0's geometry is what training would use.
+  const layers = [spec, { type: 'flatten' as const }, { units: 1 }];
+  return resolveModel({ inputShape: input, layers, loss: 'mse' }).layers[0].conv!;
+}
+
+async function convCase(h: Harness, B: number, g: ConvGeometry, algo: ConvAlgo, form: MatmulForm) {
+  const rng = new Rng(seedOf(B, g.H, g.W, g.C, g.F, g.KH, g.KW, g.SH));
+  const x = randF32(rng, B * g.H * g.W * g.C);
+  const w = randF32(rng, g.F * g.KH * g.KW * g.C);
+  const bias = randF32(rng, g.F);
+  const dZ = randF32(rng, B * g.OH * g.OW * g.F);
+  const zPrev = randF32(rng, x.length);
+  const M = B * g.OH * g.OW;
+  const len = convScratchLength(form, B, g, algo);
+  const scratch = len > 0 ? h.poisoned(len) : undefined;
+  const dummies = { read: h.poisoned(4).buffer, write: h.poisoned(4).buffer };
+  const shape = `B${B} ${g.H}x${g.W}x${g.C} -> ${g.F} k${g.KH}x${g.KW} s${g.SH}x${g.SW}`;
+  const row = (kernel: string) => ({ kernel, variant: `${algo.kind} ${variantName(algo.variant)}`, shape });
+  if (form === 'forward') {
+    const z = h.poisoned(M * g.F);
+    const a = h.poisoned(M * g.F);
+    h.run(
+      await prepareConvForward(h.env, {
+        B,
+        g,
+        x: h.upload(x),
+        w: h.upload(w),
+        bias: h.upload(bias),
+        z,
+        a,
+        activation: 'relu',
+        algo,
+        scratch,
+        dummies,
+      }),
+    );
+    const zRef = conv2dForward(x, w, bias, B, g);
+    const r = g.KH * g.KW * g.C;
+    h.compare(row('conv2d forward'), await h.download(z), zRef, convTol(r));
+    h.compare(
+      row('conv2d forward (A = relu)'),
+      await h.download(a),
+      activationForward('relu', zRef, M, g.F),
+      convActTol(r),
+    );
+  } else if (form === 'weightGrad') {
+    const dW = h.poisoned(w.length);
+    const db = h.poisoned(g.F);
+    h.run(
+      await prepareConvWeightGrad(h.env, {
+        B,
+        g,
+        x: h.upload(x),
+        dZ: h.upload(dZ),
+        dW,
+        db,
+        algo,
+        scratch,
+        dummies,
+      }),
+    );
+    const ref = conv2dBackward(x, w, dZ, B, g, true);
+    h.compare(row('conv2d weightGrad'), await h.download(dW), ref.dW, convTol(M));
+    h.compare(row('conv2d biasGrad'), await h.download(db), ref.db, convBiasTol(M));
+  } else {
+    const dX = h.poisoned(x.length);
+    h.run(
+      await prepareConvInputGrad(h.env, {
+        B,
+        g,
+        dZ: h.upload(dZ),
+        w: h.upload(w),
+        dX,
+        activation: 'tanh',
+        aux: h.upload(zPrev),
+        algo,
+        scratch,
+        dummies,
+      }),
+    );
+    const n = x.length;
+    const ref = conv2dBackward(x, w, dZ, B, g, false).dX;
+    const refAct = activationBackward('tanh', zPrev, activationForward('tanh', zPrev, 1, n), ref, 1, n);
+    h.compare(row("conv2d inputGrad * tanh'"), await h.download(dX), refAct, convActTol(g.KH * g.KW * g.F));
+  }
+  h.free();
+}
+
+const convFamily: SelftestFamily = {
+  name: 'conv2d',
+  async run(h, ctx) {
+    const sg = subgroupMatmulAvailable(h.env.device);
+    // The tuner's forward choice and the default (first and last of ctx.variants): each conv
+    // variant compiles its own pipelines for both algorithms, which costs seconds on a CPU adapter.
+    const picked = [ctx.variants[0], ctx.variants[ctx.variants.length - 1]];
+    for (const variant of picked.filter((v, i) => i === 0 || v !== picked[0])) {
+      if (variant.kind === 'sg' && !sg) continue;
+      for (const kind of ['im2col', 'implicit'] as const) {
+        for (const { B, input, spec } of CONV_CASES) {
+          const g = convGeometry(input, spec);
+          for (const form of ['forward', 'weightGrad', 'inputGrad'] as const)
+            await convCase(h, B, g, { kind, variant }, form);
+        }
+      }
+    }
+  },
+};
+
+export const CNN_FAMILIES: readonly SelftestFamily[] = [
+  convFamily,
+  poolFamily,
+  batchNormFamily,
+  dropoutFamily,
+];

@@ -56,3 +56,18 @@ export const BN_FORWARD: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };
 
 /** Batch-norm dX through the statistics. */
 export const BN_GRAD: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };
+
+/** Conv Z and dW: f32 sums of r products, as matmul (long sums: l2 grows like sqrt(r)). */
+export function convTol(r: number): Tol {
+  return { atol: 2e-6 * r, rtol: 1e-5, l2: 1e-6 + 6e-8 * Math.sqrt(r) };
+}
+
+/** Conv bias grad: one f32 sum of r values per filter. */
+export function convBiasTol(r: number): Tol {
+  return { atol: 2e-6 * r, rtol: 1e-5, l2: 1e-5 + 6e-8 * Math.sqrt(r) };
+}
+
+/** Conv A = act(Z) and dX * act'(Zprev). */
+export function convActTol(r: number): Tol {
+  return { atol: 2e-6 * r + 1e-6, rtol: 2e-5, l2: 2e-6 };
+}
