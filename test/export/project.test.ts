@@ -5,6 +5,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
 import { ModelFormatError } from '../../src/errors.js';
 import { exportTorch, readExportSource } from '../../src/export/project.js';
 import { runOptimizer, runSchedule, type RunJson } from '../../src/export/run-config.js';
@@ -121,6 +122,37 @@ describe('export --torch project', () => {
     const bytes = encodeSafetensors({ w: f32([2], 1) });
     expect(() => readExportSource(bytes, 'plain.safetensors')).toThrow(ModelFormatError);
     expect(() => readExportSource(bytes, 'plain.safetensors')).toThrow(/not a webgpu-trainer model/);
+  });
+});
+
+describe('webgpu-trainer export', () => {
+  const run = async (argv: string[]) => {
+    let out = '';
+    let err = '';
+    const code = await main(argv, {
+      io: { out: (t) => void (out += t), err: (t) => void (err += t), errIsTTY: false, columns: 100 },
+    });
+    return { code, out, err };
+  };
+
+  it('exports from the command line and says what to run next', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'wgt-export-cli-'));
+    const src = path.join(dir, 'checkpoint.safetensors');
+    await writeFile(src, checkpointBytes());
+    const r = await run(['export', '--torch', src, '--out', path.join(dir, 'py')]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('(checkpoint, 2 layers, 23 parameters)');
+    expect(r.out).toContain(
+      `cd ${path.join(dir, 'py')} && torchrun --standalone --nproc_per_node=2 train.py`,
+    );
+    expect(r.err).toContain('note: no local copy of the training data was found');
+  });
+
+  it('without --torch is a one-line usage error (exit 2)', async () => {
+    const r = await run(['export', '--out', '/tmp/x']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^webgpu-trainer: error: export needs --torch MODEL_OR_CHECKPOINT/);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
   });
 });
 
