@@ -1,9 +1,12 @@
 // The package as a user gets it: `npm pack` (prepack builds dist/src), then the tarball installed
-// into an empty project OFFLINE (every dependency comes from the npm cache that `npm ci` filled),
-// and there: a tiny training through `import { acquireGpu, Trainer } from 'webgpu-trainer'` in
-// Node, `npx webgpu-trainer info`, a TypeScript check of the published types, and a Vite build of
-// a page that imports the package (its browser entry must not pull in node:fs or Dawn).
-// Slow-ish (a build, an install, a GPU run and a bundle: about a minute on 2 cores). The pack runs
+// into an empty project OFFLINE with `npm ci --offline`: the project's lockfile is written from the
+// repository's (app-lock.ts), so every dependency comes from the npm cache that the repository's
+// `npm ci` filled, by integrity, and no registry is asked anything. There: a tiny training through
+// `import { acquireGpu, Trainer } from 'webgpu-trainer'` in Node, `npx webgpu-trainer info`,
+// `npx webgpu-trainer export --torch` (its Python templates ship in the package), a TypeScript
+// check of the published types, and a Vite build of a page that imports the package (its browser
+// entry must not pull in node:fs or Dawn).
+// Slow-ish (a build, an install, a GPU run and a bundle: 1-2 minutes on 2 loaded cores). The pack runs
 // in a temp copy of the tracked sources, so it never rewrites this checkout's dist/.
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
@@ -12,14 +15,17 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../helpers/datasets.js';
+import { appLockfile, type Lockfile, type PackedManifest } from './app-lock.js';
 
+// Generous limits: every step below is a process that can take a minute on 2 loaded cores.
 const PACK_INPUTS = [
   'package.json',
   'package-lock.json',
@@ -36,6 +42,7 @@ const PACK_INPUTS = [
 
 interface PackInfo {
   filename: string;
+  integrity: string;
   size: number;
   unpackedSize: number;
   entryCount: number;
@@ -90,12 +97,36 @@ describe('npm pack -> offline install -> import, CLI, types, Vite', () => {
         `${(info.unpackedSize / 1e6).toFixed(2)} MB unpacked, ${info.entryCount} files`,
     );
     mkdirSync(app);
+    const tarball = `file:../${info.filename}`;
     writeFileSync(
       path.join(app, 'package.json'),
-      JSON.stringify({ name: 'app', private: true, type: 'module' }),
+      JSON.stringify({
+        name: 'app',
+        private: true,
+        type: 'module',
+        dependencies: { 'webgpu-trainer': tarball },
+      }),
     );
-    run('npm', ['install', '--offline', '--no-audit', '--no-fund', path.join(work, info.filename)], app);
+    const lock = appLockfile(
+      JSON.parse(readFileSync(path.join(src, 'package-lock.json'), 'utf8')) as Lockfile,
+      JSON.parse(readFileSync(path.join(src, 'package.json'), 'utf8')) as PackedManifest,
+      tarball,
+      info.integrity,
+    );
+    writeFileSync(path.join(app, 'package-lock.json'), JSON.stringify(lock, null, 2));
+    try {
+      run('npm', ['ci', '--offline', '--no-audit', '--no-fund'], app);
+    } catch (e) {
+      const m = (e as Error).message;
+      if (!m.includes('ENOTCACHED') && !m.includes('EINTEGRITY')) throw e;
+      throw new Error(
+        `${m}\nThe npm cache lacks a tarball of a runtime dependency listed in package-lock.json: ` +
+          'run `npm ci` in the repository (it fills the cache), then run this test again.',
+      );
+    }
   }, 600_000);
+
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   it('holds the built library, its types, the CLI and the cat sample; no tests, benchmarks or maps', () => {
     const files = info.files.map((f) => f.path);
@@ -111,10 +142,16 @@ describe('npm pack -> offline install -> import, CLI, types, Vite', () => {
       'dist/src/kernels/wgsl.generated.js',
       'data/catvnoncat/train_catvnoncat.h5',
       'data/catvnoncat/test_catvnoncat.h5',
+      'src/export/templates/train.py', // read from disk by `export --torch`
+      'src/export/templates/README.md',
     ]) {
       expect(files, f).toContain(f);
     }
-    const stray = files.filter((f) => /^(test|bench|demo|scripts|shaders|src)\/|\.map$|\.test\./.test(f));
+    const stray = files.filter(
+      (f) =>
+        /^(test|bench|demo|scripts|shaders|src)\/|\.map$|\.test\.|__pycache__|\.pyc$/.test(f) &&
+        !/^src\/export\/templates\/[^/]+\.(py|md)$/.test(f),
+    );
     expect(stray).toEqual([]);
     expect(info.size).toBeLessThan(8e6);
   });
@@ -122,7 +159,7 @@ describe('npm pack -> offline install -> import, CLI, types, Vite', () => {
   it('trains in Node through the package entry point', () => {
     writeFileSync(
       path.join(app, 'train.mjs'),
-      `import { acquireGpu, Trainer } from 'webgpu-trainer';
+      `import { acquireGpu, Trainer, saveModelFile } from 'webgpu-trainer';
 const gpu = await acquireGpu({ log: () => {} });
 const n = 64;
 const x = new Float32Array(n * 2);
@@ -139,6 +176,14 @@ const trainer = await Trainer.create(
 );
 const losses = [];
 await trainer.fit({ kind: 'float', x, labels: y, count: n }, { epochs: 30, batchSize: 16, onEpoch: (e) => losses.push(e.loss) });
+const layers = [{ type: 'dense', units: 8, activation: 'relu' }, { type: 'dense', units: 1, activation: 'sigmoid' }];
+await saveModelFile('model.safetensors', {
+  architecture: { inputShape: [2], inputSize: 2, layers, loss: 'bce' },
+  normalization: { kind: 'none' },
+  classNames: ['no', 'yes'],
+  training: { optimizer: { name: 'adam', lr: 0.05 }, batchSize: 16, epochs: 30, seed: 1 },
+  weights: await trainer.getWeights(),
+});
 console.log(JSON.stringify({ first: losses[0], last: losses.at(-1), adapter: gpu.report?.name ?? '' }));
 process.exit(0);
 `,
@@ -146,12 +191,26 @@ process.exit(0);
     const out = run(process.execPath, ['train.mjs'], app);
     const r = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { first: number; last: number };
     expect(r.last).toBeLessThan(r.first * 0.7);
-  });
+  }, 300_000);
 
   it('npx webgpu-trainer info prints the adapter', () => {
     const out = run('npx', ['--offline', '--no', 'webgpu-trainer', 'info'], app);
     expect(out).toMatch(/adapter/i);
-  });
+  }, 300_000);
+
+  it('npx webgpu-trainer export --torch finds its Python templates in the installed package', () => {
+    // Needs model.safetensors from the training test above.
+    const out = run(
+      'npx',
+      ['--offline', '--no', 'webgpu-trainer', 'export', '--torch', 'model.safetensors', '--out', 'torch'],
+      app,
+    );
+    expect(out).toMatch(/exported/);
+    expect(readFileSync(path.join(app, 'torch/train.py'), 'utf8')).toBe(
+      readFileSync(path.join(REPO, 'src/export/templates/train.py'), 'utf8'),
+    );
+    expect(readFileSync(path.join(app, 'torch/model.py'), 'utf8')).toMatch(/nn\.Linear\(2, 8/);
+  }, 300_000);
 
   it('the published types resolve (Node conditions) with @webgpu/types from the dependencies', () => {
     writeFileSync(
@@ -161,7 +220,7 @@ const spec: ModelSpec = { inputSize: 4, layers: [{ units: 2, activation: 'softma
 export async function go(): Promise<number> {
   const gpu = await acquireGpu();
   const device: GPUDevice = gpu.device;
-  const t = await Trainer.create(gpu, spec, { seed: 1 });
+  const t = await Trainer.create(gpu, spec, { seed: 1, optimizer: { name: 'sgd', lr: 0.1 } });
   const d = await loadDataset('catvnoncat');
   return device.limits.maxBufferSize + d.train.count + (t ? 1 : 0);
 }
@@ -183,7 +242,7 @@ export async function go(): Promise<number> {
       }),
     );
     run(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], app);
-  });
+  }, 300_000);
 
   it('Vite bundles a page that imports it, without node:fs or Dawn', () => {
     writeFileSync(
@@ -208,5 +267,5 @@ acquireGpu().then((g) => console.log(g.report));
     const code = js.map((f) => readFileSync(path.join(assets, f), 'utf8')).join('\n');
     expect(code).toContain('matmul'); // the WGSL came along
     expect(code).not.toMatch(/from\s*["']node:|require\(["']node:|dawn\.node/);
-  });
+  }, 300_000);
 });
