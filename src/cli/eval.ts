@@ -101,8 +101,8 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
     (line) => io.err(line + '\n'),
   );
   // Without --split: the test split when there is one, else everything (a plain folder).
-  const split = (v.split as 'test' | 'train' | undefined) ?? (data.test ? 'test' : 'train');
-  const raw = split === 'train' ? data.train : data.test;
+  const split = (v.split as 'test' | 'train' | undefined) ?? (data.test ? 'test' : 'all');
+  const raw = split === 'test' ? data.test : data.train;
   if (!raw) throw new UsageError(`${dataSpec} has no test split; leave out --split to evaluate all of it`);
   const set = {
     ...raw,
@@ -156,7 +156,9 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
       return 0;
     }
     io.out(`model      ${m.file}\n`);
-    io.out(`data       ${dataSpec}, ${split} split, ${set.count} samples\n`);
+    io.out(
+      `data       ${dataSpec}, ${split === 'all' ? 'all of it' : `${split} split`}, ${set.count} samples\n`,
+    );
     io.out(`adapter    ${gpu.report.name}\n`);
     io.out(`loss       ${loss.toFixed(4)}\naccuracy   ${pct(accuracy)}\n\n`);
     const rows: (string | number)[][] = [['class', 'precision', 'recall', 'support']];
