@@ -4,7 +4,7 @@
 // in each form at the CIFAR layer (batch 64, 16x16x32 -> 64, 3x3 'same') and the issue-14 D net's
 // layers (batch 64: 32x32x3 -> 32, 16x16x32 -> 64, 8x8x64 -> 128, 3x3 'same'), each with the
 // matmul variant the adapter's matmul tuning picks for the equivalent product, and which algorithm
-// src/engine/conv-tune.ts chooses. Times are the fastest of 3 rounds after a warm-up (one submit
+// and variant src/engine/conv-tune.ts chooses (it also tries the forward form's variant). Times are the fastest of 3 rounds after a warm-up (one submit
 // each, awaited with onSubmittedWorkDone); the chooser measures again on its own (1 rep per round).
 
 import { acquireGpu } from '../src/gpu/device.js';
@@ -65,7 +65,9 @@ for (const { name, B, g } of LAYERS) {
       cells.push(pad(`${gf.toFixed(2)} (${variantName(algo.variant)}, ${ms.toFixed(1)} ms)`, 26));
     }
     const pick = await chooseConvAlgo(env, gpu.report, g, B, form, tuning, { cache: false });
-    console.log(`${pad(name, 22)} ${pad(form, 11)} ${cells.join(' ')} ${pick.kind}`);
+    console.log(
+      `${pad(name, 22)} ${pad(form, 11)} ${cells.join(' ')} ${pick.kind} ${variantName(pick.variant)}`,
+    );
   }
 }
 gpu.destroy();

@@ -6,8 +6,12 @@
 // B*OH*OW x KH*KW*C column buffer but then runs the plain (vec4) matmul; implicit GEMM reads x
 // in place with index arithmetic per load, and its input grad is a transposed conv that wastes
 // (SH*SW - 1)/(SH*SW) of its terms on strided layers. So both are timed once per adapter, form
-// and shape, and the faster is kept: in memory, and in Node in
-// ~/.cache/webgpu-trainer/conv-tuning.json (keyed by adapter, driver and the shaders' hash).
+// and shape, and the faster is kept. Each runs with the variant the matmul tuning picked for its
+// equivalent product and, where different, the one it picked for the forward form: the dense
+// tuning times each form at one MLP shape, and a conv's far taller product (M = B*OH*OW) can
+// prefer another (on lavapipe the CIFAR layer's input grad ran at 1.3-1.5 GFLOP/s with sg-8x1/8x4
+// against 0.4-0.5 with the inputGrad pick row-8x1-tm4). The choice is cached in memory, and in
+// Node in ~/.cache/webgpu-trainer/conv-tuning.json (keyed by adapter, driver, shaders' hash).
 // im2col is never a candidate where its column buffer exceeds one storage binding.
 // WGT_CONV_ALGO=im2col|implicit skips measuring (im2col still falls back where it cannot run).
 //
@@ -57,6 +61,24 @@ export function convCandidate(
   return { kind, variant: variantFor(tuning, form, b, k, n) };
 }
 
+/** What chooseConvAlgo times: per runnable kind, the form's tuned variant and the forward one. */
+export function convCandidates(
+  device: GPUDevice,
+  form: MatmulForm,
+  B: number,
+  g: ConvGeometry,
+  tuning: MatmulTuning,
+): ConvAlgo[] {
+  const out: ConvAlgo[] = [];
+  for (const kind of CONV_ALGOS) {
+    if (kind === 'im2col' && !im2colFits(device, B, g)) continue;
+    const own = convCandidate(kind, form, B, g, tuning);
+    out.push(own);
+    if (variantName(tuning.forward) !== variantName(own.variant)) out.push({ kind, variant: tuning.forward });
+  }
+  return out;
+}
+
 export interface ConvChooseOptions {
   /** Read and write the file cache (default true); the in-memory cache is always used. */
   cache?: boolean;
@@ -89,8 +111,10 @@ export function chooseConvAlgo(
     const kind = forced === 'im2col' && !im2colFits(env.device, B, g) ? 'implicit' : forced;
     return Promise.resolve(convCandidate(kind, form, B, g, tuning));
   }
-  const variants = CONV_ALGOS.map((k) => variantName(convCandidate(k, form, B, g, tuning).variant));
-  const key = `${report.name} | ${report.description} | conv ${hash()} | ${shapeKey(g, B, form)} | ${variants.join(',')}`;
+  const names = convCandidates(env.device, form, B, g, tuning).map(
+    (a) => `${a.kind} ${variantName(a.variant)}`,
+  );
+  const key = `${report.name} | ${report.description} | conv ${hash()} | ${shapeKey(g, B, form)} | ${names.join(',')}`;
   let p = memory.get(key);
   if (!p) {
     p = measureOrRead(env, key, g, B, form, tuning, opts.cache ?? true);
@@ -119,9 +143,7 @@ async function measureOrRead(
   }
   let best: ConvAlgo | undefined;
   let bestMs = Infinity;
-  for (const kind of CONV_ALGOS) {
-    if (kind === 'im2col' && !im2colFits(env.device, B, g)) continue;
-    const algo = convCandidate(kind, form, B, g, tuning);
+  for (const algo of convCandidates(env.device, form, B, g, tuning)) {
     const ms = await timeConv(env, form, B, g, algo, { reps: 1, rounds: 3 });
     if (ms < bestMs) [best, bestMs] = [algo, ms];
   }
