@@ -1,5 +1,9 @@
 // Reductions.
 //   bias_grad:        db[n] = sum_b dZ[b, n]        dZ [B,N]; one invocation per column; OVERWRITES db
+//   bias_grad_partial partial[p, n] = sum of dZ[b, n] over rows b in chunk p (count = chunk
+//                     length); one invocation per (p, n). A conv layer's bias gradient sums
+//                     B*OH*OW rows: the partials give every core work, then bias_grad sums the
+//                     partials of each column in chunk order (deterministic).
 //   loss_accumulate:  acc += (sum of row losses, correct count, active rows, 1 step)
 //                     from stats [B,3]; one workgroup; ACCUMULATES into acc[0..4] (the trainer
 //                     zeroes acc after each asynchronous read)
@@ -34,6 +38,23 @@ fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
     s += src[b * params.cols + n];
   }
   dst[n] = s;
+}
+
+@compute @workgroup_size(64)
+fn bias_grad_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let idx = gid.y * nwg.x * 64u + gid.x;
+  let p = idx / params.cols;
+  let n = idx % params.cols;
+  let r0 = p * params.count;
+  if (r0 >= params.rows) {
+    return;
+  }
+  let r1 = min(r0 + params.count, params.rows);
+  var s = 0.0;
+  for (var b = r0; b < r1; b++) {
+    s += src[b * params.cols + n];
+  }
+  dst[p * params.cols + n] = s;
 }
 
 @compute @workgroup_size(RWG)

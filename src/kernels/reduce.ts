@@ -1,10 +1,14 @@
 // Reductions (shaders/reduce.wgsl).
 //   biasGrad:        db[N] = column sums of dZ[B,N]                               (OVERWRITES db)
+//                    prepareBiasGradSteps: for long columns (a conv's B*OH*OW rows), partial
+//                    sums over row chunks first, then the sums of the partials in chunk order
 //   lossAccumulate:  acc[0..4] += (sum loss, sum correct, active rows, 1)        (ACCUMULATES)
 //   clip:            scale[0] = min(1, maxNorm / (||g|| + 1e-6)), scale[1] = ||g||, two dispatches
 
+import { USAGE } from '../gpu/buffers.js';
 import {
   bindGroup,
+  grid2d,
   requireDims,
   requireLength,
   uniformBuffer,
@@ -33,6 +37,51 @@ export async function prepareBiasGrad(
     bindGroup: group,
     workgroups: [Math.ceil(a.N / WG), 1, 1],
   };
+}
+
+/** Rows per chunk of the two-pass bias gradient; below twice this one pass is used. */
+export const BIAS_CHUNK = 256;
+
+/**
+ * The bias gradient as one dispatch, or two for long columns (partial sums into a buffer this
+ * call allocates once, then their sums). Same result order every run.
+ */
+export async function prepareBiasGradSteps(
+  env: KernelEnv,
+  a: { B: number; N: number; dZ: TensorView; db: TensorView },
+): Promise<Dispatch[]> {
+  if (a.B < 2 * BIAS_CHUNK) return [await prepareBiasGrad(env, a)];
+  requireDims({ B: a.B, N: a.N }, 'bias_grad');
+  requireLength(a.dZ, a.B * a.N, 'bias_grad dZ');
+  requireLength(a.db, a.N, 'bias_grad db');
+  const P = Math.ceil(a.B / BIAS_CHUNK);
+  const partials = env.pool.acquire(P * a.N * 4, USAGE.STORAGE, 'bias_grad partials');
+  const pipeline = await env.pipelines.get('reduce', 'bias_grad_partial', {});
+  const params = uniformBuffer(
+    env,
+    [{ u: a.B }, { u: a.N }, { u: BIAS_CHUNK }, { f: 0 }],
+    'bias_grad_partial params',
+  );
+  const group = bindGroup(
+    env,
+    pipeline,
+    [params, a.dZ, { buffer: partials, offset: 0, length: P * a.N }],
+    'bias_grad_partial',
+  );
+  const first: Dispatch = {
+    label: 'bias_grad_partial',
+    kind: 'bias_grad',
+    pipeline,
+    bindGroup: group,
+    workgroups: grid2d(env, Math.ceil((P * a.N) / 64)),
+  };
+  const second = await prepareBiasGrad(env, {
+    B: P,
+    N: a.N,
+    dZ: { buffer: partials, offset: 0, length: P * a.N },
+    db: a.db,
+  });
+  return [first, second];
 }
 
 export async function prepareLossAccumulate(

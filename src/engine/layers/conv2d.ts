@@ -11,7 +11,7 @@ import {
   prepareConvInputGrad,
   prepareConvWeightGrad,
 } from '../../kernels/conv.js';
-import { prepareBiasGrad } from '../../kernels/reduce.js';
+import { prepareBiasGradSteps } from '../../kernels/reduce.js';
 import type { Dispatch } from '../../kernels/common.js';
 import type { LayerDispatches, LayerIO, LayerModule, PlanContext } from './types.js';
 
@@ -56,7 +56,9 @@ async function prepare(ctx: PlanContext, io: LayerIO): Promise<LayerDispatches> 
     dummies: ctx.dummies,
   });
   if (hasBias) {
-    backward.push(await prepareBiasGrad(ctx.env, { B: B * g.OH * g.OW, N: g.F, dZ: io.dOut, db: io.db! }));
+    backward.push(
+      ...(await prepareBiasGradSteps(ctx.env, { B: B * g.OH * g.OW, N: g.F, dZ: io.dOut, db: io.db! })),
+    );
   }
   if (io.dIn) {
     backward.push(
