@@ -187,7 +187,7 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
   }
   checkDataSpec(cfg.data);
   io.err(`loading ${cfg.data} ...\n`);
-  const data = await loadData(cfg.data, cfg, cfg.limit);
+  const data = await loadData(cfg.data, cfg, cfg.limit, (l) => io.err(l + '\n'));
   const norm = resume
     ? parseNormalization(resume.model.normalization, data.shape[2], String(v.resume))
     : computeNormalization(data.train, cfg.normalize);
