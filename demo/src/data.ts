@@ -1,8 +1,10 @@
 // Dataset loading for the demo: MNIST, Fashion-MNIST (IDX .gz) and cat-vs-non-cat (HDF5), from
 // files the user picks or drops, or from a URL base (the dev server's /data/ folder by default).
 // Parsing uses the engine's browser-safe readers, which throw DatasetFormatError on bad bytes.
+// Runs in the training worker; the page gets a DataSummary (counts and a few images to draw).
 
 import { DatasetFormatError, parseCatHdf5, parseIdx, type ImageSet } from '../../src/index.js';
+import type { BadFile, DataSummary } from './protocol.js';
 
 export type DatasetId = 'mnist' | 'fashion-mnist' | 'catvnoncat';
 
@@ -52,11 +54,14 @@ export const DATASETS: Record<DatasetId, DatasetInfo> = {
 };
 
 export interface LoadedDataset {
-  info: DatasetInfo;
+  /** A known dataset's info, or an image folder's (id 'folder', class names from its subfolders). */
+  info: { id: string; title: string; classNames: string[] };
   train: ImageSet;
   test: ImageSet;
   /** Where it came from, for the stats line and the model file's metadata. */
   source: string;
+  /** Files that were skipped (image folders), with why. */
+  bad?: BadFile[];
 }
 
 export function isDatasetId(s: string): s is DatasetId {
@@ -196,7 +201,7 @@ function checkLabels(set: ImageSet, classes: number): void {
 }
 
 /** Without a test file, the last sixth (at most 1000) of the training set is held out. */
-function holdOut(train: ImageSet): ImageSet {
+export function holdOut(train: ImageSet): ImageSet {
   const n = Math.max(1, Math.min(1000, Math.floor(train.count / 6)));
   const start = train.count - n;
   const F = train.height * train.width * train.channels;
@@ -217,9 +222,36 @@ export function trimmed(set: ImageSet, count: number): ImageSet {
   return { ...set, images: set.images.subarray(0, n * F), labels: set.labels.subarray(0, n), count: n };
 }
 
+function classCounts(set: ImageSet, classes: number): number[] {
+  const counts = new Array<number>(classes).fill(0);
+  for (const l of set.labels) counts[l]++;
+  return counts;
+}
+
+/** What the page shows: the stats line, counts per class and the first images of each split. */
+export function summarize(d: LoadedDataset, samples = 64, testImages = 24): DataSummary {
+  const F = d.train.height * d.train.width * d.train.channels;
+  const ns = Math.min(samples, d.train.count);
+  const nt = Math.min(testImages, d.test.count);
+  return {
+    id: d.info.id,
+    title: d.info.title,
+    classNames: d.info.classNames,
+    shape: [d.train.height, d.train.width, d.train.channels],
+    trainCount: d.train.count,
+    testCount: d.test.count,
+    counts: classCounts(d.train, d.info.classNames.length),
+    stats: describe(d),
+    samples: d.train.images.slice(0, ns * F),
+    sampleCount: ns,
+    testImages: d.test.images.slice(0, nt * F),
+    testImageCount: nt,
+    bad: d.bad ?? [],
+  };
+}
+
 export function describe(d: LoadedDataset): string {
-  const counts = new Array<number>(d.info.classNames.length).fill(0);
-  for (const l of d.train.labels) counts[l]++;
+  const counts = classCounts(d.train, d.info.classNames.length);
   let sum = 0;
   for (const b of d.train.images) sum += b;
   const mean = sum / Math.max(1, d.train.images.length);

@@ -2,8 +2,8 @@
 // their predicted class and probability.
 
 import type { ImageSet } from '../../src/index.js';
-import { argmax, classProbs } from './network.js';
-import type { GridItem } from './render.js';
+import { argmax, classProbs, outputCount } from './network.js';
+import type { GridItem } from './protocol.js';
 import type { Session } from './session.js';
 
 export interface TestReport {
@@ -19,7 +19,7 @@ export async function evaluateTest(session: Session, test: ImageSet, gridSize = 
   const t = session.trainer;
   try {
     const out = await t.predict(data);
-    const outputs = session.meta.spec.layers[session.meta.spec.layers.length - 1].units;
+    const outputs = outputCount(session.meta.spec);
     const K = outputs === 1 ? 2 : outputs;
     const confusion = new Uint32Array(K * K);
     const items: GridItem[] = [];

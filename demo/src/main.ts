@@ -1,43 +1,37 @@
-// App wiring: page controls -> data, network, session; session events -> charts and pictures.
+// App wiring, on the page's main thread: controls -> requests to the training worker (worker.ts);
+// worker replies and events -> charts, pictures and text. Nothing heavy runs here: data loading,
+// decoding, training and prediction all happen in the worker, so the page never stalls.
 
-import {
-  ConfigError,
-  DeviceLostError,
-  type GpuDevice,
-  type ImageSet,
-  type OptimizerName,
-  type Weights,
-} from '../../src/index.js';
+import { ConfigError, type ImageSet, type OptimizerName } from '../../src/index.js';
 import { LineChart } from './charts.js';
-import {
-  DATASETS,
-  describe,
-  isDatasetId,
-  loadFromFiles,
-  loadFromUrl,
-  trimmed,
-  type LoadedDataset,
-} from './data.js';
+import { WorkerClient, rebuild } from './client.js';
 import { byId, clearError, downloadBytes, numberInput, setText, showError } from './dom.js';
 import { DrawPad } from './drawpad.js';
-import { evaluateTest } from './evaluate.js';
-import { getGpu } from './gpu.js';
-import { modelBytes, parseModel } from './modelfile.js';
-import { argmax, classProbs, parseSizes, PRESETS, toSpec, type NetConfig } from './network.js';
+import { missingHelp } from './gpu.js';
+import {
+  ARCHS,
+  argmax,
+  isPresetId,
+  parseSizes,
+  PRESETS,
+  presetFor,
+  type Arch,
+  type NetConfig,
+  type PresetId,
+} from './network.js';
+import type { DataSummary, FolderFile, ModelSummary, ModelView, WorkerEvent } from './protocol.js';
 import { drawSampleGrid, drawWeights, renderConfusion, renderPredictionGrid } from './render.js';
-import { Session, type RunState } from './session.js';
-import { imageToRgb } from './upload.js';
+import type { RunState } from './session.js';
 
 interface App {
-  gpu?: GpuDevice;
-  gpuHelp?: string;
-  data?: LoadedDataset;
-  session?: Session;
-  /** What the current model is, for the model-info line. */
-  origin?: string;
+  gpuReady: boolean;
+  data?: DataSummary;
+  model?: ModelSummary;
+  state: RunState;
 }
 
-const app: App = {};
+const app: App = { gpuReady: false, state: 'idle' };
+const worker = new WorkerClient();
 const lossChart = new LineChart(byId('loss-chart', HTMLCanvasElement), 'Loss', [
   { label: 'train', color: '#1a73e8' },
   { label: 'validation', color: '#e8710a', dashed: true },
@@ -63,43 +57,25 @@ function guard(context: string, fn: () => Promise<void>): () => void {
 // ---- GPU -----------------------------------------------------------------------------------
 
 async function initGpu(): Promise<void> {
-  const { gpu, help } = await getGpu();
-  app.gpu = gpu;
-  app.gpuHelp = help;
-  if (gpu) {
-    const r = gpu.report;
-    setText('gpu-status', `WebGPU adapter: ${r.name}${r.software ? ' (software renderer)' : ''}.`);
+  // Without navigator.gpu here, the worker has none either: say so without starting a device.
+  const status =
+    'gpu' in navigator && navigator.gpu ? await worker.call({ op: 'init' }) : { help: missingHelp() };
+  if (status.adapter) {
+    const a = status.adapter;
+    setText(
+      'gpu-status',
+      `WebGPU adapter: ${a.name}${a.software ? ' (software renderer)' : ''}; training runs in a worker.`,
+    );
+    app.gpuReady = true;
     document.body.dataset.gpu = 'ready';
   } else {
     setText('gpu-status', 'No WebGPU: training is unavailable in this browser.');
     const box = byId('gpu-help', HTMLDivElement);
-    box.textContent = help ?? '';
+    box.textContent = status.help ?? '';
     box.hidden = false;
     document.body.dataset.gpu = 'missing';
   }
   updateButtons();
-}
-
-/** The device, or a fresh one when the last was lost (a lost device cannot be used again). */
-async function needGpu(): Promise<GpuDevice> {
-  if (app.gpu && isLost(app.gpu)) {
-    const { gpu, help } = await getGpu();
-    app.gpu = gpu;
-    app.gpuHelp = help;
-  }
-  if (!app.gpu) throw new ConfigError(app.gpuHelp ?? 'WebGPU is not ready yet.');
-  return app.gpu;
-}
-
-function isLost(gpu: GpuDevice): boolean {
-  if (gpu.lostError) return true;
-  try {
-    gpu.throwIfFailed();
-    return false;
-  } catch (e) {
-    if (e instanceof DeviceLostError) return true;
-    throw e;
-  }
 }
 
 // ---- data ----------------------------------------------------------------------------------
@@ -108,52 +84,117 @@ function datasetSelect(): HTMLSelectElement {
   return byId('dataset', HTMLSelectElement);
 }
 
-function showDataset(d: LoadedDataset): void {
+/** The summary's images as an ImageSet for the drawing helpers. */
+function imageSet(d: DataSummary, images: Uint8Array, count: number): ImageSet {
+  const [height, width, channels] = d.shape;
+  return { images, labels: new Int32Array(count), count, height, width, channels, source: d.title };
+}
+
+function showDataset(d: DataSummary): void {
   app.data = d;
-  datasetSelect().value = d.info.id;
-  const sizes = parseSizesOrUndefined();
-  if (!sizes || sizes[0] !== d.train.height * d.train.width * d.train.channels) applyPreset(d.info.id);
-  setText('data-stats', describe(d));
-  drawSampleGrid(byId('sample-grid', HTMLCanvasElement), d.train, 64);
-  document.body.dataset.dataset = d.info.id;
+  if (d.id !== 'folder') datasetSelect().value = d.id;
+  const features = d.shape[0] * d.shape[1] * d.shape[2];
+  const cfg = readFormOrUndefined();
+  if (!cfg || (cfg.arch === 'mlp' && cfg.sizes[0] !== features) || (cfg.arch !== 'mlp' && d.id === 'folder'))
+    applyPreset(presetFor(d.id, d.shape[2]));
+  setText('data-stats', d.stats);
+  drawSampleGrid(byId('sample-grid', HTMLCanvasElement), imageSet(d, d.samples, d.sampleCount), 64);
+  const counts = byId('class-counts', HTMLUListElement);
+  counts.replaceChildren(
+    ...d.classNames.map((c, i) => {
+      const li = document.createElement('li');
+      li.textContent = `${c}: ${d.counts[i]}`;
+      li.dataset.count = String(d.counts[i]);
+      return li;
+    }),
+  );
+  const bad = byId('bad-files', HTMLUListElement);
+  bad.replaceChildren(
+    ...d.bad.map((b) => {
+      const li = document.createElement('li');
+      li.textContent = `${b.name}: ${b.reason}`;
+      return li;
+    }),
+  );
+  byId('bad-files-box', HTMLElement).hidden = d.bad.length === 0;
+  setText('bad-files-count', String(d.bad.length));
+  document.body.dataset.dataset = d.id;
+}
+
+async function loading(text: string, load: () => Promise<DataSummary>): Promise<void> {
+  clearError();
+  setText('data-stats', text);
+  try {
+    showDataset(await load());
+  } catch (e) {
+    setText('data-stats', app.data ? app.data.stats : 'No dataset loaded.');
+    throw e;
+  }
 }
 
 async function loadUrl(): Promise<void> {
-  clearError();
   const id = datasetSelect().value;
-  if (!isDatasetId(id)) throw new ConfigError(`Unknown dataset ${id}.`);
-  setText('data-stats', `Loading ${DATASETS[id].title}…`);
-  try {
-    showDataset(await loadFromUrl(id, byId('data-url', HTMLInputElement).value));
-  } catch (e) {
-    setText('data-stats', app.data ? describe(app.data) : 'No dataset loaded.');
-    throw e;
-  }
+  // Relative bases are the page's, not the worker script's.
+  const base = new URL(byId('data-url', HTMLInputElement).value || './', location.href).href;
+  await loading(`Loading ${datasetSelect().selectedOptions[0]?.text ?? id}…`, () =>
+    worker.call({ op: 'load-url', dataset: id, base }),
+  );
 }
 
 async function loadFiles(files: File[]): Promise<void> {
-  clearError();
-  const id = datasetSelect().value;
-  if (!isDatasetId(id)) throw new ConfigError(`Unknown dataset ${id}.`);
-  setText('data-stats', `Reading ${files.length} file(s)…`);
-  try {
-    showDataset(await loadFromFiles(id, files));
-  } catch (e) {
-    setText('data-stats', app.data ? describe(app.data) : 'No dataset loaded.');
-    throw e;
-  }
+  await loading(`Reading ${files.length} file(s)…`, () =>
+    worker.call({ op: 'load-files', dataset: datasetSelect().value, files }),
+  );
 }
 
-function limited(set: ImageSet, id: string): ImageSet {
-  const n = numberInput(id, 0, 0, set.count);
-  return n > 0 ? trimmed(set, n) : set;
+function folderShape(): [number, number, number] {
+  const [h, w, c] = byId('folder-size', HTMLSelectElement).value.split('x').map(Number);
+  return [h, w, c];
+}
+
+async function loadFolder(files: FolderFile[]): Promise<void> {
+  if (files.length === 0) throw new ConfigError('The folder is empty.');
+  await loading(`Decoding ${files.length} file(s) in the worker…`, () =>
+    worker.call({ op: 'load-folder', files, shape: folderShape() }),
+  );
+}
+
+/** The dropped items as files with their paths, or undefined when no folder was dropped. */
+async function droppedFolder(dt: DataTransfer): Promise<FolderFile[] | undefined> {
+  const entries = [...dt.items]
+    .map((i) => i.webkitGetAsEntry())
+    .filter((e): e is FileSystemEntry => e !== null);
+  if (!entries.some((e) => e.isDirectory)) return undefined;
+  const out: FolderFile[] = [];
+  const walk = async (entry: FileSystemEntry, prefix: string): Promise<void> => {
+    if (entry.isFile) {
+      const file = await new Promise<File>((resolve, reject) =>
+        (entry as FileSystemFileEntry).file(resolve, reject),
+      );
+      out.push({ file, path: prefix + entry.name });
+      return;
+    }
+    const reader = (entry as FileSystemDirectoryEntry).createReader();
+    for (;;) {
+      const batch = await new Promise<FileSystemEntry[]>((resolve, reject) =>
+        reader.readEntries(resolve, reject),
+      );
+      if (batch.length === 0) break;
+      for (const e of batch) await walk(e, `${prefix}${entry.name}/`);
+    }
+  };
+  // Several class folders dropped at once stand for one root folder.
+  const prefix = entries.length > 1 ? 'dropped/' : '';
+  for (const e of entries) await walk(e, prefix);
+  return out;
 }
 
 // ---- network form --------------------------------------------------------------------------
 
-function applyPreset(id: keyof typeof PRESETS): void {
+function applyPreset(id: PresetId): void {
   const p = PRESETS[id];
   byId('preset', HTMLSelectElement).value = id;
+  byId('arch', HTMLSelectElement).value = p.arch;
   byId('sizes', HTMLInputElement).value = p.sizes.join(', ');
   byId('hidden', HTMLSelectElement).value = p.hidden;
   byId('loss', HTMLSelectElement).value = p.loss;
@@ -163,21 +204,23 @@ function applyPreset(id: keyof typeof PRESETS): void {
   byId('epochs', HTMLInputElement).value = String(p.epochs);
   byId('max-steps', HTMLInputElement).value = String(p.maxSteps);
   byId('val-split', HTMLInputElement).value = String(p.validationSplit);
+  archChanged();
 }
 
-function parseSizesOrUndefined(): number[] | undefined {
-  try {
-    return parseSizes(byId('sizes', HTMLInputElement).value);
-  } catch {
-    return undefined;
-  }
+function archChanged(): void {
+  const dense = byId('arch', HTMLSelectElement).value === 'mlp';
+  byId('sizes', HTMLInputElement).disabled = !dense;
+  byId('hidden', HTMLSelectElement).disabled = !dense;
 }
 
 function readForm(): NetConfig {
   const lr = Number(byId('lr', HTMLInputElement).value);
   if (!(lr > 0)) throw new ConfigError('The learning rate must be a positive number, e.g. 0.001.');
+  const arch = byId('arch', HTMLSelectElement).value as Arch;
+  if (!ARCHS.includes(arch)) throw new ConfigError(`Unknown network kind ${arch}.`);
   return {
-    sizes: parseSizes(byId('sizes', HTMLInputElement).value),
+    arch,
+    sizes: arch === 'mlp' ? parseSizes(byId('sizes', HTMLInputElement).value) : [0],
     hidden: byId('hidden', HTMLSelectElement).value as NetConfig['hidden'],
     loss: byId('loss', HTMLSelectElement).value as NetConfig['loss'],
     optimizer: byId('optimizer', HTMLSelectElement).value as OptimizerName,
@@ -190,24 +233,32 @@ function readForm(): NetConfig {
   };
 }
 
+function readFormOrUndefined(): NetConfig | undefined {
+  try {
+    return readForm();
+  } catch {
+    return undefined;
+  }
+}
+
 // ---- training ------------------------------------------------------------------------------
 
 function updateButtons(): void {
-  const state: RunState = app.session?.state ?? 'idle';
+  const state = app.state;
   const busy = state === 'running' || state === 'paused' || state === 'lost';
-  byId('train', HTMLButtonElement).disabled = busy || !app.gpu;
+  byId('train', HTMLButtonElement).disabled = busy || !app.gpuReady;
   byId('pause', HTMLButtonElement).disabled = state !== 'running';
   byId('resume', HTMLButtonElement).disabled = state !== 'paused';
   byId('stop', HTMLButtonElement).disabled = !busy;
   byId('restart', HTMLButtonElement).hidden = state !== 'lost';
-  byId('save-model', HTMLButtonElement).disabled = !app.session || state === 'running' || state === 'lost';
+  byId('save-model', HTMLButtonElement).disabled = !app.model || state === 'running' || state === 'lost';
   byId('simulate-loss', HTMLButtonElement).disabled = state !== 'running';
   document.body.dataset.trainState = state;
 }
 
 const STATE_TEXT: Record<RunState, string> = {
   idle: 'Not training.',
-  running: 'Training…',
+  running: 'Training (in a worker; the page stays responsive)…',
   paused: 'Paused. Resume continues with the same batches.',
   stopped: 'Stopped.',
   done: 'Finished.',
@@ -217,96 +268,114 @@ const STATE_TEXT: Record<RunState, string> = {
 
 async function startTraining(): Promise<void> {
   clearError();
-  const gpu = await needGpu();
-  const d = app.data;
-  if (!d) throw new ConfigError('Load a dataset first (section 1).');
+  if (!app.data) throw new ConfigError('Load a dataset first (section 1).');
   const cfg = readForm();
-  const train = limited(d.train, 'train-limit');
-  const features = train.height * train.width * train.channels;
-  const spec = toSpec(cfg, features, d.info.classNames.length);
-  app.session?.destroy();
-  const session = await Session.create(
-    gpu,
-    {
-      spec,
-      inputShape: [train.height, train.width, train.channels],
-      normalization: { kind: 'scale' },
-      classNames: d.info.classNames,
-    },
-    cfg,
-  );
-  app.session = session;
-  app.origin = `trained here on ${d.info.title}`;
   lossChart.clear();
   accChart.clear();
-  let lastDraw = 0;
-  const data = session.data(train.images, train.labels, train.count);
-  await session.train(data, {
-    onStep(log, rate) {
-      setText('m-step', String(log.step));
-      setText('m-rate', `${Math.round(rate).toLocaleString('en')}`);
-      setText('m-loss', log.loss.toFixed(4));
-      lossChart.add('train', log.step, log.loss);
-      accChart.add('train', log.step, log.accuracy);
+  app.model = await worker.call({
+    op: 'train',
+    cfg,
+    trainLimit: numberInput('train-limit', 0, 0, 1e9),
+    testLimit: numberInput('test-limit', 0, 0, 1e9),
+  });
+  modelInfo();
+}
+
+let lastDraw = 0;
+
+function onWorkerEvent(ev: WorkerEvent): void {
+  switch (ev.event) {
+    case 'progress':
+      setText('data-stats', ev.text);
+      return;
+    case 'step':
+      setText('m-step', String(ev.step));
+      setText('m-rate', `${Math.round(ev.rate).toLocaleString('en')}`);
+      setText('m-loss', ev.loss.toFixed(4));
+      lossChart.add('train', ev.step, ev.loss);
+      accChart.add('train', ev.step, ev.accuracy);
       if (performance.now() - lastDraw > 100) {
         lossChart.draw();
         accChart.draw();
         lastDraw = performance.now();
       }
-    },
-    async onEpoch(log, weights) {
-      const step = session.trainer.step;
-      if (log.valLoss !== undefined) lossChart.add('validation', step, log.valLoss);
-      if (log.valAccuracy !== undefined) accChart.add('validation', step, log.valAccuracy);
+      return;
+    case 'epoch':
+      if (ev.valLoss !== undefined) lossChart.add('validation', ev.step, ev.valLoss);
+      if (ev.valAccuracy !== undefined) accChart.add('validation', ev.step, ev.valAccuracy);
       lossChart.draw();
       accChart.draw();
       setText(
         'm-epoch',
-        `${log.epoch + 1}: ${log.seconds.toFixed(2)} s, ${Math.round(log.samplesPerSecond).toLocaleString('en')} samples/s`,
+        `${ev.epoch + 1}: ${ev.seconds.toFixed(2)} s, ${Math.round(ev.samplesPerSecond).toLocaleString('en')} samples/s`,
       );
-      await showModel(session, weights);
-    },
-    onState(state, error) {
-      setText('train-status', STATE_TEXT[state]);
-      setText('m-step', String(session.trainer.step));
-      if (state === 'lost' || state === 'failed') showError('Training', error);
+      showView(ev.view);
+      void predictDrawing(pad.pixels());
+      return;
+    case 'state':
+      app.state = ev.state;
+      setText('train-status', STATE_TEXT[ev.state]);
+      setText('m-step', String(ev.step));
+      lossChart.draw();
+      accChart.draw();
+      if ((ev.state === 'lost' || ev.state === 'failed') && ev.error)
+        showError('Training', rebuild(ev.error));
       updateButtons();
-    },
-  });
-  modelInfo();
+      return;
+    default:
+      return;
+  }
 }
 
-/** Test-set pictures and first-layer weights for the current model. */
-async function showModel(session: Session, weights?: Weights[]): Promise<void> {
-  const w = weights ?? (await session.weights());
-  const [h, wd, c] = session.meta.inputShape;
-  drawWeights(byId('weights', HTMLCanvasElement), w[0].W, session.meta.spec.layers[0].units, {
-    height: h,
-    width: wd,
-    channels: c,
-  });
-  const d = app.data;
-  if (d && d.test.height * d.test.width * d.test.channels === session.meta.spec.inputSize) {
-    const test = limited(d.test, 'test-limit');
-    const report = await evaluateTest(session, test);
-    const acc = byId('m-test-acc', HTMLElement);
-    acc.textContent = `${(100 * report.accuracy).toFixed(1)}% of ${report.count}`;
-    acc.dataset.value = String(report.accuracy);
-    renderPredictionGrid(byId('pred-grid', HTMLDivElement), test, report.items, session.meta.classNames);
-    renderConfusion(byId('confusion', HTMLTableElement), report.confusion, session.meta.classNames);
+/** Test-set pictures and first-layer weights, as the worker computed them. */
+function showView(view: ModelView): void {
+  const f = view.firstLayer;
+  if (f) {
+    drawWeights(byId('weights', HTMLCanvasElement), f.W, f.units, f.shape);
+    const s = f.shape;
+    setText(
+      'weights-caption',
+      f.kind === 'conv2d'
+        ? `The ${f.units} filters (${s.height}x${s.width}x${s.channels}) of the first convolution, grey = 0.`
+        : `Each first-layer unit's weights as a ${s.height}x${s.width} picture, grey = 0.`,
+    );
+    byId('weights', HTMLCanvasElement).dataset.kind = f.kind;
   }
+  const r = view.report;
+  const d = app.data;
+  if (r && d && app.model) {
+    const acc = byId('m-test-acc', HTMLElement);
+    acc.textContent = `${(100 * r.accuracy).toFixed(1)}% of ${r.count}`;
+    acc.dataset.value = String(r.accuracy);
+    renderPredictionGrid(
+      byId('pred-grid', HTMLDivElement),
+      imageSet(d, d.testImages, d.testImageCount),
+      r.items.filter((it) => it.index < d.testImageCount),
+      app.model.classNames,
+    );
+    renderConfusion(byId('confusion', HTMLTableElement), r.confusion, app.model.classNames);
+  }
+}
+
+async function refreshView(): Promise<void> {
+  showView(await worker.call({ op: 'view', testLimit: numberInput('test-limit', 0, 0, 1e9) }));
   await predictDrawing(pad.pixels());
 }
 
 function modelInfo(): void {
-  const s = app.session;
-  if (!s) return;
-  const sizes = [s.meta.spec.inputSize, ...s.meta.spec.layers.map((l) => l.units)];
-  const acts = s.meta.spec.layers.map((l) => l.activation).join(', ');
+  const m = app.model;
+  if (!m) return;
   setText(
     'model-info',
-    `Model ${app.origin ?? ''}: layers [${sizes.join(', ')}] (${acts}), loss ${s.meta.spec.loss}, ` +
-      `${s.trainer.parameterCount.toLocaleString('en')} parameters, classes: ${s.meta.classNames.join(', ')}.`,
+    `Model ${m.origin}: input ${m.inputShape.join('x')}, loss ${m.loss}, ` +
+      `${m.parameterCount.toLocaleString('en')} parameters, classes: ${m.classNames.join(', ')}.`,
+  );
+  byId('layers-info', HTMLOListElement).replaceChildren(
+    ...m.lines.map((line) => {
+      const li = document.createElement('li');
+      li.textContent = line;
+      return li;
+    }),
   );
 }
 
@@ -322,8 +391,7 @@ async function predictDrawing(px: Uint8Array | undefined): Promise<void> {
     list.dataset.state = 'busy';
     return;
   }
-  const s = app.session;
-  if (!px || !s || s.meta.spec.inputSize !== px.length || s.state === 'lost') {
+  if (!px || !app.model || app.state === 'lost') {
     list.replaceChildren();
     list.dataset.state = px ? 'no-model' : 'blank';
     return;
@@ -331,19 +399,24 @@ async function predictDrawing(px: Uint8Array | undefined): Promise<void> {
   drawBusy = true;
   list.dataset.state = 'busy';
   try {
-    const out = await s.trainer.predict(s.floatInput(px));
-    const probs = classProbs(out, 0, out.length);
-    const top = argmax(probs);
-    list.replaceChildren(
-      ...probs.map((p, i) => {
-        const li = document.createElement('li');
-        li.textContent = `${s.meta.classNames[i]}: ${(100 * p).toFixed(1)}%`;
-        li.dataset.prob = String(p);
-        if (i === top) li.className = 'top';
-        return li;
-      }),
-    );
-    list.dataset.top = String(top);
+    const probs = await worker.call({ op: 'predict', pixels: px });
+    if (!probs) {
+      list.replaceChildren();
+      list.dataset.state = 'no-model';
+    } else {
+      const names = app.model.classNames;
+      const top = argmax(probs);
+      list.replaceChildren(
+        ...probs.map((p, i) => {
+          const li = document.createElement('li');
+          li.textContent = `${names[i]}: ${(100 * p).toFixed(1)}%`;
+          li.dataset.prob = String(p);
+          if (i === top) li.className = 'top';
+          return li;
+        }),
+      );
+      list.dataset.top = String(top);
+    }
   } catch (e) {
     showError('Prediction', e);
   } finally {
@@ -353,7 +426,7 @@ async function predictDrawing(px: Uint8Array | undefined): Promise<void> {
     const next = drawPending.px;
     drawPending = undefined;
     await predictDrawing(next);
-  } else {
+  } else if (list.dataset.state === 'busy') {
     // 'predicted' only once the latest drawing has been answered (tests wait for this).
     list.dataset.state = 'predicted';
   }
@@ -362,57 +435,48 @@ async function predictDrawing(px: Uint8Array | undefined): Promise<void> {
 async function classifyUpload(file: File): Promise<void> {
   clearError();
   const out = byId('upload-result', HTMLParagraphElement);
-  const s = app.session;
-  if (!s || s.meta.spec.inputSize !== 64 * 64 * 3 || s.meta.classNames.length !== 2) {
-    out.textContent = 'This needs a cat vs non-cat model: train one on that dataset, or load one.';
+  if (!app.model) {
+    out.textContent = 'Train or load a model first, then pick a photo.';
     return;
   }
-  const rgb = await imageToRgb(file);
-  const y = await s.trainer.predict(s.floatInput(rgb));
-  const probs = classProbs(y, 0, y.length);
-  const cat = probs[1];
-  out.textContent = `${file.name}: ${cat >= 0.5 ? 'cat' : 'not a cat'} (probability of cat ${(100 * cat).toFixed(1)}%).`;
-  out.dataset.prob = String(cat);
+  const { probs, classNames } = await worker.call({ op: 'classify', file });
+  const top = argmax(probs);
+  if (classNames.length === 2 && classNames[1] === 'cat') {
+    const cat = probs[1];
+    out.textContent = `${file.name}: ${cat >= 0.5 ? 'cat' : 'not a cat'} (probability of cat ${(100 * cat).toFixed(1)}%).`;
+    out.dataset.prob = String(cat);
+  } else {
+    out.textContent = `${file.name}: ${classNames[top]} (probability ${(100 * probs[top]).toFixed(1)}%).`;
+    out.dataset.prob = String(probs[top]);
+  }
+  out.dataset.top = classNames[top];
+  const host = byId('upload-probs', HTMLOListElement);
+  host.replaceChildren(
+    ...probs.map((p, i) => {
+      const li = document.createElement('li');
+      li.textContent = `${classNames[i]}: ${(100 * p).toFixed(1)}%`;
+      return li;
+    }),
+  );
 }
 
 // ---- model files ---------------------------------------------------------------------------
 
 async function saveModelFile(): Promise<void> {
-  const s = app.session;
-  if (!s) throw new ConfigError('Train or load a model first.');
-  const bytes = modelBytes(s.meta, await s.weights(), {
-    optimizer: s.cfg.optimizer,
-    lr: s.cfg.lr,
-    batchSize: s.cfg.batchSize,
-    epochs: s.cfg.epochs,
-    seed: s.cfg.seed,
-    steps: s.trainer.step,
-    dataset: app.data?.info.id ?? 'unknown',
-    tool: 'webgpu-trainer demo',
-  });
-  downloadBytes(bytes, `${app.data?.info.id ?? 'model'}.safetensors`);
+  const { bytes, fileName } = await worker.call({ op: 'save' });
+  downloadBytes(bytes, fileName);
 }
 
 async function loadModelFile(file: File): Promise<void> {
   clearError();
-  const loaded = parseModel(new Uint8Array(await file.arrayBuffer()), file.name);
-  const gpu = await needGpu();
-  if (app.session?.state === 'running') throw new ConfigError('Stop training before loading a model.');
-  const cfg: NetConfig = { ...readFormOrPreset(), sizes: [loaded.meta.spec.inputSize] };
-  app.session?.destroy();
-  app.session = await Session.create(gpu, loaded.meta, cfg, loaded.weights);
-  app.origin = `loaded from ${file.name}`;
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  if (app.state === 'running') throw new ConfigError('Stop training before loading a model.');
+  const cfg = readFormOrUndefined() ?? PRESETS.mnist;
+  app.model = await worker.call({ op: 'load-model', bytes, name: file.name, cfg }, [bytes.buffer]);
+  app.state = 'idle';
   modelInfo();
   updateButtons();
-  await showModel(app.session);
-}
-
-function readFormOrPreset(): NetConfig {
-  try {
-    return readForm();
-  } catch {
-    return PRESETS.mnist;
-  }
+  await refreshView();
 }
 
 // ---- events --------------------------------------------------------------------------------
@@ -421,11 +485,22 @@ function on(id: string, event: string, context: string, fn: () => Promise<void>)
   byId(id, HTMLElement).addEventListener(event, guard(context, fn));
 }
 
+worker.on(onWorkerEvent);
 on('load-url', 'click', 'Loading the dataset', loadUrl);
 on('data-files', 'change', 'Reading the dataset files', async () => {
   const input = byId('data-files', HTMLInputElement);
-  await loadFiles([...(input.files ?? [])]);
+  const files = [...(input.files ?? [])];
   input.value = '';
+  await loadFiles(files);
+});
+on('folder-input', 'change', 'Reading the image folder', async () => {
+  const input = byId('folder-input', HTMLInputElement);
+  const files = [...(input.files ?? [])].map((file) => ({
+    file,
+    path: file.webkitRelativePath || file.name,
+  }));
+  input.value = '';
+  await loadFolder(files);
 });
 const drop = byId('drop-zone', HTMLDivElement);
 drop.addEventListener('dragover', (e) => {
@@ -436,7 +511,15 @@ drop.addEventListener('dragleave', () => drop.classList.remove('over'));
 drop.addEventListener('drop', (e) => {
   e.preventDefault();
   drop.classList.remove('over');
-  guard('Reading the dropped files', () => loadFiles([...(e.dataTransfer?.files ?? [])]))();
+  const dt = e.dataTransfer;
+  if (!dt) return;
+  // Items must be read before the handler returns; the files are walked afterwards.
+  const plain = [...dt.files];
+  const folder = droppedFolder(dt);
+  guard('Reading the dropped files', async () => {
+    const files = await folder;
+    await (files ? loadFolder(files) : loadFiles(plain));
+  })();
 });
 drop.addEventListener('keydown', (e) => {
   if (e.key === 'Enter' || e.key === ' ') {
@@ -446,31 +529,25 @@ drop.addEventListener('keydown', (e) => {
 });
 byId('preset', HTMLSelectElement).addEventListener('change', (e) => {
   const v = (e.target as HTMLSelectElement).value;
-  if (isDatasetId(v)) applyPreset(v);
+  if (isPresetId(v)) applyPreset(v);
 });
+byId('arch', HTMLSelectElement).addEventListener('change', archChanged);
 datasetSelect().addEventListener('change', () => {
   const v = datasetSelect().value;
-  if (isDatasetId(v)) applyPreset(v);
+  if (isPresetId(v)) applyPreset(v);
 });
 on('train', 'click', 'Training', startTraining);
-byId('pause', HTMLButtonElement).addEventListener('click', () => app.session?.pause());
+on('pause', 'click', 'Pausing', async () => worker.call({ op: 'pause' }));
 on('resume', 'click', 'Resuming', async () => {
   clearError();
-  await app.session?.resume();
+  await worker.call({ op: 'resume' });
 });
-byId('stop', HTMLButtonElement).addEventListener('click', () => {
-  app.session?.stop();
-  updateButtons();
-});
+on('stop', 'click', 'Stopping', async () => worker.call({ op: 'stop' }));
 on('restart', 'click', 'Restarting after the lost device', async () => {
   clearError();
-  await app.session?.restart(await needGpu());
+  await worker.call({ op: 'restart' });
 });
-on('simulate-loss', 'click', 'Simulating a lost device', async () => {
-  // Destroying the device is what a driver reset looks like to the page: every later call fails.
-  app.session?.gpu.destroy();
-  await Promise.resolve();
-});
+on('simulate-loss', 'click', 'Simulating a lost device', async () => worker.call({ op: 'simulate-loss' }));
 on('clear-pad', 'click', 'Clearing the drawing', async () => pad.clear());
 on('upload-image', 'change', 'Classifying the photo', async () => {
   const input = byId('upload-image', HTMLInputElement);

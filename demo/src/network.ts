@@ -1,16 +1,27 @@
-// The network builder's model: the form's values, presets per dataset, and conversion to the
-// engine's ModelSpec. Layer sizes are written the course's way, input first: [12288, 20, 7, 5, 1].
+// The network builder's model: the form's values, presets, and conversion to the engine's
+// ModelSpec. Dense nets give their layer sizes the course's way, input first: [12288, 20, 7, 5, 1].
+// The CNN presets adapt to the data's image shape [h, w, c] and class count:
+//   cnn-small  conv 3x3 8 relu -> maxpool 2 -> conv 3x3 16 relu -> maxpool 2 -> flatten -> output
+//              (MNIST-sized grey images; 2,000-odd parameters before the output layer)
+//   cnn-color  [conv 3x3 (16, 32, 64) -> batchnorm relu -> maxpool 2] x 3 -> global average pool
+//              -> output (CIFAR-sized colour images, 32x32x3)
 
 import {
   ConfigError,
+  resolveModel,
   type Activation,
+  type LayerSpec,
   type LossName,
-  type DenseModelSpec as ModelSpec,
+  type ModelSpec,
   type OptimizerName,
 } from '../../src/index.js';
-import type { DatasetId } from './data.js';
+
+export const ARCHS = ['mlp', 'cnn-small', 'cnn-color'] as const;
+export type Arch = (typeof ARCHS)[number];
 
 export interface NetConfig {
+  arch: Arch;
+  /** Dense nets: input size first, output last (ignored by the CNN presets but for the input). */
   sizes: number[];
   hidden: Activation;
   loss: LossName;
@@ -25,8 +36,11 @@ export interface NetConfig {
   validationSplit: number;
 }
 
-export const PRESETS: Record<DatasetId, NetConfig> = {
+export type PresetId = 'mnist' | 'fashion-mnist' | 'catvnoncat' | 'cnn-mnist' | 'cnn-color';
+
+export const PRESETS: Record<PresetId, NetConfig> = {
   mnist: {
+    arch: 'mlp',
     sizes: [784, 128, 10],
     hidden: 'relu',
     loss: 'softmax-ce',
@@ -39,6 +53,7 @@ export const PRESETS: Record<DatasetId, NetConfig> = {
     validationSplit: 0.1,
   },
   'fashion-mnist': {
+    arch: 'mlp',
     sizes: [784, 128, 10],
     hidden: 'relu',
     loss: 'softmax-ce',
@@ -52,6 +67,7 @@ export const PRESETS: Record<DatasetId, NetConfig> = {
   },
   // The deeplearning.ai course network: 4 layers, ReLU, sigmoid output, plain gradient descent.
   catvnoncat: {
+    arch: 'mlp',
     sizes: [12288, 20, 7, 5, 1],
     hidden: 'relu',
     loss: 'bce',
@@ -63,7 +79,73 @@ export const PRESETS: Record<DatasetId, NetConfig> = {
     seed: 1,
     validationSplit: 0,
   },
+  'cnn-mnist': {
+    arch: 'cnn-small',
+    sizes: [784, 10],
+    hidden: 'relu',
+    loss: 'softmax-ce',
+    optimizer: 'adam',
+    lr: 0.002,
+    batchSize: 32,
+    epochs: 2,
+    maxSteps: 0,
+    seed: 1,
+    validationSplit: 0.1,
+  },
+  'cnn-color': {
+    arch: 'cnn-color',
+    sizes: [3072, 10],
+    hidden: 'relu',
+    loss: 'softmax-ce',
+    optimizer: 'adam',
+    lr: 0.003,
+    batchSize: 32,
+    epochs: 10,
+    maxSteps: 0,
+    seed: 1,
+    validationSplit: 0.1,
+  },
 };
+
+export function isPresetId(s: string): s is PresetId {
+  return Object.hasOwn(PRESETS, s);
+}
+
+/** The preset a dataset starts with (image folders: the colour CNN, or the small one for grey). */
+export function presetFor(dataset: string, channels: number): PresetId {
+  if (dataset === 'mnist' || dataset === 'fashion-mnist' || dataset === 'catvnoncat') return dataset;
+  return channels === 3 ? 'cnn-color' : 'cnn-mnist';
+}
+
+/** The hidden layers of a CNN preset for images of this shape. */
+export function cnnBody(arch: Exclude<Arch, 'mlp'>, shape: readonly number[]): LayerSpec[] {
+  const [h, w] = shape;
+  if (!(h >= 4 && w >= 4)) {
+    throw new ConfigError(
+      `The CNN presets need images of at least 4x4 pixels; this data is ${shape.join('x')}. Use a dense network.`,
+    );
+  }
+  if (arch === 'cnn-small') {
+    return [
+      { type: 'conv2d', filters: 8, kernelSize: 3, padding: 'same', activation: 'relu' },
+      { type: 'maxpool2d', size: 2 },
+      { type: 'conv2d', filters: 16, kernelSize: 3, padding: 'same', activation: 'relu' },
+      { type: 'maxpool2d', size: 2 },
+      { type: 'flatten' },
+    ];
+  }
+  const layers: LayerSpec[] = [];
+  let side = Math.min(h, w);
+  for (const filters of [16, 32, 64]) {
+    if (layers.length > 0 && side < 2) break;
+    layers.push({ type: 'conv2d', filters, kernelSize: 3, padding: 'same', bias: false });
+    layers.push({ type: 'batchnorm', activation: 'relu' });
+    if (side >= 2) layers.push({ type: 'maxpool2d', size: 2 });
+    side = Math.floor(side / 2);
+  }
+  layers.push({ type: 'globalavgpool' });
+  return layers;
+}
 
 /** Parses "784, 128, 10" (commas, spaces or brackets) into positive integers. */
 export function parseSizes(text: string): number[] {
@@ -85,8 +167,29 @@ export function outputActivation(loss: LossName): Activation {
   return loss === 'softmax-ce' ? 'softmax' : 'sigmoid';
 }
 
-/** Checks the sizes against the data (input features, classes) and builds the engine's spec. */
-export function toSpec(cfg: NetConfig, features: number, classes: number): ModelSpec {
+/** The output layer the loss needs for `classes` classes (two classes with bce: one sigmoid). */
+export function outputLayer(loss: LossName, classes: number): LayerSpec {
+  if (loss === 'bce' && classes > 2) {
+    throw new ConfigError(
+      `Binary cross-entropy is for two classes; this set has ${classes}. Use softmax-ce.`,
+    );
+  }
+  const units = loss === 'softmax-ce' ? classes : classes === 2 ? 1 : classes;
+  return { type: 'dense', units, activation: outputActivation(loss) };
+}
+
+/** Checks the form against the data ([h, w, c], classes) and builds the engine's spec. */
+export function toSpec(cfg: NetConfig, shape: [number, number, number], classes: number): ModelSpec {
+  const features = shape[0] * shape[1] * shape[2];
+  if (cfg.arch !== 'mlp') {
+    const spec: ModelSpec = {
+      inputShape: [...shape],
+      layers: [...cnnBody(cfg.arch, shape), outputLayer(cfg.loss, classes)],
+      loss: cfg.loss,
+    };
+    resolveModel(spec);
+    return spec;
+  }
   const [input, ...units] = cfg.sizes;
   if (input !== features) {
     throw new ConfigError(
@@ -94,7 +197,7 @@ export function toSpec(cfg: NetConfig, features: number, classes: number): Model
     );
   }
   const outputs = units[units.length - 1];
-  const wanted = cfg.loss === 'softmax-ce' ? classes : classes === 2 ? 1 : classes;
+  const wanted = (outputLayer(cfg.loss, classes) as { units: number }).units;
   if (outputs !== wanted) {
     const why =
       cfg.loss === 'softmax-ce'
@@ -104,11 +207,6 @@ export function toSpec(cfg: NetConfig, features: number, classes: number): Model
           : `this set has ${classes} classes`;
     throw new ConfigError(`The last layer has ${outputs} units but ${why}; set it to ${wanted}.`);
   }
-  if (cfg.loss === 'bce' && classes > 2) {
-    throw new ConfigError(
-      `Binary cross-entropy is for two classes; this set has ${classes}. Use softmax-ce.`,
-    );
-  }
   return {
     inputSize: input,
     loss: cfg.loss,
@@ -117,6 +215,11 @@ export function toSpec(cfg: NetConfig, features: number, classes: number): Model
       activation: i === units.length - 1 ? outputActivation(cfg.loss) : cfg.hidden,
     })),
   };
+}
+
+/** The network's outputs per sample (the last layer's size). */
+export function outputCount(spec: ModelSpec): number {
+  return resolveModel(spec).outputSize;
 }
 
 /** Class probabilities from the network's outputs for one sample (a 1-unit sigmoid means 2 classes). */

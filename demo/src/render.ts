@@ -2,6 +2,7 @@
 // with right/wrong marks, and the confusion matrix (an HTML table, so screen readers read it).
 
 import type { ImageSet } from '../../src/index.js';
+import type { GridItem } from './protocol.js';
 
 /** Writes image `index` of `set` (uint8 NHWC, 1 or 3 channels) into an RGBA ImageData. */
 export function toImageData(set: ImageSet, index: number): ImageData {
@@ -33,8 +34,9 @@ export function drawSampleGrid(canvas: HTMLCanvasElement, set: ImageSet, count: 
 }
 
 /**
- * The first layer's weights as images: unit u's row W[u, :] reshaped to the input image, scaled
- * symmetrically so 0 is mid-grey (RGB inputs show as colour). At most `max` units are drawn.
+ * The first layer's weights as images: a dense unit's row W[u, :] reshaped to the input image, or
+ * a conv filter W[f] ([KH, KW, C], the engine's layout), scaled symmetrically so 0 is mid-grey
+ * (RGB inputs show as colour). At most `max` units are drawn.
  */
 export function drawWeights(
   canvas: HTMLCanvasElement,
@@ -69,13 +71,6 @@ export function drawWeights(
     tctx.putImageData(img, 0, 0);
     ctx.drawImage(tile, (u % cols) * cell + 1, Math.floor(u / cols) * cell + 1, cell - 2, cell - 2);
   }
-}
-
-export interface GridItem {
-  index: number;
-  label: number;
-  predicted: number;
-  prob: number;
 }
 
 /** Test images with the predicted class and its probability, marked right or wrong. */

@@ -1,21 +1,23 @@
 // One network on one GPU device, and its training run: pause (stop after the current step and
 // remember the position), resume (same batches as an uninterrupted run: the fit's Rng state is
 // restored), stop, and recovery after a lost device from the snapshot read back each epoch.
-// The Trainer awaits the GPU between steps and onStep yields a frame, so the page stays live.
+// It runs in the training worker (worker.ts): the Trainer awaits the GPU between steps and onStep
+// yields to the worker's event loop, so pause/stop messages and predictions are answered mid-run.
+// Predictions asked for during a run wait for the next logged step (between(), never mid-step).
 
 import {
   DeviceLostError,
   Trainer,
   type EpochLog,
   type GpuDevice,
-  type DenseModelSpec as ModelSpec,
+  type ModelSpec,
   type RngState,
+  type RunningStats,
   type StepLog,
   type TrainingData,
   type Weights,
 } from '../../src/index.js';
 import { normalizationMulAdd, type Normalization } from '../../src/data/pipeline-normalize.js';
-import { nextFrame } from './dom.js';
 import type { NetConfig } from './network.js';
 
 /** Per-channel preprocessing saved with the model (same JSON as the CLI writes). */
@@ -29,8 +31,15 @@ export interface ModelMeta {
   classNames: string[];
 }
 
+/** Batch-norm running statistics and PyTorch's num_batches_tracked (empty without batch norm). */
+export interface BatchNormState {
+  stats: RunningStats[];
+  batchesTracked: number;
+}
+
 interface Snapshot {
   weights: Weights[];
+  batchNorm: BatchNormState;
   optim: { t: number; tensors: Record<string, Float32Array> };
   position: { epoch: number; batch: number };
   rng: RngState | undefined;
@@ -49,6 +58,7 @@ export class Session {
   private request: 'pause' | 'stop' | undefined;
   private snapshot: Snapshot | undefined;
   private fitData: { train: TrainingData; hooks: RunHooks } | undefined;
+  private pending: (() => Promise<void>)[] = [];
 
   private constructor(
     public gpu: GpuDevice,
@@ -62,13 +72,31 @@ export class Session {
     meta: ModelMeta,
     cfg: NetConfig,
     weights?: Weights[],
+    batchNorm?: BatchNormState,
   ): Promise<Session> {
     const trainer = await Trainer.create(gpu, meta.spec, {
       seed: cfg.seed,
       optimizer: { name: cfg.optimizer, lr: cfg.lr },
     });
     if (weights) trainer.setWeights(weights);
+    if (batchNorm) trainer.setRunningStats(batchNorm.stats, batchNorm.batchesTracked);
     return new Session(gpu, trainer, meta, cfg);
+  }
+
+  /** Runs `fn` now, or between two steps when training (the trainer is never used mid-step). */
+  between<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.state !== 'running') return fn();
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push(() => fn().then(resolve, reject));
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0) await this.pending.shift()!();
+  }
+
+  async batchNorm(): Promise<BatchNormState> {
+    return { stats: await this.trainer.getRunningStats(), batchesTracked: this.trainer.batchesTracked };
   }
 
   /** uint8 images as the trainer's input, normalised on the GPU. */
@@ -122,6 +150,7 @@ export class Session {
     });
     if (snap) {
       this.trainer.setWeights(snap.weights);
+      this.trainer.setRunningStats(snap.batchNorm.stats, snap.batchNorm.batchesTracked);
       this.trainer.setOptimizerState(snap.optim);
       this.trainer.position = { ...snap.position };
       if (snap.rng) this.trainer.fitStartRngState = snap.rng;
@@ -135,6 +164,8 @@ export class Session {
   private setState(s: RunState, error?: unknown): void {
     this.state = s;
     this.fitData?.hooks.onState(s, error);
+    // Requests queued for "between steps" run now that no step is in flight.
+    if (s !== 'running') void this.drain();
   }
 
   private async runFit(): Promise<void> {
@@ -159,8 +190,10 @@ export class Session {
           const now = performance.now();
           hooks.onStep(log, (log.samples * 1000) / Math.max(1e-3, now - lastTime));
           lastTime = now;
+          await this.drain();
+          // Let pause/stop messages in even when the GPU answers without yielding.
           if (now - lastFrame > 30) {
-            await nextFrame();
+            await new Promise((resolve) => setTimeout(resolve, 0));
             lastFrame = performance.now();
           }
         },
@@ -168,6 +201,7 @@ export class Session {
           const weights = await t.getWeights();
           this.snapshot = {
             weights,
+            batchNorm: await this.batchNorm(),
             optim: await t.getOptimizerState(),
             position: { ...t.position },
             rng: t.fitStartRngState,
