@@ -12,7 +12,7 @@ import { chooseConvAlgo, convCandidate, convFlops, timeConv } from '../src/engin
 import { im2colFits } from '../src/kernels/conv.js';
 import { createKernelEnv } from '../src/kernels/env.js';
 import { variantName, type MatmulForm } from '../src/kernels/matmul.js';
-import { MATMUL_FORMS, chooseMatmulVariants, describeTuning } from '../src/kernels/tune.js';
+import { MATMUL_FORMS, chooseMatmulVariants, describeTuning } from '../src/engine/tune.js';
 import { resolveModel, type ConvGeometry } from '../src/nn/layers.js';
 
 const args = process.argv.slice(2);

@@ -32,7 +32,7 @@ import {
   gflops,
   timeMatmul,
   variantFor,
-} from '../src/kernels/tune.js';
+} from '../src/engine/tune.js';
 import { resolveOptimizer } from '../src/optim/optimizers.js';
 
 const args = process.argv.slice(2);

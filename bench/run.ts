@@ -15,7 +15,7 @@ import { Trainer } from '../src/engine/trainer.js';
 import type { TrainingData } from '../src/engine/gpu-data.js';
 import { summariseProfile } from '../src/engine/profile.js';
 import { createKernelEnv } from '../src/kernels/env.js';
-import { chooseMatmulVariants, describeTuning } from '../src/kernels/tune.js';
+import { chooseMatmulVariants, describeTuning } from '../src/engine/tune.js';
 import { variantName, type MatmulForm } from '../src/kernels/matmul.js';
 import {
   benchMatmul,

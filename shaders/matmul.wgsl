@@ -14,7 +14,7 @@
 // same count) then adds the partials in slice order (deterministic) and applies the epilogue.
 // This gives every core work when the output is small and K long (X[209,12288] . W^T[12288,20]).
 //
-// Four variants of the main loop, picked per adapter by measurement (src/kernels/tune.ts):
+// Four variants of the main loop, picked per adapter by measurement (src/engine/tune.ts):
 //  - matmul_reg: register tiling, no workgroup memory and no barriers. Each invocation owns a
 //    4x4 block of C and walks K in steps of 4 (l_block/r_block below). 2-D workgroups WG_X x WG_Y.
 //  - matmul_row: the same blocks, for CPU implementations (lavapipe runs a workgroup as one

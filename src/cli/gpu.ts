@@ -1,6 +1,6 @@
 // GPU set-up shared by the commands: the adapter, and the per-adapter matmul variant choice.
 //
-// The choice comes from src/kernels/tune.ts (chooseMatmulVariants measures each form once per
+// The choice comes from src/engine/tune.ts (chooseMatmulVariants measures each form once per
 // adapter and caches the result). It is loaded dynamically and used only when that module exports
 // it, so the commands keep working with the engine's default variant while tuning is unavailable.
 
@@ -44,7 +44,7 @@ export async function chooseVariants(gpu: GpuDevice): Promise<VariantChoice> {
   };
   let choose: Chooser | undefined;
   try {
-    const mod = (await import('../kernels/tune.js')) as Record<string, unknown>;
+    const mod = (await import('../engine/tune.js')) as Record<string, unknown>;
     if (typeof mod.chooseMatmulVariants === 'function') choose = mod.chooseMatmulVariants as Chooser;
   } catch {
     return fallback;

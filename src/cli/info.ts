@@ -1,5 +1,5 @@
 // `webgpu-trainer info`: the adapter in use, its limits and features, and the matmul kernel
-// variants chosen for it (measured once per adapter by src/kernels/tune.ts, then cached).
+// variants chosen for it (measured once per adapter by src/engine/tune.ts, then cached).
 
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { chooseVariants, describeVariants, openGpu } from './gpu.js';

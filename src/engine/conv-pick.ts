@@ -6,7 +6,7 @@
 import { convScratchLength, type ConvAlgo } from '../kernels/conv.js';
 import type { KernelEnv } from '../kernels/common.js';
 import type { GpuDevice } from '../gpu/device.js';
-import { variantFor, type MatmulTuning } from '../kernels/tune.js';
+import { variantFor, type MatmulTuning } from './tune.js';
 import type { ConvGeometry } from '../nn/layers.js';
 import { chooseConvAlgo } from './conv-tune.js';
 import type { ConvForm } from './layers/types.js';

@@ -1,5 +1,5 @@
 // Per-adapter, per-shape choice of the conv2d algorithm (src/kernels/conv.ts): im2col + matmul
-// or implicit GEMM, each with the matmul variant the matmul tuning (src/kernels/tune.ts) picked
+// or implicit GEMM, each with the matmul variant the matmul tuning (src/engine/tune.ts) picked
 // for its equivalent product shape.
 //
 // Which one wins depends on the driver and the shape: im2col pays a write and a read of the
@@ -33,7 +33,7 @@ import {
 } from '../kernels/conv.js';
 import { DEFAULT_VARIANT, subgroupMatmulAvailable, variantName, type MatmulForm } from '../kernels/matmul.js';
 import { SHADERS } from '../kernels/shaders.js';
-import { parseVariant, variantFor, type MatmulTuning } from '../kernels/tune.js';
+import { parseVariant, variantFor, type MatmulTuning } from './tune.js';
 import type { ConvGeometry } from '../nn/layers.js';
 
 export const CONV_ALGOS: readonly ConvAlgo['kind'][] = ['im2col', 'implicit'];

@@ -16,7 +16,7 @@ import { createKernelEnv } from '../kernels/env.js';
 import { ACTIVE_OFFSET } from '../kernels/losses.js';
 import { GATHER_ACTIVE_OFFSET, type GatherDispatch } from '../kernels/data.js';
 import { DEFAULT_VARIANT, type MatmulForm, type MatmulVariant } from '../kernels/matmul.js';
-import { chooseMatmulVariants, variantFor, type MatmulTuning } from '../kernels/tune.js';
+import { chooseMatmulVariants, variantFor, type MatmulTuning } from './tune.js';
 import { writeStepParams } from '../kernels/step-params.js';
 import { defaultInit, initModelWeights, type Init } from '../nn/init.js';
 import { resolveModel, type ModelSpec, type ResolvedModel } from '../nn/layers.js';

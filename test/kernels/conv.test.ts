@@ -30,7 +30,7 @@ import {
   type MatmulForm,
   type MatmulVariant,
 } from '../../src/kernels/matmul.js';
-import type { MatmulTuning } from '../../src/kernels/tune.js';
+import type { MatmulTuning } from '../../src/engine/tune.js';
 import type { Activation } from '../../src/nn/activations.js';
 import { resolveModel, type Conv2dSpec, type ConvGeometry } from '../../src/nn/layers.js';
 import { activationBackward, activationForward } from '../../src/reference/activations.js';

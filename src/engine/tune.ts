@@ -16,7 +16,7 @@
 import { ConfigError } from '../errors.js';
 import type { AdapterReport } from '../gpu/device.js';
 import { USAGE } from '../gpu/buffers.js';
-import { encodeDispatch, view, type KernelEnv, type TensorView } from './common.js';
+import { encodeDispatch, view, type KernelEnv, type TensorView } from '../kernels/common.js';
 import {
   MATMUL_VARIANTS,
   matmulScratchLength,
@@ -26,8 +26,8 @@ import {
   variantName,
   type MatmulForm,
   type MatmulVariant,
-} from './matmul.js';
-import { SHADERS } from './shaders.js';
+} from '../kernels/matmul.js';
+import { SHADERS } from '../kernels/shaders.js';
 
 export const MATMUL_FORMS: readonly MatmulForm[] = ['forward', 'weightGrad', 'inputGrad'];
 
