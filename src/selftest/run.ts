@@ -1,6 +1,9 @@
 // `webgpu-trainer selftest` without the printing: runs every registered kernel family on one
 // device against the float64 reference and returns the rows. FAMILIES is the registry: a new
 // kernel family adds its SelftestFamily here and shows up in the command's table and JSON.
+// A family that gives no result within its time budget (a driver that hangs or compiles for
+// minutes) ends the run with a failed row naming it: GPU work cannot be cancelled, so the later
+// families are not started on the busy device.
 
 import type { GpuDevice } from '../gpu/device.js';
 import { createKernelEnv } from '../kernels/env.js';
@@ -33,15 +36,36 @@ function distinct(vs: readonly MatmulVariant[]): MatmulVariant[] {
 export async function runSelftest(
   gpu: GpuDevice,
   chosen: readonly MatmulVariant[],
-  options: SelftestOptions & { families?: readonly string[] } = {},
+  options: SelftestOptions & { families?: readonly string[]; familyTimeoutMs?: number } = {},
 ): Promise<SelftestReport> {
   const t0 = performance.now();
   const env = createKernelEnv(gpu);
   const h = new Harness(env, options);
   const variants = distinct([...chosen, DEFAULT_VARIANT]);
+  const budget = options.familyTimeoutMs ?? 120_000;
   for (const family of FAMILIES) {
     if (options.families && !options.families.includes(family.name)) continue;
-    await family.run(h, { variants });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), budget);
+    });
+    const run = family.run(h, { variants }).then(() => 'done' as const);
+    const outcome = await Promise.race([run, timeout]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      run.catch(() => undefined); // it may still fail later; the run is over either way
+      h.results.push({
+        kernel: `${family.name} (timed out)`,
+        variant: '-',
+        shape: '-',
+        maxError: Infinity,
+        relL2: Infinity,
+        tolerance: { atol: 0, rtol: 0, l2: 0 },
+        pass: false,
+        detail: `no result within ${budget / 1000} s (the driver hangs or compiles this family's shaders very slowly); later families were not run`,
+      });
+      break;
+    }
     gpu.throwIfFailed();
   }
   const failed = h.results.filter((r) => !r.pass).length;
