@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Round trip through PyTorch DistributedDataParallel (not part of `npm test`: python3-torch is large):
-#   1. train a small MNIST model with this engine (mlp: the CLI; cnn: the API, see
-#      scripts/torch-roundtrip-cnn.ts),
+#   1. train a small MNIST model with this engine's CLI (an MLP, or a CNN with --model; builds
+#      without --model train the CNN through the API: scripts/torch-roundtrip-cnn.ts),
 #   2. `webgpu-trainer export --torch` its checkpoint (weights + Adam moments),
 #   3. run the generated train.py for one epoch with two processes over gloo on 127.0.0.1,
 #   4. `webgpu-trainer eval` the model file train.py wrote: its test accuracy must be at least
@@ -45,9 +45,28 @@ case "$KIND" in
     ;;
   cnn)
     # conv, batch norm, max pool, strided conv without bias, dropout, flatten, batch norm, dense:
-    # every layer type whose parameters the export maps. `train` has no CNN option yet, so the
-    # engine's API trains it and writes the files `train` would.
-    npx tsx scripts/torch-roundtrip-cnn.ts "$WORK/engine" "$LIMIT" "$EPOCHS"
+    # every layer type whose parameters the export maps. The CLI trains it (--model); builds
+    # whose `train` has no --model train it through the API (scripts/torch-roundtrip-cnn.ts).
+    if "${CLI[@]}" train --help | grep -q -- '--model FILE'; then
+      cat >"$WORK/net.json" <<'JSON'
+{
+  "layers": [
+    { "type": "conv2d", "filters": 8, "kernelSize": 3, "padding": "same", "activation": "relu" },
+    { "type": "batchnorm" },
+    { "type": "maxpool2d", "size": 2 },
+    { "type": "conv2d", "filters": 16, "kernelSize": 3, "stride": 2, "padding": "same", "bias": false, "activation": "relu" },
+    { "type": "dropout", "rate": 0.1 },
+    { "type": "flatten" },
+    { "type": "batchnorm" },
+    { "units": 10, "activation": "softmax" }
+  ]
+}
+JSON
+      "${CLI[@]}" train --data mnist --model "$WORK/net.json" --lr 0.002 --batch-size 64 --epochs "$EPOCHS" \
+        --limit "$LIMIT" --out "$WORK/engine" --progress none
+    else
+      npx tsx scripts/torch-roundtrip-cnn.ts "$WORK/engine" "$LIMIT" "$EPOCHS"
+    fi
     ;;
   *) echo "unknown kind '$KIND' (mlp or cnn)" >&2 && exit 2 ;;
 esac
