@@ -1,9 +1,10 @@
 // `webgpu-trainer selftest` without the printing: runs every registered kernel family on one
 // device against the float64 reference and returns the rows. FAMILIES is the registry: a new
 // kernel family adds its SelftestFamily here and shows up in the command's table and JSON.
-// A family that gives no result within its time budget (a driver that hangs or compiles for
-// minutes) ends the run with a failed row naming it: GPU work cannot be cancelled, so the later
-// families are not started on the busy device.
+// A family that gives no result within its time budget (GPU work or a readback that never
+// completes) ends the run with a failed row naming it: GPU work cannot be cancelled, so the later
+// families are not started on the busy device. A shader compile that blocks the main thread (as
+// Dawn's Node binding can) stops the timer too; only a watchdog process could catch that.
 
 import type { GpuDevice } from '../gpu/device.js';
 import { createKernelEnv } from '../kernels/env.js';
@@ -62,7 +63,7 @@ export async function runSelftest(
         relL2: Infinity,
         tolerance: { atol: 0, rtol: 0, l2: 0 },
         pass: false,
-        detail: `no result within ${budget / 1000} s (the driver hangs or compiles this family's shaders very slowly); later families were not run`,
+        detail: `no result within ${budget / 1000} s (the GPU or driver did not finish this family's work); later families were not run`,
       });
       break;
     }
