@@ -556,7 +556,12 @@ def main():
         print(f"wrote {final}\nnext: webgpu-trainer eval {final}", flush=True)
     if world > 1:
         dist.barrier()
-        dist.destroy_process_group()
+        # Leave without running destructors: torch 1.13 can deadlock at interpreter exit when the
+        # DDP reducer's gloo process group joins a worker thread that waits for the GIL held by
+        # the exiting main thread (seen under load). Everything is written and flushed by now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 if __name__ == "__main__":
