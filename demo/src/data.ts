@@ -5,6 +5,7 @@
 
 import { DatasetFormatError, parseCatHdf5, parseIdx, type ImageSet } from '../../src/index.js';
 import type { BadFile, DataSummary } from './protocol.js';
+import { drawSampleGrid } from './render.js';
 
 export type DatasetId = 'mnist' | 'fashion-mnist' | 'catvnoncat';
 
@@ -231,7 +232,8 @@ function classCounts(set: ImageSet, classes: number): number[] {
 /** What the page shows: the stats line, counts per class and the first images of each split. */
 export function summarize(d: LoadedDataset, samples = 64, testImages = 24): DataSummary {
   const F = d.train.height * d.train.width * d.train.channels;
-  const ns = Math.min(samples, d.train.count);
+  const grid = new OffscreenCanvas(320, 320);
+  drawSampleGrid(grid, d.train, samples);
   const nt = Math.min(testImages, d.test.count);
   return {
     id: d.info.id,
@@ -242,8 +244,7 @@ export function summarize(d: LoadedDataset, samples = 64, testImages = 24): Data
     testCount: d.test.count,
     counts: classCounts(d.train, d.info.classNames.length),
     stats: describe(d),
-    samples: d.train.images.slice(0, ns * F),
-    sampleCount: ns,
+    sampleGrid: grid.transferToImageBitmap(),
     testImages: d.test.images.slice(0, nt * F),
     testImageCount: nt,
     bad: d.bad ?? [],

@@ -20,7 +20,7 @@ import {
   type PresetId,
 } from './network.js';
 import type { DataSummary, FolderFile, ModelSummary, ModelView, WorkerEvent } from './protocol.js';
-import { drawSampleGrid, drawWeights, renderConfusion, renderPredictionGrid } from './render.js';
+import { renderConfusion, renderPredictionGrid, showBitmap } from './render.js';
 import type { RunState } from './session.js';
 
 interface App {
@@ -98,7 +98,7 @@ function showDataset(d: DataSummary): void {
   if (!cfg || (cfg.arch === 'mlp' && cfg.sizes[0] !== features) || (cfg.arch !== 'mlp' && d.id === 'folder'))
     applyPreset(presetFor(d.id, d.shape[2]));
   setText('data-stats', d.stats);
-  drawSampleGrid(byId('sample-grid', HTMLCanvasElement), imageSet(d, d.samples, d.sampleCount), 64);
+  showBitmap(byId('sample-grid', HTMLCanvasElement), d.sampleGrid);
   const counts = byId('class-counts', HTMLUListElement);
   counts.replaceChildren(
     ...d.classNames.map((c, i) => {
@@ -294,7 +294,8 @@ function onWorkerEvent(ev: WorkerEvent): void {
       setText('m-loss', ev.loss.toFixed(4));
       lossChart.add('train', ev.step, ev.loss);
       accChart.add('train', ev.step, ev.accuracy);
-      if (performance.now() - lastDraw > 100) {
+      // At most four redraws a second keeps the page's thread nearly idle while training.
+      if (performance.now() - lastDraw > 250) {
         lossChart.draw();
         accChart.draw();
         lastDraw = performance.now();
@@ -331,7 +332,7 @@ function onWorkerEvent(ev: WorkerEvent): void {
 function showView(view: ModelView): void {
   const f = view.firstLayer;
   if (f) {
-    drawWeights(byId('weights', HTMLCanvasElement), f.W, f.units, f.shape);
+    showBitmap(byId('weights', HTMLCanvasElement), f.picture);
     const s = f.shape;
     setText(
       'weights-caption',

@@ -29,9 +29,8 @@ export interface DataSummary {
   /** Training images per class. */
   counts: number[];
   stats: string;
-  /** The first training images (uint8 NHWC), for the sample grid. */
-  samples: Uint8Array;
-  sampleCount: number;
+  /** The first 64 training images as a grid, drawn in the worker (320x320). */
+  sampleGrid: ImageBitmap;
   /** The first test images, for the prediction grid (GridItem.index points here). */
   testImages: Uint8Array;
   testImageCount: number;
@@ -57,10 +56,10 @@ export interface GridItem {
   prob: number;
 }
 
-/** The first weighted layer drawn as images: dense rows or conv filters, each [h, w, c]. */
+/** The first weighted layer drawn as images (400x400): dense rows or conv filters, each [h, w, c]. */
 export interface FirstLayer {
   kind: 'dense' | 'conv2d';
-  W: Float32Array;
+  picture: ImageBitmap;
   units: number;
   shape: { height: number; width: number; channels: number };
 }

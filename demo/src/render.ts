@@ -1,5 +1,7 @@
 // Pictures of data and of the network: sample grids, first-layer weights, the test-image grid
 // with right/wrong marks, and the confusion matrix (an HTML table, so screen readers read it).
+// The sample grid and the weights are drawn in the worker on an OffscreenCanvas and reach the
+// page as one ImageBitmap each (showBitmap), so the page's thread only copies a picture.
 
 import type { ImageSet } from '../../src/index.js';
 import type { GridItem } from './protocol.js';
@@ -17,8 +19,12 @@ export function toImageData(set: ImageSet, index: number): ImageData {
 }
 
 /** Draws the first `count` images of `set` in a grid, scaled to fill the canvas. */
-export function drawSampleGrid(canvas: HTMLCanvasElement, set: ImageSet, count: number): void {
-  const ctx = canvas.getContext('2d')!;
+export function drawSampleGrid(
+  canvas: HTMLCanvasElement | OffscreenCanvas,
+  set: ImageSet,
+  count: number,
+): void {
+  const ctx = canvas.getContext('2d') as CanvasRenderingContext2D;
   const cols = Math.ceil(Math.sqrt(count));
   const rows = Math.ceil(count / cols);
   const cell = Math.floor(Math.min(canvas.width / cols, canvas.height / rows));
@@ -39,7 +45,7 @@ export function drawSampleGrid(canvas: HTMLCanvasElement, set: ImageSet, count: 
  * (RGB inputs show as colour). At most `max` units are drawn.
  */
 export function drawWeights(
-  canvas: HTMLCanvasElement,
+  canvas: HTMLCanvasElement | OffscreenCanvas,
   W: Float32Array,
   units: number,
   shape: { height: number; width: number; channels: number },
@@ -50,7 +56,7 @@ export function drawWeights(
   const cols = Math.ceil(Math.sqrt(n));
   const rows = Math.ceil(n / cols);
   const cell = Math.floor(Math.min(canvas.width / cols, canvas.height / rows));
-  const ctx = canvas.getContext('2d')!;
+  const ctx = canvas.getContext('2d') as CanvasRenderingContext2D;
   ctx.fillStyle = '#fff';
   ctx.fillRect(0, 0, canvas.width, canvas.height);
   ctx.imageSmoothingEnabled = false;
@@ -133,4 +139,12 @@ function th(text: string, scope: 'row' | 'col'): HTMLTableCellElement {
   el.scope = scope;
   el.textContent = text;
   return el;
+}
+
+/** Shows a picture drawn elsewhere (the worker) on a 2D canvas, closing the bitmap. */
+export function showBitmap(canvas: HTMLCanvasElement, bitmap: ImageBitmap): void {
+  const ctx = canvas.getContext('2d')!;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  bitmap.close();
 }

@@ -45,6 +45,12 @@ interface Snapshot {
   rng: RngState | undefined;
 }
 
+/**
+ * One convolution algorithm for every layer: implicit GEMM needs no im2col buffer, and skipping
+ * the per-shape timing run ('tuned') starts training sooner, which counts on slow adapters.
+ */
+const CONV = 'implicit';
+
 export type RunState = 'idle' | 'running' | 'paused' | 'stopped' | 'done' | 'lost' | 'failed';
 
 export interface RunHooks {
@@ -77,6 +83,7 @@ export class Session {
     const trainer = await Trainer.create(gpu, meta.spec, {
       seed: cfg.seed,
       optimizer: { name: cfg.optimizer, lr: cfg.lr },
+      conv: CONV,
     });
     if (weights) trainer.setWeights(weights);
     if (batchNorm) trainer.setRunningStats(batchNorm.stats, batchNorm.batchesTracked);
@@ -147,6 +154,7 @@ export class Session {
     this.trainer = await Trainer.create(this.gpu, this.meta.spec, {
       seed: this.cfg.seed,
       optimizer: { name: this.cfg.optimizer, lr: this.cfg.lr },
+      conv: CONV,
     });
     if (snap) {
       this.trainer.setWeights(snap.weights);

@@ -15,6 +15,7 @@ import { evaluateTest } from './evaluate.js';
 import { decodeResized, loadFolder } from './folder.js';
 import { getGpu } from './gpu.js';
 import { modelBytes, parseModel } from './modelfile.js';
+import { drawWeights } from './render.js';
 import { classProbs, outputCount, toSpec, type NetConfig } from './network.js';
 import type {
   DataSummary,
@@ -77,7 +78,7 @@ function isLost(gpu: GpuDevice): boolean {
 function dataReply(d: LoadedDataset): { value: DataSummary; transfer: Transferable[] } {
   st.data = d;
   const value = summarize(d);
-  return { value, transfer: [value.samples.buffer, value.testImages.buffer] };
+  return { value, transfer: [value.sampleGrid, value.testImages.buffer] };
 }
 
 function dataset(id: string): Parameters<typeof loadFromUrl>[0] {
@@ -108,11 +109,16 @@ function modelSummary(s: Session): ModelSummary {
   };
 }
 
-/**
- * The first weighted layer as pictures: dense rows as input images, conv filters [KH, KW, C].
- * A copy, because it is transferred to the page and the weights stay in the session's snapshot.
- */
+/** The first weighted layer as pictures: dense rows as input images, conv filters [KH, KW, C]. */
 function firstLayer(s: Session, weights: Weights[]): FirstLayer | undefined {
+  const f = firstLayerShape(s);
+  if (!f) return undefined;
+  const canvas = new OffscreenCanvas(400, 400);
+  drawWeights(canvas, weights[0].W, f.units, f.shape);
+  return { ...f, picture: canvas.transferToImageBitmap() };
+}
+
+function firstLayerShape(s: Session): Omit<FirstLayer, 'picture'> | undefined {
   const m = resolveModel(s.meta.spec);
   const p = m.params[0];
   if (!p || p.type === 'batchnorm') return undefined;
@@ -121,14 +127,13 @@ function firstLayer(s: Session, weights: Weights[]): FirstLayer | undefined {
     const c = layer.conv!;
     return {
       kind: 'conv2d',
-      W: weights[0].W.slice(),
       units: c.F,
       shape: { height: c.KH, width: c.KW, channels: c.C },
     };
   }
   const [height, width, channels] = s.meta.inputShape;
   if (height * width * channels !== layer.inSize) return undefined;
-  return { kind: 'dense', W: weights[0].W.slice(), units: p.units, shape: { height, width, channels } };
+  return { kind: 'dense', units: p.units, shape: { height, width, channels } };
 }
 
 /** First-layer weights and, when the loaded data fits the model, the test-set report. */
@@ -149,7 +154,7 @@ async function modelView(
     view.report = await evaluateTest(s, test);
   }
   const transfer: Transferable[] = [];
-  if (view.firstLayer) transfer.push(view.firstLayer.W.buffer);
+  if (view.firstLayer) transfer.push(view.firstLayer.picture);
   if (view.report) transfer.push(view.report.confusion.buffer);
   return { view, transfer };
 }

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { dataDir, dataMiddleware, resolveInside } from '../../demo/serve-data.js';
 import { loadModel } from '../../src/io/modelfile.js';
 import { makeImageFolder, runCli, synthImage, writePng } from '../cli/helpers.js';
@@ -75,6 +75,11 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     fs.mkdirSync(SHOTS, { recursive: true });
+  });
+
+  afterEach(async () => {
+    // A finished (or failed) test's browser must not keep training on the shared CPUs.
+    for (const c of contexts.splice(0)) await c.close();
   });
 
   afterAll(async () => {
@@ -295,7 +300,7 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
     console.log(`[demo test] bad data file -> "${dataError}"`);
 
     expect(errors).toEqual([]);
-  });
+  }, 240_000);
 
   it('trains a CNN in the worker with no long main-thread task, draws its filters, and the CLI evaluates its file', async () => {
     const ctx = await launch([...BASE_ARGS, ...WEBGPU_ARGS]);
@@ -366,7 +371,7 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
     // Same images, same weights; only a near-tie decided differently by another GPU may differ.
     expect(Math.abs(cliAcc - acc)).toBeLessThanOrEqual(2 / 500);
     expect(errors).toEqual([]);
-  });
+  }, 300_000);
 
   it('loads a CNN model file written by the CLI', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'demo-cli-cnn-'));
@@ -417,7 +422,7 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
     );
     expect(Math.abs(acc - cliAcc)).toBeLessThanOrEqual(2 / 200);
     expect(errors).toEqual([]);
-  });
+  }, 240_000);
 
   it('trains on a folder of your own images, lists the bad files, and classifies a new photo', async () => {
     const root = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'demo-folder-')), 'shapes');
@@ -472,7 +477,7 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
     expect(trainLongest).toBeLessThanOrEqual(LONG_TASK_LIMIT_MS);
     await page.screenshot({ path: path.join(SHOTS, 'image-folder.png'), fullPage: true });
     expect(errors).toEqual([]);
-  });
+  }, 240_000);
 
   it('pauses and resumes, recovers from a lost device, and answers cat or not cat', async () => {
     const ctx = await launch([...BASE_ARGS, ...WEBGPU_ARGS]);
@@ -523,7 +528,7 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
       `[demo test] cat run: paused at ${paused}, lost at ${lostAt}; ${await page.textContent('#upload-result')}`,
     );
     expect(errors).toEqual([]);
-  });
+  }, 180_000);
 
   it('explains plainly when WebGPU is missing, and the page stays usable', async () => {
     const ctx = await launch([...BASE_ARGS, '--disable-features=WebGPU,Vulkan']);
@@ -554,7 +559,7 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
       expect(errors).toEqual([]);
       await page.close();
     }
-  });
+  }, 240_000);
 });
 
 interface SeriesSummary {
