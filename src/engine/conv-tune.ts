@@ -29,6 +29,7 @@ import {
   prepareConvForward,
   prepareConvInputGrad,
   prepareConvWeightGrad,
+  implicitInputGradUsable,
   type ConvAlgo,
 } from '../kernels/conv.js';
 import { DEFAULT_VARIANT, subgroupMatmulAvailable, variantName, type MatmulForm } from '../kernels/matmul.js';
@@ -72,6 +73,13 @@ export function convCandidates(
   const out: ConvAlgo[] = [];
   for (const kind of CONV_ALGOS) {
     if (kind === 'im2col' && !im2colFits(device, B, g)) continue;
+    if (
+      kind === 'implicit' &&
+      form === 'inputGrad' &&
+      !implicitInputGradUsable(device) &&
+      im2colFits(device, B, g)
+    )
+      continue;
     const own = convCandidate(kind, form, B, g, tuning);
     out.push(own);
     if (variantName(tuning.forward) !== variantName(own.variant)) out.push({ kind, variant: tuning.forward });
@@ -108,7 +116,10 @@ export function chooseConvAlgo(
     if (forced !== 'im2col' && forced !== 'implicit') {
       throw new ConfigError(`Unknown conv algorithm '${forced}'; use im2col or implicit.`);
     }
-    const kind = forced === 'im2col' && !im2colFits(env.device, B, g) ? 'implicit' : forced;
+    const swift =
+      form === 'inputGrad' && !implicitInputGradUsable(env.device) && im2colFits(env.device, B, g);
+    const kind =
+      forced === 'im2col' && !im2colFits(env.device, B, g) ? 'implicit' : swift ? 'im2col' : forced;
     return Promise.resolve(convCandidate(kind, form, B, g, tuning));
   }
   const names = convCandidates(env.device, form, B, g, tuning).map(

@@ -318,3 +318,15 @@ function zeroBias(env: KernelEnv, F: number): TensorView {
   env.device.queue.writeBuffer(buf, 0, new Float32Array(Math.ceil(F / 4) * 4));
   return view(buf, F);
 }
+
+/**
+ * Whether the implicit-GEMM input gradient is worth running here. On SwiftShader its shader (the
+ * transposed conv's index arithmetic on every load) did not finish compiling and running within
+ * minutes at the CIFAR layer shape, so there the input gradient always takes im2col's path.
+ */
+export function implicitInputGradUsable(device: GPUDevice): boolean {
+  const info = (device as { adapterInfo?: { vendor?: string; architecture?: string; description?: string } })
+    .adapterInfo;
+  const text = `${info?.vendor ?? ''} ${info?.architecture ?? ''} ${info?.description ?? ''}`.toLowerCase();
+  return !text.includes('swiftshader');
+}
