@@ -100,18 +100,19 @@ describe('divergence', () => {
     expect(good.code, good.err).toBe(130);
     const before = await readFile(ckpt);
 
-    // The same run resumed with a learning rate that diverges; no epoch checkpoints, so the one
-    // this run resumed from is the last good one (a finite epoch checkpoint would replace it).
-    const bad = await runCli(['train', '--resume', ckpt, '--lr', '1e6', '--checkpoint-every', '0']);
+    // The same run resumed with a learning rate that overflows f32 (from a well-fitted checkpoint
+    // 1e6 can settle at loss 0 instead of diverging); no epoch checkpoints, so the one this run
+    // resumed from is the last good one (a finite epoch checkpoint would replace it).
+    const bad = await runCli(['train', '--resume', ckpt, '--lr', '1e30', '--checkpoint-every', '0']);
     expect(bad.code, bad.err).toBe(1);
     expect(bad.err).toMatch(/Training diverged\./);
     expect(bad.err).toContain(`The last good checkpoint is intact: ${ckpt}`);
-    expect(bad.err).toContain(`Continue from it with: webgpu-trainer train --resume ${ckpt} --lr 100000`);
+    expect(bad.err).toContain(`Continue from it with: webgpu-trainer train --resume ${ckpt} --lr 1e+29`);
     expect(Buffer.compare(await readFile(ckpt), before)).toBe(0);
     expect(existsSync(path.join(out, 'model.safetensors'))).toBe(false);
 
     // The printed command loads and resumes (run on a copy, so the good checkpoint stays for the
-    // last step). 1e5 still diverges on this data after an epoch, so that run may replace its
+    // last step). 1e29 still diverges on this data after an epoch, so that run may replace its
     // checkpoint, but only with one that is finite and loads.
     const copy = path.join(root, 'resume-copy', 'checkpoint.safetensors');
     await mkdir(path.dirname(copy));
