@@ -25,6 +25,7 @@ import type {
 } from './pipeline-batch.js';
 import { PixelHistogram } from './pipeline-normalize.js';
 import type { StandardizeNormalization } from './pipeline-normalize.js';
+import { epochPositions } from './pipeline-order.js';
 import { deriveRng, SeedTag } from './pipeline-seed.js';
 import type { ImageSet } from './types.js';
 
@@ -274,9 +275,7 @@ export class BatchLoader {
     checkEpoch(epoch);
     if (epoch !== this.cachedEpoch) {
       const n = this.dataset.length;
-      this.cachedOrder = this.options.shuffle
-        ? deriveRng(this.options.seed, SeedTag.epochOrder, epoch).permutation(n)
-        : Uint32Array.from({ length: n }, (_, i) => i);
+      this.cachedOrder = epochPositions(n, this.options.seed, epoch, this.options.shuffle);
       this.cachedEpoch = epoch;
     }
     return this.cachedOrder;

@@ -1,13 +1,13 @@
 // Datasets on the GPU. When a dataset fits in one storage binding it is uploaded ONCE (uint8
 // images packed 4 per u32, or float rows) with its labels, and each step only writes the batch's
 // sample indices; gather kernels build X and the targets on the device. Otherwise the trainer
-// falls back to uploading each batch (see trainer.ts).
+// streams it a batch at a time (feed.ts). The data kinds themselves are defined in batch-source.ts.
 // Training batches of uint8 images can be augmented inside the gather (prepareGathers' `augment`):
 // the draws depend on (seed, epoch, sample index in the resident set) only, the same draws as the
 // CPU pipeline (src/data/augment.ts), so runs reproduce and resume exactly; writeGatherEpoch sets
 // the epoch before each epoch's first step. Validation and test batches use plain gathers.
 
-import { ConfigError, NonFiniteInputError, ShapeError } from '../errors.js';
+import { ConfigError, ShapeError } from '../errors.js';
 import { USAGE } from '../gpu/buffers.js';
 import { view, type Dispatch, type KernelEnv, type TensorView } from '../kernels/common.js';
 import {
@@ -21,91 +21,7 @@ import {
 import { augmentRanges, isIdentityAugment, validateAugmentOptions } from '../data/augment.js';
 import type { AugmentOptions } from '../data/augment.js';
 import type { LossName } from '../nn/losses.js';
-
-/** Float features [count, features] with integer labels [count] or float targets [count, outputs]. */
-export interface FloatData {
-  kind: 'float';
-  x: Float32Array;
-  count: number;
-  labels?: Int32Array;
-  targets?: Float32Array;
-}
-
-/** uint8 records [count, features] (NHWC images), normalised per channel on the GPU. */
-export interface Uint8Data {
-  kind: 'uint8';
-  images: Uint8Array;
-  count: number;
-  labels: Int32Array;
-  channels: number;
-  /** Image geometry (NHWC), needed only to augment non-square images; square ones are inferred. */
-  height?: number;
-  width?: number;
-  /** out = byte * mul[c] + add[c] for channel c = feature % channels. */
-  mul: ArrayLike<number>;
-  add: ArrayLike<number>;
-}
-
-export type TrainingData = FloatData | Uint8Data;
-
-export function dataFeatures(d: TrainingData): number {
-  const total = d.kind === 'float' ? d.x.length : d.images.length;
-  return d.count > 0 ? total / d.count : 0;
-}
-
-/** Checks sizes, labels and (for float data) finiteness before anything reaches the GPU. */
-export function validateData(
-  d: TrainingData,
-  inputSize: number,
-  outputs: number,
-  loss: LossName,
-  what = 'dataset',
-): void {
-  if (!Number.isInteger(d.count) || d.count < 1)
-    throw new ShapeError(`${what}: count must be a positive integer, got ${d.count}.`);
-  const total = d.kind === 'float' ? d.x.length : d.images.length;
-  if (total !== d.count * inputSize) {
-    throw new ShapeError(
-      `${what}: expected ${d.count} x ${inputSize} = ${d.count * inputSize} input values, got ${total}. Check the model's inputSize.`,
-    );
-  }
-  if (d.kind === 'uint8') {
-    if (d.mul.length !== d.channels || d.add.length !== d.channels)
-      throw new ShapeError(`${what}: normalisation needs ${d.channels} mul/add values.`);
-    if (inputSize % d.channels !== 0)
-      throw new ShapeError(`${what}: ${inputSize} features are not a multiple of ${d.channels} channels.`);
-  }
-  const labels = d.kind === 'uint8' ? d.labels : d.labels;
-  const targets = d.kind === 'float' ? d.targets : undefined;
-  if (targets) {
-    if (loss === 'softmax-ce')
-      throw new ConfigError(`${what}: softmax-ce needs integer labels, not float targets.`);
-    if (targets.length !== d.count * outputs)
-      throw new ShapeError(`${what}: targets must be ${d.count} x ${outputs}, got ${targets.length} values.`);
-    const bad = targets.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0)
-      throw new NonFiniteInputError(
-        `${what}: target ${bad} (sample ${Math.floor(bad / outputs)}) is ${targets[bad]}.`,
-      );
-  } else {
-    if (!labels || labels.length !== d.count)
-      throw new ShapeError(`${what}: needs ${d.count} labels, got ${labels?.length ?? 0}.`);
-    const classes = loss === 'bce' && outputs === 1 ? 2 : outputs;
-    for (let i = 0; i < labels.length; i++) {
-      if (!(labels[i] >= 0 && labels[i] < classes)) {
-        throw new ShapeError(
-          `${what}: label ${labels[i]} of sample ${i} is outside [0, ${classes - 1}] for a model with ${outputs} outputs.`,
-        );
-      }
-    }
-  }
-}
-
-/** Index of the first non-finite value, or -1. */
-export function firstNonFinite(x: Float32Array, from = 0, to = x.length): number {
-  for (let i = from; i < to; i++) if (!Number.isFinite(x[i])) return i;
-  return -1;
-}
+import type { TrainingData, Uint8Data } from './batch-source.js';
 
 export interface ResidentData {
   data: TrainingData;
@@ -146,6 +62,52 @@ export function uploadResident(env: KernelEnv, d: TrainingData, features: number
   if (d.kind === 'uint8')
     norm = put(Float32Array.from([...Array.from(d.mul), ...Array.from(d.add)]), 'dataset-norm');
   return { data: d, features, buffers, x, y, norm };
+}
+
+/**
+ * GPU storage for ONE streamed batch of up to B uint8 records (images packed 4 per u32, labels,
+ * normalisation), gathered by the same kernels as a resident set with indices 0..B-1: a streamed
+ * batch becomes exactly the rows a resident gather of the same samples would give.
+ */
+export function allocateBatchSlot(
+  env: KernelEnv,
+  geometry: {
+    channels: number;
+    height: number;
+    width: number;
+    mul: ArrayLike<number>;
+    add: ArrayLike<number>;
+  },
+  B: number,
+  features: number,
+): ResidentData {
+  const buffers: GPUBuffer[] = [];
+  const make = (bytes: number, label: string): TensorView => {
+    const b = env.pool.acquire(Math.ceil(bytes / 4) * 4, USAGE.STORAGE | USAGE.COPY_DST, label);
+    buffers.push(b);
+    return view(b, Math.ceil(bytes / 4));
+  };
+  const x = make(B * features, 'stream-images');
+  const y = make(B * 4, 'stream-labels');
+  const norm = make(geometry.channels * 8, 'stream-norm');
+  env.device.queue.writeBuffer(
+    norm.buffer,
+    0,
+    Float32Array.from([...Array.from(geometry.mul), ...Array.from(geometry.add)]),
+  );
+  const { channels, height, width, mul, add } = geometry;
+  const data: Uint8Data = {
+    kind: 'uint8',
+    images: new Uint8Array(0),
+    labels: new Int32Array(0),
+    count: B,
+    channels,
+    height,
+    width,
+    mul,
+    add,
+  };
+  return { data, features, buffers, x, y, norm };
 }
 
 /** What an augmented gather needs besides the options: the seed of its draws. */
@@ -248,3 +210,6 @@ export function writeGatherEpoch(queue: GPUQueue, gathers: readonly GatherDispat
 }
 
 export type { AugmentOptions, Dispatch };
+// The data kinds live in batch-source.ts; re-exported for the modules that import them from here.
+export type { FloatData, TrainingData, Uint8Data } from './batch-source.js';
+export { dataFeatures, firstNonFinite, validateData } from './batch-source.js';

@@ -11,10 +11,9 @@ import { ConfigError, NonFiniteInputError, NonFiniteLossError, ShapeError } from
 import { USAGE, writeArray } from '../gpu/buffers.js';
 import type { GpuDevice } from '../gpu/device.js';
 import { StagingBuffer, readBuffer } from '../gpu/readback.js';
-import { view, type KernelEnv, type TensorView } from '../kernels/common.js';
+import type { KernelEnv } from '../kernels/common.js';
 import { createKernelEnv } from '../kernels/env.js';
 import { ACTIVE_OFFSET } from '../kernels/losses.js';
-import { GATHER_ACTIVE_OFFSET, type GatherDispatch } from '../kernels/data.js';
 import { DEFAULT_VARIANT, type MatmulForm, type MatmulVariant } from '../kernels/matmul.js';
 import { chooseMatmulVariants, variantFor, type MatmulTuning } from './tune.js';
 import { writeStepParams } from '../kernels/step-params.js';
@@ -28,18 +27,20 @@ import { learningRate, validateSchedule, type Schedule } from '../optim/schedule
 import { Rng, type RngState } from '../rng.js';
 import { buildPlan, encodeAll, type ModelBuffers, type Plan } from './plan.js';
 import { profileDispatches, type KernelTime } from './profile.js';
+import { epochOrder, splitIndices } from '../data/pipeline-order.js';
 import {
   dataFeatures,
   firstNonFinite,
-  fitsResident,
-  prepareGathers,
-  uploadResident,
+  loadStreamed,
+  sourceBytes,
   validateData,
-  writeGatherEpoch,
-  type AugmentOptions,
-  type ResidentData,
+  validateStreamed,
+  type BatchSource,
   type TrainingData,
-} from './gpu-data.js';
+  type Uint8Data,
+} from './batch-source.js';
+import { checkFiniteRows, Feeds, type Residency } from './feed.js';
+import { fitsResident, type AugmentOptions } from './gpu-data.js';
 
 export interface TrainerOptions {
   /** Seeds the Rng (init, split, shuffling) and, for the numpy-* inits, np.random.seed(seed). */
@@ -96,8 +97,18 @@ export interface FitOptions {
   /** Read the loss every k steps (and at each epoch end). Default 10. */
   logEvery?: number;
   maxInFlight?: number;
-  /** 'auto' keeps data on the GPU when it fits one binding; 'upload' sends each batch. */
-  residency?: 'auto' | 'gpu' | 'upload';
+  /**
+   * 'auto' keeps data on the GPU when it fits one binding (and, for streamed data, the memory
+   * budget); 'upload' sends each batch (float rows assembled on the CPU, uint8 records streamed);
+   * 'gpu' insists on residency.
+   */
+  residency?: Residency;
+  /**
+   * Bytes of host memory the training data may take. Streamed data (kind 'stream') whose records
+   * fit it (and one GPU binding) is read into memory once and trained resident; otherwise it
+   * streams, holding only readAhead + 2 batches. Default: streamed data always streams.
+   */
+  memoryBudget?: number;
   onStep?: (log: StepLog) => void | Promise<void>;
   onEpoch?: (log: EpochLog) => void | Promise<void>;
   /** Return true to stop after the current step (checked every step). */
@@ -134,20 +145,6 @@ export interface RunningStats {
   variance: Float32Array;
 }
 
-interface Feed {
-  /** Training batches gathered with augmentation (never skipped, epoch written per epoch). */
-  augmented?: boolean;
-  /** Rows of the batch last gathered by this feed, and whether this step may skip the gather. */
-  active?: number;
-  skip?: boolean;
-  res?: ResidentData;
-  gathers?: GatherDispatch[];
-  idx: TensorView;
-  idxHost: Uint32Array;
-  hostX?: Float32Array;
-  hostY?: Uint32Array | Float32Array;
-}
-
 export class Trainer {
   readonly spec: ModelSpec;
   /** The spec with every layer's shapes, parameter slots and state slots. */
@@ -172,8 +169,9 @@ export class Trainer {
   private readonly bufs: ModelBuffers;
   private readonly dummies: { read: GPUBuffer; write: GPUBuffer };
   private readonly plans = new Map<number, Promise<Plan>>();
-  private readonly feeds = new Map<string, Feed>();
-  private readonly residents = new WeakMap<TrainingData, ResidentData>();
+  private readonly feeds: Feeds;
+  /** Streamed sets read into memory because they fit the memory budget. */
+  private readonly loaded = new WeakMap<BatchSource, Promise<Uint8Data>>();
   private variants: MatmulTuning;
   /** Conv algorithms: measured per shape on this adapter ('tuned'), or fixed (tests, benchmarks). */
   private readonly convChoice: TrainerOptions['conv'];
@@ -198,6 +196,11 @@ export class Trainer {
     this.convChoice = opts.conv ?? 'tuned';
     this.env = createKernelEnv(gpu);
     const m = this.model;
+    this.feeds = new Feeds(
+      this.env,
+      { inputSize: m.inputSize, outputs: m.outputSize, loss: spec.loss },
+      this.augmentSeed,
+    );
     this.layout = { layers: m.params, size: m.paramSize, count: m.paramCount };
     const P = this.layout.size;
     const pool = this.env.pool;
@@ -407,130 +410,27 @@ export class Trainer {
     return p;
   }
 
-  private resident(data: TrainingData): ResidentData {
-    let r = this.residents.get(data);
-    if (!r) {
-      r = uploadResident(this.env, data, this.model.inputSize);
-      this.residents.set(data, r);
+  /**
+   * What a fit or evaluation feeds from: streamed data that fits the memory budget (or must be
+   * resident) is read into memory once; everything else as given.
+   */
+  private async source(
+    data: BatchSource,
+    residency: Residency,
+    budget: number | undefined,
+  ): Promise<BatchSource> {
+    if (data.kind !== 'stream') return data;
+    const bytes = sourceBytes(data);
+    const fitsBudget = budget !== undefined && bytes <= budget;
+    if (residency === 'upload' || (residency === 'auto' && !fitsBudget)) return data;
+    let p = this.loaded.get(data);
+    if (!p) {
+      p = loadStreamed(data);
+      this.loaded.set(data, p);
     }
-    return r;
-  }
-
-  private feedKey = new WeakMap<TrainingData, string>();
-  private feedSeq = 0;
-
-  private async feed(
-    plan: Plan,
-    data: TrainingData,
-    residency: 'auto' | 'gpu' | 'upload',
-    augment?: AugmentOptions,
-  ): Promise<Feed> {
-    let id = this.feedKey.get(data);
-    if (!id) this.feedKey.set(data, (id = `d${this.feedSeq++}`));
-    const gpuOk = fitsResident(this.env, data);
-    if (residency === 'gpu' && !gpuOk) {
-      throw new ShapeError(
-        `The dataset does not fit one GPU storage binding (${this.gpu.device.limits.maxStorageBufferBindingSize} bytes); use residency 'upload'.`,
-      );
-    }
-    const useGpu = residency !== 'upload' && gpuOk;
-    if (augment && (!useGpu || data.kind !== 'uint8')) {
-      throw new ConfigError(
-        'augment works on uint8 images kept on the GPU; give fit uint8 data (kind: "uint8") and residency "auto" or "gpu".',
-      );
-    }
-    const key = `${id}:${plan.B}:${useGpu}${augment ? `:aug${JSON.stringify(augment)}` : ''}`;
-    let f = this.feeds.get(key);
-    if (f) return f;
-    const idxBuf = this.env.pool.acquire(plan.B * 4, USAGE.STORAGE | USAGE.COPY_DST, 'batch-indices');
-    const idx = view(idxBuf, plan.B);
-    const outputs = this.model.outputSize;
-    if (useGpu) {
-      const res = this.resident(data);
-      const gathers = await prepareGathers(
-        this.env,
-        res,
-        plan.B,
-        idx,
-        plan.x,
-        plan.targets,
-        this.spec.loss,
-        outputs,
-        augment ? { ...augment, seed: this.augmentSeed } : undefined,
-      );
-      f = { res, gathers, idx, idxHost: new Uint32Array(plan.B), augmented: augment !== undefined };
-    } else {
-      if (data.kind !== 'float')
-        throw new ConfigError("uint8 datasets train GPU-resident; use residency 'auto' or 'gpu'.");
-      const ce = this.spec.loss === 'softmax-ce';
-      f = {
-        idx,
-        idxHost: new Uint32Array(plan.B),
-        hostX: new Float32Array(plan.B * this.model.inputSize),
-        hostY: ce ? new Uint32Array(plan.B) : new Float32Array(plan.B * outputs),
-      };
-    }
-    this.feeds.set(key, f);
-    return f;
-  }
-
-  /** Writes one batch (sample ids `ids[0..n)`) into the plan's inputs. */
-  private writeBatch(
-    plan: Plan,
-    f: Feed,
-    data: TrainingData,
-    ids: ArrayLike<number>,
-    n: number,
-    where: string,
-  ): void {
-    const q = this.gpu.device.queue;
-    if (f.gathers) {
-      // Full-batch training (same rows every step) leaves X and the targets in place: skip the
-      // gather when this plan's inputs already hold exactly this batch of this dataset.
-      // An augmented batch differs every epoch even for the same rows: always gather it.
-      let same = plan.inputsFrom === f && f.active === n && !f.augmented;
-      for (let i = 0; same && i < n; i++) same = f.idxHost[i] === ids[i];
-      f.skip = same;
-      if (same) return;
-      f.idxHost.fill(0);
-      for (let i = 0; i < n; i++) f.idxHost[i] = ids[i];
-      writeArray(q, f.idx.buffer, 0, f.idxHost);
-      if (f.active !== n) {
-        this.scalar[0] = n;
-        for (const g of f.gathers) writeArray(q, g.params, GATHER_ACTIVE_OFFSET, this.scalar);
-      }
-      f.active = n;
-      plan.inputsFrom = f;
-      return;
-    }
-    plan.inputsFrom = undefined;
-    const d = data as Extract<TrainingData, { kind: 'float' }>;
-    const K = this.model.inputSize;
-    const outputs = this.model.outputSize;
-    const X = f.hostX!;
-    X.fill(0);
-    for (let i = 0; i < n; i++) {
-      const s = ids[i];
-      X.set(d.x.subarray(s * K, (s + 1) * K), i * K);
-    }
-    const bad = firstNonFinite(X, 0, n * K);
-    if (bad >= 0) {
-      const sample = ids[Math.floor(bad / K)];
-      throw new NonFiniteInputError(
-        `Input ${where}: sample ${sample}, feature ${bad % K} is ${X[bad]}. Clean the data (no NaN/Infinity) before training.`,
-      );
-    }
-    const Y = f.hostY!;
-    Y.fill(0);
-    for (let i = 0; i < n; i++) {
-      const s = ids[i];
-      if (d.targets) (Y as Float32Array).set(d.targets.subarray(s * outputs, (s + 1) * outputs), i * outputs);
-      else if (Y instanceof Uint32Array) Y[i] = d.labels![s];
-      else if (outputs === 1) Y[i] = d.labels![s];
-      else Y[i * outputs + d.labels![s]] = 1;
-    }
-    writeArray(q, plan.x.buffer, 0, X);
-    writeArray(q, plan.targets.buffer, 0, Y);
+    const d = await p;
+    if (residency === 'auto' && !fitsResident(this.env, d)) return data;
+    return d;
   }
 
   private lastActive = new Map<number, number>();
@@ -560,25 +460,9 @@ export class Trainer {
 
   // ---- training --------------------------------------------------------------------------
 
-  /** Checks float data for NaN/Infinity up front, naming the sample and its first batch. */
-  private checkFinite(data: TrainingData, order: ArrayLike<number>, B: number, epoch: number): void {
-    if (data.kind !== 'float') return;
-    const bad = firstNonFinite(data.x);
-    if (bad < 0) return;
-    const K = this.model.inputSize;
-    const sample = Math.floor(bad / K);
-    let pos = -1;
-    for (let i = 0; i < order.length; i++) if (order[i] === sample) pos = i;
-    const where = pos >= 0 ? `batch ${Math.floor(pos / B)} of epoch ${epoch + 1}` : 'the data';
-    throw new NonFiniteInputError(
-      `Input ${where}: sample ${sample}, feature ${bad % K} is ${data.x[bad]}. Clean the data (no NaN/Infinity) before training.`,
-    );
-  }
-
-  async fit(data: TrainingData, o: FitOptions): Promise<History> {
+  async fit(data: BatchSource, o: FitOptions): Promise<History> {
     this.check();
-    const outputs = this.model.outputSize;
-    validateData(data, this.model.inputSize, outputs, this.spec.loss, 'training data');
+    this.validate(data, 'training data');
     if (!Number.isInteger(o.epochs) || o.epochs < 1)
       throw new ConfigError(`epochs must be a positive integer, got ${o.epochs}.`);
     if (!Number.isInteger(o.batchSize) || o.batchSize < 1)
@@ -589,19 +473,21 @@ export class Trainer {
     // Everything random in a fit derives from the trainer's Rng as it is now; a checkpoint that
     // stores this state and the (epoch, batch) position resumes onto the same batches exactly.
     this.fitStartRngState = this.rng.state();
-    // Seeded split: a fixed permutation, the tail held out.
-    const all = new Rng(this.rng.nextUint32()).permutation(data.count);
+    if (o.memoryBudget !== undefined && !(o.memoryBudget > 0))
+      throw new ConfigError(`memoryBudget must be a positive number of bytes, got ${o.memoryBudget}.`);
+    // Seeded split and per-epoch order from the data library's pipeline (pipeline-order.ts).
+    const splitSeed = this.rng.nextUint32();
     const nVal = Math.floor(data.count * split);
-    const trainIds =
-      split > 0 ? all.slice(0, data.count - nVal) : Uint32Array.from({ length: data.count }, (_, i) => i);
-    const valIds = split > 0 ? all.slice(data.count - nVal) : undefined;
+    const { train: trainIds, validation } = splitIndices(data.count, nVal, splitSeed);
+    const valIds = split > 0 ? validation : undefined;
     if (trainIds.length === 0) throw new ConfigError('validationSplit leaves no training samples.');
-    if (o.validationData)
-      validateData(o.validationData, this.model.inputSize, outputs, this.spec.loss, 'validation data');
+    if (o.validationData) this.validate(o.validationData, 'validation data');
 
     const B = Math.min(o.batchSize, trainIds.length);
     const plan = await this.plan(B);
-    const feed = await this.feed(plan, data, o.residency ?? 'auto', o.augment);
+    const residency = o.residency ?? 'auto';
+    const src = await this.source(data, residency, o.memoryBudget);
+    const feed = await this.feeds.get(plan, src, residency, o.augment);
     const stepsPerEpoch = Math.ceil(trainIds.length / B);
     const totalSteps = stepsPerEpoch * o.epochs;
     const logEvery = Math.max(1, o.logEvery ?? 10);
@@ -618,12 +504,9 @@ export class Trainer {
       for (let epoch = startEpoch; epoch < o.epochs && !stopped; epoch++) {
         const t0 = performance.now();
         // Per-epoch order from (seed, epoch): reproducible, and a resume lands on the same order.
-        const order =
-          o.shuffle === false
-            ? trainIds
-            : new Rng((epochSeedBase ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0).shuffle(trainIds.slice());
-        if (epoch === startEpoch) this.checkFinite(data, order, B, epoch);
-        if (feed.augmented) writeGatherEpoch(device.queue, feed.gathers!, epoch);
+        const order = epochOrder(trainIds, epochSeedBase, epoch, o.shuffle !== false);
+        if (epoch === startEpoch) checkFiniteRows(src, this.model.inputSize, order, B, epoch);
+        feed.setEpoch(device.queue, epoch);
         let epochLoss = 0;
         let epochCorrect = 0;
         let epochRows = 0;
@@ -631,24 +514,16 @@ export class Trainer {
         let sinceCorrect = 0;
         let sinceRows = 0;
         const firstBatch = epoch === startEpoch ? (o.start?.batch ?? 0) : 0;
+        feed.begin(order, B, firstBatch);
         for (let bi = firstBatch; bi < stepsPerEpoch; bi++) {
-          const from = bi * B;
-          const n = Math.min(B, order.length - from);
-          this.writeBatch(
-            plan,
-            feed,
-            data,
-            order.subarray(from, from + n),
-            n,
-            `batch ${bi} of epoch ${epoch + 1}`,
-          );
+          const n = await feed.load(plan, bi, `batch ${bi} of epoch ${epoch + 1}`);
           this.setActive(plan, n);
           const lr = learningRate(this.optimizer.lr, this.schedule, this.step, totalSteps);
           plan.optimizer.writeHyper(device.queue, lr, this.step + 1);
           const logNow = (bi + 1) % logEvery === 0 || bi === stepsPerEpoch - 1;
           const enc = device.createCommandEncoder({ label: 'train-step' });
           const pass = enc.beginComputePass({ label: 'train-step' });
-          if (feed.gathers && !feed.skip) encodeAll(pass, feed.gathers);
+          feed.encode(pass);
           encodeAll(pass, plan.forward);
           encodeAll(pass, [plan.loss]);
           encodeAll(pass, plan.lossBackward);
@@ -723,9 +598,10 @@ export class Trainer {
           seconds,
           samplesPerSecond: epochRows / seconds,
         };
+        await feed.settle();
         if (valIds || o.validationData) {
           const v = valIds
-            ? await this.evaluate(data, { batchSize: B, ids: valIds })
+            ? await this.evaluate(src, { batchSize: B, ids: valIds })
             : await this.evaluate(o.validationData!, { batchSize: B });
           log.valLoss = v.loss;
           log.valAccuracy = v.accuracy;
@@ -736,6 +612,7 @@ export class Trainer {
     } catch (e) {
       // Leave no read in flight behind a failure (its buffer would stay mapped, its error unseen).
       await Promise.allSettled(pendingLogs);
+      await feed.settle();
       throw e;
     }
     return history;
@@ -743,26 +620,27 @@ export class Trainer {
 
   /** Mean loss and accuracy over `data` (or the subset `ids`), forward only. */
   async evaluate(
-    data: TrainingData,
-    o: { batchSize?: number; ids?: Uint32Array } = {},
+    data: BatchSource,
+    o: { batchSize?: number; ids?: Uint32Array; memoryBudget?: number } = {},
   ): Promise<{ loss: number; accuracy: number; count: number }> {
     this.check();
-    validateData(data, this.model.inputSize, this.model.outputSize, this.spec.loss, 'evaluation data');
+    this.validate(data, 'evaluation data');
     const ids = o.ids ?? Uint32Array.from({ length: data.count }, (_, i) => i);
     const B = Math.min(o.batchSize ?? 256, ids.length);
     const plan = await this.plan(B);
-    const feed = await this.feed(plan, data, 'auto');
+    const src = await this.source(data, 'auto', o.memoryBudget);
+    const feed = await this.feeds.get(plan, src, 'auto');
+    feed.begin(ids, B, 0);
     const device = this.gpu.device;
     const clear = device.createCommandEncoder();
     clear.clearBuffer(plan.evalAcc.buffer, 0, 16);
     device.queue.submit([clear.finish()]);
-    for (let from = 0; from < ids.length; from += B) {
-      const n = Math.min(B, ids.length - from);
-      this.writeBatch(plan, feed, data, ids.subarray(from, from + n), n, `evaluation batch ${from / B}`);
+    for (let bi = 0; bi * B < ids.length; bi++) {
+      const n = await feed.load(plan, bi, `evaluation batch ${bi}`);
       this.setActive(plan, n);
       const enc = device.createCommandEncoder({ label: 'eval-step' });
       const pass = enc.beginComputePass();
-      if (feed.gathers && !feed.skip) encodeAll(pass, feed.gathers);
+      feed.encode(pass);
       encodeAll(pass, plan.forwardEval);
       encodeAll(pass, [plan.loss, plan.evalAccumulate]);
       pass.end();
@@ -793,17 +671,20 @@ export class Trainer {
     }
     const B = Math.min(o.batchSize ?? 256, d.count);
     const plan = await this.plan(B);
-    const feed = await this.feed(plan, d, 'auto');
+    const feed = await this.feeds.get(plan, d, 'auto');
     const out = new Float32Array(d.count * outputs);
-    const ids = Uint32Array.from({ length: d.count }, (_, i) => i);
+    feed.begin(
+      Uint32Array.from({ length: d.count }, (_, i) => i),
+      B,
+      0,
+    );
     const device = this.gpu.device;
     for (let from = 0; from < d.count; from += B) {
-      const n = Math.min(B, d.count - from);
-      this.writeBatch(plan, feed, d, ids.subarray(from, from + n), n, `prediction batch ${from / B}`);
+      const n = await feed.load(plan, from / B, `prediction batch ${from / B}`);
       this.setActive(plan, n);
       const enc = device.createCommandEncoder({ label: 'predict' });
       const pass = enc.beginComputePass();
-      if (feed.gathers && !feed.skip) encodeAll(pass, feed.gathers);
+      feed.encode(pass);
       encodeAll(pass, plan.forwardEval);
       encodeAll(pass, plan.outputSoftmax);
       pass.end();
@@ -827,14 +708,19 @@ export class Trainer {
     validateData(data, this.model.inputSize, this.model.outputSize, this.spec.loss, 'profile data');
     const B = Math.min(batchSize, data.count);
     const plan = await this.plan(B);
-    const feed = await this.feed(plan, data, 'auto');
+    const feed = await this.feeds.get(plan, data, 'auto');
     const start = (this.step * B) % data.count;
-    const ids = Uint32Array.from({ length: B }, (_, i) => (start + i) % data.count);
-    this.writeBatch(plan, feed, data, ids, B, 'profile batch');
-    this.setActive(plan, B);
+    feed.begin(
+      Uint32Array.from({ length: B }, (_, i) => (start + i) % data.count),
+      B,
+      0,
+    );
+    const n = await feed.load(plan, 0, 'profile batch');
+    await feed.settle();
+    this.setActive(plan, n);
     plan.optimizer.writeHyper(this.gpu.device.queue, this.optimizer.lr, this.step + 1);
     const list = [
-      ...(feed.gathers && !feed.skip ? feed.gathers : []),
+      ...feed.dispatches(),
       ...plan.forward,
       plan.loss,
       ...plan.lossBackward,
@@ -849,20 +735,15 @@ export class Trainer {
     return times;
   }
 
-  /** Releases the GPU copy of a dataset this trainer uploaded. */
-  forget(data: TrainingData): void {
-    const r = this.residents.get(data);
-    if (r) {
-      for (const b of r.buffers) this.env.pool.release(b);
-      this.residents.delete(data);
-    }
-    const id = this.feedKey.get(data);
-    if (id)
-      for (const k of [...this.feeds.keys()])
-        if (k.startsWith(`${id}:`)) {
-          this.env.pool.release(this.feeds.get(k)!.idx.buffer);
-          this.feeds.delete(k);
-        }
+  /** Releases the GPU copy of a dataset this trainer uploaded, and its feeds. */
+  forget(data: BatchSource): void {
+    this.feeds.forget(data);
+  }
+
+  /** Checks a source before anything reaches the GPU. */
+  private validate(data: BatchSource, what: string): void {
+    if (data.kind === 'stream') validateStreamed(data, this.model.inputSize, what);
+    else validateData(data, this.model.inputSize, this.model.outputSize, this.spec.loss, what);
   }
 
   rngState(): RngState {
