@@ -1,15 +1,21 @@
-// Streaming benchmark: one epoch over a synthetic shard set several times larger than the loader's
-// memory budget, reporting throughput and peak RSS against the budget.
+// Streaming benchmark: trains an MLP through Trainer.fit for one epoch on a synthetic uint8 shard
+// set several times larger than the memory budget fit is given, then the same data resident.
 //
-//   npx tsx bench/streaming.ts [--budget-mib 64] [--dataset-mib 320] [--batch 256]
+//   npx tsx bench/streaming.ts [--budget-mib 64] [--dataset-mib 256] [--batch 256] [--hidden 64]
+//                              [--worker 1|0]   (0: shard reads on the training thread)
 //
-// The parent writes the shard set into a temp dir, then runs the loader in a child process (small V8
-// heap, so garbage cannot hide behind a large heap) and prints what the child measured:
-//   baseline RSS  after imports and a GC, before the loader allocates anything;
+// The parent writes the shard set into a temp dir, then runs each training in a child process
+// (small V8 heap, so garbage cannot hide behind a large heap) and prints what the child measured:
+//   baseline RSS  after the GPU, the trainer and its plan exist (a warm-up fit on 2 batches) and a GC;
 //   peak RSS      the kernel's high-water mark (VmHWM, reset at the baseline via /proc/self/clear_refs)
 //                 and the largest RSS sampled every 5 ms, whichever is larger;
-//   loader bytes  what the loader's buffers hold (StreamLoader.bytesHeld(), must be <= budget).
-// The shards were just written, so they are in the page cache: this measures the pipeline, not the disk.
+//   samples/s     the epoch's training throughput as fit reports it.
+// streamed: fit({kind: 'stream', reader: ShardRecordReader}, {memoryBudget}) streams the records from
+// disk (worker-thread read-ahead, two GPU batch slots). resident: the same records read into memory
+// and uploaded once (the largest prefix that fits one storage binding, when the whole set does not).
+// On a software adapter (lavapipe) GPU buffers live in the process too, so a resident set's upload
+// counts in its RSS. The shards were just written, so they are in the page cache: this measures
+// the pipeline, not the disk.
 
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -18,9 +24,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { ShardSet, writeShards } from '../src/data/shards.js';
+import { acquireGpu } from '../src/gpu/device.js';
+import { Trainer } from '../src/engine/trainer.js';
+import { loadStreamed, type StreamedData } from '../src/engine/batch-source.js';
+import { ShardRecordReader } from '../src/data/shard-records.js';
+import { writeShards } from '../src/data/shards.js';
 import type { LabeledRecord } from '../src/data/shards.js';
-import { StreamLoader } from '../src/data/stream.js';
 
 const MiB = 1 << 20;
 const H = 32;
@@ -34,16 +43,14 @@ function arg(name: string, fallback: number): number {
 }
 
 interface ChildReport {
+  mode: 'stream' | 'resident';
   baselineRss: number;
   peakRssSampled: number;
   peakRssHwm: number | null;
-  bytesHeld: number;
-  memory: ReturnType<StreamLoader['memory']>;
-  shuffleRecords: number;
-  batches: number;
   records: number;
   seconds: number;
-  firstBatchSeconds: number;
+  samplesPerSecond: number;
+  loss: number;
 }
 
 function rssHwm(): number | null {
@@ -55,8 +62,44 @@ function rssHwm(): number | null {
   }
 }
 
-async function child(dir: string, budget: number, batchSize: number): Promise<void> {
-  const set = await ShardSet.open(dir);
+async function child(
+  dir: string,
+  mode: 'stream' | 'resident',
+  budget: number,
+  batchSize: number,
+  hidden: number,
+  worker: boolean,
+): Promise<void> {
+  const gpu = await acquireGpu();
+  const reader = await ShardRecordReader.open(dir, { worker });
+  const norm = { mul: [1 / 255, 1 / 255, 1 / 255], add: [-0.5, -0.5, -0.5] };
+  const all: StreamedData = {
+    kind: 'stream',
+    reader,
+    count: reader.count,
+    channels: C,
+    height: H,
+    width: W,
+    ...norm,
+  };
+  const maxRecords = Math.floor(gpu.device.limits.maxStorageBufferBindingSize / R);
+  const trainer = await Trainer.create(
+    gpu,
+    {
+      inputSize: R,
+      layers: [
+        { units: hidden, activation: 'relu' },
+        { units: 10, activation: 'softmax' },
+      ],
+      loss: 'softmax-ce',
+    },
+    { seed: 1, optimizer: { name: 'adam', lr: 1e-3 } },
+  );
+  // Warm-up: pipelines and the batch-size plan exist before the baseline.
+  const warm: StreamedData = { ...all, count: 2 * batchSize };
+  await trainer.fit(warm, { epochs: 1, batchSize, memoryBudget: budget });
+  const data =
+    mode === 'stream' ? all : await loadStreamed({ ...all, count: Math.min(all.count, maxRecords) });
   (globalThis as { gc?: () => void }).gc?.();
   await new Promise((r) => setTimeout(r, 200));
   const baselineRss = process.memoryUsage.rss();
@@ -72,44 +115,30 @@ async function child(dir: string, budget: number, batchSize: number): Promise<vo
   };
   const timer = setInterval(sample, 5);
   const t0 = performance.now();
-  const loader = await StreamLoader.open(set, {
+  const h = await trainer.fit(data, {
+    epochs: 1,
     batchSize,
-    seed: 1,
-    memoryBudget: budget,
-    normalization: { kind: 'standardize', mean: [0.49, 0.48, 0.45], std: [0.25, 0.24, 0.26] },
-    oneHot: true,
+    logEvery: 50,
+    ...(mode === 'stream' ? { memoryBudget: budget } : { residency: 'gpu' as const }),
+    onStep: sample,
   });
-  let records = 0;
-  let checksum = 0;
-  let firstBatchSeconds = 0;
-  // The double-buffered pattern an engine uses: ask for batch n+1, then "use" batch n.
-  let cur = await loader.next();
-  firstBatchSeconds = (performance.now() - t0) / 1000;
-  for (let k = 0; k < loader.batchesPerEpoch; k++) {
-    const pending = k + 1 < loader.batchesPerEpoch ? loader.next() : null;
-    records += cur.size;
-    checksum += cur.x[0] + cur.x[cur.x.length - 1];
-    sample();
-    if (!pending) break;
-    cur = await pending;
-  }
   const seconds = (performance.now() - t0) / 1000;
   clearInterval(timer);
   sample();
+  const e = h.epochs[0];
   const report: ChildReport = {
+    mode,
     baselineRss,
     peakRssSampled: peak,
     peakRssHwm: rssHwm(),
-    bytesHeld: loader.bytesHeld(),
-    memory: loader.memory(),
-    shuffleRecords: loader.shuffleRecords,
-    batches: loader.batchesPerEpoch,
-    records,
+    records: data.count,
     seconds,
-    firstBatchSeconds,
+    samplesPerSecond: e.samplesPerSecond,
+    loss: e.loss,
   };
-  await loader.close();
-  if (!Number.isFinite(checksum)) throw new Error('non-finite batch values');
+  await reader.close();
+  trainer.destroy();
+  if (!Number.isFinite(e.loss)) throw new Error('non-finite loss');
   process.stdout.write(JSON.stringify(report) + '\n');
 }
 
@@ -128,7 +157,14 @@ async function* synthetic(count: number): AsyncGenerator<LabeledRecord> {
   }
 }
 
-function runChild(dir: string, budget: number, batchSize: number): Promise<ChildReport> {
+function runChild(
+  dir: string,
+  mode: string,
+  budget: number,
+  batchSize: number,
+  hidden: number,
+  worker: number,
+): Promise<ChildReport> {
   const self = fileURLToPath(import.meta.url);
   const args = [
     ...process.execArgv,
@@ -139,8 +175,11 @@ function runChild(dir: string, budget: number, batchSize: number): Promise<Child
     self,
     '--child',
     dir,
+    mode,
     String(budget),
     String(batchSize),
+    String(hidden),
+    String(worker),
   ];
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -156,12 +195,16 @@ function runChild(dir: string, budget: number, batchSize: number): Promise<Child
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--child') {
-    await child(process.argv[3], Number(process.argv[4]), Number(process.argv[5]));
+    const [dir, mode, budget, batch, hidden, worker] = process.argv.slice(3);
+    const m = mode as 'stream' | 'resident';
+    await child(dir, m, Number(budget), Number(batch), Number(hidden), worker === '1');
     return;
   }
   const budget = arg('budget-mib', 64) * MiB;
-  const datasetBytes = arg('dataset-mib', 320) * MiB;
+  const datasetBytes = arg('dataset-mib', 256) * MiB;
   const batchSize = arg('batch', 256);
+  const hidden = arg('hidden', 64);
+  const worker = arg('worker', 1);
   const count = Math.ceil(datasetBytes / R);
   const dir = await mkdtemp(join(tmpdir(), 'bench-streaming-'));
   try {
@@ -176,28 +219,28 @@ async function main(): Promise<void> {
     const onDisk = index.shards.reduce((a, s) => a + s.bytes, 0);
     console.log(
       `dataset: ${count} records of ${H}x${W}x${C}, ${index.shards.length} shards, ${(onDisk / MiB).toFixed(1)} MiB on disk ` +
-        `(${(onDisk / budget).toFixed(1)}x the budget), written in ${writeS.toFixed(1)} s`,
+        `(${(onDisk / budget).toFixed(1)}x the ${(budget / MiB).toFixed(0)} MiB budget), written in ${writeS.toFixed(1)} s; ` +
+        `MLP ${R}-${hidden}-10, batch ${batchSize}, 1 epoch`,
     );
-    const r = await runChild(dir, budget, batchSize);
     const mib = (b: number): string => `${(b / MiB).toFixed(1)} MiB`;
-    const peak = Math.max(r.peakRssSampled, r.peakRssHwm ?? 0);
-    const m = r.memory;
-    console.log(
-      `loader buffers: ${mib(r.bytesHeld)} of ${mib(budget)} budget ` +
-        `(read pool ${mib(m.readPool)}, shuffle window ${mib(m.shuffleWindow)} = ${r.shuffleRecords} records, ` +
-        `batch buffers ${mib(m.batchBuffers)}, scratch ${mib(m.scratch)}; reserve ${mib(m.reserve)} left free)`,
-    );
-    console.log(
-      `epoch: ${r.batches} batches of ${batchSize}, ${r.records} records in ${r.seconds.toFixed(2)} s ` +
-        `(first batch after ${r.firstBatchSeconds.toFixed(2)} s): ${(r.batches / r.seconds).toFixed(1)} batches/s, ` +
-        `${((r.records * R) / MiB / r.seconds).toFixed(1)} MiB/s of records`,
-    );
-    console.log(
-      `RSS: baseline ${mib(r.baselineRss)}, peak ${mib(peak)} (sampled ${mib(r.peakRssSampled)}, VmHWM ${r.peakRssHwm === null ? 'n/a' : mib(r.peakRssHwm)}), ` +
-        `peak - baseline ${mib(peak - r.baselineRss)} vs budget ${mib(budget)}: ` +
-        (peak <= r.baselineRss + budget ? 'within budget + baseline' : 'OVER budget + baseline'),
-    );
-    if (r.records !== count) throw new Error(`epoch produced ${r.records} records, expected ${count}`);
+    const results: ChildReport[] = [];
+    for (const mode of ['stream', 'resident']) {
+      const r = await runChild(dir, mode, budget, batchSize, hidden, worker);
+      results.push(r);
+      const peak = Math.max(r.peakRssSampled, r.peakRssHwm ?? 0);
+      console.log(
+        `${mode === 'stream' ? `streamed (reads on ${worker ? 'a worker thread' : 'the training thread'})` : 'resident'}: ${r.records} samples in ${r.seconds.toFixed(1)} s, ` +
+          `${r.samplesPerSecond.toFixed(0)} samples/s, loss ${r.loss.toFixed(3)}; RSS baseline ${mib(r.baselineRss)}, ` +
+          `peak ${mib(peak)}, peak - baseline ${mib(peak - r.baselineRss)}` +
+          (mode === 'stream'
+            ? ` vs budget ${mib(budget)}: ${peak - r.baselineRss <= budget ? 'within budget' : 'OVER budget'}`
+            : ''),
+      );
+    }
+    const [st, re] = results;
+    console.log(`streamed / resident throughput: ${(st.samplesPerSecond / re.samplesPerSecond).toFixed(2)}`);
+    if (st.records !== count)
+      throw new Error(`the streamed epoch saw ${st.records} records, expected ${count}`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

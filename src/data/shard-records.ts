@@ -133,11 +133,17 @@ export class ShardRecordReader {
   private constructor(
     readonly set: ShardSet,
     private readonly layout: ShardLayout,
+    private readonly useWorker: boolean,
   ) {
     this.local = new RecordFiles(layout);
   }
 
-  static async open(dir: string): Promise<ShardRecordReader> {
+  /**
+   * `worker: false` reads on the calling thread (blocking it for the read): faster when the shards
+   * sit in the page cache and the cores are busy (bench/streaming.ts measures both); the default
+   * worker thread overlaps reads from a real disk with the training step.
+   */
+  static async open(dir: string, o: { worker?: boolean } = {}): Promise<ShardRecordReader> {
     const set = await ShardSet.open(dir);
     const layout: ShardLayout = {
       paths: set.index.shards.map((_, i) => set.shardPath(i)),
@@ -146,7 +152,7 @@ export class ShardRecordReader {
       recordBytes: set.recordBytes,
       count: set.count,
     };
-    return new ShardRecordReader(set, layout);
+    return new ShardRecordReader(set, layout, o.worker ?? true);
   }
 
   get count(): number {
@@ -158,7 +164,7 @@ export class ShardRecordReader {
 
   read(ids: Uint32Array, images: Uint8Array, labels: Int32Array): Promise<void> {
     const shared = images.buffer instanceof SharedArrayBuffer && labels.buffer instanceof SharedArrayBuffer;
-    if (!shared) {
+    if (!shared || !this.useWorker) {
       try {
         this.local.read(ids, images, labels);
         return Promise.resolve();
