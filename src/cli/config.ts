@@ -39,6 +39,13 @@ export const TRAIN_CONFIG_OPTIONS: readonly OptionSpec[] = [
     help: 'use only the first N training (and test) samples, for quick experiments',
   },
   {
+    name: 'memory-budget',
+    type: 'string',
+    arg: 'SIZE',
+    defaultText: 'none',
+    help: 'most memory the training images may take on the device (e.g. 512MiB, 2GiB); a larger set (or one over the GPU binding limit) streams to the GPU a batch at a time',
+  },
+  {
     name: 'image-size',
     type: 'string',
     arg: 'HxW',
@@ -204,6 +211,8 @@ export const TRAIN_CONFIG_OPTIONS: readonly OptionSpec[] = [
 export interface TrainConfig {
   data: string;
   limit: number | null;
+  /** Bytes (--memory-budget); null: only the GPU binding limit decides whether data streams. */
+  memoryBudget: number | null;
   imageSize: [number, number];
   channels: 1 | 3;
   resize: 'resize' | 'center-crop';
@@ -300,6 +309,7 @@ export function resolveTrainConfig(values: Record<string, OptionValue | undefine
   return {
     data: String(v('data')),
     limit: (v('limit') as number | undefined) ?? null,
+    memoryBudget: parseBytes(v('memory-budget') as string | undefined),
     imageSize: [Number(m[1]), Number(m[2])],
     channels: v('channels') === '1' ? 1 : 3,
     resize: v('resize') as TrainConfig['resize'],
@@ -326,6 +336,18 @@ export function resolveTrainConfig(values: Record<string, OptionValue | undefine
     validation,
     augment: parseAugment(String(v('augment') ?? 'none')),
   };
+}
+
+/** `--memory-budget 512MiB` (B, KiB/KB, MiB/MB, GiB/GB; binary multiples) as bytes, or null. */
+export function parseBytes(text: string | undefined): number | null {
+  if (text === undefined || text === 'none') return null;
+  const m = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i.exec(text.trim());
+  const unit = { b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30 }[(m?.[2] ?? 'b')[0].toLowerCase() as 'b'];
+  const bytes = m ? Math.floor(Number(m[1]) * unit) : NaN;
+  if (!(bytes > 0)) {
+    throw new UsageError(`--memory-budget: '${text}' is not a size such as 512MiB or 2GiB`);
+  }
+  return bytes;
 }
 
 /** `--augment crop,flip,jitter` (or none) as the data library's AugmentOptions. */

@@ -232,6 +232,22 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
   };
 }
 
+/** Whether training data goes to the GPU a batch at a time (over the budget or one binding). */
+function streams(d: TrainingData, budget: number | null, bindingLimit: number): boolean {
+  const bytes = dataBytes(d);
+  return bytes > bindingLimit || (budget !== null && bytes > budget);
+}
+
+/** The header's note on how the training data reaches the GPU. */
+function feedText(d: TrainingData, budget: number | null, bindingLimit: number): string {
+  if (!streams(d, budget, bindingLimit)) return '';
+  const why =
+    budget !== null && dataBytes(d) > budget
+      ? `budget ${formatBytes(budget)}`
+      : `over the ${formatBytes(bindingLimit)} GPU binding limit`;
+  return `; ${formatBytes(dataBytes(d))} streamed from memory a batch at a time (${why})`;
+}
+
 function describeNet(spec: ModelSpec): string {
   const m = resolveModel(spec);
   if (m.layers.every((l) => l.type === 'dense')) {
@@ -338,7 +354,7 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
     ['adapter', `${gpu.report.name} [${gpu.report.origin}]`],
     [
       'data',
-      `${cfg.data}: ${nTrain} train, validation ${valText}, ${p.test ? `${p.test.count} test` : 'no test split'}; ${h}x${w}x${c}, ${o.data.classNames.length} classes`,
+      `${cfg.data}: ${nTrain} train, validation ${valText}, ${p.test ? `${p.test.count} test` : 'no test split'}; ${h}x${w}x${c}, ${o.data.classNames.length} classes${feedText(p.train, cfg.memoryBudget, gpu.device.limits.maxStorageBufferBindingSize)}`,
     ],
     ['network', describeNet(spec)],
     ['parameters', trainer.parameterCount.toLocaleString('en-US')],
@@ -499,6 +515,8 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
       start,
       // Training batches only; a spread so this compiles before FitOptions gains the field.
       ...(cfg.augment ? { augment: cfg.augment } : {}),
+      // Over the budget: the images stay in host memory and stream to the GPU a batch at a time.
+      ...(streams(p.train, cfg.memoryBudget, Infinity) ? { residency: 'upload' as const } : {}),
     });
   } catch (e) {
     throw guard.explain(e);
