@@ -36,6 +36,11 @@ export interface LoadedData {
   shape: [number, number, number];
   /** false when the class names are only numbers made up for an unnamed format (IDX folders). */
   namedClasses: boolean;
+  /**
+   * Set when the training images were left in the decoded cache (over the memory budget): the
+   * shard folder to stream them from; `train.images` is then empty.
+   */
+  trainShards?: string;
 }
 
 /** JSON-able normalisation saved in the model file. */
@@ -52,6 +57,7 @@ export async function loadData(
   img: ImageOptions,
   limit: number | null,
   log: (line: string) => void = (line) => process.stderr.write(line + '\n'),
+  streamOver?: number,
 ): Promise<LoadedData> {
   checkDataSpec(spec);
   let d: LoadedData;
@@ -66,7 +72,7 @@ export async function loadData(
       namedClasses: true,
     };
   } else {
-    d = await loadFolder(spec, img, log);
+    d = await loadFolder(spec, img, log, streamOver);
   }
   if (limit !== null) {
     d.train = take(d.train, limit);
@@ -91,11 +97,18 @@ function shapeOf(s: ImageSet): [number, number, number] {
 
 function take(s: ImageSet, n: number): ImageSet {
   if (n >= s.count) return s;
+  // Streamed (no images in memory): the reader serves the first n records.
+  if (s.images.length === 0) return { ...s, count: n, labels: s.labels.subarray(0, n) };
   const per = s.height * s.width * s.channels;
   return { ...s, count: n, images: s.images.subarray(0, n * per), labels: s.labels.subarray(0, n) };
 }
 
-async function loadFolder(root: string, img: ImageOptions, log: (line: string) => void): Promise<LoadedData> {
+async function loadFolder(
+  root: string,
+  img: ImageOptions,
+  log: (line: string) => void,
+  streamOver?: number,
+): Promise<LoadedData> {
   if (!statSync(root).isDirectory()) {
     throw new UsageError(`--data: ${root} is a file; give a folder of IDX files or of class folders`);
   }
@@ -128,8 +141,22 @@ async function loadFolder(root: string, img: ImageOptions, log: (line: string) =
   // root/train/<class>/... alone is training data (validation is held out of it), not one class
   // named "train".
   const trainOnly = dirs.length === 1 && dirs[0] === 'train';
-  const train = await read(trainOnly ? sub('train') : root);
-  return { source: root, train, classNames: train.classNames, shape: shapeOf(train), namedClasses: true };
+  // Only a lone training folder streams (a test folder beside it is loaded whole).
+  const got = await readImageFolderCached(trainOnly ? sub('train') : root, {
+    ...opts,
+    onInfo: log,
+    onWarning: log,
+    streamOver,
+  });
+  const train = got.set;
+  return {
+    source: root,
+    train,
+    classNames: train.classNames,
+    shape: shapeOf(train),
+    namedClasses: true,
+    trainShards: got.streamed ? got.dir : undefined,
+  };
 }
 
 async function loadIdxFolder(root: string, names: string[], trainImages: string): Promise<LoadedData> {

@@ -11,7 +11,9 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Trainer, type EpochLog, type StepLog } from '../engine/trainer.js';
-import type { TrainingData } from '../engine/gpu-data.js';
+import { sourceBytes, type BatchSource, type TrainingData } from '../engine/batch-source.js';
+import { ShardRecordReader } from '../data/shard-records.js';
+import { ShardSet } from '../data/shards.js';
 import type { GpuDevice } from '../gpu/device.js';
 import type { CheckpointInput, JsonObject, ModelInput } from '../io/modelfile.js';
 import { loadCheckpointFile, saveCheckpointFile, saveModelFile } from '../io/files.js';
@@ -35,6 +37,7 @@ import {
   computeNormalization,
   dataBytes,
   loadData,
+  mulAdd,
   parseNormalization,
   toTrainingData,
   type LoadedData,
@@ -153,7 +156,7 @@ interface Prepared {
   cfg: TrainConfig;
   data: LoadedData;
   norm: NormalizationBlock;
-  train: TrainingData;
+  train: BatchSource;
   test?: TrainingData;
   spec: ModelSpec;
   outDir: string;
@@ -187,10 +190,19 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
   }
   checkDataSpec(cfg.data);
   io.err(`loading ${cfg.data} ...\n`);
-  const data = await loadData(cfg.data, cfg, cfg.limit, (l) => io.err(l + '\n'));
+  const data = await loadData(
+    cfg.data,
+    cfg,
+    cfg.limit,
+    (l) => io.err(l + '\n'),
+    cfg.memoryBudget ?? undefined,
+  );
   const norm = resume
     ? parseNormalization(resume.model.normalization, data.shape[2], String(v.resume))
-    : computeNormalization(data.train, cfg.normalize);
+    : data.trainShards && cfg.normalize === 'standardize'
+      ? // Left on disk: one streaming pass over the shards (every record, whatever --limit says).
+        await (await ShardSet.open(data.trainShards)).computeNormalization()
+      : computeNormalization(data.train, cfg.normalize);
   const [h, w, c] = data.shape;
   if (!resume && cfg.model !== null) {
     const net = await readModelJson(cfg.model);
@@ -224,7 +236,18 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
     cfg,
     data,
     norm,
-    train: toTrainingData(data.train, norm),
+    train: data.trainShards
+      ? {
+          kind: 'stream',
+          reader: await ShardRecordReader.open(data.trainShards),
+          count: data.train.count,
+          channels: c,
+          height: h,
+          width: w,
+          ...mulAdd(norm, c),
+          source: data.trainShards,
+        }
+      : toTrainingData(data.train, norm),
     test: data.test ? toTrainingData(data.test, norm) : undefined,
     spec,
     outDir,
@@ -233,13 +256,17 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
 }
 
 /** Whether training data goes to the GPU a batch at a time (over the budget or one binding). */
-function streams(d: TrainingData, budget: number | null, bindingLimit: number): boolean {
+function streams(d: BatchSource, budget: number | null, bindingLimit: number): boolean {
+  if (d.kind === 'stream') return true;
   const bytes = dataBytes(d);
   return bytes > bindingLimit || (budget !== null && bytes > budget);
 }
 
 /** The header's note on how the training data reaches the GPU. */
-function feedText(d: TrainingData, budget: number | null, bindingLimit: number): string {
+function feedText(d: BatchSource, budget: number | null, bindingLimit: number): string {
+  if (d.kind === 'stream') {
+    return `; ${formatBytes(sourceBytes(d))} streamed from shards (the decoded cache), budget ${formatBytes(budget ?? 0)}`;
+  }
   if (!streams(d, budget, bindingLimit)) return '';
   const why =
     budget !== null && dataBytes(d) > budget
@@ -341,7 +368,7 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
   const valData = cfg.validation === 'test' ? p.test : undefined;
   const memory =
     trainer.gpuBytes +
-    dataBytes(p.train) +
+    (p.train.kind === 'stream' ? 0 : dataBytes(p.train)) +
     (valData ? dataBytes(valData) : 0) +
     B * (resolveModel(spec).inputSize + 4 * resolveModel(spec).layers.reduce((s, l) => s + l.outSize, 0)) * 4;
   const valText =

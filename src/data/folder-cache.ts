@@ -37,6 +37,12 @@ export interface CachedFolderOptions {
   onWarning?: (message: string) => void;
   /** One line per load saying where the records came from. */
   onInfo?: (message: string) => void;
+  /**
+   * On a cache hit whose records take more than this many bytes, leave them on disk: the set
+   * comes back without images (images empty, labels and count kept) and `streamed` is true, for
+   * the caller to stream the records from the slot `dir` (a shard set). Default: always load.
+   */
+  streamOver?: number;
 }
 
 export type CacheOutcome = 'hit' | 'miss' | 'rebuilt' | 'off';
@@ -46,6 +52,8 @@ export interface CachedFolder {
   cache: CacheOutcome;
   /** The slot folder (absent when caching is off). */
   dir?: string;
+  /** The images were left in the slot (see streamOver). */
+  streamed?: boolean;
 }
 
 interface SlotMeta {
@@ -121,9 +129,25 @@ export async function readImageFolderCached(root: string, o: CachedFolderOptions
     try {
       const t0 = performance.now();
       const shards = await ShardSet.open(dir);
-      const s = await shards.toImageSet();
       const classToIndex: Record<string, number> = {};
       old.classNames.forEach((n, i) => (classToIndex[n] = i));
+      if (o.streamOver !== undefined && shards.count * shards.recordBytes > o.streamOver) {
+        const set: ImageFolderSet = {
+          images: new Uint8Array(0),
+          labels: new Int32Array(0),
+          count: shards.count,
+          height,
+          width,
+          channels,
+          source: abs,
+          classNames: old.classNames,
+          classToIndex,
+          files: old.files.map((f) => path.join(abs, f)),
+        };
+        info(`streaming ${set.count} decoded images of ${root} from the cache ${dir}`);
+        return { set, cache: 'hit', dir, streamed: true };
+      }
+      const s = await shards.toImageSet();
       const set: ImageFolderSet = {
         ...s,
         source: abs,
