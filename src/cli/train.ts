@@ -14,6 +14,7 @@ import { Trainer, type EpochLog, type StepLog } from '../engine/trainer.js';
 import { sourceBytes, type BatchSource, type TrainingData } from '../engine/batch-source.js';
 import { ShardRecordReader } from '../data/shard-records.js';
 import { ShardSet } from '../data/shards.js';
+import { histogramNormalization } from '../data/pipeline-normalize.js';
 import type { GpuDevice } from '../gpu/device.js';
 import type { CheckpointInput, JsonObject, ModelInput } from '../io/modelfile.js';
 import { loadCheckpointFile, saveCheckpointFile, saveModelFile } from '../io/files.js';
@@ -200,8 +201,8 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
   const norm = resume
     ? parseNormalization(resume.model.normalization, data.shape[2], String(v.resume))
     : data.trainShards && cfg.normalize === 'standardize'
-      ? // Left on disk: one streaming pass over the shards (every record, whatever --limit says).
-        await (await ShardSet.open(data.trainShards)).computeNormalization()
+      ? // Left on disk: one pass over the shards, the same statistics as from memory.
+        histogramNormalization(await (await ShardSet.open(data.trainShards)).pixelHistogram(data.train.count))
       : computeNormalization(data.train, cfg.normalize);
   const [h, w, c] = data.shape;
   if (!resume && cfg.model !== null) {

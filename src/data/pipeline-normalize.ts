@@ -267,6 +267,14 @@ export function computeNormalization(
   if (kind === 'scale') return { kind: 'scale' };
   const hist = new PixelHistogram(channels);
   hist.add(images);
+  return histogramNormalization(hist);
+}
+
+/**
+ * The standardisation computeNormalization gives, from a histogram filled elsewhere (e.g. one
+ * shard at a time): mean and std rounded to 6 decimals, a constant channel's std 1.
+ */
+export function histogramNormalization(hist: PixelHistogram): Normalization {
   const { mean, std } = hist.statistics();
   const round6 = (x: number): number => Math.round(x * 1e6) / 1e6;
   return {

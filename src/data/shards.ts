@@ -595,10 +595,19 @@ export class ShardSet {
 
   /** Per-channel mean/std over every record, one shard in memory at a time. */
   async computeNormalization(): Promise<StandardizeNormalization> {
+    return (await this.pixelHistogram()).toNormalization();
+  }
+
+  /** The pixel histogram of the first `count` records (default all), one shard in memory at a time. */
+  async pixelHistogram(count = this.count): Promise<PixelHistogram> {
     const h = new PixelHistogram(this.index.channels);
     const buf = new Uint8Array(this.maxShardBytes);
-    for (let i = 0; i < this.shardCount; i++) h.add((await this.readShard(i, buf)).images);
-    return h.toNormalization();
+    for (let i = 0; i < this.shardCount && this.firstRecord[i] < count; i++) {
+      const images = (await this.readShard(i, buf)).images;
+      const n = Math.min(this.index.shards[i].count, count - this.firstRecord[i]);
+      h.add(images.subarray(0, n * this.recordBytes));
+    }
+    return h;
   }
 
   /** Validates a shard's bytes (already read) and returns views into them. */
