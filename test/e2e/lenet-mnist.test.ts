@@ -1,7 +1,8 @@
 // A LeNet-sized CNN trained through the API on the full MNIST set (the e2e tier): conv 5x5 8 ->
-// maxpool -> conv 5x5 16 -> maxpool -> dense 120 -> dense 84 -> softmax 10, Adam with a cosine
-// schedule, batch 64, pixels standardised with the training set's mean and std. The bar is 99.0%
-// on the 10,000 test images, never looked at during training (validation is a 5% hold-out).
+// batchnorm relu -> maxpool -> conv 5x5 16 -> batchnorm relu -> maxpool -> dense 120 -> dense 84 ->
+// softmax 10, Adam with a cosine schedule, batch 64, pixels standardised with the training set's
+// mean and std. The bar is 99.0% on the 10,000 test images, never looked at during training
+// (validation is a 5% hold-out). Without batch norm, 3 epochs gave 98.94% (val 98.73%).
 //
 // Slow (minutes on a software adapter), so it runs in CI (CI=true) or when asked:
 //   WGT_E2E=lenet npx vitest run test/e2e/lenet-mnist.test.ts
@@ -17,14 +18,16 @@ import { testGpu } from '../helpers/gpu.js';
 
 const wanted = process.env.WGT_E2E ?? (process.env.CI ? '1' : '');
 const enabled = wanted === '1' || wanted.split(',').includes('lenet');
-const EPOCHS = 3;
+const EPOCHS = 4;
 
 export const LENET: ModelSpec = {
   inputShape: [28, 28, 1],
   layers: [
-    { type: 'conv2d', filters: 8, kernelSize: 5, padding: 'same', activation: 'relu' },
+    { type: 'conv2d', filters: 8, kernelSize: 5, padding: 'same', bias: false },
+    { type: 'batchnorm', activation: 'relu' },
     { type: 'maxpool2d', size: 2 },
-    { type: 'conv2d', filters: 16, kernelSize: 5, activation: 'relu' },
+    { type: 'conv2d', filters: 16, kernelSize: 5, bias: false },
+    { type: 'batchnorm', activation: 'relu' },
     { type: 'maxpool2d', size: 2 },
     { type: 'flatten' },
     { type: 'dense', units: 120, activation: 'relu' },
