@@ -3,6 +3,9 @@
 // thread; results come back in file order. Errors are rebuilt as the same named classes the
 // single-threaded reader throws, so callers cannot tell the two paths apart. When workers cannot
 // start (or there is one core, or few files) the files are decoded on this thread instead.
+// decodeFilesInOrder hands the records to a sink in file order instead of returning them all, and
+// sends no more chunks ahead than `maxHeld` images allow, so a folder larger than memory can be
+// decoded straight into a shard writer (folder-cache.ts) in bounded memory.
 
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
@@ -86,58 +89,124 @@ function startWorker(): Worker {
   return new Worker(code, { eval: true });
 }
 
-/** Decodes `files` (null for a skipped non-image file), in order. */
+/** Decodes `files` (null for a skipped non-image file), in order, all held in memory. */
 export async function decodeFiles(files: string[], o: DecodePoolOptions): Promise<(Uint8Array | null)[]> {
+  const out: (Uint8Array | null)[] = new Array<Uint8Array | null>(files.length).fill(null);
+  await decodeFilesInOrder(files, o, (i, px) => {
+    out[i] = px;
+  });
+  return out;
+}
+
+export interface DecodeStreamOptions extends DecodePoolOptions {
+  /**
+   * Most decoded images alive at once: sent to a worker, decoded and waiting for their turn, or
+   * being handed to the sink. Chunks shrink and fewer are sent ahead to respect it. Default: no
+   * bound beyond the pace of the workers.
+   */
+  maxHeld?: number;
+  /** Called with the number of images held (as maxHeld counts them) each time it changes. */
+  onHeld?: (held: number) => void;
+}
+
+/**
+ * Decodes `files` and hands each record to `sink` in file order (null: a skipped non-image file),
+ * awaiting the sink before the next record, so a slow sink (a shard writer) holds the decoders back
+ * rather than letting decoded images pile up. The first error (a corrupt file, a failing sink)
+ * stops the sending, terminates the workers and is thrown.
+ */
+export async function decodeFilesInOrder(
+  files: string[],
+  o: DecodeStreamOptions,
+  sink: (i: number, pixels: Uint8Array | null) => Promise<void> | void,
+): Promise<void> {
   const warn = o.onWarning ?? ((m: string) => console.warn(m));
   const opts: DecodeJobOptions = { size: o.size, channels: o.channels, mode: o.mode, maxPixels: o.maxPixels };
+  const maxHeld = Math.max(1, Math.floor(o.maxHeld ?? Infinity));
+  const onHeld = o.onHeld ?? (() => {});
   // Starting a worker costs more than decoding a few hundred small images, so small folders (and
   // one-core machines) decode here unless `threads` asks otherwise.
   const wanted = o.threads ?? (files.length >= MIN_FILES_FOR_WORKERS ? availableParallelism() : 1);
-  const threads = Math.min(wanted, Math.ceil(files.length / CHUNK));
-  const out: (Uint8Array | null)[] = new Array<Uint8Array | null>(files.length).fill(null);
-  const settle = (i: number, r: DecodeResult): void => {
-    if (r.ok) out[i] = r.pixels;
-    else if (r.error.notImage && o.skipNonImages) warn(`${files[i]}: skipped, not a PNG or JPEG file`);
-    else throw rebuild(r.error);
+  // Two chunks per thread fit the bound, so a worker has its next chunk while one waits its turn.
+  const chunk = Math.max(1, Math.min(CHUNK, Math.floor(maxHeld / (2 * Math.max(1, wanted)))));
+  const window = Math.max(1, Math.floor(maxHeld / chunk));
+  const nChunks = Math.ceil(files.length / chunk);
+  const threads = Math.min(wanted, nChunks, window);
+  const settle = async (i: number, r: DecodeResult): Promise<void> => {
+    if (r.ok) await sink(i, r.pixels);
+    else if (r.error.notImage && o.skipNonImages) {
+      warn(`${files[i]}: skipped, not a PNG or JPEG file`);
+      await sink(i, null);
+    } else throw rebuild(r.error);
   };
   if (threads <= 1) {
     for (let i = 0; i < files.length; i++) {
       const bytes = await readFileBytes(files[i]);
-      out[i] = await decodeFolderFile(bytes, files[i], { decoder: jsImageDecoder, ...opts, ...o }, warn);
+      onHeld(1);
+      const px = await decodeFolderFile(bytes, files[i], { decoder: jsImageDecoder, ...opts, ...o }, warn);
+      await sink(i, px);
+      onHeld(0);
     }
-    return out;
+    return;
   }
   const workers = Array.from({ length: threads }, startWorker);
   try {
-    let next = 0;
-    let id = 0;
-    await Promise.all(
-      workers.map(
-        (w) =>
-          new Promise<void>((resolve, reject) => {
-            let start = 0;
-            const send = (): void => {
-              if (next >= files.length) return resolve();
-              start = next;
-              next = Math.min(files.length, next + CHUNK);
-              w.postMessage({ id: id++, files: files.slice(start, next), opts } satisfies DecodeJob);
-            };
-            w.on('message', (m: { results: DecodeResult[] }) => {
-              try {
-                m.results.forEach((r, k) => settle(start + k, r));
-              } catch (e) {
-                reject(e);
-                return;
-              }
-              send();
-            });
-            w.on('error', reject);
-            send();
-          }),
-      ),
-    );
+    await new Promise<void>((resolve, reject) => {
+      const idle = [...workers];
+      const ready = new Map<number, DecodeResult[]>();
+      let sent = 0;
+      let sunk = 0;
+      let held = 0;
+      let failed = false;
+      let draining = false;
+      const fail = (e: unknown): void => {
+        if (!failed) reject(e instanceof Error ? e : new EngineError(String(e)));
+        failed = true;
+      };
+      const pump = (): void => {
+        while (!failed && idle.length > 0 && sent < nChunks && sent - sunk < window) {
+          const k = sent++;
+          const part = files.slice(k * chunk, (k + 1) * chunk);
+          held += part.length;
+          onHeld(held);
+          idle.pop()!.postMessage({ id: k, files: part, opts } satisfies DecodeJob);
+        }
+      };
+      // One drain at a time hands chunks to the sink in order; it re-checks after every chunk, so
+      // a chunk that arrives while it runs is not missed.
+      const drain = async (): Promise<void> => {
+        if (draining || failed) return;
+        draining = true;
+        try {
+          while (!failed && ready.has(sunk)) {
+            const results = ready.get(sunk)!;
+            ready.delete(sunk);
+            for (let k = 0; k < results.length; k++) await settle(sunk * chunk + k, results[k]);
+            // The chunk's array keeps its images alive until here.
+            held -= results.length;
+            onHeld(held);
+            sunk++;
+            pump();
+          }
+          if (sunk === nChunks) resolve();
+        } catch (e) {
+          fail(e);
+        } finally {
+          draining = false;
+        }
+      };
+      for (const w of workers) {
+        w.on('message', (m: { id: number; results: DecodeResult[] }) => {
+          ready.set(m.id, m.results);
+          idle.push(w);
+          pump();
+          void drain();
+        });
+        w.on('error', fail);
+      }
+      pump();
+    });
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
-  return out;
 }

@@ -8,19 +8,28 @@
 // ($XDG_CACHE_HOME/webgpu-trainer/decoded, else ~/.cache/webgpu-trainer/decoded), never in the
 // data folder unless `cacheDir` points there. A slot is written to a temporary folder and renamed
 // into place, so an interrupted run leaves either the old slot or none, never half of one.
-// Writing a slot also removes the slots of folders that no longer exist.
+// Writing a slot also removes the slots of folders that no longer exist, and temporary folders
+// left by runs that died.
+//
+// A miss decodes straight into the slot's shards: workers decode chunks of files, the records go
+// to a ShardWriter in file order, and no more than `maxHeld` decoded images (default: 16 MiB of
+// them) exist at once, so the first run on a folder larger than memory works. The set is then read
+// from the new slot exactly as a hit reads it (loaded, or left on disk to stream when over
+// `streamOver`). Only when the slot cannot be written (no space, no permission) does it decode
+// into memory instead, and then only when the images fit `streamOver`.
 
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { decodeFiles } from './decode-pool.js';
-import { assembleImageFolder, listImageFolder } from './imagefolder.js';
-import type { ImageFolderSet } from './imagefolder.js';
+import { ConfigError } from '../errors.js';
+import { decodeFiles, decodeFilesInOrder } from './decode-pool.js';
+import { assembleImageFolder, checkClassesFound, listImageFolder } from './imagefolder.js';
+import type { FolderFile, ImageFolderSet } from './imagefolder.js';
 import type { ResizeMode } from './preprocess.js';
 import { nodeFolderSource } from './readers-node.js';
-import { ShardSet, writeShards } from './shards.js';
+import { ShardSet, ShardWriter } from './shards.js';
 
 export interface CachedFolderOptions {
   size: [number, number];
@@ -43,6 +52,10 @@ export interface CachedFolderOptions {
    * the caller to stream the records from the slot `dir` (a shard set). Default: always load.
    */
   streamOver?: number;
+  /** Most decoded images held at once while a miss writes the slot; default 16 MiB of them. */
+  maxHeld?: number;
+  /** Called with the number of decoded images held each time it changes (see decode-pool.ts). */
+  onHeld?: (held: number) => void;
 }
 
 export type CacheOutcome = 'hit' | 'miss' | 'rebuilt' | 'off';
@@ -72,19 +85,148 @@ export function decodedCacheRoot(): string {
   return path.join(base, 'webgpu-trainer', 'decoded');
 }
 
-/** Removes slots whose data folder no longer exists (temporary folders, moved datasets). */
+/** Whether process `pid` is alive on this machine (EPERM: alive, someone else's). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes slots whose data folder no longer exists (temporary folders, moved datasets) and
+ * temporary slots of runs that died while writing them.
+ */
 async function pruneOrphans(cacheRoot: string): Promise<void> {
   for (const name of await readdir(cacheRoot)) {
-    if (name.includes('.tmp-')) continue;
     const slot = path.join(cacheRoot, name);
+    const tmp = /\.tmp-(\d+)$/.exec(name);
+    if (tmp) {
+      const pid = Number(tmp[1]);
+      if (pid !== process.pid && !alive(pid)) await rm(slot, { recursive: true, force: true });
+      continue;
+    }
     try {
       const meta = JSON.parse(await readFile(path.join(slot, 'folder.json'), 'utf8')) as SlotMeta;
       if (typeof meta.root === 'string' && !existsSync(meta.root))
         await rm(slot, { recursive: true, force: true });
     } catch {
-      // Not a slot of ours, or being written: leave it.
+      // Not a slot of ours: leave it.
     }
   }
+}
+
+/** A failure to write the slot (as opposed to a bad image), with the file-system error as cause. */
+class SlotWriteError extends Error {}
+
+async function writing<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw new SlotWriteError((e as Error).message, { cause: e });
+  }
+}
+
+interface SlotShape {
+  height: number;
+  width: number;
+  channels: 1 | 3;
+}
+
+/**
+ * Decodes `files` into a new slot in `tmp` (shards, then folder.json last), holding at most
+ * `maxHeld` decoded images; returns the slot's meta. Bad images throw as they are; failures to
+ * write throw SlotWriteError.
+ */
+async function writeSlot(
+  tmp: string,
+  abs: string,
+  key: string,
+  classNames: string[],
+  files: FolderFile[],
+  shape: SlotShape,
+  o: CachedFolderOptions,
+  warn: (message: string) => void,
+): Promise<SlotMeta> {
+  const writer = await writing(() =>
+    ShardWriter.create(tmp, { ...shape, classNames, source: abs, overwrite: true }),
+  );
+  const found = new Array<number>(classNames.length).fill(0);
+  const kept: string[] = [];
+  const recordBytes = shape.height * shape.width * shape.channels;
+  try {
+    await decodeFilesInOrder(
+      files.map((f) => f.file),
+      {
+        size: [shape.height, shape.width],
+        channels: shape.channels,
+        mode: o.mode,
+        maxPixels: o.maxPixels,
+        skipNonImages: o.skipNonImages,
+        threads: o.threads,
+        onWarning: warn,
+        maxHeld: o.maxHeld ?? Math.max(1, Math.floor((16 << 20) / recordBytes)),
+        onHeld: o.onHeld,
+      },
+      async (i, px) => {
+        if (!px) return;
+        await writing(() => writer.append(px, files[i].label));
+        found[files[i].label]++;
+        kept.push(path.relative(abs, files[i].file));
+      },
+    );
+    checkClassesFound(abs, classNames, found, path.join);
+  } catch (e) {
+    await writer.abort();
+    throw e;
+  }
+  await writing(() => writer.close());
+  const meta: SlotMeta = { key, root: abs, classNames, files: kept };
+  await writing(() => writeFile(path.join(tmp, 'folder.json'), JSON.stringify(meta)));
+  return meta;
+}
+
+/** The set in a slot: loaded, or (over streamOver) left on disk for the caller to stream. */
+async function readSlot(
+  dir: string,
+  meta: SlotMeta,
+  abs: string,
+  root: string,
+  shape: SlotShape,
+  o: CachedFolderOptions,
+  info: (message: string) => void,
+  announceLoad: boolean,
+): Promise<{ set: ImageFolderSet; streamed: boolean }> {
+  const t0 = performance.now();
+  const shards = await ShardSet.open(dir);
+  const classToIndex: Record<string, number> = {};
+  meta.classNames.forEach((n, i) => (classToIndex[n] = i));
+  const about = {
+    source: abs,
+    classNames: meta.classNames,
+    classToIndex,
+    files: meta.files.map((f) => path.join(abs, f)),
+  };
+  if (o.streamOver !== undefined && shards.count * shards.recordBytes > o.streamOver) {
+    info(`streaming ${shards.count} decoded images of ${root} from the cache ${dir}`);
+    const set: ImageFolderSet = {
+      images: new Uint8Array(0),
+      labels: new Int32Array(0),
+      count: shards.count,
+      ...shape,
+      ...about,
+    };
+    return { set, streamed: true };
+  }
+  const set: ImageFolderSet = { ...(await shards.toImageSet()), ...about };
+  if (announceLoad) {
+    info(
+      `loaded ${set.count} decoded images of ${root} from the cache ${dir} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
+  }
+  return { set, streamed: false };
 }
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -125,61 +267,48 @@ export async function readImageFolderCached(root: string, o: CachedFolderOptions
   } catch {
     old = undefined;
   }
+  const shape: SlotShape = { height, width, channels };
   if (old?.key === key) {
     try {
-      const t0 = performance.now();
-      const shards = await ShardSet.open(dir);
-      const classToIndex: Record<string, number> = {};
-      old.classNames.forEach((n, i) => (classToIndex[n] = i));
-      if (o.streamOver !== undefined && shards.count * shards.recordBytes > o.streamOver) {
-        const set: ImageFolderSet = {
-          images: new Uint8Array(0),
-          labels: new Int32Array(0),
-          count: shards.count,
-          height,
-          width,
-          channels,
-          source: abs,
-          classNames: old.classNames,
-          classToIndex,
-          files: old.files.map((f) => path.join(abs, f)),
-        };
-        info(`streaming ${set.count} decoded images of ${root} from the cache ${dir}`);
-        return { set, cache: 'hit', dir, streamed: true };
-      }
-      const s = await shards.toImageSet();
-      const set: ImageFolderSet = {
-        ...s,
-        source: abs,
-        classNames: old.classNames,
-        classToIndex,
-        files: old.files.map((f) => path.join(abs, f)),
-      };
-      info(
-        `loaded ${set.count} decoded images of ${root} from the cache ${dir} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-      );
-      return { set, cache: 'hit', dir };
+      const { set, streamed } = await readSlot(dir, old, abs, root, shape, o, info, true);
+      return { set, cache: 'hit', dir, ...(streamed ? { streamed } : {}) };
     } catch (e) {
       // A damaged slot is rebuilt, not fatal: it is only a cache.
       warn(`${dir}: decoded cache unreadable (${(e as Error).message}); rebuilding it`);
     }
   }
-  const set = await decodeAll();
+  const outcome: CacheOutcome = old ? 'rebuilt' : 'miss';
   const tmp = `${dir}.tmp-${process.pid}`;
+  const t0 = performance.now();
+  let meta: SlotMeta;
   try {
-    await rm(tmp, { recursive: true, force: true });
-    await mkdir(path.dirname(dir), { recursive: true });
-    await writeShards(tmp, set, { source: abs, classNames });
-    const meta: SlotMeta = { key, root: abs, classNames, files: set.files.map((f) => path.relative(abs, f)) };
-    await writeFile(path.join(tmp, 'folder.json'), JSON.stringify(meta));
-    await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir);
-    info(`${old ? 'rebuilt' : 'wrote'} the decoded cache ${dir}${old ? ' (the folder changed)' : ''}`);
-    await pruneOrphans(path.dirname(dir));
+    await writing(async () => {
+      await rm(tmp, { recursive: true, force: true });
+      await mkdir(path.dirname(dir), { recursive: true });
+    });
+    meta = await writeSlot(tmp, abs, key, classNames, files, shape, o, warn);
+    await writing(async () => {
+      await rm(dir, { recursive: true, force: true });
+      await rename(tmp, dir);
+    });
   } catch (e) {
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
-    warn(`could not write the decoded cache ${dir} (${(e as Error).message}); the next run decodes again`);
-    return { set, cache: old ? 'rebuilt' : 'miss' };
+    if (!(e instanceof SlotWriteError)) throw e;
+    const bytes = files.length * height * width * channels;
+    if (o.streamOver !== undefined && bytes > o.streamOver) {
+      throw new ConfigError(
+        `could not write the decoded cache ${dir} (${e.message}); the ${files.length} images of ${root} (${(bytes / 2 ** 20).toFixed(1)} MiB decoded) are over the memory budget and can only stream from it: free disk space there or set XDG_CACHE_HOME to a writable folder`,
+      );
+    }
+    warn(
+      `could not write the decoded cache ${dir} (${e.message}); decoding into memory, the next run decodes again`,
+    );
+    return { set: await decodeAll(), cache: outcome };
   }
-  return { set, cache: old ? 'rebuilt' : 'miss', dir };
+  info(
+    `decoded ${meta.files.length} images from ${root} in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${old ? 'rebuilt' : 'wrote'} the decoded cache ${dir}${old ? ' (the folder changed)' : ''}`,
+  );
+  await pruneOrphans(path.dirname(dir)).catch(() => {});
+  const { set, streamed } = await readSlot(dir, meta, abs, root, shape, o, info, false);
+  return { set, cache: outcome, dir, ...(streamed ? { streamed } : {}) };
 }

@@ -93,6 +93,23 @@ export async function listImageFolder(
   return { classNames, files };
 }
 
+/** Fails when a class folder ended up with no images (`found[label]` images kept), naming it. */
+export function checkClassesFound(
+  root: string,
+  classNames: string[],
+  found: ArrayLike<number>,
+  join: (dir: string, name: string) => string,
+): void {
+  const empty = Array.from(found).findIndex((n) => n === 0);
+  if (empty >= 0) {
+    const dir = join(root, classNames[empty]);
+    throw new DatasetFormatError(
+      `${dir}: class folder "${classNames[empty]}" has no images; add PNG/JPEG files or remove the folder`,
+      dir,
+    );
+  }
+}
+
 /**
  * Builds the set from decoded records (null: a skipped non-image file), in `files` order. Fails
  * when a class folder ends up with no images, naming the folder.
@@ -114,14 +131,7 @@ export function assembleImageFolder(
       count++;
     }
   }
-  const empty = found.findIndex((n) => n === 0);
-  if (empty >= 0) {
-    const dir = join(root, classNames[empty]);
-    throw new DatasetFormatError(
-      `${dir}: class folder "${classNames[empty]}" has no images; add PNG/JPEG files or remove the folder`,
-      dir,
-    );
-  }
+  checkClassesFound(root, classNames, found, join);
   const images = new Uint8Array(count * per);
   const labels = new Int32Array(count);
   const kept: string[] = [];
