@@ -49,6 +49,11 @@ fn sg_r(k: u32, n0: u32, kend: u32) -> mat4x4<f32> {
   if (k + 4u <= kend) {
     return r_block(k, n0);
   }
+  return r_scalar(k, n0, kend);
+}
+
+// sg_r without vec4 reads: any k, clamped scalar loads, rows at or past kend are 0.
+fn r_scalar(k: u32, n0: u32, kend: u32) -> mat4x4<f32> {
   let kl = dims.K - 1u;
   let nl = dims.N - 1u;
   var r: mat4x4<f32>;
@@ -101,13 +106,146 @@ fn matmul_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
   let nb = select(min(n0, dims.N - 1u), min(n0, dims.N - 4u), VEC_R && FORM != 0u);
   let kr = k_range(wid.z);
   var acc: array<vec4<f32>, 8>;
-  var k = kr.x;
-  for (; k + 4u <= kr.y; k += 4u) {
-    sg_step(&acc, sg_l(m0, lane, k, kr.y), r_block(k, nb));
-  }
-  if (k < kr.y) {
-    sg_step(&acc, sg_l(m0, lane, k, kr.y), sg_r(k, nb, kr.y));
+  if (CONV && FORM == 1u) {
+    conv_weight_grad_loop(&acc, m0, lane, nb, kr);
+  } else if (CONV) {
+    conv_pixel_loop(&acc, m0, lane, nb, kr);
+  } else {
+    var k = kr.x;
+    for (; k + 4u <= kr.y; k += 4u) {
+      sg_step(&acc, sg_l(m0, lane, k, kr.y), r_block(k, nb));
+    }
+    if (k < kr.y) {
+      sg_step(&acc, sg_l(m0, lane, k, kr.y), sg_r(k, nb, kr.y));
+    }
   }
   store_blocks(acc, 0u, m0, n0, wid.z);
   store_blocks(acc, 1u, m0 + 4u, n0, wid.z);
+}
+
+
+// ---- Implicit-GEMM convolution (CONV), see the conv section of matmul_common.wgsl ----
+// The generic loop above would call conv_l4 / conv_r4 per step, and each splits k (and n) into
+// (kh, kw, c) and a pixel into (b, y, x) with integer divisions; lavapipe has no vector division,
+// so every one becomes 8 scalar divides and they cost more than the FMAs. These loops walk the
+// reduction in its natural nesting instead and divide only once per kernel pixel.
+
+// FORM 0 (forward) and FORM 2 (input grad): lane l owns GEMM row m0 + l, one pixel (b, y, x): an
+// output pixel (forward, over OH x OW) or an input pixel (input grad, over H x W). k runs over
+// kernel pixels p = (kh, kw) and, inside each, over its CR channels (C forward, F input grad), in
+// steps of 4. A split-K slice [kr.x, kr.y) may start or end inside a kernel pixel.
+fn conv_pixel_loop(acc: ptr<function, array<vec4<f32>, 8>>, m0: u32, lane: u32, nb: u32, kr: vec2<u32>) {
+  let fwd = FORM == 0u;
+  let CR = select(dims.cF, dims.cC, fwd);
+  let PW = select(dims.cW, dims.cOW, fwd);
+  let PH = select(dims.cH, dims.cOH, fwd);
+  let m = min(m0 + lane, dims.M - 1u);
+  let x = m % PW;
+  let t = m / PW;
+  let y = t % PH;
+  let b = t / PH;
+  let KHW = dims.cKH * dims.cKW;
+  for (var p = kr.x / CR; p * CR < kr.y; p++) {
+    let kh = p / dims.cKW;
+    let kw = p - kh * dims.cKW;
+    // The first element of this lane's CR-long run for kernel pixel p, in x (forward) or dZ.
+    var ok = false;
+    var src = 0u;
+    if (fwd) {
+      // Unsigned wrap-around makes a row above / left of the map compare as >= H / W.
+      let ih = y * dims.cSH + kh - dims.cPT;
+      let iw = x * dims.cSW + kw - dims.cPL;
+      ok = ih < dims.cH && iw < dims.cW;
+      src = ((b * dims.cH + ih) * dims.cW + iw) * CR;
+    } else {
+      let hs = y + dims.cPT - kh; // wraps when negative, failing the bound below
+      let ws = x + dims.cPL - kw;
+      let oh = hs / dims.cSH;
+      let ow = ws / dims.cSW;
+      ok = oh < dims.cOH && ow < dims.cOW && hs % dims.cSH == 0u && ws % dims.cSW == 0u;
+      src = ((b * dims.cOH + oh) * dims.cOW + ow) * CR;
+    }
+    src = select(0u, src, ok);
+    let kb = p * CR;
+    let cend = min(kr.y, kb + CR) - kb;
+    for (var c = max(kr.x, kb) - kb; c < cend; c += 4u) {
+      var a: vec4<f32>;
+      if (VEC_L) {
+        // CR % 4 == 0 and slices start on multiples of 4: c .. c+3 lie inside the run.
+        a = select(vec4<f32>(0.0), lhs4[(src + c) / 4u], ok);
+      } else {
+        let e = min(vec4<u32>(c) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(CR - 1u));
+        let v = vec4<f32>(lhs[src + e.x], lhs[src + e.y], lhs[src + e.z], lhs[src + e.w]);
+        a = select(vec4<f32>(0.0), v, (vec4<u32>(c) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(cend)) & vec4<bool>(ok));
+      }
+      var r: mat4x4<f32>;
+      if (fwd) {
+        // R = w as [F, K]: plain rows of the product at k = kb + c.
+        if (VEC_L && VEC_R) {
+          r = r_block(kb + c, nb);
+        } else {
+          r = r_scalar(kb + c, nb, kb + cend);
+        }
+      } else {
+        // R[(p, f), n] = w[f, p, n]: rows f = c .. c+3 at stride KH*KW*C.
+        for (var u = 0u; u < 4u; u++) {
+          let f = min(c + u, CR - 1u);
+          let base = (f * KHW + p) * dims.cC;
+          var row: vec4<f32>;
+          if (VEC_R) {
+            row = rhs4[(base + nb) / 4u];
+          } else {
+            let nl = dims.N - 1u;
+            row = vec4<f32>(rhs[base + min(nb, nl)], rhs[base + min(nb + 1u, nl)], rhs[base + min(nb + 2u, nl)], rhs[base + min(nb + 3u, nl)]);
+          }
+          r[u] = select(vec4<f32>(0.0), row, c + u < cend);
+        }
+      }
+      sg_step(acc, a, r);
+    }
+  }
+}
+
+// FORM 1 (weight grad): L = dZ as [K = B*OH*OW, M = F] (plain loads through sg_l); R = col(x)
+// [K, N = KH*KW*C]. This lane's 4 columns n = (kh, kw, c) are fixed, so they are split once;
+// the step's 4 output pixels k .. k+3 are carried as (b, oh, ow) counters, the same in every lane.
+fn conv_weight_grad_loop(acc: ptr<function, array<vec4<f32>, 8>>, m0: u32, lane: u32, nb: u32, kr: vec2<u32>) {
+  let n = min(vec4<u32>(nb) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(dims.N - 1u));
+  let ch = n % dims.cC;
+  let q = n / dims.cC;
+  let kw = q % dims.cKW;
+  let kh = q / dims.cKW;
+  var ow = kr.x % dims.cOW;
+  var oh = (kr.x / dims.cOW) % dims.cOH;
+  var b = kr.x / (dims.cOW * dims.cOH);
+  for (var k = kr.x; k < kr.y; k += 4u) {
+    let a = sg_l(m0, lane, k, kr.y);
+    var r: mat4x4<f32>;
+    for (var u = 0u; u < 4u; u++) {
+      // Unsigned wrap-around makes a row above / left of the map compare as >= H / W.
+      let ih = vec4<u32>(oh * dims.cSH) + kh - vec4<u32>(dims.cPT);
+      let iw = vec4<u32>(ow * dims.cSW) + kw - vec4<u32>(dims.cPL);
+      let live = k + u < kr.y;
+      let ok = (ih < vec4<u32>(dims.cH)) & (iw < vec4<u32>(dims.cW)) & vec4<bool>(live);
+      let pix = (vec4<u32>(b) * dims.cH + ih) * dims.cW + iw;
+      if (VEC_R) {
+        // C % 4 == 0: the 4 columns share (kh, kw) and are 4 consecutive channels.
+        r[u] = select(vec4<f32>(0.0), rhs4[select(0u, (pix.x * dims.cC + ch.x) / 4u, ok.x)], ok.x);
+      } else {
+        let i = select(vec4<u32>(0u), pix * dims.cC + ch, ok);
+        r[u] = select(vec4<f32>(0.0), vec4<f32>(rhs[i.x], rhs[i.y], rhs[i.z], rhs[i.w]), ok);
+      }
+      // Next output pixel.
+      ow += 1u;
+      if (ow == dims.cOW) {
+        ow = 0u;
+        oh += 1u;
+        if (oh == dims.cOH) {
+          oh = 0u;
+          b += 1u;
+        }
+      }
+    }
+    sg_step(acc, a, r);
+  }
 }

@@ -259,6 +259,9 @@ const VARIANTS: readonly MatmulVariant[] = [DEFAULT_VARIANT, SUBGROUP_VARIANTS[0
 // Split-K partials through the scratch buffer (implicit only: im2col drops split-K, see
 // gemmVariant), on every third case.
 const SPLIT: MatmulVariant = { ...DEFAULT_VARIANT, splitK: 3 };
+// The sg kernel walks a conv's reduction by kernel pixel (matmul_sg.wgsl); its split-K slices
+// start and end inside a kernel pixel's channel run.
+const SG_SPLIT: MatmulVariant = { ...SUBGROUP_VARIANTS[0], splitK: 3 };
 // Each lavapipe pipeline is seconds of LLVM compile on a busy 2-core machine: cases run in chunks,
 // each test with a generous limit (the first chunk of each form compiles its pipelines).
 const CHUNK = 9;
@@ -270,8 +273,9 @@ describe('conv2d kernels vs float64 reference', () => {
   });
 
   for (const kind of KINDS) {
-    for (const variant of kind === 'implicit' ? [...VARIANTS, SPLIT] : VARIANTS) {
-      const cases = variant === SPLIT ? CASES.filter((_, i) => i % 3 === 0) : CASES;
+    for (const variant of kind === 'implicit' ? [...VARIANTS, SPLIT, SG_SPLIT] : VARIANTS) {
+      const split = variant === SPLIT || variant === SG_SPLIT;
+      const cases = split ? CASES.filter((_, i) => i % 3 === (variant === SPLIT ? 0 : 1)) : CASES;
       describe(`${kind} ${variantName(variant)}`, () => {
         for (const form of FORMS) {
           for (let at = 0; at < cases.length; at += CHUNK) {
