@@ -51,6 +51,7 @@ import { acquireRunLock } from './lock.js';
 import { curvesSvg, MetricsLog, readMetrics, type MetricRecord } from './metrics.js';
 import { architectureOf } from './model.js';
 import { EpochProgress, type ProgressMode } from './progress.js';
+import { applyRecipe } from './recipe.js';
 
 export const trainCommand: CommandSpec = {
   name: 'train',
@@ -162,6 +163,8 @@ interface Prepared {
   spec: ModelSpec;
   outDir: string;
   resume?: Awaited<ReturnType<typeof loadCheckpointFile>>;
+  /** The header line of a recipe chosen from the data's size (src/cli/recipe.ts), if any. */
+  recipe?: string;
 }
 
 async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
@@ -169,6 +172,8 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
   const v = args.values;
   let cfg: TrainConfig;
   let resume: Prepared['resume'];
+  // Options set by a flag or the --config file: a recipe never overrides them.
+  const explicit = new Set(args.given);
   if (typeof v.resume === 'string') {
     const bad = [...args.given].filter(
       (n) => CONFIG_OPTION_NAMES.has(n) && !DISPLAY_OPTIONS.has(n) && !RESUME_OVERRIDES.has(n),
@@ -186,7 +191,10 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
   } else {
     const fromFile = typeof v.config === 'string' ? await readConfigFile(v.config) : {};
     const merged: Record<string, OptionValue | undefined> = { ...v };
-    for (const [k, val] of Object.entries(fromFile)) if (!args.given.has(k)) merged[k] = val;
+    for (const [k, val] of Object.entries(fromFile)) {
+      explicit.add(k);
+      if (!args.given.has(k)) merged[k] = val;
+    }
     cfg = resolveTrainConfig(merged);
   }
   checkDataSpec(cfg.data);
@@ -211,6 +219,9 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
     if (net.loss && cfg.loss === 'auto') cfg.loss = net.loss;
   }
   const spec = modelSpec(cfg, [h, w, c], data.classNames.length);
+  const recipe = resume
+    ? undefined
+    : applyRecipe(cfg, explicit, trainCount(cfg, data.train.count), [h, w, c]);
   if (resume) {
     const a = resume.model.architecture;
     const mine = architectureOf(spec, [h, w, c]);
@@ -253,6 +264,7 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
     spec,
     outDir,
     resume,
+    recipe,
   };
 }
 
@@ -394,6 +406,7 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
       'optimizer',
       `${cfg.optimizer} lr ${cfg.lr}, ${cfg.schedule} schedule, batch ${B}, ${cfg.epochs} epochs, seed ${cfg.seed}`,
     ],
+    ...(p.recipe ? [['recipe', p.recipe]] : []),
     ['kernels', describeVariants(cfg.variants)],
     ['output', outDir],
   ];
