@@ -1,16 +1,20 @@
 // Datasets for the commands: by name (the known datasets) or by path (a folder of IDX files, or an
-// image folder root/<class>/<image>, optionally split as root/train/<class> and root/test/<class>),
-// plus the normalisation that travels with the model so `predict` preprocesses like training
+// image folder root/<class>/<image>, optionally split as root/train/<class> and root/test/<class>,
+// or a shard set as src/data/shards.ts writes it: root/index.json, or root/train/ and root/test/
+// each holding one), plus the normalisation that travels with the model so `predict` preprocesses like training
 // (defined once, in src/data/pipeline-normalize.ts; this file only adapts its errors to the CLI).
 
 import { existsSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, DatasetNotFoundError } from '../errors.js';
-import type { TrainingData, Uint8Data } from '../engine/gpu-data.js';
+import type { Uint8Data } from '../engine/gpu-data.js';
+import type { BatchSource, StreamedData } from '../engine/batch-source.js';
 import { KNOWN_DATASETS, loadDataset } from '../data/known.js';
 import { readIdxFiles } from '../data/readers-node.js';
 import { readImageFolderCached } from '../data/folder-cache.js';
+import { ShardRecordReader } from '../data/shard-records.js';
+import { ShardSet } from '../data/shards.js';
 import type { ImageSet } from '../data/types.js';
 import {
   computeNormalization as normalizationOfImages,
@@ -41,6 +45,10 @@ export interface LoadedData {
    * shard folder to stream them from; `train.images` is then empty.
    */
   trainShards?: string;
+  /** The same for the test images. */
+  testShards?: string;
+  /** --data named a shard set (not an image folder whose decoded cache is in shards). */
+  shardSet?: boolean;
 }
 
 /** JSON-able normalisation saved in the model file. */
@@ -117,37 +125,54 @@ async function loadFolder(
   if (trainImages) return loadIdxFolder(root, names, trainImages);
   const sub = (n: string) => path.join(root, n);
   const isDir = (n: string) => names.includes(n) && statSync(sub(n)).isDirectory();
-  const opts = { size: img.imageSize, channels: img.channels, mode: img.resize, skipNonImages: true };
-  const read = async (dir: string) =>
-    (await readImageFolderCached(dir, { ...opts, onInfo: log, onWarning: log })).set;
+  const testName = isDir('test') ? 'test' : isDir('val') ? 'val' : undefined;
+  if (names.includes(SHARD_INDEX) || (isDir('train') && isShardSet(sub('train')))) {
+    return loadShardFolder(
+      root,
+      names.includes(SHARD_INDEX) ? root : sub('train'),
+      testName && sub(testName),
+      log,
+      streamOver,
+    );
+  }
   const dirs = names.filter((n) => !n.startsWith('.') && isDir(n));
-  if (isDir('train') && (isDir('test') || isDir('val'))) {
-    const train = await read(sub('train'));
-    const test = await read(sub(isDir('test') ? 'test' : 'val'));
-    if (test.classNames.join('\n') !== train.classNames.join('\n')) {
+  if (dirs.length === 0) {
+    const unfinished = names.some((n) => /^shard-\d+\.bin$/.test(n));
+    throw new UsageError(
+      unfinished
+        ? `--data: ${root} holds shard files but no index.json (an unfinished conversion?); write the shard set again`
+        : `--data: ${root} is neither an image folder (root/<class>/<image>), a shard set (index.json) nor a folder of IDX files`,
+    );
+  }
+  const opts = { size: img.imageSize, channels: img.channels, mode: img.resize, skipNonImages: true };
+  const read = (dir: string, over: number | undefined) =>
+    readImageFolderCached(dir, { ...opts, onInfo: log, onWarning: log, streamOver: over });
+  if (isDir('train') && testName) {
+    const train = await read(sub('train'), streamOver);
+    // The test images get what the training images left of the budget.
+    const left =
+      streamOver === undefined ? undefined : streamOver - (train.streamed ? 0 : train.set.images.byteLength);
+    const test = await read(sub(testName), left === undefined ? undefined : Math.max(0, left));
+    if (test.set.classNames.join('\n') !== train.set.classNames.join('\n')) {
       throw new DatasetNotFoundError(
-        `${root}: train/ has classes [${train.classNames.join(', ')}] but the test folder has [${test.classNames.join(', ')}]; they must match`,
+        `${root}: train/ has classes [${train.set.classNames.join(', ')}] but the test folder has [${test.set.classNames.join(', ')}]; they must match`,
       );
     }
     return {
       source: root,
-      train,
-      test,
-      classNames: train.classNames,
-      shape: shapeOf(train),
+      train: train.set,
+      test: test.set,
+      classNames: train.set.classNames,
+      shape: shapeOf(train.set),
       namedClasses: true,
+      trainShards: train.streamed ? train.dir : undefined,
+      testShards: test.streamed ? test.dir : undefined,
     };
   }
   // root/train/<class>/... alone is training data (validation is held out of it), not one class
   // named "train".
   const trainOnly = dirs.length === 1 && dirs[0] === 'train';
-  // Only a lone training folder streams (a test folder beside it is loaded whole).
-  const got = await readImageFolderCached(trainOnly ? sub('train') : root, {
-    ...opts,
-    onInfo: log,
-    onWarning: log,
-    streamOver,
-  });
+  const got = await read(trainOnly ? sub('train') : root, streamOver);
   const train = got.set;
   return {
     source: root,
@@ -156,6 +181,107 @@ async function loadFolder(
     shape: shapeOf(train),
     namedClasses: true,
     trainShards: got.streamed ? got.dir : undefined,
+  };
+}
+
+const SHARD_INDEX = 'index.json';
+
+function isShardSet(dir: string): boolean {
+  return existsSync(path.join(dir, SHARD_INDEX));
+}
+
+/**
+ * A shard set (shards.ts) given as --data: loaded, or left on disk to stream when its records are
+ * over `streamOver`. Class names come from the index; a set written without them gets numbers.
+ */
+async function readShardSet(
+  dir: string,
+  streamOver: number | undefined,
+  log: (line: string) => void,
+): Promise<{ set: ImageSet; streamed: boolean; classNames: string[] | null }> {
+  const shards = await ShardSet.open(dir);
+  const { height, width, channels, classNames, source } = shards.index;
+  const bytes = shards.count * shards.recordBytes;
+  const what = `${dir}: shard set of ${shards.count} records ${height}x${width}x${channels} (${(bytes / 2 ** 20).toFixed(1)} MiB)`;
+  if (streamOver !== undefined && bytes > streamOver) {
+    log(`${what}, streamed from disk`);
+    const set: ImageSet = {
+      images: new Uint8Array(0),
+      labels: new Int32Array(0),
+      count: shards.count,
+      height,
+      width,
+      channels,
+      classNames: classNames ?? undefined,
+      source,
+    };
+    return { set, streamed: true, classNames };
+  }
+  const t0 = performance.now();
+  const set = await shards.toImageSet();
+  log(`${what}, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return { set, streamed: false, classNames };
+}
+
+/** Highest label + 1 over a shard set, one shard in memory at a time (sets without class names). */
+async function classCount(dir: string, set: ImageSet): Promise<number> {
+  let k = 0;
+  if (set.images.length > 0 || set.count === 0) {
+    for (const l of set.labels) k = Math.max(k, l + 1);
+    return k;
+  }
+  const shards = await ShardSet.open(dir);
+  const buf = new Uint8Array(shards.maxShardBytes);
+  for (let i = 0; i < shards.shardCount; i++)
+    for (const l of (await shards.readShard(i, buf)).labels) k = Math.max(k, l + 1);
+  return k;
+}
+
+async function loadShardFolder(
+  root: string,
+  trainDir: string,
+  testDir: string | undefined,
+  log: (line: string) => void,
+  streamOver?: number,
+): Promise<LoadedData> {
+  const train = await readShardSet(trainDir, streamOver, log);
+  let test: Awaited<ReturnType<typeof readShardSet>> | undefined;
+  if (testDir) {
+    if (!isShardSet(testDir)) {
+      throw new UsageError(
+        `--data: ${trainDir} is a shard set but ${testDir} is not (no index.json); convert both`,
+      );
+    }
+    const left = streamOver === undefined ? undefined : streamOver - train.set.images.byteLength;
+    test = await readShardSet(testDir, left === undefined ? undefined : Math.max(0, left), log);
+    const [a, b] = [train.set, test.set];
+    if (a.height !== b.height || a.width !== b.width || a.channels !== b.channels) {
+      throw new UsageError(
+        `--data: ${trainDir} holds ${a.height}x${a.width}x${a.channels} records but ${testDir} holds ${b.height}x${b.width}x${b.channels}; they must match`,
+      );
+    }
+    if (JSON.stringify(train.classNames) !== JSON.stringify(test.classNames)) {
+      throw new DatasetNotFoundError(
+        `${root}: the training shards have classes [${(train.classNames ?? []).join(', ')}] but the test shards have [${(test.classNames ?? []).join(', ')}]; they must match`,
+      );
+    }
+  }
+  let classNames = train.classNames;
+  if (!classNames) {
+    let k = await classCount(trainDir, train.set);
+    if (test && testDir) k = Math.max(k, await classCount(testDir, test.set));
+    classNames = Array.from({ length: k }, (_, i) => String(i));
+  }
+  return {
+    source: root,
+    train: train.set,
+    test: test?.set,
+    classNames,
+    shape: shapeOf(train.set),
+    namedClasses: train.classNames !== null,
+    trainShards: train.streamed ? trainDir : undefined,
+    testShards: test?.streamed ? testDir : undefined,
+    shardSet: true,
   };
 }
 
@@ -239,8 +365,35 @@ export function toTrainingData(s: ImageSet, norm: NormalizationBlock): Uint8Data
   };
 }
 
-/** Bytes the dataset occupies on the GPU once uploaded (images packed 4 per u32, plus labels). */
-export function dataBytes(d: TrainingData): number {
+/**
+ * A set as what the engine trains or evaluates on: resident, or (when its images were left in
+ * `shards`) streamed from that shard folder a batch at a time.
+ */
+export async function toBatchSource(
+  s: ImageSet,
+  shards: string | undefined,
+  norm: NormalizationBlock,
+): Promise<BatchSource> {
+  if (!shards) return toTrainingData(s, norm);
+  const d: StreamedData = {
+    kind: 'stream',
+    reader: await ShardRecordReader.open(shards),
+    count: s.count,
+    channels: s.channels,
+    height: s.height,
+    width: s.width,
+    ...mulAdd(norm, s.channels),
+    source: shards,
+  };
+  return d;
+}
+
+/**
+ * Bytes the dataset occupies on the GPU once uploaded (images packed 4 per u32, plus labels);
+ * streamed data takes none beyond its batches.
+ */
+export function dataBytes(d: BatchSource): number {
+  if (d.kind === 'stream') return 0;
   const x = d.kind === 'uint8' ? Math.ceil(d.images.byteLength / 4) * 4 : d.x.byteLength;
   return x + d.count * 4;
 }

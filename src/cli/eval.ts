@@ -1,9 +1,14 @@
 // `webgpu-trainer eval MODEL`: loss, accuracy, per-class precision and recall, and the confusion
 // matrix of a saved model on a dataset split (by default the test split of the dataset it was
-// trained on), preprocessed with the normalisation stored in the model file.
+// trained on), preprocessed with the normalisation stored in the model file. A set whose images
+// were left on disk (a shard set or decoded cache over --memory-budget) is evaluated a chunk of
+// records at a time, so eval holds no more than one chunk of images whatever the set's size.
 
+import { ShardRecordReader } from '../data/shard-records.js';
+import type { ImageSet } from '../data/types.js';
 import { resolveModel } from '../nn/layers.js';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
+import { parseBytes } from './config.js';
 import { loadData, matchClasses, toTrainingData } from './data.js';
 import { openGpu } from './gpu.js';
 import { pct, table, type CliContext } from './io.js';
@@ -39,6 +44,13 @@ export const evalCommand: CommandSpec = {
       help: 'evaluate only the first N samples',
     },
     { name: 'batch-size', type: 'int', arg: 'N', min: 1, default: 256, help: 'samples per forward pass' },
+    {
+      name: 'memory-budget',
+      type: 'string',
+      arg: 'SIZE',
+      defaultText: 'none',
+      help: 'most memory the images may take (e.g. 512MiB); a larger set is read from its shards (or decoded cache) a chunk at a time',
+    },
     { name: 'json', type: 'boolean', default: false, help: 'print the results as JSON' },
   ],
   examples: [
@@ -78,9 +90,36 @@ export function classReport(
   };
 }
 
+/** The set's records a chunk at a time: all of it when in memory, else read from `shards`. */
+async function* chunks(
+  set: ImageSet,
+  shards: string | undefined,
+  size: number,
+): AsyncGenerator<{ images: Uint8Array; labels: Int32Array; count: number }> {
+  if (!shards) {
+    yield set;
+    return;
+  }
+  const reader = await ShardRecordReader.open(shards, { worker: false });
+  try {
+    const R = reader.recordBytes;
+    const images = new Uint8Array(size * R);
+    const labels = new Int32Array(size);
+    for (let from = 0; from < set.count; from += size) {
+      const n = Math.min(size, set.count - from);
+      const ids = Uint32Array.from({ length: n }, (_, i) => from + i);
+      await reader.read(ids, images.subarray(0, n * R), labels.subarray(0, n));
+      yield { images: images.subarray(0, n * R), labels: labels.slice(0, n), count: n };
+    }
+  } finally {
+    await reader.close();
+  }
+}
+
 export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number> {
   const io = ctx.io;
   const v = args.values;
+  const budget = parseBytes(v['memory-budget'] as string | undefined);
   const m = await loadModelForUse(args.positionals[0]);
   const training = m.model.training as { config?: { data?: unknown; resize?: unknown } };
   const dataSpec =
@@ -99,37 +138,59 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
     { imageSize: [h, w], channels: c, resize },
     (v.limit as number | undefined) ?? null,
     (line) => io.err(line + '\n'),
+    budget ?? undefined,
   );
   // Without --split: the test split when there is one, else everything (a plain folder).
   const split = (v.split as 'test' | 'train' | undefined) ?? (data.test ? 'test' : 'all');
-  const raw = split === 'test' ? data.test : data.train;
-  if (!raw) throw new UsageError(`${dataSpec} has no test split; leave out --split to evaluate all of it`);
-  const set = {
-    ...raw,
-    labels: matchClasses(raw.labels, data.classNames, m.classNames, data.namedClasses, dataSpec),
-  };
+  const set = split === 'test' ? data.test : data.train;
+  if (!set) throw new UsageError(`${dataSpec} has no test split; leave out --split to evaluate all of it`);
+  const shards = split === 'test' ? data.testShards : data.trainShards;
   if (set.height * set.width * set.channels !== m.model.architecture.inputSize) {
     throw new UsageError(
       `${dataSpec} holds ${set.height}x${set.width}x${set.channels} images but ${m.file} takes ${h}x${w}x${c}; evaluate it on data of its shape`,
     );
   }
   const classes = m.classNames.length;
-  const badLabel = set.labels.findIndex((l) => l < 0 || l >= classes);
-  if (badLabel >= 0) {
-    throw new UsageError(
-      `${dataSpec}: label ${set.labels[badLabel]} of sample ${badLabel} is not one of the model's ${classes} classes`,
-    );
-  }
+  const B = v['batch-size'] as number;
+  const R = set.height * set.width * set.channels;
+  // Half the budget for a chunk of images (the GPU copy of the chunk is the other half).
+  const chunkSize = Math.max(B, Math.min(65536, Math.floor((budget ?? Infinity) / 2 / R)));
+  const labels = new Int32Array(set.count);
+  const predicted = new Int32Array(set.count);
+  const outputs = resolveModel(m.spec).outputSize;
+  let lossSum = 0;
+  let correct = 0;
+  let done = 0;
+  let only: { loss: number; accuracy: number } | undefined;
   const { gpu, owned } = await openGpu(ctx);
   try {
     const trainer = await inferenceTrainer(gpu, m);
-    const td = toTrainingData(set, m.normalization);
-    const B = v['batch-size'] as number;
-    const { loss, accuracy } = await trainer.evaluate(td, { batchSize: B });
-    const outputs = resolveModel(m.spec).outputSize;
-    const probs = classProbabilities(await trainer.predict(td, { batchSize: B }), set.count, outputs);
-    const predicted = probs.map(argmax);
-    const rep = classReport(set.labels, predicted, classes);
+    for await (const part of chunks(set, shards, chunkSize)) {
+      const mapped = matchClasses(part.labels, data.classNames, m.classNames, data.namedClasses, dataSpec);
+      const badLabel = mapped.findIndex((l) => l < 0 || l >= classes);
+      if (badLabel >= 0) {
+        throw new UsageError(
+          `${dataSpec}: label ${mapped[badLabel]} of sample ${done + badLabel} is not one of the model's ${classes} classes`,
+        );
+      }
+      const td = toTrainingData(
+        { ...set, images: part.images, labels: mapped, count: part.count },
+        m.normalization,
+      );
+      const r = await trainer.evaluate(td, { batchSize: B });
+      only = done === 0 && part.count === set.count ? r : undefined;
+      lossSum += r.loss * part.count;
+      correct += r.accuracy * part.count;
+      const probs = classProbabilities(await trainer.predict(td, { batchSize: B }), part.count, outputs);
+      probs.forEach((p, i) => (predicted[done + i] = argmax(p)));
+      labels.set(mapped, done);
+      trainer.forget(td);
+      done += part.count;
+    }
+    // One chunk (the set was in memory): the evaluation's own means, not re-weighted.
+    const loss = only ? only.loss : lossSum / set.count;
+    const accuracy = only ? only.accuracy : correct / set.count;
+    const rep = classReport(labels, predicted, classes);
     trainer.destroy();
     if (v.json) {
       io.out(
@@ -157,7 +218,7 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
     }
     io.out(`model      ${m.file}\n`);
     io.out(
-      `data       ${dataSpec}, ${split === 'all' ? 'all of it' : `${split} split`}, ${set.count} samples\n`,
+      `data       ${dataSpec}, ${split === 'all' ? 'all of it' : `${split} split`}, ${set.count} samples${shards ? ` (read from ${shards} in chunks of ${chunkSize})` : ''}\n`,
     );
     io.out(`adapter    ${gpu.report.name}\n`);
     io.out(`loss       ${loss.toFixed(4)}\naccuracy   ${pct(accuracy)}\n\n`);
