@@ -11,8 +11,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Trainer, type EpochLog, type StepLog } from '../engine/trainer.js';
-import { sourceBytes, type BatchSource, type TrainingData } from '../engine/batch-source.js';
-import { ShardRecordReader } from '../data/shard-records.js';
+import { sourceBytes, type BatchSource } from '../engine/batch-source.js';
 import { ShardSet } from '../data/shards.js';
 import { histogramNormalization } from '../data/pipeline-normalize.js';
 import type { GpuDevice } from '../gpu/device.js';
@@ -38,9 +37,8 @@ import {
   computeNormalization,
   dataBytes,
   loadData,
-  mulAdd,
   parseNormalization,
-  toTrainingData,
+  toBatchSource,
   type LoadedData,
   type NormalizationBlock,
 } from './data.js';
@@ -159,7 +157,7 @@ interface Prepared {
   data: LoadedData;
   norm: NormalizationBlock;
   train: BatchSource;
-  test?: TrainingData;
+  test?: BatchSource;
   spec: ModelSpec;
   outDir: string;
   resume?: Awaited<ReturnType<typeof loadCheckpointFile>>;
@@ -248,19 +246,8 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
     cfg,
     data,
     norm,
-    train: data.trainShards
-      ? {
-          kind: 'stream',
-          reader: await ShardRecordReader.open(data.trainShards),
-          count: data.train.count,
-          channels: c,
-          height: h,
-          width: w,
-          ...mulAdd(norm, c),
-          source: data.trainShards,
-        }
-      : toTrainingData(data.train, norm),
-    test: data.test ? toTrainingData(data.test, norm) : undefined,
+    train: await toBatchSource(data.train, data.trainShards, norm),
+    test: data.test ? await toBatchSource(data.test, data.testShards, norm) : undefined,
     spec,
     outDir,
     resume,
@@ -276,9 +263,9 @@ function streams(d: BatchSource, budget: number | null, bindingLimit: number): b
 }
 
 /** The header's note on how the training data reaches the GPU. */
-function feedText(d: BatchSource, budget: number | null, bindingLimit: number): string {
+function feedText(d: BatchSource, budget: number | null, bindingLimit: number, shardSet = false): string {
   if (d.kind === 'stream') {
-    return `; ${formatBytes(sourceBytes(d))} streamed from shards (the decoded cache), budget ${formatBytes(budget ?? 0)}`;
+    return `; ${formatBytes(sourceBytes(d))} streamed from ${shardSet ? 'the shard set' : 'shards (the decoded cache)'}, budget ${formatBytes(budget ?? 0)}`;
   }
   if (!streams(d, budget, bindingLimit)) return '';
   const why =
@@ -394,7 +381,7 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
     ['adapter', `${gpu.report.name} [${gpu.report.origin}]`],
     [
       'data',
-      `${cfg.data}: ${nTrain} train, validation ${valText}, ${p.test ? `${p.test.count} test` : 'no test split'}; ${h}x${w}x${c}, ${o.data.classNames.length} classes${feedText(p.train, cfg.memoryBudget, gpu.device.limits.maxStorageBufferBindingSize)}`,
+      `${cfg.data}${o.data.shardSet ? ' (shard set)' : ''}: ${nTrain} train, validation ${valText}, ${p.test ? `${p.test.count} test` : 'no test split'}; ${h}x${w}x${c}, ${o.data.classNames.length} classes${feedText(p.train, cfg.memoryBudget, gpu.device.limits.maxStorageBufferBindingSize, o.data.shardSet)}${p.test?.kind === 'stream' ? '; test streamed from shards' : ''}`,
     ],
     ['network', describeNet(spec)],
     ['parameters', trainer.parameterCount.toLocaleString('en-US')],

@@ -93,7 +93,7 @@ export interface FitOptions {
   shuffle?: boolean;
   /** Fraction of the data held out (seeded split) and evaluated after each epoch. */
   validationSplit?: number;
-  validationData?: TrainingData;
+  validationData?: BatchSource;
   /** Read the loss every k steps (and at each epoch end). Default 10. */
   logEvery?: number;
   maxInFlight?: number;
