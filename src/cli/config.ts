@@ -207,7 +207,7 @@ export const TRAIN_CONFIG_OPTIONS: readonly OptionSpec[] = [
     arg: 'N',
     min: 1,
     default: 5,
-    defaultText: '5; lenet, cnn, --model: 60 under 2,000 samples, 30 under 20,000, else 12',
+    defaultText: '5; lenet, cnn, --model: 30 under 20,000 samples, else 12',
     help: 'passes over the training data',
   },
   {

@@ -6,7 +6,8 @@
 // The rules (Adam, the CLI's default optimizer):
 //   batch    32 below 2,000 samples, 64 below 20,000, else 128: small sets need more updates
 //            per pass; images over 64x64 pixels cap it at 32 (activation memory grows with H*W)
-//   epochs   12 from 20,000 samples, 30 from 2,000, else 60 (a 209-image set is 7 steps a pass)
+//   epochs   12 from 20,000 samples, else 30 (a 209-image set is then 210 steps: on cat vs non-cat
+//            the cnn preset reached 84-88% test after 8-9 epochs of a 60-epoch run, seed 1)
 //   lr       1e-3 * sqrt(batch / 32) (Adam's square-root batch scaling): 1e-3, 1.4e-3, 2e-3
 //   schedule cosine to zero with a linear warm-up of 5% of the run, at most one epoch
 // The arch enters by choosing whether a recipe applies: mlp keeps the fixed defaults of its
@@ -49,7 +50,7 @@ export function chooseRecipe(r: RecipeInput): Recipe {
   let batchSize = n < 2000 ? 32 : n < 20000 ? 64 : 128;
   if (h * w > 64 * 64) batchSize = Math.min(batchSize, 32);
   batchSize = Math.max(1, Math.min(batchSize, n));
-  const epochs = n >= 20000 ? 12 : n >= 2000 ? 30 : 60;
+  const epochs = n >= 20000 ? 12 : 30;
   // Rounded to 2 significant digits so the header and the saved config read cleanly.
   const lr = Number((1e-3 * Math.sqrt(batchSize / 32)).toPrecision(2));
   const steps = Math.ceil(n / batchSize);

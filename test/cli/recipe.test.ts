@@ -28,10 +28,10 @@ describe('chooseRecipe', () => {
     expect(r).toEqual({ epochs: 12, batchSize: 128, lr: 0.002, schedule: 'cosine', warmup: 253 });
   });
 
-  it('cat vs non-cat (209 of 64x64x3): 60 epochs of batch 32 at 1e-3, warm-up capped at one epoch', () => {
+  it('cat vs non-cat (209 of 64x64x3): 30 epochs of batch 32 at 1e-3, warm-up capped at one epoch', () => {
     const r = chooseRecipe({ samples: 209, shape: [64, 64, 3], arch: 'cnn', custom: false });
-    // 7 steps an epoch; 5% of 420 steps is 21, more than the 7 of one epoch.
-    expect(r).toEqual({ epochs: 60, batchSize: 32, lr: 0.001, schedule: 'cosine', warmup: 7 });
+    // 7 steps an epoch; 5% of 210 steps is 11, more than the 7 of one epoch.
+    expect(r).toEqual({ epochs: 30, batchSize: 32, lr: 0.001, schedule: 'cosine', warmup: 7 });
   });
 
   it('mid-sized sets take batch 64 for 30 epochs; large images cap the batch at 32', () => {
