@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The accuracy table of issue 12 (not part of `npm test`: on lavapipe these runs take from
+# minutes to hours). Each row is one `webgpu-trainer train` command with the recipe the CLI
+# picks from the data's size (src/cli/recipe.ts); only the augmentation and, where the task says
+# so, the validation split are given. Prints each run's result as it finishes, then a markdown
+# table: command, test (or validation) accuracy, epochs, wall time.
+#
+# Usage: bash scripts/accuracy.sh [ROW...]        (default: all rows, in this order)
+#   cat           cat vs non-cat, --arch cnn, seeds 1..5, each test accuracy and the median
+#   mnist-lenet   MNIST, --arch lenet
+#   mnist-cnn     MNIST, --arch cnn
+#   fashion-cnn   Fashion-MNIST, --arch cnn
+#   cifar-cnn     CIFAR-10 JPEG folder (../shared/data/cifar10-jpeg/train), 10% held out; the CLI
+#                 has no time-limit option, so the run gets SIGINT after ACC_CIFAR_MINUTES (60):
+#                 the CLI then stops after the current step and writes a checkpoint, and the row
+#                 reports the validation accuracy of the last finished epoch
+# Env: ACC_OUT (run folders and logs, default /tmp/wgt-accuracy), ACC_CIFAR_MINUTES (60),
+#      ACC_CAT_SEEDS (default "1 2 3 4 5").
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${ACC_OUT:-/tmp/wgt-accuracy}
+CIFAR_MINUTES=${ACC_CIFAR_MINUTES:-60}
+CAT_SEEDS=${ACC_CAT_SEEDS:-1 2 3 4 5}
+CIFAR=${ACC_CIFAR_DIR:-$ROOT/../shared/data/cifar10-jpeg/train}
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+mkdir -p "$OUT"
+cd "$ROOT"
+[ -f dist/src/cli/main.js ] || npx tsc -p tsconfig.build.json
+ROWS=()
+
+# run NAME ARGS... : one training run; its log in $OUT/NAME.log, its files in $OUT/NAME/.
+# Sets ACC (percent, test or else last validation), EPOCHS and WALL (seconds).
+run() {
+  local name=$1
+  shift
+  local log="$OUT/$name.log"
+  local t0=$SECONDS
+  local limit=()
+  # SIGINT, not SIGTERM: the CLI's Ctrl-C path finishes the step and writes a checkpoint.
+  [ -z "${LIMIT_MIN:-}" ] || limit=(timeout -s INT -k 300 "${LIMIT_MIN}m")
+  set +e
+  "${limit[@]}" node bin/webgpu-trainer.js train "$@" --progress lines --checkpoint-every 0 --out "$OUT/$name" >"$log" 2>&1
+  local rc=$?
+  set -e
+  WALL=$((SECONDS - t0))
+  EPOCHS=$(grep -oE '[0-9]+ epochs, seed' "$log" | grep -oE '^[0-9]+' || echo '?')
+  ACC=$(grep -E '^test +loss' "$log" | grep -oE 'accuracy [0-9.]+%' | grep -oE '[0-9.]+' || true)
+  if [ -z "$ACC" ]; then
+    # Stopped early (SIGINT) or no test split: the last finished epoch's validation accuracy.
+    ACC=$(grep -oE 'val_acc [0-9.]+%' "$log" | tail -1 | grep -oE '[0-9.]+' || true)
+    local done_epochs
+    done_epochs=$(grep -cE '^epoch [0-9]+/[0-9]+ +loss' "$log" || true)
+    EPOCHS="$done_epochs of $EPOCHS"
+    ACC=${ACC:-?}
+    [ "$rc" = 0 ] || [ "$rc" = 130 ] || [ "$rc" = 124 ] || ACC="failed (exit $rc, see $log)"
+  fi
+  echo "$name: $ACC% in ${WALL}s, epochs $EPOCHS ($log)" >&2
+}
+
+row() { ROWS+=("| $1 | \`webgpu-trainer train $2\` | $3 | $4 | $5 |"); }
+
+for r in ${@:-cat mnist-lenet mnist-cnn fashion-cnn cifar-cnn}; do
+  case $r in
+    cat)
+      accs=()
+      walls=()
+      args="--data catvnoncat --arch cnn --augment crop,flip --validation none --seed N"
+      for s in $CAT_SEEDS; do
+        run "cat-seed$s" --data catvnoncat --arch cnn --augment crop,flip --validation none --seed "$s"
+        accs+=("$ACC")
+        walls+=("$WALL")
+      done
+      median=$(printf '%s\n' "${accs[@]}" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
+      row "cat vs non-cat, seeds ${CAT_SEEDS// /, }" "$args" \
+        "median $median% (${accs[*]/%/%} test)" "$EPOCHS" "$(IFS=/; echo "${walls[*]}") s"
+      ;;
+    mnist-lenet)
+      run mnist-lenet --data mnist --arch lenet --augment crop:2
+      row MNIST "--data mnist --arch lenet --augment crop:2" "$ACC% test" "$EPOCHS" "$WALL s"
+      ;;
+    mnist-cnn)
+      run mnist-cnn --data mnist --arch cnn --augment crop:2
+      row MNIST "--data mnist --arch cnn --augment crop:2" "$ACC% test" "$EPOCHS" "$WALL s"
+      ;;
+    fashion-cnn)
+      run fashion-cnn --data fashion-mnist --arch cnn --augment crop,flip
+      row Fashion-MNIST "--data fashion-mnist --arch cnn --augment crop,flip" "$ACC% test" "$EPOCHS" "$WALL s"
+      ;;
+    cifar-cnn)
+      LIMIT_MIN=$CIFAR_MINUTES run cifar-cnn --data "$CIFAR" --image-size 32x32 --arch cnn --augment crop,flip --validation 0.1
+      row "CIFAR-10 JPEG folder, 10% held out, stopped after $CIFAR_MINUTES min" \
+        "--data ../shared/data/cifar10-jpeg/train --image-size 32x32 --arch cnn --augment crop,flip --validation 0.1" \
+        "$ACC% validation" "$EPOCHS" "$WALL s"
+      ;;
+    *)
+      echo "unknown row '$r' (use cat, mnist-lenet, mnist-cnn, fashion-cnn, cifar-cnn)" >&2
+      exit 2
+      ;;
+  esac
+done
+
+echo
+echo "| data | command | accuracy | epochs | wall time (lavapipe) |"
+echo "| --- | --- | --- | --- | --- |"
+printf '%s\n' "${ROWS[@]}"
