@@ -13,10 +13,11 @@
 //
 // A miss decodes straight into the slot's shards: workers decode chunks of files, the records go
 // to a ShardWriter in file order, and no more than `maxHeld` decoded images (default: 16 MiB of
-// them) exist at once, so the first run on a folder larger than memory works. The set is then read
-// from the new slot exactly as a hit reads it (loaded, or left on disk to stream when over
-// `streamOver`). Only when the slot cannot be written (no space, no permission) does it decode
-// into memory instead, and then only when the images fit `streamOver`.
+// them, or half of `streamOver` when that is less) exist at once, so the first run on a folder
+// larger than memory works. The set is then read from the new slot exactly as a hit reads it
+// (loaded, or left on disk to stream when over `streamOver`). Only when the slot cannot be
+// written (no space, no permission) does it decode into memory instead, and then only when the
+// images fit `streamOver`.
 
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -52,7 +53,7 @@ export interface CachedFolderOptions {
    * the caller to stream the records from the slot `dir` (a shard set). Default: always load.
    */
   streamOver?: number;
-  /** Most decoded images held at once while a miss writes the slot; default 16 MiB of them. */
+  /** Most decoded images held at once while a miss writes the slot (default: see the header). */
   maxHeld?: number;
   /** Called with the number of decoded images held each time it changes (see decode-pool.ts). */
   onHeld?: (held: number) => void;
@@ -167,7 +168,10 @@ async function writeSlot(
         skipNonImages: o.skipNonImages,
         threads: o.threads,
         onWarning: warn,
-        maxHeld: o.maxHeld ?? Math.max(1, Math.floor((16 << 20) / recordBytes)),
+        // 16 MiB of decoded images in flight, or half the memory budget when that is less.
+        maxHeld:
+          o.maxHeld ??
+          Math.max(1, Math.floor(Math.min(16 << 20, (o.streamOver ?? Infinity) / 2) / recordBytes)),
         onHeld: o.onHeld,
       },
       async (i, px) => {
