@@ -1,7 +1,9 @@
 // Runs our engine's benchmarks on whatever adapter Dawn finds (meant for a real GPU: see
 // bench/gpu/README.md) and writes JSON: adapter, tuned matmul variants, matmul GFLOP/s per form
-// at square sizes, training throughput for workloads A, B, C, and one step's kernel profile.
-// Usage: node engine-bench.mjs OUT.json [--quick]
+// at square sizes, training throughput for workloads A, B, C and the CNNs D, E (with one step's
+// kernel profile each), and one step's kernel profile of C.
+// Usage: node engine-bench.mjs OUT.json [--quick] [--only=matmul,training,cnn,profile]
+// (--only=cnn --quick runs in a few minutes on lavapipe: a check of the CNN side without a GPU).
 
 import { writeFileSync } from 'node:fs';
 import { acquireGpu } from '../../src/gpu/device.js';
@@ -14,9 +16,15 @@ import {
 import { Trainer } from '../../src/engine/trainer.js';
 import { summariseProfile } from '../../src/engine/profile.js';
 import { WORKLOADS, benchMatmul, benchTraining, syntheticImages } from '../engine.js';
+import { CNN_WORKLOADS, benchCnnEngine, cnnData, cnnInit } from '../cnn.js';
 
 const out = process.argv[2] ?? 'engine-bench.json';
 const quick = process.argv.includes('--quick');
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
+const want = (part: string) => !only || only.includes(part);
 const gpu = await acquireGpu();
 console.log(`adapter: ${gpu.report.name} (${gpu.report.origin})`);
 const result: Record<string, unknown> = {
@@ -28,9 +36,10 @@ const save = () => writeFileSync(out, JSON.stringify(result, null, 2));
 
 // 1. Every variant at 1024 per form; the best per form is used for everything after.
 const forms: MatmulForm[] = ['forward', 'weightGrad', 'inputGrad'];
-const best: Record<string, MatmulVariant> = {};
+// Without the matmul part, the trainers use the adapter's tuned variants.
+const best: Partial<Record<MatmulForm, MatmulVariant>> = {};
 const variantTable: Record<string, Record<string, number>> = {};
-for (const form of forms) {
+for (const form of want('matmul') ? forms : []) {
   variantTable[form] = {};
   let top = -1;
   for (const v of MATMUL_VARIANTS) {
@@ -51,10 +60,10 @@ save();
 
 // 2. Square sizes with the best variant per form.
 const squares: Record<string, Record<number, number>> = {};
-for (const form of forms) {
+for (const form of want('matmul') ? forms : []) {
   squares[form] = {};
   for (const n of quick ? [256, 1024] : [256, 512, 1024, 2048, 4096]) {
-    const r = await benchMatmul(gpu, form, n, n, n, best[form], 0.3);
+    const r = await benchMatmul(gpu, form, n, n, n, best[form]!, 0.3);
     squares[form][n] = r.gflops;
     console.log(`matmul ${form} ${n}: ${r.gflops.toFixed(1)} GFLOP/s`);
   }
@@ -64,7 +73,7 @@ save();
 
 // 3. Training throughput.
 const training: Record<string, unknown> = {};
-for (const key of ['A-sgd', 'A-adam', 'B', 'C']) {
+for (const key of want('training') ? ['A-sgd', 'A-adam', 'B', 'C'] : []) {
   const w = WORKLOADS[key];
   const big = { ...w, count: key === 'B' ? w.count : w.batchSize * (quick ? 50 : 200) };
   const r = await benchTraining(gpu, big, { epochs: 3, variants: best });
@@ -76,8 +85,32 @@ for (const key of ['A-sgd', 'A-adam', 'B', 'C']) {
 result.training = training;
 save();
 
-// 4. Kernel profile of one step of C.
-if (gpu.device.features.has('timestamp-query')) {
+// 4. CNN workloads D and E (bench/cnn.ts), with one step's kernel profile each.
+const cnn: Record<string, unknown> = {};
+for (const key of want('cnn') ? (['D', 'E'] as const) : []) {
+  const w = CNN_WORKLOADS[key];
+  // More distinct batches than on lavapipe, so each timed epoch is long enough to time on a GPU.
+  const big = { ...w, batches: quick ? 2 : 4 * w.batches };
+  const r = await benchCnnEngine(gpu, big, {
+    data: cnnData(big),
+    weights: cnnInit(w.spec, 3),
+    epochs: quick ? 1 : 5,
+    checkSteps: quick ? 1 : 3,
+    variants: Object.keys(best).length > 0 ? best : undefined,
+    profile: gpu.device.features.has('timestamp-query'),
+  });
+  cnn[key] = r;
+  console.log(
+    `${w.name}: ${r.msPerStep.toFixed(3)} ms/step, ${r.samplesPerSecond.toFixed(0)} samples/s, ` +
+      `${r.gflops.toFixed(1)} GFLOP/s, loss ${r.losses[0].toFixed(3)} -> ${r.losses[r.losses.length - 1].toFixed(3)}` +
+      `${r.fell ? '' : '  LOSS DID NOT FALL'}`,
+  );
+}
+result.cnn = cnn;
+save();
+
+// 5. Kernel profile of one step of C.
+if (want('profile') && gpu.device.features.has('timestamp-query')) {
   const w = WORKLOADS.C;
   const t = await Trainer.create(gpu, w.spec, { seed: 1, optimizer: w.optimizer, variants: best });
   const data = syntheticImages(w.batchSize, w.spec.inputSize, 10);

@@ -17,5 +17,7 @@ xz -dc $B/node_modules/webgpu/dist/linux-x64/dawn.node.xz > $B/node_modules/webg
 export PATH=/tmp/wgt/bin:$PATH XDG_RUNTIME_DIR=/tmp
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUTDIR/gpu.txt"
 echo "node $(node --version) VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}"; ls /usr/share/vulkan/icd.d /etc/vulkan/icd.d /usr/local/nvidia/share/vulkan/icd.d 2>/dev/null | head
-(cd $B && timeout 300 node engine-bench.mjs "$OUTDIR/engine.json" "$@") 2>&1 | tee "$OUTDIR/engine.log"
+(cd $B && timeout 360 node engine-bench.mjs "$OUTDIR/engine.json" "$@") 2>&1 | tee "$OUTDIR/engine.log"
 [ -n "${SKIP_TORCH:-}" ] || timeout 200 python3 bench/gpu/torch_bench.py "$OUTDIR/torch.json" $B/sample-model.safetensors 2>&1 | tee "$OUTDIR/torch.log"
+# The CNN workloads D and E in PyTorch eager on the same GPU (fp32, TF32 off), as in bench/cnn.ts.
+[ -n "${SKIP_TORCH:-}" ] || timeout 200 python3 scripts/torch-cnn-bench.py --device cuda --json "$OUTDIR/torch-cnn.json" 2>&1 | tee "$OUTDIR/torch-cnn.log"
