@@ -97,30 +97,46 @@ fn sg_cols(acc: ptr<function, array<vec4<f32>, 8>>, r0: u32, x: vec4<f32>, b: ve
   (*acc)[r0 + 3u] += x.w * b;
 }
 
+// Rows per subgroup: 8, or 16 (two 8-row halves sharing each R block: 6 loads per 256 FMAs).
+override SG_ROWS: u32 = 8u;
+
 @compute @workgroup_size(8, WG_Y)
 fn matmul_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let lane = lid.x;
-  let m0 = (wid.y * WG_Y + lid.y) * 8u;
+  let m0 = (wid.y * WG_Y + lid.y) * SG_ROWS;
   let n0 = (wid.x * 8u + lane) * 4u;
   // Loads use a clamped column block (whole vec4s when R's rows are read as vec4 along n).
   let nb = select(min(n0, dims.N - 1u), min(n0, dims.N - 4u), VEC_R && FORM != 0u);
   let kr = k_range(wid.z);
   var acc: array<vec4<f32>, 8>;
+  var acc2: array<vec4<f32>, 8>; // rows m0 + 8 .. m0 + 15 (SG_ROWS 16)
   if (CONV && FORM == 1u) {
-    conv_weight_grad_loop(&acc, m0, lane, nb, kr);
+    conv_weight_grad_loop(&acc, &acc2, m0, lane, nb, kr);
   } else if (CONV) {
-    conv_pixel_loop(&acc, m0, lane, nb, kr);
+    conv_pixel_loop(&acc, &acc2, m0, lane, nb, kr);
   } else {
     var k = kr.x;
     for (; k + 4u <= kr.y; k += 4u) {
-      sg_step(&acc, sg_l(m0, lane, k, kr.y), r_block(k, nb));
+      let r = r_block(k, nb);
+      sg_step(&acc, sg_l(m0, lane, k, kr.y), r);
+      if (SG_ROWS == 16u) {
+        sg_step(&acc2, sg_l(m0 + 8u, lane, k, kr.y), r);
+      }
     }
     if (k < kr.y) {
-      sg_step(&acc, sg_l(m0, lane, k, kr.y), sg_r(k, nb, kr.y));
+      let r = sg_r(k, nb, kr.y);
+      sg_step(&acc, sg_l(m0, lane, k, kr.y), r);
+      if (SG_ROWS == 16u) {
+        sg_step(&acc2, sg_l(m0 + 8u, lane, k, kr.y), r);
+      }
     }
   }
   store_blocks(acc, 0u, m0, n0, wid.z);
   store_blocks(acc, 1u, m0 + 4u, n0, wid.z);
+  if (SG_ROWS == 16u) {
+    store_blocks(acc2, 0u, m0 + 8u, n0, wid.z);
+    store_blocks(acc2, 1u, m0 + 12u, n0, wid.z);
+  }
 }
 
 
@@ -130,56 +146,26 @@ fn matmul_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
 // so every one becomes 8 scalar divides and they cost more than the FMAs. These loops walk the
 // reduction in its natural nesting instead and divide only once per kernel pixel.
 
-// FORM 0 (forward) and FORM 2 (input grad): lane l owns GEMM row m0 + l, one pixel (b, y, x): an
+// FORM 0 (forward) and FORM 2 (input grad): lane l owns GEMM row m0 + l (and m0 + 8 + l with
+// SG_ROWS 16), one pixel (b, y, x) each: an
 // output pixel (forward, over OH x OW) or an input pixel (input grad, over H x W). k runs over
 // kernel pixels p = (kh, kw) and, inside each, over its CR channels (C forward, F input grad), in
 // steps of 4. A split-K slice [kr.x, kr.y) may start or end inside a kernel pixel.
-fn conv_pixel_loop(acc: ptr<function, array<vec4<f32>, 8>>, m0: u32, lane: u32, nb: u32, kr: vec2<u32>) {
-  let fwd = FORM == 0u;
-  let CR = select(dims.cF, dims.cC, fwd);
-  let PW = select(dims.cW, dims.cOW, fwd);
-  let PH = select(dims.cH, dims.cOH, fwd);
-  let m = min(m0 + lane, dims.M - 1u);
-  let x = m % PW;
-  let t = m / PW;
-  let y = t % PH;
-  let b = t / PH;
+fn conv_pixel_loop(acc: ptr<function, array<vec4<f32>, 8>>, acc2: ptr<function, array<vec4<f32>, 8>>, m0: u32, lane: u32, nb: u32, kr: vec2<u32>) {
+  let CR = select(dims.cF, dims.cC, FORM == 0u);
   let KHW = dims.cKH * dims.cKW;
+  let pix = conv_pixel(min(m0 + lane, dims.M - 1u));
+  let pix2 = conv_pixel(min(m0 + 8u + lane, dims.M - 1u)); // SG_ROWS 16 only
   for (var p = kr.x / CR; p * CR < kr.y; p++) {
     let kh = p / dims.cKW;
     let kw = p - kh * dims.cKW;
-    // The first element of this lane's CR-long run for kernel pixel p, in x (forward) or dZ.
-    var ok = false;
-    var src = 0u;
-    if (fwd) {
-      // Unsigned wrap-around makes a row above / left of the map compare as >= H / W.
-      let ih = y * dims.cSH + kh - dims.cPT;
-      let iw = x * dims.cSW + kw - dims.cPL;
-      ok = ih < dims.cH && iw < dims.cW;
-      src = ((b * dims.cH + ih) * dims.cW + iw) * CR;
-    } else {
-      let hs = y + dims.cPT - kh; // wraps when negative, failing the bound below
-      let ws = x + dims.cPL - kw;
-      let oh = hs / dims.cSH;
-      let ow = ws / dims.cSW;
-      ok = oh < dims.cOH && ow < dims.cOW && hs % dims.cSH == 0u && ws % dims.cSW == 0u;
-      src = ((b * dims.cOH + oh) * dims.cOW + ow) * CR;
-    }
-    src = select(0u, src, ok);
+    let src = conv_run(pix, kh, kw, CR);
+    let src2 = conv_run(pix2, kh, kw, CR);
     let kb = p * CR;
     let cend = min(kr.y, kb + CR) - kb;
     for (var c = max(kr.x, kb) - kb; c < cend; c += 4u) {
-      var a: vec4<f32>;
-      if (VEC_L) {
-        // CR % 4 == 0 and slices start on multiples of 4: c .. c+3 lie inside the run.
-        a = select(vec4<f32>(0.0), lhs4[(src + c) / 4u], ok);
-      } else {
-        let e = min(vec4<u32>(c) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(CR - 1u));
-        let v = vec4<f32>(lhs[src + e.x], lhs[src + e.y], lhs[src + e.z], lhs[src + e.w]);
-        a = select(vec4<f32>(0.0), v, (vec4<u32>(c) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(cend)) & vec4<bool>(ok));
-      }
       var r: mat4x4<f32>;
-      if (fwd) {
+      if (FORM == 0u) {
         // R = w as [F, K]: plain rows of the product at k = kb + c.
         if (VEC_L && VEC_R) {
           r = r_block(kb + c, nb);
@@ -201,15 +187,62 @@ fn conv_pixel_loop(acc: ptr<function, array<vec4<f32>, 8>>, m0: u32, lane: u32, 
           r[u] = select(vec4<f32>(0.0), row, c + u < cend);
         }
       }
-      sg_step(acc, a, r);
+      sg_step(acc, conv_run_l(src, c, cend, CR), r);
+      if (SG_ROWS == 16u) {
+        sg_step(acc2, conv_run_l(src2, c, cend, CR), r);
+      }
     }
   }
+}
+
+// GEMM row m as a pixel (b, y, x): an output pixel (forward, over OH x OW) or an input pixel
+// (input grad, over H x W).
+fn conv_pixel(m: u32) -> vec3<u32> {
+  let PW = select(dims.cW, dims.cOW, FORM == 0u);
+  let PH = select(dims.cH, dims.cOH, FORM == 0u);
+  let t = m / PW;
+  return vec3<u32>(t / PH, t % PH, m % PW);
+}
+
+// Where pixel (b, y, x)'s CR-long run for kernel pixel (kh, kw) starts in x (forward) or dZ
+// (input grad): (start, 1), or (0, 0) where that tap falls outside the map.
+fn conv_run(px: vec3<u32>, kh: u32, kw: u32, CR: u32) -> vec2<u32> {
+  var ok = false;
+  var src = 0u;
+  if (FORM == 0u) {
+    // Unsigned wrap-around makes a row above / left of the map compare as >= H / W.
+    let ih = px.y * dims.cSH + kh - dims.cPT;
+    let iw = px.z * dims.cSW + kw - dims.cPL;
+    ok = ih < dims.cH && iw < dims.cW;
+    src = ((px.x * dims.cH + ih) * dims.cW + iw) * CR;
+  } else {
+    let hs = px.y + dims.cPT - kh; // wraps when negative, failing the bound below
+    let ws = px.z + dims.cPL - kw;
+    let oh = hs / dims.cSH;
+    let ow = ws / dims.cSW;
+    ok = oh < dims.cOH && ow < dims.cOW && hs % dims.cSH == 0u && ws % dims.cSW == 0u;
+    src = ((px.x * dims.cOH + oh) * dims.cOW + ow) * CR;
+  }
+  return select(vec2<u32>(0u), vec2<u32>(src, 1u), ok);
+}
+
+// This lane's L values run[c .. c+3]; channels at or past cend, and taps outside the map, are 0.
+fn conv_run_l(run: vec2<u32>, c: u32, cend: u32, CR: u32) -> vec4<f32> {
+  let ok = run.y == 1u;
+  if (VEC_L) {
+    // CR % 4 == 0 and slices start on multiples of 4: c .. c+3 lie inside the run.
+    return select(vec4<f32>(0.0), lhs4[(run.x + c) / 4u], ok);
+  }
+  let cs = vec4<u32>(c) + vec4<u32>(0u, 1u, 2u, 3u);
+  let e = run.x + min(cs, vec4<u32>(CR - 1u));
+  let v = vec4<f32>(lhs[e.x], lhs[e.y], lhs[e.z], lhs[e.w]);
+  return select(vec4<f32>(0.0), v, (cs < vec4<u32>(cend)) & vec4<bool>(ok));
 }
 
 // FORM 1 (weight grad): L = dZ as [K = B*OH*OW, M = F] (plain loads through sg_l); R = col(x)
 // [K, N = KH*KW*C]. This lane's 4 columns n = (kh, kw, c) are fixed, so they are split once;
 // the step's 4 output pixels k .. k+3 are carried as (b, oh, ow) counters, the same in every lane.
-fn conv_weight_grad_loop(acc: ptr<function, array<vec4<f32>, 8>>, m0: u32, lane: u32, nb: u32, kr: vec2<u32>) {
+fn conv_weight_grad_loop(acc: ptr<function, array<vec4<f32>, 8>>, acc2: ptr<function, array<vec4<f32>, 8>>, m0: u32, lane: u32, nb: u32, kr: vec2<u32>) {
   let n = min(vec4<u32>(nb) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(dims.N - 1u));
   let ch = n % dims.cC;
   let q = n / dims.cC;
@@ -219,7 +252,6 @@ fn conv_weight_grad_loop(acc: ptr<function, array<vec4<f32>, 8>>, m0: u32, lane:
   var oh = (kr.x / dims.cOW) % dims.cOH;
   var b = kr.x / (dims.cOW * dims.cOH);
   for (var k = kr.x; k < kr.y; k += 4u) {
-    let a = sg_l(m0, lane, k, kr.y);
     var r: mat4x4<f32>;
     for (var u = 0u; u < 4u; u++) {
       // Unsigned wrap-around makes a row above / left of the map compare as >= H / W.
@@ -246,6 +278,9 @@ fn conv_weight_grad_loop(acc: ptr<function, array<vec4<f32>, 8>>, m0: u32, lane:
         }
       }
     }
-    sg_step(acc, a, r);
+    sg_step(acc, sg_l(m0, lane, k, kr.y), r);
+    if (SG_ROWS == 16u) {
+      sg_step(acc2, sg_l(m0 + 8u, lane, k, kr.y), r);
+    }
   }
 }

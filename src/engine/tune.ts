@@ -87,7 +87,7 @@ export interface ChooseOptions {
 // LLVM compile there). CPU drivers: barrier-free tiles; GPUs: also the shared-memory tiles.
 const CPU_CANDIDATES = ['reg-8x8', 'reg-16x4', 'row-8x1-tm4'];
 const GPU_CANDIDATES = ['reg-8x8', 'wg-8x8', 'wg-16x16'];
-const SG_CANDIDATES = ['sg-8x1', 'sg-8x4'];
+const SG_CANDIDATES = ['sg-8x1', 'sg-8x4', 'sg-8x1-tm16', 'sg-8x4-tm16'];
 // Tuning shapes (layer B, K, N): the MNIST MLP's first layer, and a shortened cat-net first layer.
 const FORM_SHAPE: readonly [number, number, number] = [64, 512, 128];
 const LONG_K_SHAPE: readonly [number, number, number] = [209, 2048, 20];

@@ -30,7 +30,7 @@ export interface MatmulVariant {
   wgX: number;
   /** Must be 1 for 'row'. */
   wgY: number;
-  /** 'row' only: outputs per invocation along the uniform side, 4 or 8 (default 4). */
+  /** 'row': outputs per invocation along the uniform side, 4 or 8 (default 4). 'sg': rows per subgroup, 8 or 16 (default 8). */
   tm?: number;
   /** K slices summed by separate workgroups (default 1); > 1 needs `scratch`. */
   splitK?: number;
@@ -53,6 +53,8 @@ export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
 export const SUBGROUP_VARIANTS: readonly MatmulVariant[] = [
   { kind: 'sg', wgX: 8, wgY: 1 },
   { kind: 'sg', wgX: 8, wgY: 4 },
+  { kind: 'sg', wgX: 8, wgY: 1, tm: 16 },
+  { kind: 'sg', wgX: 8, wgY: 4, tm: 16 },
 ];
 
 /**
@@ -66,7 +68,7 @@ export function subgroupMatmulAvailable(device: GPUDevice): boolean {
 }
 
 export function variantName(v: MatmulVariant): string {
-  const tm = v.kind === 'row' ? `-tm${v.tm ?? 4}` : '';
+  const tm = v.kind === 'row' ? `-tm${v.tm ?? 4}` : v.kind === 'sg' && (v.tm ?? 8) !== 8 ? `-tm${v.tm}` : '';
   const split = (v.splitK ?? 1) > 1 ? `-split${v.splitK}` : '';
   return `${v.kind}-${v.wgX}x${v.wgY}${tm}${split}`;
 }
@@ -171,7 +173,11 @@ export async function prepareMatmulSteps(env: KernelEnv, a: MatmulArgs): Promise
   if (v.kind === 'row' && (v.wgY !== 1 || (tm !== 4 && tm !== 8))) {
     throw new ShapeError(`matmul variant ${variantName(v)}: 'row' needs wgY = 1 and tm 4 or 8.`);
   }
+  const sgRows = v.kind === 'sg' ? (v.tm ?? 8) : 8;
   if (v.kind === 'sg') {
+    if (sgRows !== 8 && sgRows !== 16) {
+      throw new ShapeError(`matmul variant ${variantName(v)}: 'sg' needs tm 8 or 16 (rows per subgroup).`);
+    }
     if (v.wgX !== 8)
       throw new ShapeError(`matmul variant ${variantName(v)}: 'sg' needs wgX = 8 (one subgroup).`);
     if (!subgroupMatmulAvailable(env.device)) {
@@ -221,6 +227,7 @@ export async function prepareMatmulSteps(env: KernelEnv, a: MatmulArgs): Promise
     WG_Y: v.wgY,
     ...(v.kind === 'wg' ? {} : { VEC_L: vecL, VEC_R: vecR }),
     ...(v.kind === 'row' ? { TM: tm, LANE_M: laneM } : {}),
+    ...(v.kind === 'sg' && sgRows !== 8 ? { SG_ROWS: sgRows } : {}),
     SPLIT_K: slices,
     ...(g ? { CONV: true } : {}),
     ...(sameA ? { WRITE_A: false } : {}),
@@ -240,7 +247,8 @@ export async function prepareMatmulSteps(env: KernelEnv, a: MatmulArgs): Promise
   const [cols, rows] = v.kind === 'row' ? (laneM ? [M, Nc] : [Nc, M]) : [Nc, M];
   // sg: a subgroup covers 8 rows x 32 columns (8 lanes x 4).
   const gx = Math.ceil(cols / (4 * v.wgX));
-  const gy = v.kind === 'row' ? Math.ceil(rows / tm) : Math.ceil(rows / ((v.kind === 'sg' ? 8 : 4) * v.wgY));
+  const gy =
+    v.kind === 'row' ? Math.ceil(rows / tm) : Math.ceil(rows / ((v.kind === 'sg' ? sgRows : 4) * v.wgY));
   const max = env.device.limits.maxComputeWorkgroupsPerDimension;
   if (gx > max || gy > max) {
     throw new ShapeError(

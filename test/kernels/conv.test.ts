@@ -261,7 +261,9 @@ const VARIANTS: readonly MatmulVariant[] = [DEFAULT_VARIANT, SUBGROUP_VARIANTS[0
 const SPLIT: MatmulVariant = { ...DEFAULT_VARIANT, splitK: 3 };
 // The sg kernel walks a conv's reduction by kernel pixel (matmul_sg.wgsl); its split-K slices
 // start and end inside a kernel pixel's channel run.
-const SG_SPLIT: MatmulVariant = { ...SUBGROUP_VARIANTS[0], splitK: 3 };
+// The 16-row sg kernel (two pixels per lane) runs here with split-K too.
+const SG_SPLIT: MatmulVariant = { kind: 'sg', wgX: 8, wgY: 1, tm: 16, splitK: 3 };
+const SG16: MatmulVariant = { kind: 'sg', wgX: 8, wgY: 4, tm: 16 };
 // Each lavapipe pipeline is seconds of LLVM compile on a busy 2-core machine: cases run in chunks,
 // each test with a generous limit (the first chunk of each form compiles its pipelines).
 const CHUNK = 9;
@@ -273,9 +275,10 @@ describe('conv2d kernels vs float64 reference', () => {
   });
 
   for (const kind of KINDS) {
-    for (const variant of kind === 'implicit' ? [...VARIANTS, SPLIT, SG_SPLIT] : VARIANTS) {
-      const split = variant === SPLIT || variant === SG_SPLIT;
-      const cases = split ? CASES.filter((_, i) => i % 3 === (variant === SPLIT ? 0 : 1)) : CASES;
+    for (const variant of kind === 'implicit' ? [...VARIANTS, SPLIT, SG_SPLIT, SG16] : VARIANTS) {
+      // Every third case for the extra variants, a different third for each.
+      const third = [SPLIT, SG_SPLIT, SG16].indexOf(variant);
+      const cases = third < 0 ? CASES : CASES.filter((_, i) => i % 3 === third);
       describe(`${kind} ${variantName(variant)}`, () => {
         for (const form of FORMS) {
           for (let at = 0; at < cases.length; at += CHUNK) {
