@@ -62,7 +62,7 @@ export function convCandidate(
   return { kind, variant: variantFor(tuning, form, b, k, n) };
 }
 
-/** What chooseConvAlgo times: per runnable kind, the form's tuned variant and the forward one. */
+/** What chooseConvAlgo times: per runnable kind, the form's tuned variant and the forward one (implicit sg: also the other row count). */
 export function convCandidates(
   device: GPUDevice,
   form: MatmulForm,
@@ -81,8 +81,18 @@ export function convCandidates(
     )
       continue;
     const own = convCandidate(kind, form, B, g, tuning);
-    out.push(own);
-    if (variantName(tuning.forward) !== variantName(own.variant)) out.push({ kind, variant: tuning.forward });
+    const variants = [own.variant, tuning.forward];
+    // The sg kernel's 8- and 16-row tiles trade loads for registers differently at conv shapes
+    // (short K, few filters) than at the matmul tuner's shapes: implicit tries both.
+    if (kind === 'implicit' && own.variant.kind === 'sg') {
+      variants.push({ ...own.variant, tm: (own.variant.tm ?? 8) === 8 ? 16 : 8 });
+    }
+    const seen = new Set<string>();
+    for (const variant of variants) {
+      if (seen.has(variantName(variant))) continue;
+      seen.add(variantName(variant));
+      out.push({ kind, variant });
+    }
   }
   return out;
 }
