@@ -1,5 +1,5 @@
 // The FP32 ceiling of this adapter for a matmul (never part of the unit tests):
-//   XDG_RUNTIME_DIR=/tmp npx tsx bench/ceiling.ts [--quick] [--fma-only] [--no-wide] [--out=FILE]
+//   XDG_RUNTIME_DIR=/tmp npx tsx bench/ceiling.ts [--quick] [--fma-only] [--no-wide] [--wait-only] [--out=FILE]
 // 1. FMA-only throughput (bench/shaders/ceiling_fma.wgsl): 1..32 independent accumulators per
 //    invocation, scalar and vec4, fma() and a * b + c.
 // 2. Loads mixed with FMAs (ceiling_mix.wgsl, ceiling_subgroup.wgsl): each load pattern a matmul
@@ -18,6 +18,9 @@
 // The main thread is left out because Dawn's wait polls on it (it burns about as much CPU as one
 // worker while a dispatch runs). tfjs-wasm runs on the main thread, so its per-core figure is over
 // the main thread's CPU time.
+// 4. What waiting costs: the same FMA-only work awaited with onSubmittedWorkDone straight after
+//    submit, and after sleeping (setTimeout) for 80% of the time it took. --wait-only runs just
+//    this and merges it into the existing results file.
 // Writes bench/results/ceiling-<adapter>.json.
 
 import { spawnSync } from 'node:child_process';
@@ -41,10 +44,12 @@ const here = dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
 const option = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-const known = ['quick', 'fma-only', 'no-wide', 'kernels-only'];
+const known = ['quick', 'fma-only', 'no-wide', 'kernels-only', 'wait-only'];
 for (const a of argv) {
   if (!known.includes(a.slice(2)) && !a.startsWith('--out=')) {
-    throw new ConfigError(`Unknown argument '${a}'. Use --quick, --fma-only, --no-wide or --out=FILE.`);
+    throw new ConfigError(
+      `Unknown argument '${a}'. Use --quick, --fma-only, --no-wide, --wait-only or --out=FILE.`,
+    );
   }
 }
 const quick = flag('quick');
@@ -230,10 +235,81 @@ async function measure(
   return { gflops: rate(flops, wall), perCore: rate(flops, cpu) };
 }
 
-const fixed = (x: number, d = 1) => x.toFixed(d);
 const both = (m: Measured) => `${fixed(m.gflops)} [${fixed(m.perCore)}]`;
 const best = <T extends Measured>(rows: T[]): T | undefined =>
   rows.reduce<T | undefined>((a, b) => (a && a.perCore >= b.perCore ? a : b), undefined);
+
+const fixed = (x: number, d = 1) => x.toFixed(d);
+
+// ---- 4. What waiting costs (run first with --wait-only) ---------------------------------------
+interface WaitCost {
+  wallMs: number;
+  mainCpuMs: number;
+  workerCpuMs: number;
+}
+
+/**
+ * Dawn's Node binding polls for completion on the main thread while a promise of it is pending,
+ * which on a 2-core machine takes CPU from the driver's 2 workers. Measured on FMA-only work
+ * (vec4, 8 accumulators, chain 4): await right after submit, or sleep 80% of that time first.
+ */
+async function waitCost(): Promise<{ poll: WaitCost[]; sleepFirst: WaitCost[] }> {
+  const pipeline = await device.createComputePipelineAsync({
+    label: 'wait cost',
+    layout: device.createPipelineLayout({ label: 'wait cost', bindGroupLayouts: [fmaLayout] }),
+    compute: { module: fmaModule, entryPoint: 'fma_vec4', constants: { ACC: 8, CHAIN: 4 } },
+  });
+  const bindGroup = device.createBindGroup({
+    label: 'wait cost',
+    layout: fmaLayout,
+    entries: [
+      { binding: 0, resource: { buffer: params } },
+      { binding: 1, resource: { buffer: out } },
+    ],
+  });
+  const p = new ArrayBuffer(16);
+  new Uint32Array(p, 0, 1)[0] = 2000;
+  new Float32Array(p, 4, 2).set([0.999, 0.001]);
+  device.queue.writeBuffer(params, 0, p);
+  const once = async (sleepMs: number): Promise<WaitCost> => {
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    for (let d = 0; d < 10; d++) pass.dispatchWorkgroups(WORKGROUPS);
+    pass.end();
+    await device.queue.onSubmittedWorkDone();
+    const t = await clocked(async () => {
+      device.queue.submit([enc.finish()]);
+      if (sleepMs > 0) await new Promise((resolve) => setTimeout(resolve, sleepMs));
+      await device.queue.onSubmittedWorkDone();
+    });
+    return { wallMs: t.wall, mainCpuMs: t.main, workerCpuMs: t.workers };
+  };
+  await once(0);
+  const poll: WaitCost[] = [];
+  const sleepFirst: WaitCost[] = [];
+  for (let r = 0; r < 3; r++) {
+    poll.push(await once(0));
+    sleepFirst.push(await once(Math.round(0.8 * poll[r].wallMs)));
+  }
+  gpu.throwIfFailed();
+  const line = (xs: WaitCost[]) =>
+    `wall ${xs.map((x) => fixed(x.wallMs, 0)).join('/')} ms, main thread CPU ${xs.map((x) => fixed(x.mainCpuMs, 0)).join('/')} ms, workers ${xs.map((x) => fixed(x.workerCpuMs, 0)).join('/')} ms`;
+  console.log(`wait right after submit: ${line(poll)}`);
+  console.log(`sleep 80% first:         ${line(sleepFirst)}`);
+  return { poll, sleepFirst };
+}
+
+const outFile = option('out') ?? join(here, 'results', `ceiling-${gpu.report.kind}.json`);
+if (flag('wait-only')) {
+  const previous = JSON.parse(readFileSync(outFile, 'utf8')) as Record<string, unknown>;
+  previous.dawnWait = { date: new Date().toISOString(), ...(await waitCost()) };
+  writeFileSync(outFile, JSON.stringify(previous, null, 2) + '\n');
+  console.log(`merged into ${outFile}`);
+  gpu.destroy();
+  process.exit(0);
+}
 
 // ---- 1. FMA-only -----------------------------------------------------------------------------
 interface FmaRow extends Measured {
@@ -497,7 +573,8 @@ if (!kernelsOnly && !flag('no-wide')) {
   result.nativeWidth512 = JSON.parse(readFileSync(childOut, 'utf8')) as unknown;
 }
 
-const outFile = option('out') ?? join(here, 'results', `ceiling-${gpu.report.kind}.json`);
+if (!kernelsOnly) result.dawnWait = { date: new Date().toISOString(), ...(await waitCost()) };
+
 mkdirSync(dirname(outFile), { recursive: true });
 writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
 console.log(`wrote ${outFile}`);
