@@ -218,7 +218,7 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
     }
     io.out(`model      ${m.file}\n`);
     io.out(
-      `data       ${dataSpec}, ${split === 'all' ? 'all of it' : `${split} split`}, ${set.count} samples${shards ? ` (read from ${shards} in chunks of ${chunkSize})` : ''}\n`,
+      `data       ${dataSpec}, ${split === 'all' ? 'all of it' : `${split} split`}, ${set.count} samples${shards ? ` (read from ${shards} in chunks of ${Math.min(chunkSize, set.count)})` : ''}\n`,
     );
     io.out(`adapter    ${gpu.report.name}\n`);
     io.out(`loss       ${loss.toFixed(4)}\naccuracy   ${pct(accuracy)}\n\n`);
