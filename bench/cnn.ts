@@ -172,6 +172,8 @@ export interface CnnEngineResult {
   /** Per-kernel-kind time of one steady-state step (timestamp queries), when the adapter has them. */
   profile?: { kind: string; ms: number; count: number }[];
   profileTotalMs?: number;
+  /** The slowest dispatches of that step, by label, slowest first. */
+  slowest?: { label: string; ms: number }[];
 }
 
 /**
@@ -261,6 +263,10 @@ export async function benchCnnEngine(
       const times = await trainer.profileStep(data, B);
       result.profile = summariseProfile(times);
       result.profileTotalMs = times.reduce((s, t) => s + t.ms, 0);
+      result.slowest = [...times]
+        .sort((a, b) => b.ms - a.ms)
+        .slice(0, 6)
+        .map((t) => ({ label: t.label, ms: t.ms }));
     }
     return result;
   } finally {

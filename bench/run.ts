@@ -237,7 +237,11 @@ for (const key of ['D', 'E'] as const) {
         `(its own draws of the same distributions)`,
     );
   } else if (key === 'D' || !want('D')) {
-    cnnNotes.push('PyTorch CPU column: no Python with torch found (install python3-torch, or set PYTHON)');
+    cnnNotes.push(
+      args.get('torch') === 'off'
+        ? 'PyTorch CPU column: skipped (--torch=off)'
+        : 'PyTorch CPU column: no Python with torch found (install python3-torch, or set PYTHON)',
+    );
   }
   for (const b of backends) {
     const plan =
@@ -418,7 +422,8 @@ for (const [key, r] of Object.entries(cnnReport) as [string, { ours: CnnEngineRe
   // One pass per dispatch, so the total is above a real step's time; the ranking is what counts.
   console.log(
     `profile ${key} (one step, timestamp queries, ${r.ours.profileTotalMs!.toFixed(1)} ms over all kernels):\n` +
-      p.map((k) => `  ${k.kind.padEnd(24)} ${k.ms.toFixed(2).padStart(9)} ms  x${k.count}`).join('\n'),
+      p.map((k) => `  ${k.kind.padEnd(24)} ${k.ms.toFixed(2).padStart(9)} ms  x${k.count}`).join('\n') +
+      `\n  slowest dispatches: ${(r.ours.slowest ?? []).map((d) => `${d.label} ${d.ms.toFixed(1)} ms`).join(', ')}`,
   );
 }
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
