@@ -12,7 +12,9 @@
 // contain (h, w) (oh from ceil((h-KH+1)/SH) to floor(h/SH)), so it needs no atomics and sums the
 // overlaps of windows in a fixed order (deterministic). Elements no window covers get 0.
 // One invocation per output (forward) or input (backward) element on a 2-D grid of WG-wide
-// workgroups; every kernel OVERWRITES its output. act' is the PREVIOUS layer's (ACT/ALPHA
+// workgroups; every kernel OVERWRITES its output. The *4 max-pool entry points do the same for 4
+// channels at once when C is a multiple of 4 (vec4 views of the same tensors): the index
+// arithmetic (integer divisions, scalarised on CPU drivers) is paid once per 4 elements. act' is the PREVIOUS layer's (ACT/ALPHA
 // overrides); with ACT = 0 aux is bound to a placeholder and never read.
 
 #include activation_fns
@@ -39,6 +41,14 @@ struct Dims {
 @group(0) @binding(4) var<storage, read_write> argmax_out: array<u32>; // maxpool_forward
 @group(0) @binding(5) var<storage, read> argmax_in: array<u32>;        // maxpool_backward
 
+// vec4 views (the *4 entry points; C a multiple of 4). An entry point's auto layout holds only the
+// bindings it uses, so these never alias the scalar views in one dispatch.
+@group(0) @binding(6) var<storage, read> src4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> aux4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> dst4: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read_write> argmax4_out: array<vec4<u32>>;
+@group(0) @binding(10) var<storage, read> argmax4_in: array<vec4<u32>>;
+
 override WG: u32 = 256u;
 
 fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
@@ -47,8 +57,13 @@ fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 
 // (b, row, col, c) of element i of a [B, rows, cols, C] tensor.
 fn unflatten(i: u32, rows: u32, cols: u32) -> vec4<u32> {
-  let c = i % dims.C;
-  let t = i / dims.C;
+  return unflatten_c(i, rows, cols, dims.C);
+}
+
+// The same with C channels (or channel groups) per pixel.
+fn unflatten_c(i: u32, rows: u32, cols: u32, C: u32) -> vec4<u32> {
+  let c = i % C;
+  let t = i / C;
   let col = t % cols;
   let t2 = t / cols;
   return vec4<u32>(t2 / rows, t2 % rows, col, c);
@@ -153,4 +168,59 @@ fn avgpool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     }
   }
   dst[i] = apply_prev_act(s / f32(dims.KH * dims.KW), i);
+}
+
+// maxpool_forward on 4 channels: group i of the output, argmax per channel as above.
+@compute @workgroup_size(WG)
+fn maxpool_forward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat(gid, nwg);
+  if (i >= dims.count) {
+    return;
+  }
+  let CG = dims.C / 4u;
+  let o = unflatten_c(i, dims.OH, dims.OW, CG);
+  let h0 = o.y * dims.SH;
+  let w0 = o.z * dims.SW;
+  let base = o.x * dims.H * dims.W;
+  let lanes = vec4<u32>(0u, 1u, 2u, 3u);
+  var at = (base + h0 * dims.W + w0) * CG + o.w;
+  var best = src4[at];
+  var arg = vec4<u32>(at * 4u) + lanes;
+  for (var kh = 0u; kh < dims.KH; kh++) {
+    for (var kw = 0u; kw < dims.KW; kw++) {
+      at = (base + (h0 + kh) * dims.W + w0 + kw) * CG + o.w;
+      let v = src4[at];
+      let gt = v > best;
+      best = select(best, v, gt);
+      arg = select(arg, vec4<u32>(at * 4u) + lanes, gt);
+    }
+  }
+  dst4[i] = best;
+  argmax4_out[i] = arg;
+}
+
+// maxpool_backward on 4 channels: group i of dX.
+@compute @workgroup_size(WG)
+fn maxpool_backward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat(gid, nwg);
+  if (i >= dims.count) {
+    return;
+  }
+  let CG = dims.C / 4u;
+  let p = unflatten_c(i, dims.H, dims.W, CG);
+  let rh = window_range(p.y, dims.KH, dims.SH, dims.OH);
+  let rw = window_range(p.z, dims.KW, dims.SW, dims.OW);
+  let mine = vec4<u32>(i * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
+  var s = vec4<f32>(0.0);
+  for (var oh = rh.x; oh <= rh.y; oh++) {
+    for (var ow = rw.x; ow <= rw.y; ow++) {
+      let o = ((p.x * dims.OH + oh) * dims.OW + ow) * CG + p.w;
+      s += select(vec4<f32>(0.0), src4[o], argmax4_in[o] == mine);
+    }
+  }
+  if (ACT != 0u) {
+    let z = aux4[i];
+    s *= vec4<f32>(act_grad(z.x), act_grad(z.y), act_grad(z.z), act_grad(z.w));
+  }
+  dst4[i] = s;
 }

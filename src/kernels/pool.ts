@@ -105,14 +105,31 @@ async function prepare(
   if (entry === 'maxpool_backward') requireLength(extra.argmaxIn!, outCount, `${entry} argmax`);
   const prev = backward ? prevActivation(entry, extra, inCount, src) : null;
   const constants = { WG, ...prev?.constants };
-  const pipeline = await env.pipelines.get('pool', entry, constants);
-  const count = backward ? inCount : outCount;
+  // Max pooling over a multiple of 4 channels runs the vec4 entry points (shaders/pool.wgsl).
+  const vec = entry.startsWith('maxpool') && C % 4 === 0;
+  const pipeline = await env.pipelines.get('pool', vec ? `${entry}4` : entry, constants);
+  const count = (backward ? inCount : outCount) / (vec ? 4 : 1);
   const params = uniformBuffer(
     env,
     [B, H, W, C, KH, KW, SH, SW, OH, OW, count, 0].map((u) => ({ u })),
     `${entry} params`,
   );
-  const entries = [params, src, prev?.aux ?? null, dst, extra.argmaxOut ?? null, extra.argmaxIn ?? null];
+  // Binding numbers: 0 params, 1-5 the scalar views, 6-10 the vec4 views of the same tensors.
+  const entries = vec
+    ? [
+        params,
+        null,
+        null,
+        null,
+        null,
+        null,
+        src,
+        prev?.aux ?? null,
+        dst,
+        extra.argmaxOut ?? null,
+        extra.argmaxIn ?? null,
+      ]
+    : [params, src, prev?.aux ?? null, dst, extra.argmaxOut ?? null, extra.argmaxIn ?? null];
   return {
     label: entry,
     kind: 'pool',

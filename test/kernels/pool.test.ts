@@ -55,6 +55,11 @@ const CASES: Case[] = [
   { B: 3, g: geom(7, 13, 1, 3, 2, 3, 1) }, // non-square window and stride
   { B: 1, g: geom(1, 5, 3, 1, 3, 1, 2) }, // one-row map
   { B: 3, g: geom(5, 5, 5, 5, 5, 1, 1) }, // window = map, 5x5
+  // C a multiple of 4: max pooling runs its vec4 entry points.
+  { B: 3, g: geom(5, 7, 4, 2, 2, 2, 2) }, // non-overlapping, last row/column uncovered
+  { B: 1, g: geom(7, 5, 8, 3, 3, 1, 1) }, // stride 1: up to 9 windows per element
+  { B: 3, g: geom(13, 7, 12, 2, 3, 3, 3) }, // stride > window: gaps
+  { B: 2, g: geom(4, 4, 4, 4, 4, 1, 1) }, // window = map
 ];
 const caseName = ({ B, g }: Case) =>
   `B${B} ${g.H}x${g.W}x${g.C} win ${g.KH}x${g.KW}/${g.SH}x${g.SW} -> ${g.OH}x${g.OW}`;
