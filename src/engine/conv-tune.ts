@@ -34,7 +34,7 @@ import {
 } from '../kernels/conv.js';
 import { DEFAULT_VARIANT, subgroupMatmulAvailable, variantName, type MatmulForm } from '../kernels/matmul.js';
 import { SHADERS } from '../kernels/shaders.js';
-import { parseVariant, variantFor, type MatmulTuning } from './tune.js';
+import { envVariable, parseVariant, variantFor, type MatmulTuning } from './tune.js';
 import type { ConvGeometry } from '../nn/layers.js';
 
 export const CONV_ALGOS: readonly ConvAlgo['kind'][] = ['im2col', 'implicit'];
@@ -273,10 +273,6 @@ export function convFlops(B: number, g: ConvGeometry): number {
 }
 
 type CacheEntry = { kind: string; variant: string; ms: string };
-
-function envVariable(name: string): string | undefined {
-  return typeof process !== 'undefined' ? process.env?.[name] : undefined;
-}
 
 function hash(): string {
   const text = `${SHADERS.conv ?? ''}${SHADERS.matmul ?? ''}${SHADERS.matmul_sg ?? ''}`;

@@ -5,7 +5,7 @@
 // or the batch itself (upload path), the optimizer's hyper-parameters, and the active row count
 // of a last partial batch. Loss and accuracy accumulate on the GPU and are copied out every
 // `logEvery` steps into a staging buffer that is mapped asynchronously; at most `maxInFlight`
-// submitted steps may be pending before the CPU waits.
+// submitted steps may be pending before the CPU waits (how it waits: src/engine/step-waiter.ts).
 
 import { ConfigError, NonFiniteInputError, NonFiniteLossError, ShapeError } from '../errors.js';
 import { USAGE, writeArray } from '../gpu/buffers.js';
@@ -41,6 +41,7 @@ import {
 } from './batch-source.js';
 import { checkFiniteRows, Feeds, type Residency } from './feed.js';
 import { fitsResident, type AugmentOptions } from './gpu-data.js';
+import { createStepWaiter, pacedWaitsWanted } from './step-waiter.js';
 
 export interface TrainerOptions {
   /** Seeds the Rng (init, split, shuffling) and, for the numpy-* inits, np.random.seed(seed). */
@@ -494,8 +495,7 @@ export class Trainer {
     const maxInFlight = Math.max(1, o.maxInFlight ?? 2);
     const device = this.gpu.device;
     const history: History = { epochs: [], steps: 0, stopped: false };
-    const inflight: Promise<unknown>[] = [];
-    const pendingLogs: Promise<void>[] = [];
+    const waiter = createStepWaiter(device, maxInFlight, pacedWaitsWanted(this.gpu.report));
     const epochSeedBase = this.rng.nextUint32();
     const startEpoch = o.start?.epoch ?? 0;
     let stopped = false;
@@ -546,40 +546,38 @@ export class Trainer {
             const step = this.step;
             const ep = epoch;
             const batch = bi;
-            const read = staging.read(16).then(async (buf) => {
-              const [l, c, rows] = new Float32Array(buf);
-              if (!Number.isFinite(l)) {
-                throw new NonFiniteLossError(
-                  `The loss became ${l} at step ${step} (epoch ${ep + 1}). Lower the learning rate or enable gradient clipping (maxNorm).`,
-                );
-              }
-              sinceLoss += l;
-              sinceCorrect += c;
-              sinceRows += rows;
-              epochLoss += l;
-              epochCorrect += c;
-              epochRows += rows;
-              const log: StepLog = {
-                step,
-                epoch: ep,
-                batch,
-                loss: sinceLoss / Math.max(1, sinceRows),
-                accuracy: sinceCorrect / Math.max(1, sinceRows),
-                samples: sinceRows,
-                lr,
-              };
-              sinceLoss = sinceCorrect = sinceRows = 0;
-              await o.onStep?.(log);
-            });
-            // Mark as handled now: when one read fails (a NaN loss), later reads that fail too are
-            // settled by the drain below instead of surfacing as unhandled rejections.
-            read.catch(() => undefined);
-            pendingLogs.push(read);
-            inflight.push(read);
+            const s = staging;
+            s.reserve();
+            const read = () =>
+              s.read(16).then(async (buf) => {
+                const [l, c, rows] = new Float32Array(buf);
+                if (!Number.isFinite(l)) {
+                  throw new NonFiniteLossError(
+                    `The loss became ${l} at step ${step} (epoch ${ep + 1}). Lower the learning rate or enable gradient clipping (maxNorm).`,
+                  );
+                }
+                sinceLoss += l;
+                sinceCorrect += c;
+                sinceRows += rows;
+                epochLoss += l;
+                epochCorrect += c;
+                epochRows += rows;
+                const log: StepLog = {
+                  step,
+                  epoch: ep,
+                  batch,
+                  loss: sinceLoss / Math.max(1, sinceRows),
+                  accuracy: sinceCorrect / Math.max(1, sinceRows),
+                  samples: sinceRows,
+                  lr,
+                };
+                sinceLoss = sinceCorrect = sinceRows = 0;
+                await o.onStep?.(log);
+              });
+            await waiter.submitted(read);
           } else {
-            inflight.push(device.queue.onSubmittedWorkDone());
+            await waiter.submitted();
           }
-          while (inflight.length > maxInFlight) await inflight.shift();
           this.gpu.throwIfFailed();
           if (o.shouldStop?.()) {
             stopped = true;
@@ -587,8 +585,7 @@ export class Trainer {
             break;
           }
         }
-        await Promise.all(pendingLogs.splice(0));
-        inflight.length = 0;
+        await waiter.flush();
         this.gpu.throwIfFailed();
         const seconds = (performance.now() - t0) / 1000;
         const log: EpochLog = {
@@ -611,7 +608,7 @@ export class Trainer {
       }
     } catch (e) {
       // Leave no read in flight behind a failure (its buffer would stay mapped, its error unseen).
-      await Promise.allSettled(pendingLogs);
+      await waiter.abandon();
       await feed.settle();
       throw e;
     }

@@ -160,7 +160,8 @@ export async function chooseMatmulVariants(
 type CacheEntry = Record<MatmulForm | 'longK' | 'measured', string>;
 const STORAGE_KEY = 'webgpu-trainer:matmul-tuning';
 
-function envVariable(name: string): string | undefined {
+/** An environment variable under Node; undefined in a browser. */
+export function envVariable(name: string): string | undefined {
   return typeof process !== 'undefined' ? process.env?.[name] : undefined;
 }
 

@@ -7,6 +7,7 @@ import { USAGE, type BufferPool } from './buffers.js';
 export class StagingBuffer {
   readonly buffer: GPUBuffer;
   private pending: Promise<void> | null = null;
+  private reserved = false;
 
   constructor(
     private readonly pool: BufferPool,
@@ -16,9 +17,14 @@ export class StagingBuffer {
     this.buffer = pool.acquire(bytes, USAGE.MAP_READ | USAGE.COPY_DST, label);
   }
 
-  /** Whether a previous read is still in flight (then the buffer must not be copied into). */
+  /** Whether a read is in flight or reserved (then the buffer must not be copied into). */
   get busy(): boolean {
-    return this.pending !== null;
+    return this.pending !== null || this.reserved;
+  }
+
+  /** Holds the buffer for a read that starts later (paced waits, src/engine/step-waiter.ts). */
+  reserve(): void {
+    this.reserved = true;
   }
 
   encodeCopy(encoder: GPUCommandEncoder, src: GPUBuffer, srcOffset = 0, bytes = this.bytes): void {
@@ -36,6 +42,7 @@ export class StagingBuffer {
       return out;
     } finally {
       this.pending = null;
+      this.reserved = false;
     }
   }
 
