@@ -112,6 +112,8 @@ fn matmul_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
   var acc2: array<vec4<f32>, 8>; // rows m0 + 8 .. m0 + 15 (SG_ROWS 16)
   if (CONV && FORM == 1u) {
     conv_weight_grad_loop(&acc, &acc2, m0, lane, nb, kr);
+  } else if (CONV && FORM == 0u && !VEC_L) {
+    conv_linear_loop(&acc, &acc2, m0, lane, nb, kr);
   } else if (CONV) {
     conv_pixel_loop(&acc, &acc2, m0, lane, nb, kr);
   } else {
@@ -237,6 +239,54 @@ fn conv_run_l(run: vec2<u32>, c: u32, cend: u32, CR: u32) -> vec4<f32> {
   let e = run.x + min(cs, vec4<u32>(CR - 1u));
   let v = vec4<f32>(lhs[e.x], lhs[e.y], lhs[e.z], lhs[e.w]);
   return select(vec4<f32>(0.0), v, (cs < vec4<u32>(cend)) & vec4<bool>(ok));
+}
+
+// FORM 0 with C not a multiple of 4 (a first layer's 1 or 3 channels): walking kernel pixel by
+// kernel pixel would pad each one's C channels to a step of 4 (a 5x5 kernel over 1 channel: 25
+// steps for 25 products). Here k runs straight through K in steps of 4, each lane reading its 4
+// taps one by one, with (kh, kw, c) carried as counters (the same in every lane).
+fn conv_linear_loop(acc: ptr<function, array<vec4<f32>, 8>>, acc2: ptr<function, array<vec4<f32>, 8>>, m0: u32, lane: u32, nb: u32, kr: vec2<u32>) {
+  let pix = conv_pixel(min(m0 + lane, dims.M - 1u));
+  let pix2 = conv_pixel(min(m0 + 8u + lane, dims.M - 1u)); // SG_ROWS 16 only
+  var c = kr.x % dims.cC;
+  let q = kr.x / dims.cC;
+  var kw = q % dims.cKW;
+  var kh = q / dims.cKW;
+  for (var k = kr.x; k < kr.y; k += 4u) {
+    var a = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    for (var u = 0u; u < 4u; u++) {
+      let live = k + u < kr.y;
+      a[u] = conv_tap(pix, kh, kw, c, live);
+      if (SG_ROWS == 16u) {
+        a2[u] = conv_tap(pix2, kh, kw, c, live);
+      }
+      c += 1u;
+      if (c == dims.cC) {
+        c = 0u;
+        kw += 1u;
+        if (kw == dims.cKW) {
+          kw = 0u;
+          kh += 1u;
+        }
+      }
+    }
+    // Slices start on multiples of 4, so k is one: R's rows read as in the plain matmul.
+    let r = sg_r(k, nb, kr.y);
+    sg_step(acc, a, r);
+    if (SG_ROWS == 16u) {
+      sg_step(acc2, a2, r);
+    }
+  }
+}
+
+// x at output pixel px's tap (kh, kw), channel c; 0 outside the map or when not live.
+fn conv_tap(px: vec3<u32>, kh: u32, kw: u32, c: u32, live: bool) -> f32 {
+  // Unsigned wrap-around makes a row above / left of the map compare as >= H / W.
+  let ih = px.y * dims.cSH + kh - dims.cPT;
+  let iw = px.z * dims.cSW + kw - dims.cPL;
+  let ok = live && ih < dims.cH && iw < dims.cW;
+  return select(0.0, lhs[select(0u, ((px.x * dims.cH + ih) * dims.cW + iw) * dims.cC + c, ok)], ok);
 }
 
 // FORM 1 (weight grad): L = dZ as [K = B*OH*OW, M = F] (plain loads through sg_l); R = col(x)
