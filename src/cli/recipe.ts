@@ -10,6 +10,8 @@
 //            the cnn preset reached 84-88% test after 8-9 epochs of a 60-epoch run, seed 1)
 //   lr       1e-3 * sqrt(batch / 32) (Adam's square-root batch scaling): 1e-3, 1.4e-3, 2e-3
 //   schedule cosine to zero with a linear warm-up of 5% of the run, at most one epoch
+// The lr and the warm-up are computed for the run as it will be: with the user's --batch-size or
+// --epochs when given.
 // The arch enters by choosing whether a recipe applies: mlp keeps the fixed defaults of its
 // options (the dense nets' results in the README were measured with them); lenet, cnn and
 // --model stacks get the recipe.
@@ -51,11 +53,24 @@ export function chooseRecipe(r: RecipeInput): Recipe {
   if (h * w > 64 * 64) batchSize = Math.min(batchSize, 32);
   batchSize = Math.max(1, Math.min(batchSize, n));
   const epochs = n >= 20000 ? 12 : 30;
-  // Rounded to 2 significant digits so the header and the saved config read cleanly.
-  const lr = Number((1e-3 * Math.sqrt(batchSize / 32)).toPrecision(2));
-  const steps = Math.ceil(n / batchSize);
-  const warmup = Math.min(steps, Math.round(0.05 * steps * epochs));
-  return { epochs, batchSize, lr, schedule: 'cosine', warmup };
+  return {
+    epochs,
+    batchSize,
+    lr: adamLr(batchSize),
+    schedule: 'cosine',
+    warmup: warmupSteps(n, batchSize, epochs),
+  };
+}
+
+/** Adam's rate for a batch size, rounded to 2 significant digits (the header and config read cleanly). */
+export function adamLr(batchSize: number): number {
+  return Number((1e-3 * Math.sqrt(batchSize / 32)).toPrecision(2));
+}
+
+/** 5% of the run's steps, at most one epoch. */
+export function warmupSteps(samples: number, batchSize: number, epochs: number): number {
+  const steps = Math.ceil(samples / Math.min(batchSize, samples));
+  return Math.min(steps, Math.round(0.05 * steps * epochs));
 }
 
 /**
@@ -75,10 +90,11 @@ export function applyRecipe(
   for (const o of chosen) {
     if (o === 'epochs') cfg.epochs = r.epochs;
     else if (o === 'batch-size') cfg.batchSize = r.batchSize;
-    else if (o === 'lr') cfg.lr = r.lr;
+    // The rate and the warm-up follow the run as it will be, a given --batch-size or --epochs included.
+    else if (o === 'lr') cfg.lr = adamLr(cfg.batchSize);
     else if (o === 'schedule') cfg.schedule = r.schedule;
     // A warm-up belongs to the cosine schedule; a user's step or constant schedule takes none.
-    else if (cfg.schedule === 'cosine') cfg.warmup = r.warmup;
+    else if (cfg.schedule === 'cosine') cfg.warmup = warmupSteps(samples, cfg.batchSize, cfg.epochs);
   }
   return recipeText(cfg, chosen, samples, shape);
 }
@@ -90,11 +106,13 @@ function recipeText(
   shape: readonly [number, number, number],
 ): string {
   const sched =
-    cfg.schedule === 'cosine' && cfg.warmup > 0 ? `cosine, ${cfg.warmup} warm-up steps` : cfg.schedule;
+    cfg.schedule === 'cosine' && cfg.warmup > 0
+      ? `cosine, ${cfg.warmup} warm-up step${cfg.warmup === 1 ? '' : 's'}`
+      : cfg.schedule;
   const kept = RECIPE_OPTIONS.filter((o) => !chosen.includes(o));
   const keptText = kept.length > 0 ? `; kept your ${kept.map((o) => `--${o}`).join(', ')}` : '';
   return (
-    `${cfg.epochs} epochs, batch ${cfg.batchSize}, lr ${cfg.lr} ${sched}, chosen for ` +
+    `${cfg.epochs} epoch${cfg.epochs === 1 ? '' : 's'}, batch ${cfg.batchSize}, lr ${cfg.lr} ${sched}, chosen for ` +
     `${samples.toLocaleString('en-US')} samples of ${shape.join('x')}${keptText}; ` +
     `override with --epochs, --batch-size, --lr, --schedule, --warmup`
   );

@@ -74,10 +74,25 @@ describe('applyRecipe', () => {
   it('flags win, one by one, and the header names those kept', () => {
     const { cfg, given } = configOf(['--arch', 'lenet', '--epochs', '3', '--lr', '0.01']);
     const line = applyRecipe(cfg, given, 209, [64, 64, 3]);
-    expect([cfg.epochs, cfg.lr, cfg.batchSize, cfg.warmup]).toEqual([3, 0.01, 32, 7]);
+    // The warm-up is 5% of the 3 epochs given (21 steps), not of the recipe's 30.
+    expect([cfg.epochs, cfg.lr, cfg.batchSize, cfg.warmup]).toEqual([3, 0.01, 32, 1]);
     expect(line).toMatch(
-      /^3 epochs, batch 32, lr 0\.01 cosine, 7 warm-up steps, chosen for 209 samples of 64x64x3; kept your --epochs, --lr;/,
+      /^3 epochs, batch 32, lr 0\.01 cosine, 1 warm-up step, chosen for 209 samples of 64x64x3; kept your --epochs, --lr;/,
     );
+  });
+
+  it('the warm-up and lr follow a given --epochs or --batch-size', () => {
+    const one = configOf(['--arch', 'lenet', '--epochs', '1']);
+    const line = applyRecipe(one.cfg, one.given, 54000, [28, 28, 1]);
+    // 422 steps; 5% of one epoch is 21 (the recipe's 12 epochs would have given 253).
+    expect([one.cfg.epochs, one.cfg.batchSize, one.cfg.warmup]).toEqual([1, 128, 21]);
+    expect(line).toMatch(/^1 epoch, batch 128, lr 0\.002 cosine, 21 warm-up steps, /);
+    const small = configOf(['--arch', 'cnn', '--batch-size', '16']);
+    applyRecipe(small.cfg, small.given, 209, [64, 64, 3]);
+    // 14 steps an epoch; 5% of 30 epochs is 21, capped at one epoch; lr 1e-3 * sqrt(16 / 32).
+    expect([small.cfg.epochs, small.cfg.batchSize, small.cfg.warmup, small.cfg.lr]).toEqual([
+      30, 16, 14, 0.00071,
+    ]);
   });
 
   it('a step or constant schedule given by flag gets no warm-up from the recipe', () => {
@@ -109,6 +124,7 @@ describe('applyRecipe', () => {
     Object.assign(cfg, { epochs: fromFile.epochs, batchSize: fromFile['batch-size'] });
     const explicit = new Set([...given, ...Object.keys(fromFile)]);
     applyRecipe(cfg, explicit, 5000, [32, 32, 3]);
-    expect([cfg.epochs, cfg.batchSize, cfg.lr]).toEqual([4, 8, 0.0014]);
+    // lr from the file's batch of 8: 1e-3 * sqrt(8 / 32).
+    expect([cfg.epochs, cfg.batchSize, cfg.lr]).toEqual([4, 8, 0.0005]);
   });
 });
