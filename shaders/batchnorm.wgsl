@@ -2,29 +2,38 @@
 // layer), statistics per channel c over the ACTIVE rows only: n = active_samples * S (rows past n
 // are the padding of a last partial batch). Forward and backward side by side.
 //
-//   batchnorm_stats (training; one workgroup per channel, WG lanes, two passes over the column):
-//     shift = x[0, c] (an active row), d = x - shift          pass 1: mean_d = sum(d) / n
-//     var = sum((d - mean_d)^2) / n                           pass 2: biased, never E[x^2] - E[x]^2
-//     mean[c] = shift + mean_d, inv_std[c] = 1 / sqrt(var + eps)
-//     running_mean = (1 - m) running_mean + m mean, running_var = (1 - m) running_var +
-//     m var n / (n - 1) (PyTorch: the unbiased variance; the biased one when n = 1)
-//     Shifting by a sample keeps the sums small when |mean| >> std (1e3 + noise): x - shift is
-//     exact there, so the variance keeps its digits.
+// Layout: every kernel runs one invocation per (row block, channel) pair, channel fastest, so
+// neighbouring lanes read neighbouring floats of a row and each invocation walks its rows at
+// stride C with no integer division in the loop (lavapipe has no vector divide: one `i % C` per
+// element cost more than the arithmetic). The reductions split the rows into P partitions of R
+// rows (params.parts, params.part_rows; every active partition is full but the last), then a
+// second kernel, one invocation per channel, folds the P partials in a fixed order:
+// deterministic, and P * C invocations of work instead of C workgroups with barriers.
+//
+//   batchnorm_stats_partial (training): partition p of channel c, rows [r0, r1) of the active
+//     ones, two passes over its rows (they are in cache the second time):
+//     mean_p = x[r0, c] + sum(x - x[r0, c]) / n_p,  M2_p = sum((x - mean_p)^2)
+//   batchnorm_stats_final: Chan's combination of the partitions, shifted by partition 0's mean:
+//     mean = m0 + sum n_p (mean_p - m0) / n,  var = (sum M2_p + sum n_p (mean_p - mean)^2) / n
+//     (biased; never E[x^2] - E[x]^2, so 1e3 + noise keeps its digits)
+//     mean[c], inv_std[c] = 1 / sqrt(var + eps); running_mean = (1 - m) running_mean + m mean,
+//     running_var = (1 - m) running_var + m var n / (n - 1) (PyTorch: the unbiased variance; the
+//     biased one when n = 1)
 //   batchnorm_forward (training): z = gamma (x - mean) inv_std + beta, a = act(z)
 //   batchnorm_forward_eval:       z = gamma (x - running_mean) / sqrt(running_var + eps) + beta
 //   *_z variants write z only, for a = z (identity): the a binding must not alias z (WebGPU
 //   rejects two writable bindings of one range), so those entry points do not declare it
-//   batchnorm_backward_reduce (one workgroup per channel), over active rows, xhat = (x - mean) inv_std:
-//     dbeta[c] = sum dz, dgamma[c] = sum dz xhat, and coef[c] = (mean, k = gamma inv_std,
-//     dbeta / n, inv_std dgamma / n) for the elementwise pass
+//   batchnorm_backward_partial, over the active rows of partition p, xhat = (x - mean) inv_std:
+//     partial = (sum dz, sum dz xhat)
+//   batchnorm_backward_final: dbeta[c] = sum dz, dgamma[c] = sum dz xhat, and coef[c] = (mean,
+//     k = gamma inv_std, dbeta / n, inv_std dgamma / n) for the elementwise pass
 //   batchnorm_backward: dx = k (dz - dbeta/n - (x - mean) inv_std dgamma / n) * act'(aux) on active
 //     rows, 0 on padding rows (so padding never reaches earlier layers' weight gradients)
-// The reductions are per-lane strided sums then a fixed tree over WG lanes: deterministic. The
-// elementwise kernels run one invocation per element on a 2-D grid of WG-wide workgroups. Every
-// kernel OVERWRITES its outputs. act in the forward is this layer's activation; act' in the
-// backward is the PREVIOUS layer's (both through the ACT/ALPHA overrides). coef is a [C] vec4
-// scratch owned by the backward dispatch pair: it keeps the elementwise pass at 5 storage
-// bindings (within the 8 every WebGPU device offers).
+// The elementwise kernels take ER rows of one channel per invocation. Every kernel OVERWRITES
+// its outputs. act in the forward is this layer's activation; act' in the backward is the
+// PREVIOUS layer's (both through the ACT/ALPHA overrides). coef ([C] vec4) and partial
+// ([P * C] vec2) are scratch owned by the dispatch groups; they keep every entry point within
+// the 8 storage bindings every WebGPU device offers.
 
 #include activation_fns
 #include step_params
@@ -36,8 +45,8 @@ struct Params {
   count: u32, // rows * C
   eps: f32,
   momentum: f32,
-  _pad0: u32,
-  _pad1: u32,
+  parts: u32, // P: row partitions of the reductions
+  part_rows: u32, // R: rows per partition
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -57,11 +66,10 @@ struct Params {
 @group(0) @binding(14) var<storage, read_write> dbeta: array<f32>;
 @group(0) @binding(15) var<storage, read_write> coef: array<vec4<f32>>;  // [C]
 @group(0) @binding(16) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(17) var<storage, read_write> partial: array<vec2<f32>>; // [P * C]
 
 override WG: u32 = 256u;
-
-var<workgroup> red0: array<f32, WG>;
-var<workgroup> red1: array<f32, WG>;
+override ER: u32 = 8u; // rows per invocation of the elementwise kernels
 
 fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
@@ -71,74 +79,97 @@ fn active_rows() -> u32 {
   return min(step_params.active_samples * params.S, params.rows);
 }
 
-// Tree sum of red0 (and red1) over the workgroup; every lane returns with the totals in [0].
-fn reduce2(li: u32) {
-  workgroupBarrier();
-  for (var h = WG / 2u; h > 0u; h >>= 1u) {
-    if (li < h) {
-      red0[li] += red0[li + h];
-      red1[li] += red1[li + h];
-    }
-    workgroupBarrier();
-  }
+// Rows [r0, r1) of partition p among the active rows (empty past the last active row).
+fn part_range(p: u32, n: u32) -> vec2<u32> {
+  let r0 = min(p * params.part_rows, n);
+  return vec2<u32>(r0, min(r0 + params.part_rows, n));
 }
 
 @compute @workgroup_size(WG)
-fn batchnorm_stats(
-  @builtin(local_invocation_index) li: u32,
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-) {
-  let c = wid.x + wid.y * nwg.x;
-  if (c >= params.C) {
-    return; // uniform per workgroup: no lane of it reaches a barrier
-  }
-  let n = active_rows();
+fn batchnorm_stats_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flat(gid, nwg);
   let C = params.C;
-  let shift = x[c];
+  if (t >= params.parts * C) {
+    return;
+  }
+  let p = t / C;
+  let c = t - p * C;
+  let range = part_range(p, active_rows());
+  if (range.x >= range.y) {
+    partial[t] = vec2<f32>(0.0, 0.0);
+    return;
+  }
+  let shift = x[range.x * C + c];
   var s = 0.0;
-  for (var r = li; r < n; r += WG) {
+  for (var r = range.x; r < range.y; r++) {
     s += x[r * C + c] - shift;
   }
-  red0[li] = s;
-  red1[li] = 0.0;
-  reduce2(li);
-  let mean_d = red0[0] / f32(n);
-  workgroupBarrier(); // everyone has read red0[0] before it is overwritten
+  let np = f32(range.y - range.x);
+  let mean_d = s / np;
   var q = 0.0;
-  for (var r = li; r < n; r += WG) {
+  for (var r = range.x; r < range.y; r++) {
     let e = (x[r * C + c] - shift) - mean_d;
     q += e * e;
   }
-  red0[li] = q;
-  reduce2(li);
-  if (li == 0u) {
-    let v = red0[0] / f32(n);
-    let m = shift + mean_d;
-    mean[c] = m;
-    inv_std[c] = 1.0 / sqrt(v + params.eps);
-    let unbiased = select(v, v * f32(n) / f32(n - 1u), n > 1u);
-    let mo = params.momentum;
-    running_mean[c] = (1.0 - mo) * running_mean[c] + mo * m;
-    running_var[c] = (1.0 - mo) * running_var[c] + mo * unbiased;
+  partial[t] = vec2<f32>(shift + mean_d, q);
+}
+
+@compute @workgroup_size(WG)
+fn batchnorm_stats_final(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let c = flat(gid, nwg);
+  let C = params.C;
+  if (c >= C) {
+    return;
   }
+  let n = active_rows();
+  let used = (n + params.part_rows - 1u) / params.part_rows;
+  let m0 = partial[c].x;
+  var s = 0.0;
+  for (var p = 0u; p < used; p++) {
+    let range = part_range(p, n);
+    s += f32(range.y - range.x) * (partial[p * C + c].x - m0);
+  }
+  let m = m0 + s / f32(n);
+  var m2 = 0.0;
+  for (var p = 0u; p < used; p++) {
+    let range = part_range(p, n);
+    let pm = partial[p * C + c];
+    let d = pm.x - m;
+    m2 += pm.y + f32(range.y - range.x) * d * d;
+  }
+  let v = m2 / f32(n);
+  mean[c] = m;
+  inv_std[c] = 1.0 / sqrt(v + params.eps);
+  let unbiased = select(v, v * f32(n) / f32(n - 1u), n > 1u);
+  let mo = params.momentum;
+  running_mean[c] = (1.0 - mo) * running_mean[c] + mo * m;
+  running_var[c] = (1.0 - mo) * running_var[c] + mo * unbiased;
 }
 
-fn z_train(i: u32) -> f32 {
-  let c = i % params.C;
-  return gamma[c] * ((x[i] - mean[c]) * inv_std[c]) + beta[c];
+// The elementwise kernels' (row block, channel) pair: rows [r0, r1) of channel c, or r0 = r1 when
+// the invocation is past the end.
+struct Block {
+  c: u32,
+  r0: u32,
+  r1: u32,
 }
 
-fn z_eval(i: u32) -> f32 {
-  let c = i % params.C;
-  return gamma[c] * (x[i] - running_mean[c]) / sqrt(running_var[c] + params.eps) + beta[c];
+fn block(t: u32) -> Block {
+  let C = params.C;
+  let q = t / C;
+  let r0 = min(q * ER, params.rows);
+  return Block(t - q * C, r0, min(r0 + ER, params.rows));
 }
 
 @compute @workgroup_size(WG)
 fn batchnorm_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat(gid, nwg);
-  if (i < params.count) {
-    let z = z_train(i);
+  let b = block(flat(gid, nwg));
+  let m = mean[b.c];
+  let k = gamma[b.c] * inv_std[b.c];
+  let be = beta[b.c];
+  for (var r = b.r0; r < b.r1; r++) {
+    let i = r * params.C + b.c;
+    let z = (x[i] - m) * k + be;
     z_out[i] = z;
     a_out[i] = act_forward(z);
   }
@@ -146,9 +177,13 @@ fn batchnorm_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
 
 @compute @workgroup_size(WG)
 fn batchnorm_forward_z(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat(gid, nwg);
-  if (i < params.count) {
-    z_out[i] = z_train(i);
+  let b = block(flat(gid, nwg));
+  let m = mean[b.c];
+  let k = gamma[b.c] * inv_std[b.c];
+  let be = beta[b.c];
+  for (var r = b.r0; r < b.r1; r++) {
+    let i = r * params.C + b.c;
+    z_out[i] = (x[i] - m) * k + be;
   }
 }
 
@@ -157,9 +192,13 @@ fn batchnorm_forward_eval(
   @builtin(global_invocation_id) gid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-  let i = flat(gid, nwg);
-  if (i < params.count) {
-    let z = z_eval(i);
+  let b = block(flat(gid, nwg));
+  let m = running_mean[b.c];
+  let k = gamma[b.c] / sqrt(running_var[b.c] + params.eps);
+  let be = beta[b.c];
+  for (var r = b.r0; r < b.r1; r++) {
+    let i = r * params.C + b.c;
+    let z = (x[i] - m) * k + be;
     z_out[i] = z;
     a_out[i] = act_forward(z);
   }
@@ -170,60 +209,76 @@ fn batchnorm_forward_eval_z(
   @builtin(global_invocation_id) gid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-  let i = flat(gid, nwg);
-  if (i < params.count) {
-    z_out[i] = z_eval(i);
+  let b = block(flat(gid, nwg));
+  let m = running_mean[b.c];
+  let k = gamma[b.c] / sqrt(running_var[b.c] + params.eps);
+  let be = beta[b.c];
+  for (var r = b.r0; r < b.r1; r++) {
+    let i = r * params.C + b.c;
+    z_out[i] = (x[i] - m) * k + be;
   }
 }
 
 @compute @workgroup_size(WG)
-fn batchnorm_backward_reduce(
-  @builtin(local_invocation_index) li: u32,
-  @builtin(workgroup_id) wid: vec3<u32>,
+fn batchnorm_backward_partial(
+  @builtin(global_invocation_id) gid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-  let c = wid.x + wid.y * nwg.x;
-  if (c >= params.C) {
+  let t = flat(gid, nwg);
+  let C = params.C;
+  if (t >= params.parts * C) {
     return;
   }
-  let n = active_rows();
-  let C = params.C;
+  let p = t / C;
+  let c = t - p * C;
+  let range = part_range(p, active_rows());
   let m = mean[c];
   let is = inv_std[c];
   var sd = 0.0;
   var sdx = 0.0;
-  for (var r = li; r < n; r += WG) {
+  for (var r = range.x; r < range.y; r++) {
     let g = dz[r * C + c];
     sd += g;
     sdx += g * ((x[r * C + c] - m) * is);
   }
-  red0[li] = sd;
-  red1[li] = sdx;
-  reduce2(li);
-  if (li == 0u) {
-    let db = red0[0];
-    let dg = red1[0];
-    dbeta[c] = db;
-    dgamma[c] = dg;
-    let inv_n = 1.0 / f32(n);
-    coef[c] = vec4<f32>(m, gamma[c] * is, db * inv_n, is * dg * inv_n);
+  partial[t] = vec2<f32>(sd, sdx);
+}
+
+@compute @workgroup_size(WG)
+fn batchnorm_backward_final(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let c = flat(gid, nwg);
+  let C = params.C;
+  if (c >= C) {
+    return;
   }
+  let n = active_rows();
+  let used = (n + params.part_rows - 1u) / params.part_rows;
+  var sums = vec2<f32>(0.0, 0.0);
+  for (var p = 0u; p < used; p++) {
+    sums += partial[p * C + c];
+  }
+  dbeta[c] = sums.x;
+  dgamma[c] = sums.y;
+  let is = inv_std[c];
+  let inv_n = 1.0 / f32(n);
+  coef[c] = vec4<f32>(mean[c], gamma[c] * is, sums.x * inv_n, is * sums.y * inv_n);
 }
 
 @compute @workgroup_size(WG)
 fn batchnorm_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat(gid, nwg);
-  if (i >= params.count) {
-    return;
+  let b = block(flat(gid, nwg));
+  let n = active_rows();
+  let k = coef[b.c];
+  for (var r = b.r0; r < b.r1; r++) {
+    let i = r * params.C + b.c;
+    if (r >= n) {
+      dx[i] = 0.0;
+    } else {
+      var d = k.y * (dz[i] - k.z - (x[i] - k.x) * k.w);
+      if (ACT != 0u) {
+        d *= act_grad(aux[i]);
+      }
+      dx[i] = d;
+    }
   }
-  if (i / params.C >= active_rows()) {
-    dx[i] = 0.0;
-    return;
-  }
-  let k = coef[i % params.C];
-  var d = k.y * (dz[i] - k.z - (x[i] - k.x) * k.w);
-  if (ACT != 0u) {
-    d *= act_grad(aux[i]);
-  }
-  dx[i] = d;
 }

@@ -9,6 +9,8 @@
 //   backward           [reduce, dX]: dGamma, dBeta over active rows; dX through the batch
 //                      statistics times act'_prev(aux), and 0 on padding rows
 // Every dispatch OVERWRITES its outputs (the stats pass updates the running stats in place).
+// The reductions run in two dispatches (per-partition partials, then a per-channel fold over a
+// [P, C] vec2 scratch); the elementwise passes take ER rows of one channel per invocation.
 
 import { ConfigError, ShapeError } from '../errors.js';
 import { USAGE } from '../gpu/buffers.js';
@@ -27,6 +29,17 @@ import {
 import { prevActivation, type PrevActivation } from './prev-activation.js';
 
 const WG = 256;
+/** Rows per invocation of the elementwise passes. */
+const ER = 8;
+/** Partitions of the reductions: at most this many, of at least MIN_PART_ROWS rows each. */
+const MAX_PARTS = 256;
+const MIN_PART_ROWS = 16;
+
+/** P and R of the reductions for `rows` rows: P * R >= rows, R >= MIN_PART_ROWS unless rows is smaller. */
+export function batchNormPartitions(rows: number): { parts: number; partRows: number } {
+  const partRows = Math.max(Math.min(MIN_PART_ROWS, rows), Math.ceil(rows / MAX_PARTS));
+  return { parts: Math.ceil(rows / partRows), partRows };
+}
 
 export interface BatchNormForwardArgs {
   B: number;
@@ -80,12 +93,27 @@ function paramsBuffer(
   label: string,
 ) {
   const rows = B * S;
+  const { parts, partRows } = batchNormPartitions(rows);
   return uniformBuffer(
     env,
-    [{ u: rows }, { u: S }, { u: C }, { u: rows * C }, { f: eps }, { f: m }, { u: 0 }, { u: 0 }],
+    [{ u: rows }, { u: S }, { u: C }, { u: rows * C }, { f: eps }, { f: m }, { u: parts }, { u: partRows }],
     label,
   );
 }
+
+/** The [P, C] vec2 scratch of one reduction pair. */
+function partialScratch(env: KernelEnv, B: number, S: number, C: number, label: string): TensorView {
+  const { parts } = batchNormPartitions(B * S);
+  return view(env.pool.acquire(parts * C * 8, USAGE.STORAGE, label), parts * C * 2);
+}
+
+/** A bind-group entry list from binding number to buffer (the rest unused by the entry point). */
+const slots = (m: Record<number, GPUBuffer | TensorView | null>) =>
+  Array.from({ length: 18 }, (_, i) => m[i] ?? null);
+
+/** Workgroups of an elementwise pass: one invocation per ER rows of one channel. */
+const elementGroups = (env: KernelEnv, B: number, S: number, C: number) =>
+  grid2d(env, Math.ceil((Math.ceil((B * S) / ER) * C) / WG));
 
 const sameView = (p: TensorView, q: TensorView) => p.buffer === q.buffer && p.offset === q.offset;
 
@@ -129,6 +157,7 @@ export async function prepareBatchNormForward(env: KernelEnv, a: BatchNormForwar
   const entry = `batchnorm_forward${a.training ? '' : '_eval'}${inPlace ? '_z' : ''}`;
   const norm = await env.pipelines.get('batchnorm', entry, {
     WG,
+    ER,
     ACT: ACTIVATION_IDS[a.activation],
     ALPHA: a.alpha ?? 0.01,
   });
@@ -145,23 +174,48 @@ export async function prepareBatchNormForward(env: KernelEnv, a: BatchNormForwar
       [params, null, a.x, a.gamma, a.beta, null, null, ...stats, a.z, inPlace ? null : a.a],
       entry,
     ),
-    workgroups: grid2d(env, Math.ceil(count / WG)),
+    workgroups: elementGroups(env, B, S, C),
   };
   if (!a.training) return [normalise];
-  const sp = await env.pipelines.get('batchnorm', 'batchnorm_stats', { WG });
-  const statsPass: Dispatch = {
-    label: 'batchnorm_stats',
-    kind: 'batchnorm',
-    pipeline: sp,
-    bindGroup: bindGroup(
-      env,
-      sp,
-      [params, a.stepParams, a.x, null, null, null, null, a.mean, a.invStd, a.runningMean, a.runningVar],
-      'batchnorm_stats',
-    ),
-    workgroups: grid2d(env, C),
-  };
-  return [statsPass, normalise];
+  const partial = partialScratch(env, B, S, C, 'batchnorm_stats partial');
+  const { parts } = batchNormPartitions(B * S);
+  const pp = await env.pipelines.get('batchnorm', 'batchnorm_stats_partial', { WG });
+  const fp = await env.pipelines.get('batchnorm', 'batchnorm_stats_final', { WG });
+  return [
+    {
+      label: 'batchnorm_stats_partial',
+      kind: 'batchnorm',
+      pipeline: pp,
+      bindGroup: bindGroup(
+        env,
+        pp,
+        slots({ 0: params, 1: a.stepParams, 2: a.x, 17: partial }),
+        'batchnorm_stats_partial',
+      ),
+      workgroups: grid2d(env, Math.ceil((parts * C) / WG)),
+    },
+    {
+      label: 'batchnorm_stats_final',
+      kind: 'batchnorm',
+      pipeline: fp,
+      bindGroup: bindGroup(
+        env,
+        fp,
+        slots({
+          0: params,
+          1: a.stepParams,
+          7: a.mean,
+          8: a.invStd,
+          9: a.runningMean,
+          10: a.runningVar,
+          17: partial,
+        }),
+        'batchnorm_stats_final',
+      ),
+      workgroups: grid2d(env, Math.ceil(C / WG)),
+    },
+    normalise,
+  ];
 }
 
 export async function prepareBatchNormBackward(
@@ -187,36 +241,45 @@ export async function prepareBatchNormBackward(
   const params = paramsBuffer(env, B, S, C, 1, 0, 'batchnorm_backward params');
   // Per-channel coefficients handed from the reduce to the elementwise pass; made once, here.
   const coef = view(env.pool.acquire(C * 16, USAGE.STORAGE, 'batchnorm_backward coef'), C * 4);
-  const rp = await env.pipelines.get('batchnorm', 'batchnorm_backward_reduce', { WG });
-  const ep = await env.pipelines.get('batchnorm', 'batchnorm_backward', { WG, ...prev.constants });
-  const none = [null, null, null, null] as const;
+  const partial = partialScratch(env, B, S, C, 'batchnorm_backward partial');
+  const { parts } = batchNormPartitions(B * S);
+  const pp = await env.pipelines.get('batchnorm', 'batchnorm_backward_partial', { WG });
+  const fp = await env.pipelines.get('batchnorm', 'batchnorm_backward_final', { WG });
+  const ep = await env.pipelines.get('batchnorm', 'batchnorm_backward', { WG, ER, ...prev.constants });
   return [
     {
-      label: 'batchnorm_backward_reduce',
+      label: 'batchnorm_backward_partial',
       kind: 'batchnorm',
-      pipeline: rp,
-      // ... 13 dgamma, 14 dbeta, 15 coef, 16 dx
+      pipeline: pp,
       bindGroup: bindGroup(
         env,
-        rp,
-        [
-          params,
-          a.stepParams,
-          a.x,
-          a.gamma,
-          null,
-          a.dZ,
-          null,
-          a.mean,
-          a.invStd,
-          ...none,
-          a.dGamma,
-          a.dBeta,
-          coef,
-        ],
-        'batchnorm_backward_reduce',
+        pp,
+        slots({ 0: params, 1: a.stepParams, 2: a.x, 5: a.dZ, 7: a.mean, 8: a.invStd, 17: partial }),
+        'batchnorm_backward_partial',
       ),
-      workgroups: grid2d(env, C),
+      workgroups: grid2d(env, Math.ceil((parts * C) / WG)),
+    },
+    {
+      label: 'batchnorm_backward_final',
+      kind: 'batchnorm',
+      pipeline: fp,
+      bindGroup: bindGroup(
+        env,
+        fp,
+        slots({
+          0: params,
+          1: a.stepParams,
+          3: a.gamma,
+          7: a.mean,
+          8: a.invStd,
+          13: a.dGamma,
+          14: a.dBeta,
+          15: coef,
+          17: partial,
+        }),
+        'batchnorm_backward_final',
+      ),
+      workgroups: grid2d(env, Math.ceil(C / WG)),
     },
     {
       label: 'batchnorm_backward',
@@ -225,10 +288,10 @@ export async function prepareBatchNormBackward(
       bindGroup: bindGroup(
         env,
         ep,
-        [params, a.stepParams, a.x, null, null, a.dZ, prev.aux, null, null, ...none, null, null, coef, a.dX],
+        slots({ 0: params, 1: a.stepParams, 2: a.x, 5: a.dZ, 6: prev.aux, 15: coef, 16: a.dX }),
         'batchnorm_backward',
       ),
-      workgroups: grid2d(env, Math.ceil(count / WG)),
+      workgroups: elementGroups(env, B, S, C),
     },
   ];
 }
