@@ -38,7 +38,9 @@ run() {
   local t0=$SECONDS
   local limit=()
   # SIGINT, not SIGTERM: the CLI's Ctrl-C path finishes the step and writes a checkpoint.
-  [ -z "${LIMIT_MIN:-}" ] || limit=(timeout -s INT -k 300 "${LIMIT_MIN}m")
+  # --foreground: otherwise timeout signals the process group too, the CLI sees a second Ctrl-C
+  # and quits without the checkpoint.
+  [ -z "${LIMIT_MIN:-}" ] || limit=(timeout --foreground -s INT -k 300 "${LIMIT_MIN}m")
   set +e
   "${limit[@]}" node bin/webgpu-trainer.js train "$@" --progress lines --checkpoint-every 0 --out "$OUT/$name" >"$log" 2>&1
   local rc=$?
