@@ -52,7 +52,8 @@ run() {
     # Stopped early (SIGINT) or no test split: the last finished epoch's validation accuracy.
     ACC=$(grep -oE 'val_acc [0-9.]+%' "$log" | tail -1 | grep -oE '[0-9.]+' || true)
     local done_epochs
-    done_epochs=$(grep -cE '^epoch [0-9]+/[0-9]+ +loss' "$log" || true)
+    # A stopped epoch's line ends "(stopped at step ...)": it is not a finished epoch.
+    done_epochs=$(grep -E '^epoch [0-9]+/[0-9]+ +loss' "$log" | grep -vc 'stopped at step' || true)
     EPOCHS="$done_epochs of $EPOCHS"
     ACC=${ACC:-?}
     [ "$rc" = 0 ] || [ "$rc" = 130 ] || [ "$rc" = 124 ] || ACC="failed (exit $rc, see $log)"
