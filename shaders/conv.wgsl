@@ -39,11 +39,16 @@ struct Geo {
 override VEC: bool = false;
 override EPILOGUE: u32 = 0u;
 
+// Storage types (f16 where the wrapper binds half-precision tensors; see src/gpu/shader-types.ts).
+alias src_t = f32;
+alias dst_t = f32;
+alias aux_t = f32;
+
 @group(0) @binding(0) var<uniform> geo: Geo;
-@group(0) @binding(1) var<storage, read> src: array<f32>; // x (im2col) or dCol (col2im)
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>; // col (im2col) or dX (col2im)
-@group(0) @binding(3) var<storage, read> src4: array<vec4<f32>>; // x as vec4 (im2col, VEC)
-@group(0) @binding(4) var<storage, read> aux: array<f32>; // col2im EPILOGUE 2: previous layer's Z
+@group(0) @binding(1) var<storage, read> src: array<src_t>; // x (im2col) or dCol (col2im)
+@group(0) @binding(2) var<storage, read_write> dst: array<dst_t>; // col (im2col) or dX (col2im)
+@group(0) @binding(3) var<storage, read> src4: array<vec4<src_t>>; // x as vec4 (im2col, VEC)
+@group(0) @binding(4) var<storage, read> aux: array<aux_t>; // col2im EPILOGUE 2: previous layer's Z
 
 @compute @workgroup_size(64)
 fn conv_im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -71,19 +76,19 @@ fn conv_im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
     let o = ((m * geo.KH * geo.KW + kpix) * groups + cg) * 4u;
     var v = vec4<f32>(0.0);
     if (inside) {
-      v = src4[pix * groups + cg];
+      v = vec4<f32>(src4[pix * groups + cg]);
     }
-    dst[o] = v.x;
-    dst[o + 1u] = v.y;
-    dst[o + 2u] = v.z;
-    dst[o + 3u] = v.w;
+    dst[o] = dst_t(v.x);
+    dst[o + 1u] = dst_t(v.y);
+    dst[o + 2u] = dst_t(v.z);
+    dst[o + 3u] = dst_t(v.w);
   } else {
     let o = (m * geo.KH * geo.KW + kpix) * geo.C + cg;
     var v = 0.0;
     if (inside) {
-      v = src[pix * geo.C + cg];
+      v = f32(src[pix * geo.C + cg]);
     }
-    dst[o] = v;
+    dst[o] = dst_t(v);
   }
 }
 
@@ -122,11 +127,11 @@ fn conv_col2im(@builtin(global_invocation_id) gid: vec3<u32>) {
         continue;
       }
       let m = (b * geo.OH + oh) * geo.OW + ows / geo.SW;
-      s += src[m * K + (kh * geo.KW + kw) * geo.C + c];
+      s += f32(src[m * K + (kh * geo.KW + kw) * geo.C + c]);
     }
   }
   if (EPILOGUE == 2u) {
-    s *= act_grad(aux[idx]);
+    s *= act_grad(f32(aux[idx]));
   }
-  dst[idx] = s;
+  dst[idx] = dst_t(s);
 }

@@ -12,6 +12,7 @@
 //                    correct = N > 1 ? argmax(a) == argmax(y) : (a >= .5) == (y >= .5)
 // stats[3r..3r+3] = (row loss, 1 if correct else 0, 1 if the row is active). Gradients OVERWRITE
 // `grad`. Counting active rows here lets the accumulator stay free of per-step uniforms.
+// SCALED (mixed precision): every dz above is also multiplied by the loss scale (amp.wgsl).
 
 struct Params {
   rows: u32,
@@ -26,6 +27,15 @@ struct Params {
 @group(0) @binding(3) var<storage, read> labels: array<u32>;
 @group(0) @binding(4) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(5) var<storage, read_write> stats: array<f32>;
+// Mixed precision: the loss scaler's state (amp.wgsl); word 0 is the scale as f32 bits. With
+// SCALED the gradient (not the loss) is multiplied by it.
+@group(0) @binding(6) var<storage, read> amp: array<u32>;
+
+override SCALED: bool = false;
+
+fn grad_scale() -> f32 {
+  return select(1.0, bitcast<f32>(amp[0]), SCALED);
+}
 
 override WG: u32 = 64u;
 
@@ -63,7 +73,7 @@ fn loss_bce(@builtin(global_invocation_id) gid: vec3<u32>) {
     return;
   }
   let n = params.cols;
-  let scale = 1.0 / f32(params.live_rows * n);
+  let scale = grad_scale() / f32(params.live_rows * n);
   let base = r * n;
   var loss = 0.0;
   var ok = true;
@@ -106,7 +116,7 @@ fn loss_softmax_ce(@builtin(global_invocation_id) gid: vec3<u32>) {
     sum += exp(outp[base + j] - mx);
   }
   let inv = 1.0 / sum;
-  let scale = 1.0 / f32(params.live_rows);
+  let scale = grad_scale() / f32(params.live_rows);
   for (var j = 0u; j < n; j++) {
     let p = exp(outp[base + j] - mx) * inv;
     grad[base + j] = (p - select(0.0, 1.0, j == y)) * scale;
@@ -131,7 +141,7 @@ fn loss_mse(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   let n = params.cols;
   let base = r * n;
-  let scale = 2.0 / f32(params.live_rows * n);
+  let scale = 2.0 * grad_scale() / f32(params.live_rows * n);
   var loss = 0.0;
   var am = 0u;
   var ym = 0u;

@@ -180,7 +180,7 @@ fn matmul_splitk_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
   }
   var c = 0.0;
   for (var s = 0u; s < SLICES; s++) {
-    c += lhs[s * count + idx];
+    c += f32(lhs[s * count + idx]);
   }
   store_one(idx / dims.N, idx % dims.N, 0u, c);
 }

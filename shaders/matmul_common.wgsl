@@ -38,15 +38,24 @@ override SPLIT_K: u32 = 1u;
 override WRITE_A: bool = true;
 override CONV: bool = false; // implicit-GEMM convolution: virtual operands (conv section below)
 
+// Storage types of the tensors (src/gpu/shader-types.ts turns an alias into f16 where the
+// wrapper binds a half-precision tensor). Every load converts to f32 and every product
+// accumulates in f32; a store rounds once to its tensor's type. Bias stays f32.
+alias lhs_t = f32;
+alias rhs_t = f32;
+alias aux_t = f32;
+alias out_t = f32;
+alias outa_t = f32;
+
 @group(0) @binding(0) var<uniform> dims: Dims;
-@group(0) @binding(1) var<storage, read> lhs: array<f32>;        // matmul_splitk_reduce: partials
-@group(0) @binding(2) var<storage, read> rhs: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;       // EPILOGUE 1: [N]
-@group(0) @binding(4) var<storage, read> aux: array<f32>;        // EPILOGUE 2: [M,N] pre-activation
-@group(0) @binding(5) var<storage, read_write> out_c: array<f32>; // C, Z, or split-K partials
-@group(0) @binding(6) var<storage, read_write> out_a: array<f32>; // EPILOGUE 1: A = act(Z)
-@group(0) @binding(7) var<storage, read> lhs4: array<vec4<f32>>;  // lhs again, as vec4 (VEC_L)
-@group(0) @binding(8) var<storage, read> rhs4: array<vec4<f32>>;  // rhs again, as vec4 (VEC_R)
+@group(0) @binding(1) var<storage, read> lhs: array<lhs_t>;        // matmul_splitk_reduce: partials
+@group(0) @binding(2) var<storage, read> rhs: array<rhs_t>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;         // EPILOGUE 1: [N]
+@group(0) @binding(4) var<storage, read> aux: array<aux_t>;        // EPILOGUE 2: [M,N] pre-activation
+@group(0) @binding(5) var<storage, read_write> out_c: array<out_t>; // C, Z, or split-K partials
+@group(0) @binding(6) var<storage, read_write> out_a: array<outa_t>; // EPILOGUE 1: A = act(Z)
+@group(0) @binding(7) var<storage, read> lhs4: array<vec4<lhs_t>>;  // lhs again, as vec4 (VEC_L)
+@group(0) @binding(8) var<storage, read> rhs4: array<vec4<rhs_t>>;  // rhs again, as vec4 (VEC_R)
 
 // op(L)[m, k]
 fn load_l(m: u32, k: u32) -> f32 {
@@ -54,9 +63,9 @@ fn load_l(m: u32, k: u32) -> f32 {
     return conv_l(m, k);
   }
   if (FORM == 1u) {
-    return lhs[k * dims.M + m];
+    return f32(lhs[k * dims.M + m]);
   }
-  return lhs[m * dims.K + k];
+  return f32(lhs[m * dims.K + k]);
 }
 
 // op(R)[k, n]
@@ -65,9 +74,9 @@ fn load_r(k: u32, n: u32) -> f32 {
     return conv_r(k, n);
   }
   if (FORM == 0u) {
-    return rhs[n * dims.K + k];
+    return f32(rhs[n * dims.K + k]);
   }
-  return rhs[k * dims.N + n];
+  return f32(rhs[k * dims.N + n]);
 }
 
 // op(L)[m, k..k+3] and op(R)[k..k+3, n]
@@ -88,17 +97,17 @@ fn k_range(z: u32) -> vec2<u32> {
 fn store_one(m: u32, n: u32, slice: u32, c: f32) {
   let idx = m * dims.N + n;
   if (SPLIT_K > 1u) {
-    out_c[slice * dims.M * dims.N + idx] = c;
+    out_c[slice * dims.M * dims.N + idx] = out_t(c);
   } else if (EPILOGUE == 1u) {
     let z = c + bias[n];
-    out_c[idx] = z;
+    out_c[idx] = out_t(z);
     if (WRITE_A) {
-      out_a[idx] = act_forward(z);
+      out_a[idx] = outa_t(act_forward(z));
     }
   } else if (EPILOGUE == 2u) {
-    out_c[idx] = c * act_grad(aux[idx]);
+    out_c[idx] = out_t(c * act_grad(f32(aux[idx])));
   } else {
-    out_c[idx] = c;
+    out_c[idx] = out_t(c);
   }
 }
 
@@ -139,16 +148,16 @@ fn l_block(m0: u32, k: u32) -> mat4x4<f32> {
     if (FORM == 1u) {
       let s = dims.M / 4u;
       let b = k * s + m0 / 4u;
-      return transpose(mat4x4<f32>(lhs4[b], lhs4[b + s], lhs4[b + 2u * s], lhs4[b + 3u * s]));
+      return transpose(mat4x4<f32>(vec4<f32>(lhs4[b]), vec4<f32>(lhs4[b + s]), vec4<f32>(lhs4[b + 2u * s]), vec4<f32>(lhs4[b + 3u * s])));
     }
     let last = dims.M - 1u;
     let s = dims.K / 4u;
     let kb = k / 4u;
     return mat4x4<f32>(
-      lhs4[min(m0, last) * s + kb],
-      lhs4[min(m0 + 1u, last) * s + kb],
-      lhs4[min(m0 + 2u, last) * s + kb],
-      lhs4[min(m0 + 3u, last) * s + kb],
+      vec4<f32>(lhs4[min(m0, last) * s + kb]),
+      vec4<f32>(lhs4[min(m0 + 1u, last) * s + kb]),
+      vec4<f32>(lhs4[min(m0 + 2u, last) * s + kb]),
+      vec4<f32>(lhs4[min(m0 + 3u, last) * s + kb]),
     );
   }
   let last = dims.M - 1u;
@@ -170,15 +179,15 @@ fn r_block(k: u32, n0: u32) -> mat4x4<f32> {
       let s = dims.K / 4u;
       let kb = k / 4u;
       return transpose(mat4x4<f32>(
-        rhs4[min(n0, last) * s + kb],
-        rhs4[min(n0 + 1u, last) * s + kb],
-        rhs4[min(n0 + 2u, last) * s + kb],
-        rhs4[min(n0 + 3u, last) * s + kb],
+        vec4<f32>(rhs4[min(n0, last) * s + kb]),
+        vec4<f32>(rhs4[min(n0 + 1u, last) * s + kb]),
+        vec4<f32>(rhs4[min(n0 + 2u, last) * s + kb]),
+        vec4<f32>(rhs4[min(n0 + 3u, last) * s + kb]),
       ));
     }
     let s = dims.N / 4u;
     let b = k * s + n0 / 4u;
-    return mat4x4<f32>(rhs4[b], rhs4[b + s], rhs4[b + 2u * s], rhs4[b + 3u * s]);
+    return mat4x4<f32>(vec4<f32>(rhs4[b]), vec4<f32>(rhs4[b + s]), vec4<f32>(rhs4[b + 2u * s]), vec4<f32>(rhs4[b + 3u * s]));
   }
   let last = dims.N - 1u;
   let n = vec4<u32>(n0, min(n0 + 1u, last), min(n0 + 2u, last), min(n0 + 3u, last));
@@ -255,18 +264,18 @@ fn conv_l(m: u32, k: u32) -> f32 {
   if (i == 0xffffffffu) {
     return 0.0;
   }
-  return lhs[i];
+  return f32(lhs[i]);
 }
 
 fn conv_r(k: u32, n: u32) -> f32 {
   if (FORM == 2u) {
-    return rhs[conv_w_index(k, n)];
+    return f32(rhs[conv_w_index(k, n)]);
   }
   let i = conv_col_index(k, n);
   if (i == 0xffffffffu) {
     return 0.0;
   }
-  return rhs[i];
+  return f32(rhs[i]);
 }
 
 // op(L)[m, k..k+3] for k a multiple of 4 (VEC_L: C, or F in FORM 2, a multiple of 4).
@@ -275,17 +284,17 @@ fn conv_l4(m: u32, k: u32) -> vec4<f32> {
   if (i == 0xffffffffu) {
     return vec4<f32>(0.0);
   }
-  return lhs4[i / 4u];
+  return vec4<f32>(lhs4[i / 4u]);
 }
 
 // op(R)[k, n..n+3] for n a multiple of 4 (VEC_R: C a multiple of 4).
 fn conv_r4(k: u32, n: u32) -> vec4<f32> {
   if (FORM == 2u) {
-    return rhs4[conv_w_index(k, n) / 4u];
+    return vec4<f32>(rhs4[conv_w_index(k, n) / 4u]);
   }
   let i = conv_col_index(k, n);
   if (i == 0xffffffffu) {
     return vec4<f32>(0.0);
   }
-  return rhs4[i / 4u];
+  return vec4<f32>(rhs4[i / 4u]);
 }

@@ -25,7 +25,7 @@ fn sg_l(m0: u32, lane: u32, k: u32, kend: u32) -> vec4<f32> {
     let kk = k + lane / 2u;
     let mb = m0 + 4u * (lane % 2u);
     if (VEC_L && kk < kend) {
-      return lhs4[(kk * dims.M + min(mb, dims.M - 4u)) / 4u];
+      return vec4<f32>(lhs4[(kk * dims.M + min(mb, dims.M - 4u)) / 4u]);
     }
     let kc = min(kk, dims.K - 1u);
     let ml = dims.M - 1u;
@@ -37,7 +37,7 @@ fn sg_l(m0: u32, lane: u32, k: u32, kend: u32) -> vec4<f32> {
     return conv_l4(m, k);
   }
   if (VEC_L && k + 4u <= kend) {
-    return lhs4[(m * dims.K + k) / 4u];
+    return vec4<f32>(lhs4[(m * dims.K + k) / 4u]);
   }
   let kl = dims.K - 1u;
   let v = vec4<f32>(load_l(m, min(k, kl)), load_l(m, min(k + 1u, kl)), load_l(m, min(k + 2u, kl)), load_l(m, min(k + 3u, kl)));
@@ -181,10 +181,10 @@ fn conv_pixel_loop(acc: ptr<function, array<vec4<f32>, 8>>, acc2: ptr<function, 
           let base = (f * KHW + p) * dims.cC;
           var row: vec4<f32>;
           if (VEC_R) {
-            row = rhs4[(base + nb) / 4u];
+            row = vec4<f32>(rhs4[(base + nb) / 4u]);
           } else {
             let nl = dims.N - 1u;
-            row = vec4<f32>(rhs[base + min(nb, nl)], rhs[base + min(nb + 1u, nl)], rhs[base + min(nb + 2u, nl)], rhs[base + min(nb + 3u, nl)]);
+            row = vec4<f32>(f32(rhs[base + min(nb, nl)]), f32(rhs[base + min(nb + 1u, nl)]), f32(rhs[base + min(nb + 2u, nl)]), f32(rhs[base + min(nb + 3u, nl)]));
           }
           r[u] = select(vec4<f32>(0.0), row, c + u < cend);
         }
@@ -233,11 +233,11 @@ fn conv_run_l(run: vec2<u32>, c: u32, cend: u32, CR: u32) -> vec4<f32> {
   let ok = run.y == 1u;
   if (VEC_L) {
     // CR % 4 == 0 and slices start on multiples of 4: c .. c+3 lie inside the run.
-    return select(vec4<f32>(0.0), lhs4[(run.x + c) / 4u], ok);
+    return select(vec4<f32>(0.0), vec4<f32>(lhs4[(run.x + c) / 4u]), ok);
   }
   let cs = vec4<u32>(c) + vec4<u32>(0u, 1u, 2u, 3u);
   let e = run.x + min(cs, vec4<u32>(CR - 1u));
-  let v = vec4<f32>(lhs[e.x], lhs[e.y], lhs[e.z], lhs[e.w]);
+  let v = vec4<f32>(f32(lhs[e.x]), f32(lhs[e.y]), f32(lhs[e.z]), f32(lhs[e.w]));
   return select(vec4<f32>(0.0), v, (cs < vec4<u32>(cend)) & vec4<bool>(ok));
 }
 
@@ -286,7 +286,7 @@ fn conv_tap(px: vec3<u32>, kh: u32, kw: u32, c: u32, live: bool) -> f32 {
   let ih = px.y * dims.cSH + kh - dims.cPT;
   let iw = px.z * dims.cSW + kw - dims.cPL;
   let ok = live && ih < dims.cH && iw < dims.cW;
-  return select(0.0, lhs[select(0u, ((px.x * dims.cH + ih) * dims.cW + iw) * dims.cC + c, ok)], ok);
+  return select(0.0, f32(lhs[select(0u, ((px.x * dims.cH + ih) * dims.cW + iw) * dims.cC + c, ok)]), ok);
 }
 
 // FORM 1 (weight grad): L = dZ as [K = B*OH*OW, M = F] (plain loads through sg_l); R = col(x)
@@ -312,10 +312,10 @@ fn conv_weight_grad_loop(acc: ptr<function, array<vec4<f32>, 8>>, acc2: ptr<func
       let pix = (vec4<u32>(b) * dims.cH + ih) * dims.cW + iw;
       if (VEC_R) {
         // C % 4 == 0: the 4 columns share (kh, kw) and are 4 consecutive channels.
-        r[u] = select(vec4<f32>(0.0), rhs4[select(0u, (pix.x * dims.cC + ch.x) / 4u, ok.x)], ok.x);
+        r[u] = select(vec4<f32>(0.0), vec4<f32>(rhs4[select(0u, (pix.x * dims.cC + ch.x) / 4u, ok.x)]), ok.x);
       } else {
         let i = select(vec4<u32>(0u), pix * dims.cC + ch, ok);
-        r[u] = select(vec4<f32>(0.0), vec4<f32>(rhs[i.x], rhs[i.y], rhs[i.z], rhs[i.w]), ok);
+        r[u] = select(vec4<f32>(0.0), vec4<f32>(f32(rhs[i.x]), f32(rhs[i.y]), f32(rhs[i.z]), f32(rhs[i.w])), ok);
       }
       // Next output pixel.
       ow += 1u;

@@ -1,7 +1,9 @@
 // Weight updates over the model's ONE flat parameter buffer: one dispatch updates every layer.
 // t is the 1-based step; bc1 = 1 - beta1^t and bc2 = 1 - beta2^t are computed on the CPU in f64
 // and passed in, so bias correction does not suffer from f32 powers. g is scaled by `clip[0]`
-// when CLIP is on (global-norm clipping, computed by reduce.wgsl just before).
+// when CLIP is on (global-norm clipping, computed by reduce.wgsl just before). With
+// SKIP_ON_OVERFLOW (mixed precision) nothing changes while the loss scaler's overflow flag is
+// set (amp.wgsl): parameters and moments keep their values, as PyTorch's GradScaler skips step().
 //   sgd_update:       g' = g + wd p;  p -= lr g'
 //   momentum_update:  g' = g + wd p;  v = mu v + g';  p -= lr (NESTEROV ? g' + mu v : v)
 //   adam_update:      DECOUPLED (AdamW): p *= 1 - lr wd, g' = g;  else g' = g + wd p
@@ -38,6 +40,7 @@ override WG: u32 = 256u;
 override CLIP: bool = false;
 override NESTEROV: bool = false;
 override DECOUPLED: bool = false;
+override SKIP_ON_OVERFLOW: bool = false;
 
 @group(0) @binding(0) var<uniform> h: Hyper;
 @group(0) @binding(1) var<storage, read_write> p: array<VT>;
@@ -45,6 +48,13 @@ override DECOUPLED: bool = false;
 @group(0) @binding(3) var<storage, read> clip: array<f32>;
 @group(0) @binding(4) var<storage, read_write> m: array<VT>;
 @group(0) @binding(5) var<storage, read_write> v: array<VT>;
+// Loss-scaler state (amp.wgsl); word 2 is this step's overflow flag.
+@group(0) @binding(6) var<storage, read> amp: array<u32>;
+
+// Out of range, or a step the loss scaler skips.
+fn idle(i: u32) -> bool {
+  return i >= h.count || (SKIP_ON_OVERFLOW && amp[2] != 0u);
+}
 
 fn grad_at(i: u32) -> VT {
   var x = g[i];
@@ -61,7 +71,7 @@ fn index(gid: vec3<u32>) -> u32 {
 @compute @workgroup_size(WG)
 fn sgd_update(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = index(gid);
-  if (i >= h.count) {
+  if (idle(i)) {
     return;
   }
   let w = p[i];
@@ -71,7 +81,7 @@ fn sgd_update(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(WG)
 fn momentum_update(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = index(gid);
-  if (i >= h.count) {
+  if (idle(i)) {
     return;
   }
   let w = p[i];
@@ -88,7 +98,7 @@ fn momentum_update(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(WG)
 fn adam_update(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = index(gid);
-  if (i >= h.count) {
+  if (idle(i)) {
     return;
   }
   var w = p[i];

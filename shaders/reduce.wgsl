@@ -20,7 +20,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
+// bias_grad and bias_grad_partial read dZ as f16 where the wrapper binds a half tensor
+// (src/gpu/shader-types.ts); sums are f32.
+alias src_t = f32;
+@group(0) @binding(1) var<storage, read> src: array<src_t>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
 override WG: u32 = 256u;
@@ -35,7 +38,7 @@ fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   var s = 0.0;
   for (var b = 0u; b < params.rows; b++) {
-    s += src[b * params.cols + n];
+    s += f32(src[b * params.cols + n]);
   }
   dst[n] = s;
 }
@@ -52,7 +55,7 @@ fn bias_grad_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
   let r1 = min(r0 + params.count, params.rows);
   var s = 0.0;
   for (var b = r0; b < r1; b++) {
-    s += src[b * params.cols + n];
+    s += f32(src[b * params.cols + n]);
   }
   dst[p * params.cols + n] = s;
 }
@@ -63,9 +66,9 @@ fn loss_accumulate(@builtin(local_invocation_index) li: u32) {
   var c = 0.0;
   var a = 0.0;
   for (var r = li; r < params.rows; r += RWG) {
-    l += src[3u * r];
-    c += src[3u * r + 1u];
-    a += src[3u * r + 2u];
+    l += f32(src[3u * r]);
+    c += f32(src[3u * r + 1u]);
+    a += f32(src[3u * r + 2u]);
   }
   scratch[li] = l;
   scratch[RWG + li] = c;
@@ -96,7 +99,7 @@ fn sumsq_partial(
   var s = 0.0;
   let stride = nwg.x * RWG;
   for (var i = wid.x * RWG + li; i < params.count; i += stride) {
-    let g = src[i];
+    let g = f32(src[i]);
     s += g * g;
   }
   scratch[li] = s;
@@ -117,7 +120,7 @@ fn sumsq_partial(
 fn clip_scale(@builtin(local_invocation_index) li: u32) {
   var s = 0.0;
   for (var i = li; i < params.rows; i += RWG) {
-    s += src[i];
+    s += f32(src[i]);
   }
   scratch[li] = s;
   workgroupBarrier();

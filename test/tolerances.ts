@@ -178,3 +178,14 @@ export function convBiasTol(r: number): Tol {
 export function convActTol(r: number): Tol {
   return { atol: 2e-6 * r + 1e-6, rtol: 2e-5, l2: 2e-6 };
 }
+
+// ---- mixed precision (test/kernels/half.test.ts) ----
+// The reference runs in float64 on the same f16-rounded inputs, so what remains is the f32
+// accumulation (as matmulTol) plus ONE rounding of the stored output to f16: relative 2^-11 =
+// 4.9e-4 for normal values, at most 2^-25 absolute in the subnormal range. rtol 1e-3 is a 2x
+// margin on that rounding; relative L2 likewise.
+
+/** f32 sums of r products of f16 operands, stored in f16. */
+export function halfStoreTol(r: number): Tol {
+  return { atol: 2e-6 * r + 1e-7, rtol: 1e-3, l2: 1e-3 };
+}

@@ -17,10 +17,27 @@
 // (a layer reads dOut from one and writes dIn to the other); one scratch shared by every conv
 // form (each form needs it only during its own dispatches); per-layer extras (max-pool winners,
 // batch-norm batch statistics).
+//
+// Mixed precision (precision 'f16'): every dense and conv layer reads a half copy of its weights,
+// cast from the f32 master weights at the head of each forward pass; Z, A and the gradient with
+// respect to Z are f16 for every layer whose output goes only into another dense or conv layer
+// (LayerModule.halfPrecision), so X, the logits, the loss and every tensor touching pooling,
+// batch norm or dropout stay f32. Weight gradients, optimizer state and master weights are f32.
+// The loss gradient is scaled by the loss scaler (src/kernels/amp.ts), the flat gradients are
+// unscaled (and checked for overflow) before clipping and the optimizer, which skips the step on
+// overflow; the scaler's update closes the step.
 
 import { USAGE } from '../gpu/buffers.js';
 import { prepareActivationBackward, prepareActivationForward } from '../kernels/activations.js';
-import { encodeDispatch, view, type Dispatch, type KernelEnv, type TensorView } from '../kernels/common.js';
+import { prepareCastWeights, type LossScaler } from '../kernels/amp.js';
+import {
+  encodeDispatch,
+  halfView,
+  view,
+  type Dispatch,
+  type KernelEnv,
+  type TensorView,
+} from '../kernels/common.js';
 import type { ConvAlgo } from '../kernels/conv.js';
 import { prepareLoss, type LossDispatch } from '../kernels/losses.js';
 import type { MatmulForm, MatmulVariant } from '../kernels/matmul.js';
@@ -67,6 +84,8 @@ export interface Plan {
   backward: Dispatch[];
   update: Dispatch[];
   optimizer: OptimizerDispatch;
+  /** Mixed precision: the dynamic loss scaler (absent in f32). */
+  scaler?: LossScaler;
   buffers: GPUBuffer[];
   /** Bytes of the plan's own buffers (activations, gradients, scratch, per-layer extras). */
   bytes: number;
@@ -83,6 +102,13 @@ export interface PlanPickers {
   conv: (g: ConvGeometry, B: number, form: ConvForm) => Promise<ConvAlgo>;
 }
 
+/** Storage precision of a plan; 'f16' is mixed precision (see the header). */
+export interface PlanPrecision {
+  precision: 'f32' | 'f16';
+  /** The trainer's loss scaler (one for every plan, over the model's gradients); f16 needs it. */
+  scaler?: LossScaler;
+}
+
 export async function buildPlan(
   env: KernelEnv,
   model: ModelBuffers,
@@ -90,6 +116,7 @@ export async function buildPlan(
   B: number,
   pick: PlanPickers,
   dummies: { read: GPUBuffer; write: GPUBuffer },
+  precision: PlanPrecision = { precision: 'f32' },
 ): Promise<Plan> {
   const owned: GPUBuffer[] = [];
   let bytes = 0;
@@ -99,6 +126,9 @@ export async function buildPlan(
     bytes += Math.max(1, n) * 4;
     return view(b, n);
   };
+  // n f16 values (two per 4-byte slot; at least 16 bytes, a vec4<f16> pair).
+  const allocHalf = (n: number, label: string): TensorView =>
+    halfView(alloc(Math.max(4, Math.ceil(n / 2)), label).buffer, n);
   const m = model.model;
   const layers = m.layers;
   const L = layers.length;
@@ -109,6 +139,20 @@ export async function buildPlan(
   const x = alloc(B * m.inputSize, 'X');
   const stepParams = createStepParams(env, 'step-params');
   owned.push(stepParams);
+
+  // Mixed precision: which layers keep Z and A (and d loss / dZ) in f16. A layer does when it and
+  // the next layer that is not a flatten both take f16 views; the last layer never does.
+  const half = precision.precision === 'f16';
+  const halfReady = (l: number) => {
+    const type = layers[l].type;
+    return type !== 'flatten' && LAYER_MODULES[type].halfPrecision === true;
+  };
+  const halfOut: boolean[] = layers.map((_, l) => {
+    if (!half || !halfReady(l)) return false;
+    let c = l + 1;
+    while (c < L && layers[c].type === 'flatten') c++;
+    return c < L && halfReady(c);
+  });
 
   // Forward buffers. `producer[l]` is the layer whose Z/act a layer's input came from (through
   // any flattens), or -1 for the batch X.
@@ -124,8 +168,9 @@ export async function buildPlan(
       a.push(prevOut);
       continue;
     }
-    const zl = alloc(B * layer.outSize, `Z${layer.index}`);
-    const al = layer.activation === 'identity' ? zl : alloc(B * layer.outSize, `A${layer.index}`);
+    const make = halfOut[layer.index] ? allocHalf : alloc;
+    const zl = make(B * layer.outSize, `Z${layer.index}`);
+    const al = layer.activation === 'identity' ? zl : make(B * layer.outSize, `A${layer.index}`);
     z.push(zl);
     a.push(al);
     prevOut = al;
@@ -138,14 +183,19 @@ export async function buildPlan(
   const dOut: TensorView[] = new Array<TensorView>(L);
   const dIn: (TensorView | undefined)[] = new Array<TensorView | undefined>(L);
   let parity = 0;
+  // A gradient has the precision of the tensor it is the gradient of (the Z it flows into).
+  const gview = (buf: GPUBuffer, n: number, like: TensorView) =>
+    like.dtype === 'f16' ? halfView(buf, n) : view(buf, n);
   for (let l = L - 1; l >= 0; l--) {
     const layer = layers[l];
-    dOut[l] = view(g[parity].buffer, B * layer.outSize);
+    dOut[l] = gview(g[parity].buffer, B * layer.outSize, z[l]);
     if (producer[l] < 0) break;
     if (layer.type !== 'flatten') parity = 1 - parity;
-    dIn[l] = view(g[parity].buffer, B * layer.inSize);
+    dIn[l] = gview(g[parity].buffer, B * layer.inSize, z[producer[l]]);
   }
 
+  // Half working copies of the dense and conv weights, cast at the head of every forward pass.
+  const castPairs: [TensorView, TensorView][] = [];
   const ios: LayerIO[] = layers.map((layer, l) => {
     const p = producer[l];
     const prodAct: Activation = p >= 0 ? layers[p].activation : 'identity';
@@ -162,6 +212,11 @@ export async function buildPlan(
     };
     if (layer.param) {
       io.W = param(model.params, layer.param.W);
+      if (half && halfReady(l)) {
+        const master = io.W;
+        io.W = allocHalf(master.length, `W${layer.index}-f16`);
+        castPairs.push([master, io.W]);
+      }
       io.dW = param(model.grads, layer.param.W);
       if (layer.param.b.length > 0) {
         io.b = param(model.params, layer.param.b);
@@ -194,8 +249,10 @@ export async function buildPlan(
   }
   if (scratchLength > 0) scratchView = alloc(scratchLength, 'conv-scratch');
 
-  const forward: Dispatch[] = [];
-  const forwardEval: Dispatch[] = [];
+  const casts: Dispatch[] = [];
+  for (const [src, dst] of castPairs) casts.push(await prepareCastWeights(env, { src, dst }));
+  const forward: Dispatch[] = [...casts];
+  const forwardEval: Dispatch[] = [...casts];
   const backwardByLayer: Dispatch[][] = [];
   for (const io of ios) {
     if (io.layer.type === 'flatten') {
@@ -229,6 +286,10 @@ export async function buildPlan(
   const acc = alloc(4, 'acc');
   const evalAcc = alloc(4, 'eval-acc');
   const lossOnLogits = m.spec.loss !== 'mse';
+  const P = m.paramSize;
+  // Only f16 plans scale the loss: an f32 plan of an f16 trainer would not (its scaler is unused).
+  const scaler = half ? precision.scaler : undefined;
+  if (half && !scaler) throw new Error("buildPlan: an f16 plan needs the trainer's loss scaler.");
   const mseNeedsAct = m.spec.loss === 'mse' && last.activation !== 'identity';
   const dA = mseNeedsAct ? alloc(B * outputs, 'dA-out') : dOut[L - 1];
   const loss = await prepareLoss(env, {
@@ -239,6 +300,7 @@ export async function buildPlan(
     targets,
     grad: dA,
     stats,
+    amp: scaler?.state,
   });
   const lossBackward: Dispatch[] = [];
   if (mseNeedsAct) {
@@ -258,8 +320,7 @@ export async function buildPlan(
   const accumulate = await prepareLossAccumulate(env, { B, stats, acc });
   const evalAccumulate = await prepareLossAccumulate(env, { B, stats, acc: evalAcc });
 
-  const P = m.paramSize;
-  const update: Dispatch[] = [];
+  const update: Dispatch[] = scaler ? [scaler.unscale] : [];
   let clip: TensorView | undefined;
   if (opt.maxNorm !== undefined) {
     const partials = alloc(CLIP_PARTIALS, 'clip-partials');
@@ -280,8 +341,10 @@ export async function buildPlan(
     m: model.m ? view(model.m, P) : undefined,
     v: model.v ? view(model.v, P) : undefined,
     clip,
+    amp: scaler?.state,
   });
   update.push(optimizer);
+  if (scaler) update.push(scaler.update);
 
   const mse = m.spec.loss === 'mse';
   return {
@@ -302,6 +365,7 @@ export async function buildPlan(
     backward,
     update,
     optimizer,
+    scaler,
     buffers: owned,
     bytes,
   };

@@ -25,7 +25,14 @@ import { convAlgoPicker } from './conv-pick.js';
 import { resolveOptimizer, type OptimizerConfig, type ResolvedOptimizer } from '../optim/optimizers.js';
 import { learningRate, validateSchedule, type Schedule } from '../optim/schedules.js';
 import { Rng, type RngState } from '../rng.js';
-import { buildPlan, encodeAll, type ModelBuffers, type Plan } from './plan.js';
+import { buildPlan, encodeAll, type ModelBuffers, type Plan, type PlanPickers } from './plan.js';
+import {
+  prepareLossScaler,
+  resolveLossScale,
+  type LossScaleOptions,
+  type LossScaleState,
+  type LossScaler,
+} from '../kernels/amp.js';
 import { profileDispatches, type KernelTime } from './profile.js';
 import { epochOrder, splitIndices } from '../data/pipeline-order.js';
 import {
@@ -64,7 +71,21 @@ export interface TrainerOptions {
    * faster on this adapter for each layer shape and form), or one fixed kind for every conv.
    */
   conv?: 'tuned' | 'im2col' | 'implicit';
+  /**
+   * Storage precision. 'f32' (default) keeps everything in f32. 'f16' is mixed precision (needs
+   * the adapter's 'shader-f16'): half working copies of the dense and conv weights, f16
+   * activations and activation gradients between dense/conv layers, f32 accumulation, f32
+   * master weights, gradients and optimizer state, and dynamic loss scaling that skips a step
+   * whose gradients overflow (see src/engine/plan.ts). 'auto' picks f16 where the adapter has it
+   * and a forward and backward pass of this model measures faster in it, else f32.
+   */
+  precision?: Precision;
+  /** Dynamic loss scaling of the f16 precision (initial scale, growth interval). */
+  lossScale?: LossScaleOptions;
 }
+
+export type Precision = 'f32' | 'f16' | 'auto';
+export const PRECISIONS: readonly Precision[] = ['f32', 'f16', 'auto'];
 
 export interface StepLog {
   step: number;
@@ -176,6 +197,8 @@ export class Trainer {
   private variants: MatmulTuning;
   /** Conv algorithms: measured per shape on this adapter ('tuned'), or fixed (tests, benchmarks). */
   private readonly convChoice: TrainerOptions['conv'];
+  private storage: 'f32' | 'f16' = 'f32';
+  private scaler: LossScaler | undefined;
   private staging: StagingBuffer[] = [];
   /** Scratch for 4-byte uniform updates (no per-step allocation). */
   private readonly scalar = new Uint32Array(1);
@@ -260,10 +283,76 @@ export class Trainer {
   }
 
   static async create(gpu: GpuDevice, spec: ModelSpec, opts: TrainerOptions): Promise<Trainer> {
+    const want = opts.precision ?? 'f32';
+    if (!PRECISIONS.includes(want)) {
+      throw new ConfigError(`precision must be one of ${PRECISIONS.join(', ')}, got '${String(want)}'.`);
+    }
+    const hasF16 = gpu.device.features.has('shader-f16');
+    if (want === 'f16' && !hasF16) {
+      throw new ConfigError(
+        `precision 'f16' needs an adapter with the 'shader-f16' feature, and ${gpu.report.name} has none; use 'f32', or 'auto' to take f16 only where it is offered and faster.`,
+      );
+    }
+    resolveLossScale(opts.lossScale);
     const t = new Trainer(gpu, spec, opts);
     if (!opts.variants) t.variants = await tunedVariants(t.env, gpu);
+    if (want !== 'f32' && hasF16) {
+      t.scaler = await prepareLossScaler(t.env, {
+        grads: { buffer: t.bufs.grads, offset: 0, length: t.layout.size },
+        options: opts.lossScale,
+      });
+      t.storage = want === 'auto' ? await t.fasterPrecision() : 'f16';
+    }
     gpu.throwIfFailed();
     return t;
+  }
+
+  /** The storage precision training runs in ('auto' resolved). */
+  get precision(): 'f32' | 'f16' {
+    return this.storage;
+  }
+
+  /** The loss scaler's scale and skipped-step count (mixed precision), or undefined in f32. */
+  async lossScaleState(): Promise<LossScaleState | undefined> {
+    if (this.storage !== 'f16' || !this.scaler) return undefined;
+    this.check();
+    const s = await this.scaler.read();
+    this.gpu.throwIfFailed();
+    return s;
+  }
+
+  /**
+   * 'auto': times a forward (evaluation mode: running statistics stay untouched) and backward
+   * pass of batch 64 in each precision, best of 5 after a warm-up, on whatever the buffers hold.
+   * Weights and optimizer state are not touched; the measuring plans are released.
+   */
+  private async fasterPrecision(): Promise<'f32' | 'f16'> {
+    const B = 64;
+    const device = this.gpu.device;
+    const pickers = this.pickers();
+    const time = async (precision: 'f32' | 'f16'): Promise<number> => {
+      const plan = await buildPlan(this.env, this.bufs, this.optimizer, B, pickers, this.dummies, {
+        precision,
+        scaler: this.scaler,
+      });
+      const list = [...plan.forwardEval, plan.loss, ...plan.lossBackward, ...plan.backward];
+      let best = Infinity;
+      for (let i = 0; i < 6; i++) {
+        const t0 = performance.now();
+        const enc = device.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        encodeAll(pass, list);
+        pass.end();
+        device.queue.submit([enc.finish()]);
+        await device.queue.onSubmittedWorkDone();
+        if (i > 0) best = Math.min(best, performance.now() - t0);
+      }
+      for (const b of plan.buffers) this.env.pool.release(b);
+      return best;
+    };
+    const f32 = await time('f32');
+    const f16 = await time('f16');
+    return f16 < f32 ? 'f16' : 'f32';
   }
 
   get parameterCount(): number {
@@ -399,13 +488,20 @@ export class Trainer {
 
   // ---- plans and feeds -------------------------------------------------------------------
 
+  private pickers(): PlanPickers {
+    const tuning = this.variants;
+    const matmul = (form: MatmulForm, b: number, k: number, n: number) => variantFor(tuning, form, b, k, n);
+    const conv = convAlgoPicker(this.env, this.gpu, tuning, this.convChoice);
+    return { matmul, conv };
+  }
+
   private plan(B: number): Promise<Plan> {
     let p = this.plans.get(B);
     if (!p) {
-      const tuning = this.variants;
-      const matmul = (form: MatmulForm, b: number, k: number, n: number) => variantFor(tuning, form, b, k, n);
-      const conv = convAlgoPicker(this.env, this.gpu, tuning, this.convChoice);
-      p = buildPlan(this.env, this.bufs, this.optimizer, B, { matmul, conv }, this.dummies);
+      p = buildPlan(this.env, this.bufs, this.optimizer, B, this.pickers(), this.dummies, {
+        precision: this.storage,
+        scaler: this.scaler,
+      });
       this.plans.set(B, p);
     }
     return p;

@@ -208,7 +208,8 @@ export async function acquireGpu(opts: AcquireOptions = {}): Promise<GpuDevice> 
   }
 
   // subgroups: the 'sg' matmul variants (src/kernels/matmul.ts) use them where lanes are 8 wide.
-  const wanted: GPUFeatureName[] = ['timestamp-query', 'subgroups' as GPUFeatureName];
+  // shader-f16: mixed precision (TrainerOptions.precision).
+  const wanted: GPUFeatureName[] = ['timestamp-query', 'subgroups' as GPUFeatureName, 'shader-f16'];
   const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
   const al = adapter.limits;
   const device = await adapter.requestDevice({

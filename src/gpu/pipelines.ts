@@ -1,8 +1,9 @@
-// Pipeline cache keyed by everything that specialises a shader: source name, entry point and the
-// values of its `override` constants. WGSL compile errors are turned into ShaderCompileError with
+// Pipeline cache keyed by everything that specialises a shader: source name, entry point, the
+// values of its `override` constants and which of its storage aliases are f16 (shader-types.ts). WGSL compile errors are turned into ShaderCompileError with
 // line:column and the offending source line, instead of a bare validation message.
 
 import { ShaderCompileError } from '../errors.js';
+import { specialiseTypes } from './shader-types.js';
 
 export type Overrides = Record<string, number | boolean>;
 
@@ -19,13 +20,22 @@ export class PipelineCache {
     return this.pipelines.size;
   }
 
-  /** Compiles (once) `entry` of shaders/<shader>.wgsl with the given override constants. */
-  get(shader: string, entry: string, constants: Overrides = {}): Promise<GPUComputePipeline> {
+  /**
+   * Compiles (once) `entry` of shaders/<shader>.wgsl with the given override constants, and the
+   * storage aliases named in `f16` switched to half precision.
+   */
+  get(
+    shader: string,
+    entry: string,
+    constants: Overrides = {},
+    f16: readonly string[] = [],
+  ): Promise<GPUComputePipeline> {
     const keys = Object.keys(constants).sort();
-    const key = `${shader}:${entry}:${keys.map((k) => `${k}=${Number(constants[k])}`).join(',')}`;
+    const half = [...f16].sort();
+    const key = `${shader}:${entry}:${keys.map((k) => `${k}=${Number(constants[k])}`).join(',')}${half.length ? `:f16=${half.join(',')}` : ''}`;
     let p = this.pipelines.get(key);
     if (!p) {
-      p = this.build(shader, entry, constants, key);
+      p = this.build(shader, entry, constants, key, half);
       this.pipelines.set(key, p);
       // A failed build must not poison the cache: the next call retries and reports again.
       p.catch(() => this.pipelines.delete(key));
@@ -33,12 +43,23 @@ export class PipelineCache {
     return p;
   }
 
-  private module(shader: string): Promise<GPUShaderModule> {
-    let m = this.modules.get(shader);
+  private module(shader: string, f16: readonly string[]): Promise<GPUShaderModule> {
+    const key = f16.length ? `${shader}:f16=${f16.join(',')}` : shader;
+    let m = this.modules.get(key);
     if (!m) {
-      m = compileModule(this.device, shader, this.sourceOf(shader));
-      this.modules.set(shader, m);
-      m.catch(() => this.modules.delete(shader));
+      if (f16.length > 0 && !this.device.features.has('shader-f16')) {
+        return Promise.reject(
+          new ShaderCompileError(
+            `shaders/${shader}.wgsl in half precision needs the 'shader-f16' feature, which this adapter does not offer; train in f32 (precision 'f32' or 'auto').`,
+            shader,
+            0,
+            0,
+          ),
+        );
+      }
+      m = compileModule(this.device, shader, specialiseTypes(shader, this.sourceOf(shader), f16));
+      this.modules.set(key, m);
+      m.catch(() => this.modules.delete(key));
     }
     return m;
   }
@@ -61,8 +82,9 @@ export class PipelineCache {
     entry: string,
     constants: Overrides,
     key: string,
+    f16: readonly string[],
   ): Promise<GPUComputePipeline> {
-    const module = await this.module(shader);
+    const module = await this.module(shader, f16);
     const numeric: Record<string, number> = {};
     for (const [k, v] of Object.entries(constants)) numeric[k] = Number(v);
     this.device.pushErrorScope('validation');

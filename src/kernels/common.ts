@@ -5,6 +5,7 @@
 import { ShapeError } from '../errors.js';
 import { USAGE, type BufferPool } from '../gpu/buffers.js';
 import type { PipelineCache } from '../gpu/pipelines.js';
+import type { DType } from '../gpu/shader-types.js';
 
 export interface KernelEnv {
   device: GPUDevice;
@@ -12,13 +13,26 @@ export interface KernelEnv {
   pool: BufferPool;
 }
 
-/** A tensor: a byte range of a GPU buffer holding `length` f32/u32 values. */
+/** A tensor: a byte range of a GPU buffer holding `length` f32/u32 values (or f16 ones). */
 export interface TensorView {
   buffer: GPUBuffer;
   /** Byte offset; must be a multiple of minStorageBufferOffsetAlignment (256). */
   offset: number;
-  /** Number of 4-byte elements. */
+  /** Number of elements (4 bytes each, 2 for an f16 view). */
   length: number;
+  /** 'f16' for a half-precision tensor (mixed precision); absent means 4-byte elements. */
+  dtype?: DType;
+}
+
+/** The same bytes seen as `length` f16 values. */
+export function halfView(buffer: GPUBuffer, length: number, offset = 0): TensorView {
+  return { buffer, offset, length, dtype: 'f16' };
+}
+
+/** Bytes a binding of the view covers: f16 views round up to 16 bytes (one vec4<f16> pair). */
+export function viewBytes(t: TensorView): number {
+  if (t.dtype !== 'f16') return Math.max(4, t.length * 4);
+  return Math.min(t.buffer.size - t.offset, Math.max(16, Math.ceil((t.length * 2) / 16) * 16));
 }
 
 export interface Dispatch {
@@ -74,7 +88,7 @@ export function bindGroup(
     if (e === null) return;
     list.push(
       'length' in e && 'buffer' in e
-        ? { binding, resource: { buffer: e.buffer, offset: e.offset, size: Math.max(4, e.length * 4) } }
+        ? { binding, resource: { buffer: e.buffer, offset: e.offset, size: viewBytes(e) } }
         : { binding, resource: { buffer: e as GPUBuffer } },
     );
   });

@@ -11,11 +11,13 @@
 //   implicit  the matmul reads col(x) (or, for the input grad, the transposed conv's operands)
 //             straight from x, dZ and w (the CONV loads of shaders/matmul_common.wgsl): no
 //             materialised buffer, more index arithmetic per load.
+// Mixed precision: x, w, Z, A, dZ, dX and aux may be f16 views; the column buffers stay f32.
 // im2col runs its matmul without split-K (see gemmVariant). Every output is OVERWRITTEN. Scratch (convScratchLength floats) holds the col/dCol buffer and
 // split-K partials of one form only; a plan can share one scratch buffer across layers and forms.
 
 import { ShapeError } from '../errors.js';
 import { USAGE } from '../gpu/buffers.js';
+import { halfAliases } from '../gpu/shader-types.js';
 import { ACTIVATION_IDS, type Activation } from '../nn/activations.js';
 import type { ConvGeometry } from '../nn/layers.js';
 import {
@@ -138,7 +140,9 @@ async function convHelper(
   count: number,
   buffers: (TensorView | GPUBuffer | null)[],
 ): Promise<Dispatch> {
-  const pipeline = await env.pipelines.get('conv', entry, consts);
+  // Bindings 1..4: src, dst, src as vec4, aux; each may be an f16 tensor (mixed precision).
+  const types = halfAliases({ src_t: buffers[0], dst_t: buffers[1], aux_t: buffers[3] });
+  const pipeline = await env.pipelines.get('conv', entry, consts, types);
   const workgroups = grid2d(env, Math.ceil(count / 64));
   const geo = [B, g.H, g.W, g.C, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.padTop, g.padLeft, count];
   const params = uniformBuffer(

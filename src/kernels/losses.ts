@@ -5,6 +5,7 @@
 // partial batch without rebuilding anything.
 
 import { ConfigError } from '../errors.js';
+import { USAGE } from '../gpu/buffers.js';
 import {
   bindGroup,
   requireDims,
@@ -39,6 +40,8 @@ export async function prepareLoss(
     targets: TensorView;
     grad: TensorView;
     stats: TensorView;
+    /** Loss-scaler state (src/kernels/amp.ts): multiply the gradient by its scale. */
+    amp?: GPUBuffer;
   },
 ): Promise<LossDispatch> {
   const { B, N, loss } = a;
@@ -51,13 +54,22 @@ export async function prepareLoss(
   requireLength(a.grad, B * N, `loss ${loss} grad`);
   requireLength(a.stats, B * 3, `loss ${loss} stats`);
   const entry = ENTRY[loss];
-  const pipeline = await env.pipelines.get('losses', entry, { WG });
+  const pipeline = await env.pipelines.get('losses', entry, { WG, SCALED: a.amp !== undefined });
   const params = uniformBuffer(env, [{ u: B }, { u: N }, { u: a.active ?? B }, { u: 0 }], `${entry} params`);
   const ce = loss === 'softmax-ce';
   const group = bindGroup(
     env,
     pipeline,
-    [params, a.outputs, ce ? null : a.targets, ce ? a.targets : null, a.grad, a.stats],
+    [
+      params,
+      a.outputs,
+      ce ? null : a.targets,
+      ce ? a.targets : null,
+      a.grad,
+      a.stats,
+      // grad_scale() names the binding even when SCALED is off: a placeholder then.
+      a.amp ?? env.pool.acquire(16, USAGE.STORAGE, 'amp-unused'),
+    ],
     entry,
   );
   return {

@@ -6,8 +6,11 @@
 // the 'sg' loop lives in shaders/matmul_sg.wgsl and needs 8-lane subgroups (subgroupMatmulAvailable).
 // prepareMatmulSteps returns one dispatch, or two with split-K (partials into `scratch`, then a
 // reduce that applies the epilogue); encode them in order. prepareMatmul is the one-dispatch form.
+// Mixed precision: any of lhs, rhs, aux, out and outA may be an f16 view (TensorView.dtype); the
+// kernel converts on load and accumulates in f32 either way. Bias and split-K partials are f32.
 
 import { ShapeError } from '../errors.js';
+import { halfAliases } from '../gpu/shader-types.js';
 import { ACTIVATION_IDS, type Activation } from '../nn/activations.js';
 import type { ConvGeometry } from '../nn/layers.js';
 import {
@@ -216,22 +219,37 @@ export async function prepareMatmulSteps(env: KernelEnv, a: MatmulArgs): Promise
   const vecR = v.kind !== 'wg' && (g && form !== 'forward' ? g.C : form === 'forward' ? Kc : Nc) % 4 === 0;
   // A may be Z itself when the activation is the identity: then only Z is stored.
   const sameA = epilogue === 1 && a.outA!.buffer === a.out.buffer && a.outA!.offset === a.out.offset;
+  const outA = epilogue === 1 && !sameA ? a.outA! : a.dummies.write;
   if (sameA && act !== 'identity') {
     throw new ShapeError(
       `matmul forward: A may share Z's buffer only for the identity activation, not '${act}'.`,
     );
   }
-  const pipeline = await env.pipelines.get(shader, entry, {
-    ...common,
-    WG_X: v.wgX,
-    WG_Y: v.wgY,
-    ...(v.kind === 'wg' ? {} : { VEC_L: vecL, VEC_R: vecR }),
-    ...(v.kind === 'row' ? { TM: tm, LANE_M: laneM } : {}),
-    ...(v.kind === 'sg' && sgRows !== 8 ? { SG_ROWS: sgRows } : {}),
-    SPLIT_K: slices,
-    ...(g ? { CONV: true } : {}),
-    ...(sameA ? { WRITE_A: false } : {}),
-  });
+  const main = slices > 1 ? [a.scratch!, a.dummies.write] : [a.out, outA];
+  const half = (lhs: TensorView, out: readonly unknown[]) =>
+    halfAliases({
+      lhs_t: lhs,
+      rhs_t: a.rhs,
+      aux_t: epilogue === 2 ? a.aux : null,
+      out_t: out[0],
+      outa_t: epilogue === 1 && !sameA ? out[1] : null,
+    });
+  const pipeline = await env.pipelines.get(
+    shader,
+    entry,
+    {
+      ...common,
+      WG_X: v.wgX,
+      WG_Y: v.wgY,
+      ...(v.kind === 'wg' ? {} : { VEC_L: vecL, VEC_R: vecR }),
+      ...(v.kind === 'row' ? { TM: tm, LANE_M: laneM } : {}),
+      ...(v.kind === 'sg' && sgRows !== 8 ? { SG_ROWS: sgRows } : {}),
+      SPLIT_K: slices,
+      ...(g ? { CONV: true } : {}),
+      ...(sameA ? { WRITE_A: false } : {}),
+    },
+    half(a.lhs, main),
+  );
   const geo = g ? [g.H, g.W, g.C, g.F, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.padTop, g.padLeft] : [];
   const dims = uniformBuffer(
     env,
@@ -240,8 +258,6 @@ export async function prepareMatmulSteps(env: KernelEnv, a: MatmulArgs): Promise
   );
   const bias = epilogue === 1 ? a.bias! : a.dummies.read;
   const aux = epilogue === 2 ? a.aux! : a.dummies.read;
-  const outA = epilogue === 1 && !sameA ? a.outA! : a.dummies.write;
-  const main = slices > 1 ? [a.scratch!, a.dummies.write] : [a.out, outA];
   const vec4s = v.kind === 'wg' ? [] : [vecL ? a.lhs : a.dummies.read, vecR ? a.rhs : a.dummies.read];
   const group = bindGroup(env, pipeline, [dims, a.lhs, a.rhs, bias, aux, ...main, ...vec4s], label);
   const [cols, rows] = v.kind === 'row' ? (laneM ? [M, Nc] : [Nc, M]) : [Nc, M];
@@ -259,11 +275,12 @@ export async function prepareMatmulSteps(env: KernelEnv, a: MatmulArgs): Promise
   if (slices === 1) return [first];
 
   const reduceEntry = 'matmul_splitk_reduce';
-  const reduce = await env.pipelines.get('matmul', reduceEntry, {
-    ...common,
-    SLICES: slices,
-    ...(sameA ? { WRITE_A: false } : {}),
-  });
+  const reduce = await env.pipelines.get(
+    'matmul',
+    reduceEntry,
+    { ...common, SLICES: slices, ...(sameA ? { WRITE_A: false } : {}) },
+    half(a.scratch!, [a.out, outA]),
+  );
   const rgroup = bindGroup(env, reduce, [dims, a.scratch!, null, bias, aux, a.out, outA], `${label} reduce`);
   const workgroups = grid2d(env, Math.ceil((M * Nc) / 64));
   return [first, { label: `${label} reduce`, kind: label, pipeline: reduce, bindGroup: rgroup, workgroups }];

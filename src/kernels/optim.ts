@@ -1,7 +1,8 @@
 // The optimizer step (shaders/optim_rules.wgsl, as f32 in optim.wgsl or vec4 in optim_vec4.wgsl):
 // ONE dispatch over the model's flat parameter buffer.
 // params [P] updated in place; grads [P] read; m, v [P] state updated in place; clip [2] read
-// when clipping. The Hyper uniform (lr, bias corrections, ...) is rewritten each step with
+// when clipping; amp [8] u32 (the loss scaler's state, mixed precision) read: the step leaves
+// everything unchanged while its overflow flag is set. The Hyper uniform (lr, bias corrections, ...) is rewritten each step with
 // writeHyper, which allocates nothing.
 
 import { USAGE } from '../gpu/buffers.js';
@@ -33,6 +34,8 @@ export async function prepareOptimizer(
     m?: TensorView;
     v?: TensorView;
     clip?: TensorView;
+    /** Loss-scaler state (src/kernels/amp.ts): skip the step on overflow. */
+    amp?: GPUBuffer;
   },
 ): Promise<OptimizerDispatch> {
   const { opt } = a;
@@ -51,6 +54,7 @@ export async function prepareOptimizer(
     CLIP: clip,
     NESTEROV: opt.nesterov,
     DECOUPLED: opt.name === 'adamw',
+    SKIP_ON_OVERFLOW: a.amp !== undefined,
   });
   const workgroups = grid2d(env, Math.ceil(count / WG));
   const rowStride = workgroups[0] * WG;
@@ -65,6 +69,7 @@ export async function prepareOptimizer(
       clip ? a.clip! : unusedClip(env),
       opt.name === 'sgd' ? null : a.m!,
       entry === 'adam_update' ? a.v! : null,
+      a.amp ?? unusedClip(env),
     ],
     entry,
   );
@@ -96,7 +101,10 @@ export async function prepareOptimizer(
   return { label: entry, kind: 'optim', pipeline, bindGroup: group, workgroups, hyper, writeHyper };
 }
 
-/** grad_at() names the clip binding even when CLIP is off, so auto layouts always include it. */
+/**
+ * grad_at() and idle() name the clip and amp bindings even when CLIP and SKIP_ON_OVERFLOW are
+ * off, so auto layouts always include them: this placeholder fills either.
+ */
 function unusedClip(env: KernelEnv): GPUBuffer {
   return env.pool.acquire(16, USAGE.STORAGE, 'clip-unused');
 }

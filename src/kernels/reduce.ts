@@ -1,11 +1,12 @@
 // Reductions (shaders/reduce.wgsl).
-//   biasGrad:        db[N] = column sums of dZ[B,N]                               (OVERWRITES db)
+//   biasGrad:        db[N] = column sums of dZ[B,N] (dZ f32 or f16, sums f32)      (OVERWRITES db)
 //                    prepareBiasGradSteps: for long columns (a conv's B*OH*OW rows), partial
 //                    sums over row chunks first, then the sums of the partials in chunk order
 //   lossAccumulate:  acc[0..4] += (sum loss, sum correct, active rows, 1)        (ACCUMULATES)
 //   clip:            scale[0] = min(1, maxNorm / (||g|| + 1e-6)), scale[1] = ||g||, two dispatches
 
 import { USAGE } from '../gpu/buffers.js';
+import { halfAliases } from '../gpu/shader-types.js';
 import {
   bindGroup,
   grid2d,
@@ -27,7 +28,7 @@ export async function prepareBiasGrad(
   requireDims({ B: a.B, N: a.N }, 'bias_grad');
   requireLength(a.dZ, a.B * a.N, 'bias_grad dZ');
   requireLength(a.db, a.N, 'bias_grad db');
-  const pipeline = await env.pipelines.get('reduce', 'bias_grad', { WG });
+  const pipeline = await env.pipelines.get('reduce', 'bias_grad', { WG }, halfAliases({ src_t: a.dZ }));
   const params = uniformBuffer(env, [{ u: a.B }, { u: a.N }, { u: 0 }, { f: 0 }], 'bias_grad params');
   const group = bindGroup(env, pipeline, [params, a.dZ, a.db], 'bias_grad');
   return {
@@ -56,7 +57,7 @@ export async function prepareBiasGradSteps(
   requireLength(a.db, a.N, 'bias_grad db');
   const P = Math.ceil(a.B / BIAS_CHUNK);
   const partials = env.pool.acquire(P * a.N * 4, USAGE.STORAGE, 'bias_grad partials');
-  const pipeline = await env.pipelines.get('reduce', 'bias_grad_partial', {});
+  const pipeline = await env.pipelines.get('reduce', 'bias_grad_partial', {}, halfAliases({ src_t: a.dZ }));
   const params = uniformBuffer(
     env,
     [{ u: a.B }, { u: a.N }, { u: BIAS_CHUNK }, { f: 0 }],

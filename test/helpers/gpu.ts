@@ -5,7 +5,8 @@
 import { acquireGpu, type GpuDevice } from '../../src/gpu/device.js';
 import { USAGE } from '../../src/gpu/buffers.js';
 import { readBuffer } from '../../src/gpu/readback.js';
-import { view, type KernelEnv, type TensorView } from '../../src/kernels/common.js';
+import { halfView, view, type KernelEnv, type TensorView } from '../../src/kernels/common.js';
+import { packHalf, unpackHalf } from '../../src/gpu/half.js';
 import { createKernelEnv } from '../../src/kernels/env.js';
 
 export interface TestGpu {
@@ -54,4 +55,26 @@ export function run(env: KernelEnv, encode: (pass: GPUComputePassEncoder) => voi
   encode(pass);
   pass.end();
   env.device.queue.submit([enc.finish()]);
+}
+
+/** An f16 tensor holding `data` rounded to half precision (16-byte padded, as f16 plans allocate). */
+export function uploadHalf(env: KernelEnv, data: ArrayLike<number>): TensorView {
+  const bits = packHalf(data);
+  const bytes = Math.max(16, Math.ceil(bits.byteLength / 16) * 16);
+  const padded = new Uint16Array(bytes / 2);
+  padded.set(bits);
+  const buf = env.pool.acquire(bytes, USAGE.STORAGE | USAGE.COPY_DST | USAGE.COPY_SRC, 'test-input-f16');
+  env.device.queue.writeBuffer(buf, 0, padded);
+  return halfView(buf, data.length);
+}
+
+/** A fresh f16 output filled with NaN. */
+export function poisonedHalf(env: KernelEnv, length: number): TensorView {
+  return uploadHalf(env, new Float32Array(length).fill(NaN));
+}
+
+export async function downloadHalf(env: KernelEnv, t: TensorView): Promise<Float32Array> {
+  const n = Math.ceil((t.length * 2) / 4) * 4;
+  const bytes = await readBuffer(env.device, env.pool, t.buffer, n, t.offset);
+  return unpackHalf(new Uint16Array(bytes, 0, t.length));
 }

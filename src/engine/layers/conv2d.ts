@@ -80,4 +80,4 @@ async function prepare(ctx: PlanContext, io: LayerIO): Promise<LayerDispatches> 
   return { forward, forwardEval: forward, backward };
 }
 
-export const conv2dLayer: LayerModule = { scratchLength, prepare };
+export const conv2dLayer: LayerModule = { scratchLength, prepare, halfPrecision: true };

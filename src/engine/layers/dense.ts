@@ -61,4 +61,4 @@ async function prepare(ctx: PlanContext, io: LayerIO): Promise<LayerDispatches> 
   return { forward, forwardEval: forward, backward };
 }
 
-export const denseLayer: LayerModule = { prepare };
+export const denseLayer: LayerModule = { prepare, halfPrecision: true };

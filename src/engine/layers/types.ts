@@ -61,6 +61,11 @@ export interface LayerDispatches {
 }
 
 export interface LayerModule {
+  /**
+   * Whether its kernels take f16 views for input, Z, A, dOut and dIn (mixed precision); the plan
+   * keeps the tensors between two such layers in f16 and everything touching other layers f32.
+   */
+  halfPrecision?: boolean;
   /** f32 values of plan scratch this layer's dispatches need at most (0 for none). */
   scratchLength?: (ctx: PlanContext, io: LayerIO) => Promise<number>;
   prepare: (ctx: PlanContext, io: LayerIO) => Promise<LayerDispatches>;
