@@ -17,6 +17,7 @@ import type { LossName } from '../nn/losses.js';
 import type { MatmulForm, MatmulVariant } from '../kernels/matmul.js';
 import type { OptimizerConfig, OptimizerName } from '../optim/optimizers.js';
 import type { Schedule } from '../optim/schedules.js';
+import type { Precision } from '../engine/trainer.js';
 import { closest, convert, UsageError, type OptionSpec, type OptionValue } from './args.js';
 
 export const DEFAULT_DATA = 'fashion-mnist';
@@ -159,6 +160,13 @@ export const TRAIN_CONFIG_OPTIONS: readonly OptionSpec[] = [
     help: 'clip gradients to this global L2 norm',
   },
   {
+    name: 'precision',
+    type: 'choice',
+    choices: ['f32', 'f16', 'auto'],
+    default: 'f32',
+    help: "storage precision: f32, f16 (mixed precision: f16 weight copies, activations and activation gradients between dense/conv layers, f32 accumulation and master weights, dynamic loss scaling that skips overflowing steps; needs the adapter's shader-f16), or auto (f16 where offered and measured faster)",
+  },
+  {
     name: 'schedule',
     type: 'choice',
     choices: ['cosine', 'constant', 'step'],
@@ -257,6 +265,8 @@ export interface TrainConfig {
   momentum: number;
   weightDecay: number | null;
   maxNorm: number | null;
+  /** Storage precision asked for (absent in configs saved before it existed: f32). */
+  precision?: Precision;
   schedule: 'cosine' | 'constant' | 'step';
   warmup: number;
   stepEpochs: number;
@@ -352,6 +362,7 @@ export function resolveTrainConfig(values: Record<string, OptionValue | undefine
     momentum: v('momentum') as number,
     weightDecay: (v('weight-decay') as number | undefined) ?? null,
     maxNorm: (v('max-norm') as number | undefined) ?? null,
+    precision: v('precision') as Precision,
     schedule: v('schedule') as TrainConfig['schedule'],
     warmup: v('warmup') as number,
     stepEpochs: v('step-epochs') as number,

@@ -43,7 +43,7 @@ import {
   type NormalizationBlock,
 } from './data.js';
 import { applyResumeOverrides, RESUME_OVERRIDES, RunGuard } from './faults.js';
-import { chooseVariants, describeVariants, formatBytes, openGpu } from './gpu.js';
+import { chooseVariants, describePrecision, describeVariants, formatBytes, openGpu } from './gpu.js';
 import { duration, pct, processInterrupt, table, type CliContext } from './io.js';
 import { acquireRunLock } from './lock.js';
 import { curvesSvg, MetricsLog, readMetrics, type MetricRecord } from './metrics.js';
@@ -345,6 +345,7 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
     optimizer,
     schedule,
     variants: cfg.variants,
+    precision: cfg.precision ?? 'f32',
   });
   // Divergence and device loss: nothing non-finite is saved, and the error names the checkpoint
   // that is intact and the command that continues from it (src/cli/faults.ts).
@@ -395,6 +396,7 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
     ],
     ...(p.recipe ? [['recipe', p.recipe]] : []),
     ['kernels', describeVariants(cfg.variants)],
+    ['precision', describePrecision(cfg.precision ?? 'f32', trainer.precision)],
     ['output', outDir],
   ];
   if (start)
@@ -517,9 +519,13 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
     const val =
       e.valLoss !== undefined ? `  val_loss ${e.valLoss.toFixed(4)}  val_acc ${pct(e.valAccuracy ?? 0)}` : '';
     const note = complete ? '' : `  (stopped at step ${pos.batch}/${stepsPerEpoch})`;
+    // Mixed precision: the loss scale, and steps skipped for overflowing gradients so far.
+    const amp = await trainer.lossScaleState();
+    if (amp) log.write({ type: 'loss-scale', epoch: e.epoch, ...amp });
+    const ampText = amp ? `  loss scale 2^${Math.log2(amp.scale)}, ${amp.skipped} skipped` : '';
     io.err(
       `${epochLabel(e.epoch)}  loss ${e.loss.toFixed(4)}  acc ${pct(e.accuracy)}${val}  ` +
-        `${e.seconds.toFixed(1)} s  ${Math.round(e.samplesPerSecond)} samples/s${note}\n`,
+        `${e.seconds.toFixed(1)} s  ${Math.round(e.samplesPerSecond)} samples/s${ampText}${note}\n`,
     );
     if (complete && o.checkpointEvery > 0 && (e.epoch + 1) % o.checkpointEvery === 0 && !stop)
       await saveCheckpoint();
