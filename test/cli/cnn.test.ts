@@ -94,6 +94,22 @@ describe('train --model / --arch', () => {
     }
   });
 
+  it('--precision f16 trains a CNN in mixed precision and logs the loss scale; bad values are one-line errors', async () => {
+    const out = path.join(root, 'f16');
+    const r = await runCli(TRAIN(out, ['--arch', 'lenet', '--epochs', '2', '--precision', 'f16']));
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^precision +f16 mixed precision/m);
+    expect(r.err).toMatch(/epoch 2\/2 .*loss scale 2\^\d+, \d+ skipped/);
+    const acc = Number(/^test +loss \S+ +accuracy ([\d.]+)%/m.exec(r.out)?.[1]);
+    expect(acc).toBeGreaterThan(40);
+    const m = await loadModelFile(path.join(out, 'model.safetensors'));
+    expect(m.weights.every((w) => w.W.every(Number.isFinite))).toBe(true);
+    const bad = await runCli(TRAIN(path.join(root, 'f16-bad'), ['--precision', 'f8']));
+    expect(bad.code).not.toBe(0);
+    expect(bad.err.trim().split('\n')).toHaveLength(1);
+    expect(bad.err).toMatch(/--precision/);
+  });
+
   it('a CNN run interrupted and resumed ends with the same weights and running stats', async () => {
     const net = path.join(root, 'net-resume.json');
     await writeFile(
