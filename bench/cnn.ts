@@ -192,6 +192,8 @@ export async function benchCnnEngine(
     checkSteps?: number;
     variants?: TrainerOptions['variants'];
     profile?: boolean;
+    /** Storage precision (default f32; f16 = mixed precision). */
+    precision?: 'f32' | 'f16';
   },
 ): Promise<CnnEngineResult> {
   const B = w.batchSize;
@@ -209,6 +211,7 @@ export async function benchCnnEngine(
     seed: 1,
     optimizer: w.optimizer,
     variants: opts.variants,
+    precision: opts.precision,
   });
   const queue = gpu.device.queue;
   try {

@@ -132,6 +132,8 @@ export async function benchTraining(
     /** Initial weights, e.g. the ones a peer starts from. */
     weights?: Weights[];
     residency?: 'auto' | 'gpu' | 'upload';
+    /** Storage precision (default f32; f16 = mixed precision). */
+    precision?: 'f32' | 'f16';
   } = {},
 ): Promise<TrainingResult> {
   const classes = w.spec.loss === 'bce' ? 2 : w.spec.layers[w.spec.layers.length - 1].units;
@@ -141,6 +143,7 @@ export async function benchTraining(
     seed: 1,
     optimizer: w.optimizer,
     variants: opts.variants,
+    precision: opts.precision,
   });
   if (opts.weights) trainer.setWeights(opts.weights);
   // Count submits and readbacks by wrapping the queue for the duration of the run.

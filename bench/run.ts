@@ -21,6 +21,7 @@ import { variantName, type MatmulForm } from '../src/kernels/matmul.js';
 import {
   benchMatmul,
   benchTraining,
+  syntheticImages,
   WORKLOADS,
   type TrainingResult,
   type TrainingWorkload,
@@ -349,6 +350,61 @@ if (want('resident')) {
   console.log(
     `resident uint8 ${resident.samplesPerSecond.toFixed(0)} vs upload ${upload.samplesPerSecond.toFixed(0)} samples/s`,
   );
+}
+
+// ---- mixed precision: the same workloads in f32 and in f16 on this adapter -----------------
+// (Ask for it with --only=f16; in the full run too.) Same data and initial weights; the loss must
+// fall in both. On a CPU adapter f16 storage is converted on every load, so expect no gain there;
+// bench/gpu/engine-bench.ts measures the same on a real GPU.
+if (want('f16')) {
+  if (!gpu.device.features.has('shader-f16')) {
+    console.log(`f16: skipped, ${gpu.report.name} has no shader-f16`);
+    report.f16 = { skipped: 'no shader-f16' };
+  } else {
+    const rows: Record<string, { f32: number; f16: number; fell: boolean }> = {};
+    for (const key of ['A-adam', 'C']) {
+      const w = WORKLOADS[key];
+      const big = { ...w, count: w.batchSize * (quick ? 20 : 60) };
+      const classes = 10;
+      const data = syntheticImages(big.count, w.spec.inputSize, classes);
+      const ms: Record<string, number> = {};
+      let fell = true;
+      for (const precision of ['f32', 'f16'] as const) {
+        const r = await benchTraining(gpu, big, { data, epochs: 2, variants: tuning, precision });
+        ms[precision] = r.msPerStep.median;
+        fell &&= r.lastLoss < r.firstLoss;
+      }
+      rows[key] = { f32: ms.f32, f16: ms.f16, fell };
+    }
+    for (const key of ['D', 'E'] as const) {
+      const w = { ...CNN_WORKLOADS[key], batches: quick ? 2 : CNN_WORKLOADS[key].batches };
+      const ds = cnnData(w);
+      const weights = cnnInit(w.spec, 3);
+      const ms: Record<string, number> = {};
+      let fell = true;
+      for (const precision of ['f32', 'f16'] as const) {
+        const r = await benchCnnEngine(gpu, w, {
+          data: ds,
+          weights,
+          epochs: 1,
+          checkSteps: 2,
+          variants: tuning,
+          precision,
+        });
+        ms[precision] = r.msPerStep;
+        fell &&= r.fell;
+      }
+      rows[key] = { f32: ms.f32, f16: ms.f16, fell };
+    }
+    for (const [key, r] of Object.entries(rows)) {
+      if (!r.fell) failures++;
+      ratios[`${key} f16 vs f32`] = r.f32 / r.f16;
+      console.log(
+        `f16 ${key}: ${r.f16.toFixed(2)} ms/step vs f32 ${r.f32.toFixed(2)} ms/step: ${(r.f32 / r.f16).toFixed(2)}x${r.fell ? '' : '  LOSS DID NOT FALL'}`,
+      );
+    }
+    report.f16 = rows;
+  }
 }
 
 // ---- profile: time of every kernel in one step ---------------------------------------------

@@ -2,7 +2,7 @@
 // bench/gpu/README.md) and writes JSON: adapter, tuned matmul variants, matmul GFLOP/s per form
 // at square sizes, training throughput for workloads A, B, C and the CNNs D, E (with one step's
 // kernel profile each), and one step's kernel profile of C.
-// Usage: node engine-bench.mjs OUT.json [--quick] [--only=matmul,training,cnn,profile]
+// Usage: node engine-bench.mjs OUT.json [--quick] [--only=matmul,training,cnn,f16,profile]
 // (--only=cnn --quick runs in a few minutes on lavapipe: a check of the CNN side without a GPU).
 
 import { writeFileSync } from 'node:fs';
@@ -107,6 +107,46 @@ for (const key of want('cnn') ? (['D', 'E'] as const) : []) {
   );
 }
 result.cnn = cnn;
+save();
+
+// 4b. Mixed precision: C, D and E again in f16 (where the adapter has shader-f16), same data
+// and weights, so the f32 rows above are the baseline.
+const f16: Record<string, unknown> = {};
+if (want('f16') && gpu.device.features.has('shader-f16')) {
+  const w = WORKLOADS.C;
+  const big = { ...w, count: w.batchSize * (quick ? 50 : 200) };
+  const data = syntheticImages(big.count, w.spec.inputSize, 10);
+  for (const precision of ['f32', 'f16'] as const) {
+    const r = await benchTraining(gpu, big, { data, epochs: 3, variants: best, precision });
+    f16[`C-${precision}`] = r;
+    console.log(
+      `${w.name} ${precision}: ${r.msPerStep.median.toFixed(3)} ms/step, loss ${r.firstLoss.toFixed(3)} -> ${r.lastLoss.toFixed(3)}`,
+    );
+  }
+  for (const key of ['D', 'E'] as const) {
+    const cw = CNN_WORKLOADS[key];
+    const cbig = { ...cw, batches: quick ? 2 : 4 * cw.batches };
+    const ds = cnnData(cbig);
+    const weights = cnnInit(cw.spec, 3);
+    for (const precision of ['f32', 'f16'] as const) {
+      const r = await benchCnnEngine(gpu, cbig, {
+        data: ds,
+        weights,
+        epochs: quick ? 1 : 5,
+        checkSteps: 1,
+        variants: Object.keys(best).length > 0 ? best : undefined,
+        precision,
+      });
+      f16[`${key}-${precision}`] = r;
+      console.log(
+        `${cw.name} ${precision}: ${r.msPerStep.toFixed(3)} ms/step${r.fell ? '' : '  LOSS DID NOT FALL'}`,
+      );
+    }
+  }
+} else if (want('f16')) {
+  f16.skipped = 'no shader-f16';
+}
+result.f16 = f16;
 save();
 
 // 5. Kernel profile of one step of C.
