@@ -7,7 +7,15 @@
 
 import { USAGE } from '../gpu/buffers.js';
 import { readBuffer } from '../gpu/readback.js';
-import { encodeDispatch, view, type Dispatch, type KernelEnv, type TensorView } from '../kernels/common.js';
+import { packHalf, unpackHalf } from '../gpu/half.js';
+import {
+  encodeDispatch,
+  halfView,
+  view,
+  type Dispatch,
+  type KernelEnv,
+  type TensorView,
+} from '../kernels/common.js';
 import type { Rng } from '../rng.js';
 import type { Tol } from './tolerances.js';
 
@@ -60,7 +68,33 @@ export class Harness {
     return this.upload(new Float32Array(length).fill(NaN));
   }
 
+  /** An f16 tensor of `data` rounded to half precision (mixed-precision checks). */
+  uploadHalf(data: ArrayLike<number>): TensorView {
+    const bits = packHalf(data);
+    const padded = new Uint16Array(Math.max(8, Math.ceil(bits.length / 8) * 8));
+    padded.set(bits);
+    const buf = this.env.pool.acquire(
+      padded.byteLength,
+      USAGE.STORAGE | USAGE.COPY_DST | USAGE.COPY_SRC,
+      'selftest',
+    );
+    this.owned.push(buf);
+    this.env.device.queue.writeBuffer(buf, 0, padded);
+    return halfView(buf, data.length);
+  }
+
+  /** Reads a view back as numbers, whether it holds f32 or f16 values. */
   async download(t: TensorView): Promise<Float32Array> {
+    if (t.dtype === 'f16') {
+      const bytes = await readBuffer(
+        this.env.device,
+        this.env.pool,
+        t.buffer,
+        Math.ceil(t.length / 2) * 4,
+        t.offset,
+      );
+      return unpackHalf(new Uint16Array(bytes, 0, t.length));
+    }
     return new Float32Array(
       await readBuffer(this.env.device, this.env.pool, t.buffer, t.length * 4, t.offset),
     );

@@ -11,11 +11,12 @@ import { createKernelEnv } from '../kernels/env.js';
 import { DEFAULT_VARIANT, variantName, type MatmulVariant } from '../kernels/matmul.js';
 import { DENSE_FAMILIES, type SelftestFamily } from './checks.js';
 import { CNN_FAMILIES } from './cnn.js';
+import { halfFamily } from './half.js';
 import { Harness, type CheckResult, type SelftestOptions } from './harness.js';
 
 export type { CheckResult, SelftestOptions };
 
-export const FAMILIES: readonly SelftestFamily[] = [...DENSE_FAMILIES, ...CNN_FAMILIES];
+export const FAMILIES: readonly SelftestFamily[] = [...DENSE_FAMILIES, ...CNN_FAMILIES, halfFamily];
 
 export interface SelftestReport {
   adapter: { name: string; origin: string; kind: string };
