@@ -358,6 +358,7 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
     trainer.setRunningStats(r.model.runningStats, r.model.batchesTracked);
     trainer.setOptimizerState(r.optimizerState);
     trainer.rng.restore(r.state.rngState);
+    if (r.state.lossScale) trainer.setLossScaleState(r.state.lossScale);
     start = { epoch: r.state.epoch, batch: r.state.batchInEpoch };
     if (start.epoch >= cfg.epochs) {
       io.err(`${o.resumeFile}: the run already finished all ${cfg.epochs} epochs; nothing to resume\n`);
@@ -441,6 +442,7 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
   });
   const saveCheckpoint = async (): Promise<void> => {
     const pos = trainer.position;
+    const amp = await trainer.lossScaleState();
     const ckpt: CheckpointInput = {
       model: await modelInput({ steps: trainer.step }),
       state: {
@@ -457,6 +459,7 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
         },
         optimizer: JSON.parse(JSON.stringify(optimizer)) as JsonObject,
         schedule: JSON.parse(JSON.stringify(schedule)) as JsonObject,
+        ...(amp ? { lossScale: amp } : {}),
       },
       optimizerState: guard.finite(await trainer.getOptimizerState(), trainer.step, 'optimizer state'),
     };

@@ -322,6 +322,16 @@ export class Trainer {
   }
 
   /**
+   * Restores the loss scaler (a checkpoint's); ignored in f32, where there is none. The scale
+   * must be a positive power of two.
+   */
+  setLossScaleState(s: LossScaleState): void {
+    if (this.storage !== 'f16' || !this.scaler) return;
+    resolveLossScale({ initScale: s.scale });
+    this.scaler.write(s);
+  }
+
+  /**
    * 'auto': times a forward (evaluation mode: running statistics stay untouched) and backward
    * pass of batch 64 in each precision, best of 5 after a warm-up, on whatever the buffers hold.
    * Weights and optimizer state are not touched; the measuring plans are released.

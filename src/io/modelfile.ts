@@ -106,6 +106,15 @@ export interface CheckpointState {
   optimizer: JsonObject;
   /** Learning-rate schedule state. */
   schedule: JsonObject;
+  /** Mixed precision: the loss scaler (scale, finite-step streak, counts); absent in f32 runs. */
+  lossScale?: LossScaleCheckpoint;
+}
+
+export interface LossScaleCheckpoint {
+  scale: number;
+  streak: number;
+  skipped: number;
+  steps: number;
 }
 
 export interface OptimizerState {
@@ -159,6 +168,7 @@ const STATE_FIELDS = [
   'optimizer',
   'schedule',
   'optimizerState',
+  'lossScale',
 ];
 const OPTIM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const OPTIM_PREFIX = 'optim.';
@@ -516,6 +526,19 @@ function parseCheckpointState(
     optimizer: asObject(s.optimizer, 'optimizer', fail),
     schedule: asObject(s.schedule, 'schedule', fail),
   };
+  if (s.lossScale !== undefined) {
+    const l = asObject(s.lossScale, 'lossScale', fail);
+    onlyFields(l, ['scale', 'streak', 'skipped', 'steps'], 'lossScale', fail);
+    const scale = l.scale;
+    if (typeof scale !== 'number' || !(scale > 0) || !Number.isFinite(scale) || Math.log2(scale) % 1 !== 0)
+      fail(`lossScale.scale must be a finite power of two, got ${JSON.stringify(scale)}`);
+    state.lossScale = {
+      scale: scale as number,
+      streak: nonNegativeInt(l.streak, 'lossScale.streak', fail),
+      skipped: nonNegativeInt(l.skipped, 'lossScale.skipped', fail),
+      steps: nonNegativeInt(l.steps, 'lossScale.steps', fail),
+    };
+  }
   return { state, t: nonNegativeInt(o.t, 'optimizerState.t', fail), lengths };
 }
 

@@ -49,6 +49,8 @@ export interface LossScaleOptions {
 
 export interface LossScaleState {
   scale: number;
+  /** Finite steps in a row since the scale last changed. */
+  streak: number;
   /** Steps skipped because a gradient overflowed, since the scaler was made. */
   skipped: number;
   /** Steps the scaler has seen. */
@@ -61,6 +63,8 @@ export interface LossScaler {
   unscale: Dispatch;
   update: Dispatch;
   read(): Promise<LossScaleState>;
+  /** Restores a state read earlier (resuming a checkpoint); clears the overflow flag. */
+  write(s: LossScaleState): void;
 }
 
 export function resolveLossScale(o: LossScaleOptions = {}): Required<LossScaleOptions> {
@@ -116,7 +120,15 @@ export async function prepareLossScaler(
   const read = async (): Promise<LossScaleState> => {
     const bytes = await readBuffer(env.device, env.pool, state, 32);
     const u = new Uint32Array(bytes);
-    return { scale: new Float32Array(bytes, 0, 1)[0], skipped: u[3], steps: u[4] };
+    return { scale: new Float32Array(bytes, 0, 1)[0], streak: u[1], skipped: u[3], steps: u[4] };
   };
-  return { state, unscale, update, read };
+  const write = (s: LossScaleState): void => {
+    const w = new Uint32Array(8);
+    new Float32Array(w.buffer, 0, 1)[0] = s.scale;
+    w[1] = s.streak;
+    w[3] = s.skipped;
+    w[4] = s.steps;
+    env.device.queue.writeBuffer(state, 0, w);
+  };
+  return { state, unscale, update, read, write };
 }

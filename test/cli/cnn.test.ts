@@ -7,7 +7,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadModelFile } from '../../src/io/files.js';
+import { loadCheckpointFile, loadModelFile } from '../../src/io/files.js';
 import { makeImageFolder, runCli } from './helpers.js';
 
 let root: string;
@@ -108,6 +108,44 @@ describe('train --model / --arch', () => {
     expect(bad.code).not.toBe(0);
     expect(bad.err.trim().split('\n')).toHaveLength(1);
     expect(bad.err).toMatch(/--precision/);
+  });
+
+  it('an f16 run interrupted and resumed keeps its loss scale in the checkpoint and ends the same', async () => {
+    const args = (out: string) =>
+      TRAIN(out, ['--arch', 'lenet', '--epochs', '3', '--precision', 'f16']).filter(
+        (a) => a !== 'none' && a !== '--progress',
+      );
+    const whole = path.join(root, 'f16-whole');
+    const r1 = await runCli(args(whole));
+    expect(r1.code, r1.err).toBe(0);
+    const part = path.join(root, 'f16-part');
+    let fire: (() => void) | undefined;
+    let fired = false;
+    const r2 = await runCli(args(part), {
+      onInterrupt: (h) => {
+        fire = h;
+        return () => (fire = undefined);
+      },
+      onErr: (t) => {
+        if (!fired && t.includes('epoch 2/3 [')) {
+          fired = true;
+          fire?.();
+        }
+      },
+    });
+    expect(fired).toBe(true);
+    expect(r2.code, r2.err).toBe(130);
+    const ckpt = await loadCheckpointFile(path.join(part, 'checkpoint.safetensors'));
+    expect(ckpt.state.lossScale?.scale).toBe(65536);
+    expect(ckpt.state.lossScale?.steps).toBe(ckpt.state.step);
+    const r3 = await runCli(['train', '--resume', path.join(part, 'checkpoint.safetensors')]);
+    expect(r3.code, r3.err).toBe(0);
+    expect(r3.out).toMatch(/^precision +f16 mixed precision/m);
+    const a = await loadModelFile(path.join(whole, 'model.safetensors'));
+    const b = await loadModelFile(path.join(part, 'model.safetensors'));
+    a.weights.forEach((w, k) => {
+      expect(Array.from(b.weights[k].W), `param ${k} W`).toEqual(Array.from(w.W));
+    });
   });
 
   it('a CNN run interrupted and resumed ends with the same weights and running stats', async () => {

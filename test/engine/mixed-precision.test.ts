@@ -112,8 +112,12 @@ describe('mixed precision training', () => {
     let steps = 0;
     await t.fit(train, { epochs: 1, batchSize: 50, shouldStop: () => ++steps >= 1 });
     const s1 = await t.lossScaleState();
-    expect(s1).toEqual({ scale: 2 ** 39, skipped: 1, steps: 1 });
+    expect(s1).toEqual({ scale: 2 ** 39, streak: 0, skipped: 1, steps: 1 });
     expect(await t.getWeights(), 'a skipped step leaves the weights alone').toEqual(w0);
+    // A checkpoint's scaler state restores exactly.
+    t.setLossScaleState({ scale: 2 ** 12, streak: 7, skipped: 3, steps: 20 });
+    expect(await t.lossScaleState()).toEqual({ scale: 2 ** 12, streak: 7, skipped: 3, steps: 20 });
+    expect(() => t.setLossScaleState({ scale: 3, streak: 0, skipped: 0, steps: 0 })).toThrow(/power of two/);
     t.destroy();
 
     const f32 = await run('f32');

@@ -371,10 +371,10 @@ describe('loss scaler', () => {
     let s = await step(g);
     expect(Array.from(s.grads.slice(0, 8))).toEqual(Array.from(g.slice(0, 8)).map((x) => x / 1024));
     expect(s.after).not.toEqual(s.before);
-    expect(s.state).toEqual({ scale: 1024, skipped: 0, steps: 1 });
+    expect(s.state).toEqual({ scale: 1024, streak: 1, skipped: 0, steps: 1 });
     // Second finite step in a row: growth interval 2 doubles the scale.
     s = await step(g);
-    expect(s.state).toEqual({ scale: 2048, skipped: 0, steps: 2 });
+    expect(s.state).toEqual({ scale: 2048, streak: 0, skipped: 0, steps: 2 });
     // An infinity anywhere skips the whole step (parameters and moments) and halves the scale.
     const mBefore = await download(env, m);
     for (const bad of [Infinity, -Infinity, NaN]) {
@@ -384,11 +384,11 @@ describe('loss scaler', () => {
       expect(s.after, `params after a ${bad} gradient`).toEqual(s.before);
     }
     expect(await download(env, m)).toEqual(mBefore);
-    expect(s.state).toEqual({ scale: 256, skipped: 3, steps: 5 });
+    expect(s.state).toEqual({ scale: 256, streak: 0, skipped: 3, steps: 5 });
     // Finite again: steps resume.
     s = await step(g);
     expect(s.after).not.toEqual(s.before);
-    expect(s.state).toEqual({ scale: 256, skipped: 3, steps: 6 });
+    expect(s.state).toEqual({ scale: 256, streak: 1, skipped: 3, steps: 6 });
     free(env, grads, params, m, v, logits, labels, plain, scaled, stats);
   });
 });
