@@ -51,21 +51,30 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<uniform> step_params: StepParams;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
+// Storage types of the activation-sized tensors: f16 where the wrapper binds half-precision
+// views (src/gpu/shader-types.ts). Statistics, gamma/beta, running stats and every sum are f32.
+alias x_t = f32;
+alias dz_t = f32;
+alias aux_t = f32;
+alias z_t = f32;
+alias a_t = f32;
+alias dx_t = f32;
+
+@group(0) @binding(2) var<storage, read> x: array<x_t>;
 @group(0) @binding(3) var<storage, read> gamma: array<f32>;
 @group(0) @binding(4) var<storage, read> beta: array<f32>;
-@group(0) @binding(5) var<storage, read> dz: array<f32>;
-@group(0) @binding(6) var<storage, read> aux: array<f32>;                // prev pre-activation
+@group(0) @binding(5) var<storage, read> dz: array<dz_t>;
+@group(0) @binding(6) var<storage, read> aux: array<aux_t>;                // prev pre-activation
 @group(0) @binding(7) var<storage, read_write> mean: array<f32>;         // [C] written by stats
 @group(0) @binding(8) var<storage, read_write> inv_std: array<f32>;      // [C] written by stats
 @group(0) @binding(9) var<storage, read_write> running_mean: array<f32>; // [C]
 @group(0) @binding(10) var<storage, read_write> running_var: array<f32>; // [C]
-@group(0) @binding(11) var<storage, read_write> z_out: array<f32>;
-@group(0) @binding(12) var<storage, read_write> a_out: array<f32>;
+@group(0) @binding(11) var<storage, read_write> z_out: array<z_t>;
+@group(0) @binding(12) var<storage, read_write> a_out: array<a_t>;
 @group(0) @binding(13) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(14) var<storage, read_write> dbeta: array<f32>;
 @group(0) @binding(15) var<storage, read_write> coef: array<vec4<f32>>;  // [C]
-@group(0) @binding(16) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(16) var<storage, read_write> dx: array<dx_t>;
 @group(0) @binding(17) var<storage, read_write> partial: array<vec2<f32>>; // [P * C]
 
 override WG: u32 = 256u;
@@ -99,16 +108,16 @@ fn batchnorm_stats_partial(@builtin(global_invocation_id) gid: vec3<u32>, @built
     partial[t] = vec2<f32>(0.0, 0.0);
     return;
   }
-  let shift = x[range.x * C + c];
+  let shift = f32(x[range.x * C + c]);
   var s = 0.0;
   for (var r = range.x; r < range.y; r++) {
-    s += x[r * C + c] - shift;
+    s += f32(x[r * C + c]) - shift;
   }
   let np = f32(range.y - range.x);
   let mean_d = s / np;
   var q = 0.0;
   for (var r = range.x; r < range.y; r++) {
-    let e = (x[r * C + c] - shift) - mean_d;
+    let e = (f32(x[r * C + c]) - shift) - mean_d;
     q += e * e;
   }
   partial[t] = vec2<f32>(shift + mean_d, q);
@@ -169,9 +178,9 @@ fn batchnorm_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
   let be = beta[b.c];
   for (var r = b.r0; r < b.r1; r++) {
     let i = r * params.C + b.c;
-    let z = (x[i] - m) * k + be;
-    z_out[i] = z;
-    a_out[i] = act_forward(z);
+    let z = (f32(x[i]) - m) * k + be;
+    z_out[i] = z_t(z);
+    a_out[i] = a_t(act_forward(z));
   }
 }
 
@@ -183,7 +192,7 @@ fn batchnorm_forward_z(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
   let be = beta[b.c];
   for (var r = b.r0; r < b.r1; r++) {
     let i = r * params.C + b.c;
-    z_out[i] = (x[i] - m) * k + be;
+    z_out[i] = z_t((f32(x[i]) - m) * k + be);
   }
 }
 
@@ -198,9 +207,9 @@ fn batchnorm_forward_eval(
   let be = beta[b.c];
   for (var r = b.r0; r < b.r1; r++) {
     let i = r * params.C + b.c;
-    let z = (x[i] - m) * k + be;
-    z_out[i] = z;
-    a_out[i] = act_forward(z);
+    let z = (f32(x[i]) - m) * k + be;
+    z_out[i] = z_t(z);
+    a_out[i] = a_t(act_forward(z));
   }
 }
 
@@ -215,7 +224,7 @@ fn batchnorm_forward_eval_z(
   let be = beta[b.c];
   for (var r = b.r0; r < b.r1; r++) {
     let i = r * params.C + b.c;
-    z_out[i] = (x[i] - m) * k + be;
+    z_out[i] = z_t((f32(x[i]) - m) * k + be);
   }
 }
 
@@ -237,9 +246,9 @@ fn batchnorm_backward_partial(
   var sd = 0.0;
   var sdx = 0.0;
   for (var r = range.x; r < range.y; r++) {
-    let g = dz[r * C + c];
+    let g = f32(dz[r * C + c]);
     sd += g;
-    sdx += g * ((x[r * C + c] - m) * is);
+    sdx += g * ((f32(x[r * C + c]) - m) * is);
   }
   partial[t] = vec2<f32>(sd, sdx);
 }
@@ -272,13 +281,13 @@ fn batchnorm_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
   for (var r = b.r0; r < b.r1; r++) {
     let i = r * params.C + b.c;
     if (r >= n) {
-      dx[i] = 0.0;
+      dx[i] = dx_t(0.0);
     } else {
-      var d = k.y * (dz[i] - k.z - (x[i] - k.x) * k.w);
+      var d = k.y * (f32(dz[i]) - k.z - (f32(x[i]) - k.x) * k.w);
       if (ACT != 0u) {
-        d *= act_grad(aux[i]);
+        d *= act_grad(f32(aux[i]));
       }
-      dx[i] = d;
+      dx[i] = dx_t(d);
     }
   }
 }

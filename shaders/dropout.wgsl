@@ -23,9 +23,14 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<uniform> step_params: StepParams;
-@group(0) @binding(2) var<storage, read> src: array<f32>;       // x (forward), dOut (backward)
-@group(0) @binding(3) var<storage, read> aux: array<f32>;       // backward: prev pre-activation
-@group(0) @binding(4) var<storage, read_write> dst: array<f32>; // out (forward), dX (backward)
+// Storage types: f16 where the wrapper binds half-precision tensors (src/gpu/shader-types.ts).
+alias src_t = f32;
+alias aux_t = f32;
+alias dst_t = f32;
+
+@group(0) @binding(2) var<storage, read> src: array<src_t>;       // x (forward), dOut (backward)
+@group(0) @binding(3) var<storage, read> aux: array<aux_t>;       // backward: prev pre-activation
+@group(0) @binding(4) var<storage, read_write> dst: array<dst_t>; // out (forward), dX (backward)
 
 override WG: u32 = 256u;
 override THRESHOLD: u32 = 0u;
@@ -59,7 +64,7 @@ fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 fn dropout_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let e = flat(gid, nwg);
   if (e < params.count) {
-    dst[e] = src[e] * mask(e);
+    dst[e] = dst_t(f32(src[e]) * mask(e));
   }
 }
 
@@ -67,11 +72,11 @@ fn dropout_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 fn dropout_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let e = flat(gid, nwg);
   if (e < params.count) {
-    var d = src[e] * mask(e);
+    var d = f32(src[e]) * mask(e);
     if (ACT != 0u) {
-      d *= act_grad(aux[e]);
+      d *= act_grad(f32(aux[e]));
     }
-    dst[e] = d;
+    dst[e] = dst_t(d);
   }
 }
 
@@ -79,6 +84,6 @@ fn dropout_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 fn dropout_copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let e = flat(gid, nwg);
   if (e < params.count) {
-    dst[e] = src[e];
+    dst[e] = dst_t(f32(src[e]));
   }
 }

@@ -35,17 +35,23 @@ struct Dims {
 }
 
 @group(0) @binding(0) var<uniform> dims: Dims;
-@group(0) @binding(1) var<storage, read> src: array<f32>;              // x (forward), dOut (backward)
-@group(0) @binding(2) var<storage, read> aux: array<f32>;              // backward: prev pre-activation [B,H,W,C]
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;        // out (forward), dX (backward)
+// Storage types: f16 where the wrapper binds half-precision tensors (src/gpu/shader-types.ts);
+// arithmetic is f32, each store rounds once. Winner indices are u32 either way.
+alias src_t = f32;
+alias aux_t = f32;
+alias dst_t = f32;
+
+@group(0) @binding(1) var<storage, read> src: array<src_t>;              // x (forward), dOut (backward)
+@group(0) @binding(2) var<storage, read> aux: array<aux_t>;              // backward: prev pre-activation [B,H,W,C]
+@group(0) @binding(3) var<storage, read_write> dst: array<dst_t>;        // out (forward), dX (backward)
 @group(0) @binding(4) var<storage, read_write> argmax_out: array<u32>; // maxpool_forward
 @group(0) @binding(5) var<storage, read> argmax_in: array<u32>;        // maxpool_backward
 
 // vec4 views (the *4 entry points; C a multiple of 4). An entry point's auto layout holds only the
 // bindings it uses, so these never alias the scalar views in one dispatch.
-@group(0) @binding(6) var<storage, read> src4: array<vec4<f32>>;
-@group(0) @binding(7) var<storage, read> aux4: array<vec4<f32>>;
-@group(0) @binding(8) var<storage, read_write> dst4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> src4: array<vec4<src_t>>;
+@group(0) @binding(7) var<storage, read> aux4: array<vec4<aux_t>>;
+@group(0) @binding(8) var<storage, read_write> dst4: array<vec4<dst_t>>;
 @group(0) @binding(9) var<storage, read_write> argmax4_out: array<vec4<u32>>;
 @group(0) @binding(10) var<storage, read> argmax4_in: array<vec4<u32>>;
 
@@ -83,7 +89,7 @@ fn apply_prev_act(v: f32, i: u32) -> f32 {
   if (ACT == 0u) {
     return v;
   }
-  return v * act_grad(aux[i]);
+  return v * act_grad(f32(aux[i]));
 }
 
 @compute @workgroup_size(WG)
@@ -97,18 +103,18 @@ fn maxpool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   let w0 = o.z * dims.SW;
   let base = o.x * dims.H * dims.W;
   var arg = (base + h0 * dims.W + w0) * dims.C + o.w;
-  var best = src[arg];
+  var best = f32(src[arg]);
   for (var kh = 0u; kh < dims.KH; kh++) {
     for (var kw = 0u; kw < dims.KW; kw++) {
       let at = (base + (h0 + kh) * dims.W + w0 + kw) * dims.C + o.w;
-      let v = src[at];
+      let v = f32(src[at]);
       if (v > best) {
         best = v;
         arg = at;
       }
     }
   }
-  dst[i] = best;
+  dst[i] = dst_t(best);
   argmax_out[i] = arg;
 }
 
@@ -126,11 +132,11 @@ fn maxpool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     for (var ow = rw.x; ow <= rw.y; ow++) {
       let o = ((p.x * dims.OH + oh) * dims.OW + ow) * dims.C + p.w;
       if (argmax_in[o] == i) {
-        s += src[o];
+        s += f32(src[o]);
       }
     }
   }
-  dst[i] = apply_prev_act(s, i);
+  dst[i] = dst_t(apply_prev_act(s, i));
 }
 
 @compute @workgroup_size(WG)
@@ -146,10 +152,10 @@ fn avgpool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   var s = 0.0;
   for (var kh = 0u; kh < dims.KH; kh++) {
     for (var kw = 0u; kw < dims.KW; kw++) {
-      s += src[(base + (h0 + kh) * dims.W + w0 + kw) * dims.C + o.w];
+      s += f32(src[(base + (h0 + kh) * dims.W + w0 + kw) * dims.C + o.w]);
     }
   }
-  dst[i] = s / f32(dims.KH * dims.KW);
+  dst[i] = dst_t(s / f32(dims.KH * dims.KW));
 }
 
 @compute @workgroup_size(WG)
@@ -164,10 +170,10 @@ fn avgpool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
   var s = 0.0;
   for (var oh = rh.x; oh <= rh.y; oh++) {
     for (var ow = rw.x; ow <= rw.y; ow++) {
-      s += src[((p.x * dims.OH + oh) * dims.OW + ow) * dims.C + p.w];
+      s += f32(src[((p.x * dims.OH + oh) * dims.OW + ow) * dims.C + p.w]);
     }
   }
-  dst[i] = apply_prev_act(s / f32(dims.KH * dims.KW), i);
+  dst[i] = dst_t(apply_prev_act(s / f32(dims.KH * dims.KW), i));
 }
 
 // maxpool_forward on 4 channels: group i of the output, argmax per channel as above.
@@ -184,18 +190,18 @@ fn maxpool_forward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
   let base = o.x * dims.H * dims.W;
   let lanes = vec4<u32>(0u, 1u, 2u, 3u);
   var at = (base + h0 * dims.W + w0) * CG + o.w;
-  var best = src4[at];
+  var best = vec4<f32>(src4[at]);
   var arg = vec4<u32>(at * 4u) + lanes;
   for (var kh = 0u; kh < dims.KH; kh++) {
     for (var kw = 0u; kw < dims.KW; kw++) {
       at = (base + (h0 + kh) * dims.W + w0 + kw) * CG + o.w;
-      let v = src4[at];
+      let v = vec4<f32>(src4[at]);
       let gt = v > best;
       best = select(best, v, gt);
       arg = select(arg, vec4<u32>(at * 4u) + lanes, gt);
     }
   }
-  dst4[i] = best;
+  dst4[i] = vec4<dst_t>(best);
   argmax4_out[i] = arg;
 }
 
@@ -215,12 +221,12 @@ fn maxpool_backward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
   for (var oh = rh.x; oh <= rh.y; oh++) {
     for (var ow = rw.x; ow <= rw.y; ow++) {
       let o = ((p.x * dims.OH + oh) * dims.OW + ow) * CG + p.w;
-      s += select(vec4<f32>(0.0), src4[o], argmax4_in[o] == mine);
+      s += select(vec4<f32>(0.0), vec4<f32>(src4[o]), argmax4_in[o] == mine);
     }
   }
   if (ACT != 0u) {
-    let z = aux4[i];
+    let z = vec4<f32>(aux4[i]);
     s *= vec4<f32>(act_grad(z.x), act_grad(z.y), act_grad(z.z), act_grad(z.w));
   }
-  dst4[i] = s;
+  dst4[i] = vec4<dst_t>(s);
 }

@@ -164,7 +164,7 @@ export const TRAIN_CONFIG_OPTIONS: readonly OptionSpec[] = [
     type: 'choice',
     choices: ['f32', 'f16', 'auto'],
     default: 'f32',
-    help: "storage precision: f32, f16 (mixed precision: f16 weight copies, activations and activation gradients between dense/conv layers, f32 accumulation and master weights, dynamic loss scaling that skips overflowing steps; needs the adapter's shader-f16), or auto (f16 where offered and measured faster)",
+    help: "storage precision: f32, f16 (mixed precision: f16 weight copies, hidden activations and their gradients, f32 accumulation and master weights, dynamic loss scaling that skips overflowing steps; needs the adapter's shader-f16), or auto (f16 where offered and measured faster)",
   },
   {
     name: 'schedule',

@@ -82,7 +82,7 @@ export function formatBytes(n: number): string {
 export function describePrecision(asked: string, ran: 'f32' | 'f16'): string {
   const what =
     ran === 'f16'
-      ? 'f16 mixed precision (f16 weight copies and activations between dense/conv layers, f32 accumulation and master weights, dynamic loss scaling)'
+      ? 'f16 mixed precision (f16 weight copies, hidden activations and their gradients; f32 accumulation, master weights and batch-norm statistics; dynamic loss scaling)'
       : 'f32';
   return asked === 'auto'
     ? `${what} (auto: ${ran === 'f16' ? 'measured faster' : 'f32 measured faster or no shader-f16'})`

@@ -20,9 +20,10 @@
 //
 // Mixed precision (precision 'f16'): every dense and conv layer reads a half copy of its weights,
 // cast from the f32 master weights at the head of each forward pass; Z, A and the gradient with
-// respect to Z are f16 for every layer whose output goes only into another dense or conv layer
-// (LayerModule.halfPrecision), so X, the logits, the loss and every tensor touching pooling,
-// batch norm or dropout stay f32. Weight gradients, optimizer state and master weights are f32.
+// respect to Z are f16 for every layer whose output goes into a layer whose module takes f16
+// views (LayerModule.halfPrecision: dense, conv2d, pooling, batch norm, dropout), which is every
+// layer but the last: X, the logits and the loss stay f32, as do weight gradients, optimizer
+// state, master weights and batch-norm statistics and parameters.
 // The loss gradient is scaled by the loss scaler (src/kernels/amp.ts), the flat gradients are
 // unscaled (and checked for overflow) before clipping and the optimizer, which skips the step on
 // overflow; the scaler's update closes the step.
@@ -212,7 +213,9 @@ export async function buildPlan(
     };
     if (layer.param) {
       io.W = param(model.params, layer.param.W);
-      if (half && halfReady(l)) {
+      // Dense and conv weights get half copies (the matmuls read them); batch norm's scale and
+      // shift stay f32, as its kernels read them.
+      if (half && (layer.type === 'dense' || layer.type === 'conv2d')) {
         const master = io.W;
         io.W = allocHalf(master.length, `W${layer.index}-f16`);
         castPairs.push([master, io.W]);

@@ -74,7 +74,7 @@ export interface TrainerOptions {
   /**
    * Storage precision. 'f32' (default) keeps everything in f32. 'f16' is mixed precision (needs
    * the adapter's 'shader-f16'): half working copies of the dense and conv weights, f16
-   * activations and activation gradients between dense/conv layers, f32 accumulation, f32
+   * activations and activation gradients of every hidden layer, f32 accumulation, f32
    * master weights, gradients and optimizer state, and dynamic loss scaling that skips a step
    * whose gradients overflow (see src/engine/plan.ts). 'auto' picks f16 where the adapter has it
    * and a forward and backward pass of this model measures faster in it, else f32.

@@ -12,6 +12,7 @@
 // The reductions run in two dispatches (per-partition partials, then a per-channel fold over a
 // [P, C] vec2 scratch); the elementwise passes take ER rows of one channel per invocation.
 
+import { halfAliases } from '../gpu/shader-types.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import { USAGE } from '../gpu/buffers.js';
 import { ACTIVATION_IDS, type Activation } from '../nn/activations.js';
@@ -155,12 +156,13 @@ export async function prepareBatchNormForward(env: KernelEnv, a: BatchNormForwar
   }
   const params = paramsBuffer(env, B, S, C, a.epsilon, a.momentum, 'batchnorm params');
   const entry = `batchnorm_forward${a.training ? '' : '_eval'}${inPlace ? '_z' : ''}`;
-  const norm = await env.pipelines.get('batchnorm', entry, {
-    WG,
-    ER,
-    ACT: ACTIVATION_IDS[a.activation],
-    ALPHA: a.alpha ?? 0.01,
-  });
+  // x, z and a may be f16 views (mixed precision); statistics and parameters are f32.
+  const norm = await env.pipelines.get(
+    'batchnorm',
+    entry,
+    { WG, ER, ACT: ACTIVATION_IDS[a.activation], ALPHA: a.alpha ?? 0.01 },
+    halfAliases({ x_t: a.x, z_t: a.z, a_t: inPlace ? null : a.a }),
+  );
   const stats = a.training ? [a.mean, a.invStd, null, null] : [null, null, a.runningMean, a.runningVar];
   const normalise: Dispatch = {
     label: entry,
@@ -179,7 +181,12 @@ export async function prepareBatchNormForward(env: KernelEnv, a: BatchNormForwar
   if (!a.training) return [normalise];
   const partial = partialScratch(env, B, S, C, 'batchnorm_stats partial');
   const { parts } = batchNormPartitions(B * S);
-  const pp = await env.pipelines.get('batchnorm', 'batchnorm_stats_partial', { WG });
+  const pp = await env.pipelines.get(
+    'batchnorm',
+    'batchnorm_stats_partial',
+    { WG },
+    halfAliases({ x_t: a.x }),
+  );
   const fp = await env.pipelines.get('batchnorm', 'batchnorm_stats_final', { WG });
   return [
     {
@@ -243,9 +250,20 @@ export async function prepareBatchNormBackward(
   const coef = view(env.pool.acquire(C * 16, USAGE.STORAGE, 'batchnorm_backward coef'), C * 4);
   const partial = partialScratch(env, B, S, C, 'batchnorm_backward partial');
   const { parts } = batchNormPartitions(B * S);
-  const pp = await env.pipelines.get('batchnorm', 'batchnorm_backward_partial', { WG });
+  // x, dZ, aux and dX may be f16 views (mixed precision).
+  const pp = await env.pipelines.get(
+    'batchnorm',
+    'batchnorm_backward_partial',
+    { WG },
+    halfAliases({ x_t: a.x, dz_t: a.dZ }),
+  );
   const fp = await env.pipelines.get('batchnorm', 'batchnorm_backward_final', { WG });
-  const ep = await env.pipelines.get('batchnorm', 'batchnorm_backward', { WG, ER, ...prev.constants });
+  const ep = await env.pipelines.get(
+    'batchnorm',
+    'batchnorm_backward',
+    { WG, ER, ...prev.constants },
+    halfAliases({ x_t: a.x, dz_t: a.dZ, aux_t: prev.aux, dx_t: a.dX }),
+  );
   return [
     {
       label: 'batchnorm_backward_partial',

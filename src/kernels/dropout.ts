@@ -7,6 +7,7 @@
 // Both OVERWRITE their output. act' is the PREVIOUS layer's activation applied to its
 // pre-activation `aux` [B, size] (not needed for identity).
 
+import { halfAliases } from '../gpu/shader-types.js';
 import { ConfigError } from '../errors.js';
 import { dropoutThreshold } from '../rng.js';
 import {
@@ -80,7 +81,9 @@ async function prepare(
     constants.SCALE = Math.fround(1 / (1 - rate));
   }
   if (fused) Object.assign(constants, fused.constants);
-  const pipeline = await env.pipelines.get('dropout', entry, constants);
+  // src, aux and dst may be f16 (mixed precision).
+  const types = halfAliases({ src_t: src, aux_t: fused?.aux, dst_t: dst });
+  const pipeline = await env.pipelines.get('dropout', entry, constants, types);
   const params = uniformBuffer(env, [{ u: count }, { u: stream }, { u: 0 }, { u: 0 }], `${entry} params`);
   const entries = [params, entry === 'dropout_copy' ? null : a.stepParams, src, fused?.aux ?? null, dst];
   return {

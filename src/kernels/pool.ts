@@ -7,6 +7,7 @@
 // Every kernel OVERWRITES its output. act' is the PREVIOUS layer's activation applied to its
 // pre-activation `aux` [B,H,W,C] (not needed for identity).
 
+import { halfAliases } from '../gpu/shader-types.js';
 import { ShapeError } from '../errors.js';
 import type { PoolGeometry } from '../nn/layers.js';
 import {
@@ -107,7 +108,9 @@ async function prepare(
   const constants = { WG, ...prev?.constants };
   // Max pooling over a multiple of 4 channels runs the vec4 entry points (shaders/pool.wgsl).
   const vec = entry.startsWith('maxpool') && C % 4 === 0;
-  const pipeline = await env.pipelines.get('pool', vec ? `${entry}4` : entry, constants);
+  // Any of src, aux and dst may be f16 (mixed precision); winners stay u32.
+  const types = halfAliases({ src_t: src, aux_t: prev?.aux, dst_t: dst });
+  const pipeline = await env.pipelines.get('pool', vec ? `${entry}4` : entry, constants, types);
   const count = (backward ? inCount : outCount) / (vec ? 4 : 1);
   const params = uniformBuffer(
     env,

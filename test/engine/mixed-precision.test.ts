@@ -2,7 +2,7 @@
 // in f32 from the same seed:
 //   - a teacher-labelled synthetic problem (no dataset needed): f16 reaches the f32 accuracy
 //     within 2 points on held-out data, and its loss falls the same way
-//   - a CNN with batch norm, pooling and dropout (f16 only between dense/conv pairs) trains
+//   - a CNN with batch norm, pooling and dropout (all of them on f16 tensors) trains
 //   - forced overflow: an initial loss scale of 2^40 overflows the f16 activation gradients; the
 //     first step is skipped with the weights untouched, the scale halves step by step until the
 //     gradients fit, and training then reaches the f32 accuracy

@@ -60,4 +60,4 @@ async function prepare(ctx: PlanContext, io: LayerIO): Promise<LayerDispatches> 
   return { forward, forwardEval, backward };
 }
 
-export const batchNormLayer: LayerModule = { prepare };
+export const batchNormLayer: LayerModule = { prepare, halfPrecision: true };

@@ -37,4 +37,4 @@ async function prepare(ctx: PlanContext, io: LayerIO): Promise<LayerDispatches> 
   return { forward, forwardEval, backward };
 }
 
-export const dropoutLayer: LayerModule = { prepare };
+export const dropoutLayer: LayerModule = { prepare, halfPrecision: true };

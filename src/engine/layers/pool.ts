@@ -60,6 +60,6 @@ async function prepareGlobal(ctx: PlanContext, io: LayerIO): Promise<LayerDispat
   return { forward, forwardEval: forward, backward };
 }
 
-export const maxPoolLayer: LayerModule = { prepare: prepareMax };
-export const avgPoolLayer: LayerModule = { prepare: prepareAvg };
-export const globalAvgPoolLayer: LayerModule = { prepare: prepareGlobal };
+export const maxPoolLayer: LayerModule = { prepare: prepareMax, halfPrecision: true };
+export const avgPoolLayer: LayerModule = { prepare: prepareAvg, halfPrecision: true };
+export const globalAvgPoolLayer: LayerModule = { prepare: prepareGlobal, halfPrecision: true };
