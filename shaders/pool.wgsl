@@ -11,6 +11,11 @@
 // Backward is a GATHER, one invocation per input element: it visits only the windows that can
 // contain (h, w) (oh from ceil((h-KH+1)/SH) to floor(h/SH)), so it needs no atomics and sums the
 // overlaps of windows in a fixed order (deterministic). Elements no window covers get 0.
+// maxpool_backward_tiles(4) give the same dX when the windows tile the map (KH == SH, KW == SW,
+// the usual 2x2/2 pool): no element lies in two windows, so one invocation per dOut element can
+// write its whole window (the winner gets dOut, the rest 0; the last window row and column also
+// zero the uncovered remainder of an odd-sized map). A quarter of the invocations and none of
+// the window-range divisions of the gather, which on CPU drivers is most of a pool's cost.
 // One invocation per output (forward) or input (backward) element on a 2-D grid of WG-wide
 // workgroups; every kernel OVERWRITES its output. The *4 max-pool entry points do the same for 4
 // channels at once when C is a multiple of 4 (vec4 views of the same tensors): the index
@@ -30,7 +35,7 @@ struct Dims {
   SW: u32,
   OH: u32,
   OW: u32,
-  count: u32, // elements this kernel writes: B*OH*OW*C forward, B*H*W*C backward
+  count: u32, // invocations: B*OH*OW*C forward and for the tiles scatter, B*H*W*C backward (/4 in vec4)
   _pad: u32,
 }
 
@@ -229,4 +234,63 @@ fn maxpool_backward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     s *= vec4<f32>(act_grad(z.x), act_grad(z.y), act_grad(z.z), act_grad(z.w));
   }
   dst4[i] = vec4<dst_t>(s);
+}
+
+// maxpool_backward for tiling windows (KH == SH, KW == SW): invocation i owns dOut element i and
+// writes every dX element of its window; the windows of the last row and column also cover the
+// rows and columns no window reaches (they get 0, as in the gather).
+@compute @workgroup_size(WG)
+fn maxpool_backward_tiles(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat(gid, nwg);
+  if (i >= dims.count) {
+    return;
+  }
+  let o = unflatten(i, dims.OH, dims.OW);
+  let g = f32(src[i]);
+  let winner = argmax_in[i];
+  let h0 = o.y * dims.SH;
+  let w0 = o.z * dims.SW;
+  let h1 = select(h0 + dims.KH, dims.H, o.y + 1u == dims.OH);
+  let w1 = select(w0 + dims.KW, dims.W, o.z + 1u == dims.OW);
+  let base = o.x * dims.H * dims.W;
+  for (var h = h0; h < h1; h++) {
+    for (var w = w0; w < w1; w++) {
+      let at = (base + h * dims.W + w) * dims.C + o.w;
+      var v = 0.0;
+      if (winner == at) {
+        v = apply_prev_act(g, at);
+      }
+      dst[at] = dst_t(v);
+    }
+  }
+}
+
+// maxpool_backward_tiles on 4 channels: group i of dOut.
+@compute @workgroup_size(WG)
+fn maxpool_backward_tiles4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat(gid, nwg);
+  if (i >= dims.count) {
+    return;
+  }
+  let CG = dims.C / 4u;
+  let o = unflatten_c(i, dims.OH, dims.OW, CG);
+  let g = vec4<f32>(src4[i]);
+  let winner = argmax4_in[i];
+  let lanes = vec4<u32>(0u, 1u, 2u, 3u);
+  let h0 = o.y * dims.SH;
+  let w0 = o.z * dims.SW;
+  let h1 = select(h0 + dims.KH, dims.H, o.y + 1u == dims.OH);
+  let w1 = select(w0 + dims.KW, dims.W, o.z + 1u == dims.OW);
+  let base = o.x * dims.H * dims.W;
+  for (var h = h0; h < h1; h++) {
+    for (var w = w0; w < w1; w++) {
+      let at = (base + h * dims.W + w) * CG + o.w;
+      var v = select(vec4<f32>(0.0), g, winner == vec4<u32>(at * 4u) + lanes);
+      if (ACT != 0u) {
+        let z = vec4<f32>(aux4[at]);
+        v *= vec4<f32>(act_grad(z.x), act_grad(z.y), act_grad(z.z), act_grad(z.w));
+      }
+      dst4[at] = vec4<dst_t>(v);
+    }
+  }
 }

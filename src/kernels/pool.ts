@@ -1,7 +1,9 @@
 // Pooling kernels (shaders/pool.wgsl) over NHWC maps; x, dX are [B,H,W,C], out, dOut [B,OH,OW,C].
 //   maxpool forward   out = window max, argmax (u32, the winner's flat index into x, as the
 //                     reference's; ties: the first in row-major window order)
-//   maxpool backward  dX = gather of dOut over the windows whose argmax is this element, * act'(aux)
+//   maxpool backward  dX = gather of dOut over the windows whose argmax is this element, * act'(aux);
+//                     windows that tile the map (KH == SH, KW == SW) scatter instead: each dOut
+//                     element writes its own window (same result, a quarter of the invocations)
 //   avgpool           out = window mean;  dX = gather of dOut / (KH*KW), * act'(aux)
 //   global avg pool   [B,H,W,C] -> [B,C]: the average pool whose one window is the whole map
 // Every kernel OVERWRITES its output. act' is the PREVIOUS layer's activation applied to its
@@ -81,6 +83,13 @@ export async function prepareGlobalAvgPoolBackward(
 
 type Entry = 'maxpool_forward' | 'maxpool_backward' | 'avgpool_forward' | 'avgpool_backward';
 
+/** The shader entry point: tiling max-pool windows scatter, C % 4 == 0 runs 4 channels at once. */
+function entryPoint(entry: Entry, g: PoolGeometry): { name: string; vec: boolean; tiles: boolean } {
+  const vec = entry.startsWith('maxpool') && g.C % 4 === 0;
+  const tiles = entry === 'maxpool_backward' && g.KH === g.SH && g.KW === g.SW;
+  return { name: `${entry}${tiles ? '_tiles' : ''}${vec ? '4' : ''}`, vec, tiles };
+}
+
 async function prepare(
   env: KernelEnv,
   entry: Entry,
@@ -106,12 +115,12 @@ async function prepare(
   if (entry === 'maxpool_backward') requireLength(extra.argmaxIn!, outCount, `${entry} argmax`);
   const prev = backward ? prevActivation(entry, extra, inCount, src) : null;
   const constants = { WG, ...prev?.constants };
-  // Max pooling over a multiple of 4 channels runs the vec4 entry points (shaders/pool.wgsl).
-  const vec = entry.startsWith('maxpool') && C % 4 === 0;
+  const { name, vec, tiles } = entryPoint(entry, g);
   // Any of src, aux and dst may be f16 (mixed precision); winners stay u32.
   const types = halfAliases({ src_t: src, aux_t: prev?.aux, dst_t: dst });
-  const pipeline = await env.pipelines.get('pool', vec ? `${entry}4` : entry, constants, types);
-  const count = (backward ? inCount : outCount) / (vec ? 4 : 1);
+  const pipeline = await env.pipelines.get('pool', name, constants, types);
+  // Invocations: one per element written, except the scatter (one per dOut element).
+  const count = (backward && !tiles ? inCount : outCount) / (vec ? 4 : 1);
   const params = uniformBuffer(
     env,
     [B, H, W, C, KH, KW, SH, SW, OH, OW, count, 0].map((u) => ({ u })),

@@ -55,6 +55,10 @@ const CASES: Case[] = [
   { B: 3, g: geom(7, 13, 1, 3, 2, 3, 1) }, // non-square window and stride
   { B: 1, g: geom(1, 5, 3, 1, 3, 1, 2) }, // one-row map
   { B: 3, g: geom(5, 5, 5, 5, 5, 1, 1) }, // window = map, 5x5
+  // Tiling windows (KH == SH, KW == SW): max-pool backward scatters per window.
+  { B: 2, g: geom(28, 28, 6, 2, 2, 2, 2) }, // LeNet's first pool
+  { B: 1, g: geom(8, 7, 6, 3, 3, 3, 3) }, // 3x3/3 tiles, 2 rows and 1 column uncovered
+  { B: 3, g: geom(7, 5, 8, 3, 2, 3, 2) }, // non-square tiles, vec4, 1 row and 1 column uncovered
   // C a multiple of 4: max pooling runs its vec4 entry points.
   { B: 3, g: geom(5, 7, 4, 2, 2, 2, 2) }, // non-overlapping, last row/column uncovered
   { B: 1, g: geom(7, 5, 8, 3, 3, 1, 1) }, // stride 1: up to 9 windows per element
