@@ -2,8 +2,10 @@
 //   npx tsx bench/conv.ts [--adapter lavapipe|swiftshader]
 // GFLOP/s (2 * B*OH*OW*F*KH*KW*C per form) of both algorithms (im2col + matmul, implicit GEMM)
 // in each form at the CIFAR layer (batch 64, 16x16x32 -> 64, 3x3 'same') and the issue-14 D net's
-// layers (batch 64: 32x32x3 -> 32, 16x16x32 -> 64, 8x8x64 -> 128, 3x3 'same'), each with the
-// matmul variant the adapter's matmul tuning picks for the equivalent product, and which algorithm
+// layers (batch 64: 32x32x3 -> 32, 16x16x32 -> 64, 8x8x64 -> 128, 3x3 'same') and the E net's
+// (LeNet: 28x28x1 -> 6 5x5 'same', 14x14x6 -> 16 5x5 'valid'), each with the
+// matmul variant the adapter's matmul tuning picks for the equivalent product, the direct kernel
+// in the forward form, and which algorithm
 // and variant src/engine/conv-tune.ts chooses (it also tries the forward form's variant). Times are the fastest of 3 rounds after a warm-up (one submit
 // each, awaited with onSubmittedWorkDone); the chooser measures again on its own (1 rep per round).
 
@@ -21,9 +23,16 @@ if (adapterArg !== 'lavapipe' && adapterArg !== 'swiftshader') {
   throw new Error(`--adapter must be lavapipe or swiftshader, got ${adapterArg}`);
 }
 
-function sameConv(H: number, W: number, C: number, F: number): ConvGeometry {
+function sameConv(
+  H: number,
+  W: number,
+  C: number,
+  F: number,
+  k = 3,
+  padding: 'same' | 'valid' = 'same',
+): ConvGeometry {
   const layers = [
-    { type: 'conv2d' as const, filters: F, kernelSize: 3, padding: 'same' as const },
+    { type: 'conv2d' as const, filters: F, kernelSize: k, padding },
     { type: 'flatten' as const },
     { units: 1 },
   ];
@@ -35,6 +44,8 @@ const LAYERS: { name: string; B: number; g: ConvGeometry }[] = [
   { name: 'D1 32x32x3->32', B: 64, g: sameConv(32, 32, 3, 32) },
   { name: 'D2 16x16x32->64', B: 64, g: sameConv(16, 16, 32, 64) },
   { name: 'D3 8x8x64->128', B: 64, g: sameConv(8, 8, 64, 128) },
+  { name: 'E1 28x28x1->6 5x5', B: 64, g: sameConv(28, 28, 1, 6, 5) },
+  { name: 'E2 14x14x6->16 5x5v', B: 64, g: sameConv(14, 14, 6, 16, 5, 'valid') },
 ];
 
 const gpu = await acquireGpu({ software: adapterArg });
@@ -45,7 +56,7 @@ console.log(describeTuning(tuning));
 
 const pad = (s: string, n: number) => s.padEnd(n);
 console.log(
-  `${pad('layer (batch 64, 3x3 same)', 22)} ${pad('form', 11)} ${pad('im2col GFLOP/s', 26)} ${pad('implicit GFLOP/s', 26)} chosen`,
+  `${pad('layer (batch 64, 3x3 same)', 22)} ${pad('form', 11)} ${pad('im2col GFLOP/s', 26)} ${pad('implicit GFLOP/s', 26)} ${pad('direct GFLOP/s', 20)} chosen`,
 );
 for (const { name, B, g } of LAYERS) {
   if (name.startsWith('D2')) {
@@ -64,9 +75,20 @@ for (const { name, B, g } of LAYERS) {
       const gf = convFlops(B, g) / (ms * 1e6);
       cells.push(pad(`${gf.toFixed(2)} (${variantName(algo.variant)}, ${ms.toFixed(1)} ms)`, 26));
     }
+    if (form === 'forward') {
+      const ms = await timeConv(
+        env,
+        form,
+        B,
+        g,
+        { kind: 'direct', variant: tuning.forward },
+        { reps: 2, rounds: 3 },
+      );
+      cells.push(pad(`${(convFlops(B, g) / (ms * 1e6)).toFixed(2)} (${ms.toFixed(1)} ms)`, 20));
+    } else cells.push(pad('-', 20));
     const pick = await chooseConvAlgo(env, gpu.report, g, B, form, tuning, { cache: false });
     console.log(
-      `${pad(name, 22)} ${pad(form, 11)} ${cells.join(' ')} ${pick.kind} ${variantName(pick.variant)}`,
+      `${pad(name, 22)} ${pad(form, 11)} ${cells.join(' ')} ${pick.kind}${pick.kind === 'direct' ? '' : ` ${variantName(pick.variant)}`}`,
     );
   }
 }

@@ -1,6 +1,7 @@
 // Per-adapter, per-shape choice of the conv2d algorithm (src/kernels/conv.ts): im2col + matmul
 // or implicit GEMM, each with the matmul variant the matmul tuning (src/engine/tune.ts) picked
-// for its equivalent product shape.
+// for its equivalent product shape, and for the forward of narrow layers (directCandidate) the
+// direct kernel.
 //
 // Which one wins depends on the driver and the shape: im2col pays a write and a read of the
 // B*OH*OW x KH*KW*C column buffer but then runs the plain (vec4) matmul; implicit GEMM reads x
@@ -30,6 +31,7 @@ import {
   prepareConvInputGrad,
   prepareConvWeightGrad,
   implicitInputGradUsable,
+  directCandidate,
   type ConvAlgo,
 } from '../kernels/conv.js';
 import { DEFAULT_VARIANT, subgroupMatmulAvailable, variantName, type MatmulForm } from '../kernels/matmul.js';
@@ -94,6 +96,7 @@ export function convCandidates(
       out.push({ kind, variant });
     }
   }
+  if (form === 'forward' && directCandidate(g)) out.push({ kind: 'direct', variant: DEFAULT_VARIANT });
   return out;
 }
 
@@ -155,7 +158,7 @@ async function measureOrRead(
   useCache: boolean,
 ): Promise<ConvAlgo> {
   const cached = useCache ? (await readCache())[key] : undefined;
-  if (cached && (cached.kind === 'im2col' || cached.kind === 'implicit')) {
+  if (cached && (cached.kind === 'im2col' || cached.kind === 'implicit' || cached.kind === 'direct')) {
     try {
       return { kind: cached.kind, variant: parseVariant(cached.variant) };
     } catch {

@@ -3,7 +3,7 @@
 //   forward     Z[M,F] = col(x)[M,K] . w^T + b, A = act(Z)           (matmul FORM 0, EPILOGUE 1)
 //   weightGrad  dW[F,K] = dZ^T[F,M] . col(x)[M,K]; db = column sums of dZ as [M,F]  (FORM 1)
 //   inputGrad   dX[B,H,W,C] = transposed conv of dZ with w, times act'(aux) of the previous layer
-// Two algorithms (ConvAlgo.kind), picked per adapter and shape by src/engine/conv-tune.ts:
+// Three algorithms (ConvAlgo.kind), picked per adapter and shape by src/engine/conv-tune.ts:
 //   im2col    col(x) is materialised in `scratch` by conv_im2col (shaders/conv.wgsl), then the plain
 //             matmul runs; the input grad computes dCol[M,K] = dZ . w (FORM 2) into scratch, then
 //             conv_col2im gathers each dX element's terms in a fixed (kh, kw) order (deterministic,
@@ -11,6 +11,9 @@
 //   implicit  the matmul reads col(x) (or, for the input grad, the transposed conv's operands)
 //             straight from x, dZ and w (the CONV loads of shaders/matmul_common.wgsl): no
 //             materialised buffer, more index arithmetic per load.
+//   direct    forward only: conv_direct (shaders/conv_direct.wgsl) sums each output over k for 4
+//             pixels x 4 filters per invocation, no GEMM tiles; for first layers and layers of
+//             few filters, which fill few of a tile's columns (directCandidate says where).
 // Mixed precision: x, w, Z, A, dZ, dX and aux may be f16 views; the column buffers stay f32.
 // im2col runs its matmul without split-K (see gemmVariant). Every output is OVERWRITTEN. Scratch (convScratchLength floats) holds the col/dCol buffer and
 // split-K partials of one form only; a plan can share one scratch buffer across layers and forms.
@@ -34,7 +37,8 @@ import {
 import { matmulScratchLength, prepareMatmulSteps, type MatmulForm, type MatmulVariant } from './matmul.js';
 import { prepareBiasGrad } from './reduce.js';
 
-export type ConvAlgo = { kind: 'im2col' | 'implicit'; variant: MatmulVariant };
+/** `variant` is the GEMM's matmul variant; the direct kernel has none and ignores it. */
+export type ConvAlgo = { kind: 'im2col' | 'implicit' | 'direct'; variant: MatmulVariant };
 type Dummies = { read: GPUBuffer; write: GPUBuffer };
 
 /** Scratch sub-buffers start on 64 floats (256 bytes), the storage-binding offset alignment. */
@@ -75,6 +79,7 @@ export function im2colFits(device: GPUDevice, B: number, g: ConvGeometry): boole
 }
 
 export function convScratchLength(form: MatmulForm, B: number, g: ConvGeometry, algo: ConvAlgo): number {
+  if (algo.kind === 'direct') return 0;
   const [b, k, n] = convGemmShape(form, B, g, algo.kind);
   const partials = matmulScratchLength(form, b, k, n, gemmVariant(algo));
   return algo.kind === 'im2col' ? align64(im2colLength(B, g)) + partials : partials;
@@ -98,6 +103,20 @@ function checkShape(env: KernelEnv, op: string, B: number, g: ConvGeometry, algo
   if (algo.kind === 'im2col' && !im2colFits(env.device, B, g)) {
     throw tooBig(op, B, g, env.device.limits.maxStorageBufferBindingSize);
   }
+  if (algo.kind === 'direct' && op !== 'conv2d_forward') {
+    throw new ShapeError(
+      `${op}: the 'direct' algorithm computes the forward pass only; use im2col or implicit.`,
+    );
+  }
+}
+
+/**
+ * Whether the direct forward is worth timing at this shape: few input channels (a first layer)
+ * or few filters, where GEMM tiles run mostly empty. Wider layers reload each input once per
+ * 4 filters here, which the GEMMs' shared tiles avoid.
+ */
+export function directCandidate(g: ConvGeometry): boolean {
+  return g.C <= 4 || g.F <= 16;
 }
 
 /** Splits the algorithm's scratch into the col buffer (im2col) and the split-K partials. */
@@ -177,6 +196,7 @@ export async function prepareConvForward(
   requireLength(a.x, B * g.H * g.W * g.C, `${op} x`);
   requireLength(a.w, g.F * g.KH * g.KW * g.C, `${op} w`);
   if (a.bias) requireLength(a.bias, g.F, `${op} bias`);
+  if (algo.kind === 'direct') return [await directForward(env, a)];
   const { col, partials } = scratchParts(env, op, 'forward', B, g, algo, a.scratch);
   const steps: Dispatch[] = [];
   if (col) steps.push(await im2col(env, B, g, a.x, col, a.dummies));
@@ -299,6 +319,50 @@ export async function prepareConvInputGrad(
     steps.push(await convHelper(env, 'conv_col2im', B, g, consts, xLen, [col, a.dX, null, aux]));
   }
   return steps;
+}
+
+/** The direct forward: one dispatch of conv_direct, bias and activation fused. */
+async function directForward(
+  env: KernelEnv,
+  a: {
+    B: number;
+    g: ConvGeometry;
+    x: TensorView;
+    w: TensorView;
+    bias: TensorView | null;
+    z: TensorView;
+    a: TensorView;
+    activation: Activation;
+    alpha?: number;
+    dummies: Dummies;
+  },
+): Promise<Dispatch> {
+  const { B, g } = a;
+  const M = B * g.OH * g.OW;
+  requireLength(a.z, M * g.F, 'conv2d_forward Z');
+  requireLength(a.a, M * g.F, 'conv2d_forward A');
+  // A may be Z itself for the identity activation (a conv followed by batch norm): store Z only.
+  const sameA = a.a.buffer === a.z.buffer && a.a.offset === a.z.offset;
+  if (sameA && a.activation !== 'identity') {
+    throw new ShapeError(
+      `conv2d_forward: A may share Z's buffer only for the identity activation, not '${a.activation}'.`,
+    );
+  }
+  const outA = sameA ? a.dummies.write : a.a;
+  const types = halfAliases({ x_t: a.x, w_t: a.w, z_t: a.z, a_t: sameA ? null : a.a });
+  const consts = { WRITE_A: !sameA, ACT: ACTIVATION_IDS[a.activation], ALPHA: a.alpha ?? 0.01 };
+  const pipeline = await env.pipelines.get('conv_direct', 'conv_direct', consts, types);
+  const count = Math.ceil(M / 4) * Math.ceil(g.F / 4);
+  const workgroups = grid2d(env, Math.ceil(count / 64));
+  const geo = [B, g.H, g.W, g.C, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.padTop, g.padLeft, g.F, M, count];
+  const params = uniformBuffer(
+    env,
+    [...geo, workgroups[0] * 64].map((u) => ({ u })),
+    'conv_direct geometry',
+  );
+  const bias = a.bias ?? zeroBias(env, g.F);
+  const group = bindGroup(env, pipeline, [params, a.x, a.w, bias, a.z, outA], 'conv_direct');
+  return { label: 'conv2d_forward conv_direct', kind: 'conv', pipeline, bindGroup: group, workgroups };
 }
 
 function im2col(

@@ -281,7 +281,11 @@ async function convCase(h: Harness, B: number, g: ConvGeometry, algo: ConvAlgo, 
   const scratch = len > 0 ? h.poisoned(len) : undefined;
   const dummies = { read: h.poisoned(4).buffer, write: h.poisoned(4).buffer };
   const shape = `B${B} ${g.H}x${g.W}x${g.C} -> ${g.F} k${g.KH}x${g.KW} s${g.SH}x${g.SW}`;
-  const row = (kernel: string) => ({ kernel, variant: `${algo.kind} ${variantName(algo.variant)}`, shape });
+  const row = (kernel: string) => ({
+    kernel,
+    variant: algo.kind === 'direct' ? 'direct' : `${algo.kind} ${variantName(algo.variant)}`,
+    shape,
+  });
   if (form === 'forward') {
     const z = h.poisoned(M * g.F);
     const a = h.poisoned(M * g.F);
@@ -372,6 +376,16 @@ const convFamily: SelftestFamily = {
           }
         }
       }
+    }
+    // The direct kernel (forward only; it has no matmul variant).
+    for (const { B, input, spec } of CONV_CASES) {
+      await convCase(
+        h,
+        B,
+        convGeometry(input, spec),
+        { kind: 'direct', variant: ctx.variants[0] },
+        'forward',
+      );
     }
   },
 };

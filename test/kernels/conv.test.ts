@@ -1,6 +1,7 @@
 // GPU conv2d (src/kernels/conv.ts) against the float64 reference (src/reference/conv.ts), for both
 // algorithms (im2col + matmul, implicit GEMM) and two matmul variants (the register-tiled default
-// and the subgroup 'sg' one where 8-lane subgroups exist), plus a split-K variant:
+// and the subgroup 'sg' one where 8-lane subgroups exist), plus a split-K variant, and the direct
+// forward kernel (every case, whatever the tuner would time it for):
 //   forward     Z = conv(x, w) + b, A = act(Z)                      (relu / tanh / identity)
 //   weightGrad  dW = dZ^T col(x), db = column sums of dZ            (with and without bias)
 //   inputGrad   dX = conv^T(dZ, w) * act'(Zprev)                    (the previous layer's act)
@@ -308,6 +309,49 @@ describe('conv2d kernels vs float64 reference', () => {
     }
   });
 
+  describe('direct forward', () => {
+    const DIRECT: ConvAlgo = { kind: 'direct', variant: DEFAULT_VARIANT };
+    // The first layers of LeNet and the CIFAR preset (the shapes the tuner times it for), and LARGE.
+    const FIRST: Case[] = [
+      { B: 2, input: [28, 28, 1], F: 6, k: 5, pad: 'same', act: 'relu', prev: 'identity' },
+      { B: 2, input: [32, 32, 3], F: 32, k: 3, pad: 'same', act: 'identity', prev: 'identity', bias: false },
+      LARGE,
+    ];
+    it('every case, both tiers, Z and A', { timeout: SLOW }, async () => {
+      for (const c of [...CASES, ...FIRST]) {
+        await check('forward', c, DIRECT, true);
+        await check('forward', c, DIRECT, false);
+      }
+    });
+
+    it('A may be Z itself for the identity activation (only Z is stored)', async () => {
+      const { env, dummies } = await testGpu();
+      const c = CASES[7];
+      const g = geometryOf(c);
+      const o = inputs(c, g, randF32);
+      const z = poisoned(env, c.B * g.OH * g.OW * g.F);
+      const x = upload(env, o.x);
+      const w = upload(env, o.w);
+      const common = { B: c.B, g, x, w, bias: null, z, a: z, algo: DIRECT, dummies };
+      const steps = await prepareConvForward(env, { ...common, activation: 'identity' });
+      run(env, (pass) => steps.forEach((d) => encodeDispatch(pass, d)));
+      const ref = conv2dForward(o.x, o.w, null, c.B, g);
+      expectAllClose(await download(env, z), ref, convTol(g.KH * g.KW * g.C), 'direct, A = Z', g.F);
+      await expect(prepareConvForward(env, { ...common, activation: 'relu' })).rejects.toThrow(ShapeError);
+      free(env, z, x, w);
+    });
+
+    it('refuses the backward forms with ShapeError', async () => {
+      const { env, dummies } = await testGpu();
+      const g = geometryOf(CASES[1]);
+      const t = upload(env, [1, 2, 3, 4]);
+      await expect(
+        prepareConvWeightGrad(env, { B: 1, g, x: t, dZ: t, dW: t, db: null, algo: DIRECT, dummies }),
+      ).rejects.toThrow(/forward pass only/);
+      free(env, t);
+    });
+  });
+
   it('im2col refuses a column buffer larger than one storage binding', async () => {
     const { env, dummies } = await testGpu();
     const max = env.device.limits.maxStorageBufferBindingSize;
@@ -345,7 +389,8 @@ describe('conv2d kernels vs float64 reference', () => {
     };
     for (const form of FORMS) {
       const algo = await chooseConvAlgo(env, gpu.report, g, c.B, form, tuning, { cache: false });
-      expect(KINDS).toContain(algo.kind);
+      // The direct kernel is a candidate for the forward only.
+      expect(form === 'forward' ? [...KINDS, 'direct'] : KINDS).toContain(algo.kind);
       await check(form, c, algo, true);
     }
     await check('forward', c, defaultConvAlgo(gpu.device, c.B, g), true);

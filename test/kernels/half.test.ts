@@ -286,6 +286,42 @@ describe('conv2d with f16 tensors vs float64 reference', () => {
       }
     });
   }
+
+  it('direct: forward, Z and A both f16', async () => {
+    if (!(await needF16())) return;
+    const { env, dummies } = await testGpu();
+    for (const c of [...cases, { B: 2, input: [28, 28, 1] as [number, number, number], F: 6, k: 5 }]) {
+      const g = convGeometry(c.B, c.input, c.F, c.k);
+      const rng = new Rng(seedOf(c.B, g.H, g.C, g.F, 8));
+      const x = halfArray(rng, c.B * g.H * g.W * g.C);
+      const w = halfArray(rng, g.F * g.KH * g.KW * g.C);
+      const bias = randF32(rng, g.F);
+      const [xV, wV, bV] = [uploadHalf(env, x), uploadHalf(env, w), upload(env, bias)];
+      const n = c.B * g.OH * g.OW * g.F;
+      const [z, a] = [poisonedHalf(env, n), poisonedHalf(env, n)];
+      const algo: ConvAlgo = { kind: 'direct', variant: byKind('reg') };
+      const ds = await prepareConvForward(env, {
+        B: c.B,
+        g,
+        algo,
+        dummies,
+        x: xV,
+        w: wV,
+        bias: bV,
+        z,
+        a,
+        activation: 'relu',
+      });
+      run(env, (pass) => ds.forEach((d) => encodeDispatch(pass, d)));
+      const refZ = conv2dForward(x, w, bias, c.B, g);
+      const refA = refZ.map((v) => Math.max(v, 0));
+      const K = g.KH * g.KW * g.C;
+      const label = `direct B${c.B} ${g.H}x${g.W}x${g.C}->${g.F}`;
+      expectAllClose(await downloadHalf(env, z), refZ, halfStoreTol(K), `${label} Z`, g.F);
+      expectAllClose(await downloadHalf(env, a), refA, halfStoreTol(K), `${label} A`, g.F);
+      for (const t of [xV, wV, bV, z, a]) env.pool.release(t.buffer);
+    }
+  });
 });
 
 describe('bias gradient of an f16 dZ and the weight cast', () => {
