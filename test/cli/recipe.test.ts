@@ -1,6 +1,6 @@
 // The recipe for convolutional runs (src/cli/recipe.ts): its choices for the datasets this
 // project trains on, that every option given by a flag or a --config file wins, and that the MLP
-// keeps its fixed defaults. No GPU.
+// keeps its fixed defaults; and the cnn preset's shape per data kind (src/cli/arch.ts). No GPU.
 
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,6 +14,7 @@ import {
   type TrainConfig,
 } from '../../src/cli/config.js';
 import { applyRecipe, chooseRecipe } from '../../src/cli/recipe.js';
+import { cnnLayers } from '../../src/cli/arch.js';
 import { trainCommand } from '../../src/cli/train.js';
 
 function configOf(argv: string[]): { cfg: TrainConfig; given: Set<string> } {
@@ -49,6 +50,20 @@ describe('chooseRecipe', () => {
     const r = chooseRecipe({ samples: 10, shape: [8, 8, 3], arch: 'cnn', custom: false });
     expect(r.batchSize).toBe(10);
     expect(r.warmup).toBe(1);
+  });
+});
+
+describe('the cnn preset per data kind', () => {
+  const types = (shape: [number, number, number]) => cnnLayers(shape).map((l) => l.type ?? 'dense');
+  it('colour images of 32 px or less flatten the last map; grey ones and larger photos average it', () => {
+    expect(types([32, 32, 3]).slice(-2)).toEqual(['flatten', 'dropout']);
+    expect(types([12, 12, 3]).slice(-2)).toEqual(['flatten', 'dropout']);
+    expect(types([28, 28, 1]).slice(-2)).toEqual(['globalavgpool', 'dropout']);
+    expect(types([64, 64, 3]).slice(-2)).toEqual(['globalavgpool', 'dropout']);
+  });
+  it('CIFAR-sized: three blocks of one conv (32, 64, 128 filters)', () => {
+    const convs = cnnLayers([32, 32, 3]).filter((l) => l.type === 'conv2d');
+    expect(convs.map((l) => (l as { filters: number }).filters)).toEqual([32, 64, 128]);
   });
 });
 
