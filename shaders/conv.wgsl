@@ -92,6 +92,17 @@ fn conv_im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 }
 
+// The first and last output index (as i32; last < first when none) whose window of k taps at
+// stride st covers padded position n, among n_out outputs.
+fn out_range(n: u32, k: u32, st: u32, n_out: u32) -> vec2<i32> {
+  var lo = 0u;
+  if (n + 1u > k) {
+    lo = (n + 1u - k + st - 1u) / st;
+  }
+  let hi = min(i32(n / st), i32(n_out) - 1);
+  return vec2<i32>(i32(lo), hi);
+}
+
 @compute @workgroup_size(64)
 fn conv_col2im(@builtin(global_invocation_id) gid: vec3<u32>) {
   let idx = gid.y * geo.row + gid.x;
@@ -105,29 +116,21 @@ fn conv_col2im(@builtin(global_invocation_id) gid: vec3<u32>) {
   let ih = t2 % geo.H;
   let b = t2 / geo.H;
   let K = geo.KH * geo.KW * geo.C;
+  // The outputs whose window holds (ih, iw): kh = ih + PT - oh*SH in [0, KH), so oh runs from
+  // ceil((ih + PT - KH + 1) / SH) to floor((ih + PT) / SH), clipped to [0, OH) (and likewise ow).
+  // Four divisions per element instead of a division and a remainder per (kh, kw) term; walking
+  // oh and ow downwards visits kh and kw upwards, the summation order the comment above gives.
+  let hn = ih + geo.PT;
+  let wn = iw + geo.PL;
+  let rh = out_range(hn, geo.KH, geo.SH, geo.OH);
+  let rw = out_range(wn, geo.KW, geo.SW, geo.OW);
   var s = 0.0;
-  for (var kh = 0u; kh < geo.KH; kh++) {
-    // oh * SH = ih + PT - kh must be a non-negative multiple of SH below OH * SH.
-    let hn = ih + geo.PT;
-    if (hn < kh) {
-      break;
-    }
-    let ohs = hn - kh;
-    if (ohs % geo.SH != 0u || ohs / geo.SH >= geo.OH) {
-      continue;
-    }
-    let oh = ohs / geo.SH;
-    for (var kw = 0u; kw < geo.KW; kw++) {
-      let wn = iw + geo.PL;
-      if (wn < kw) {
-        break;
-      }
-      let ows = wn - kw;
-      if (ows % geo.SW != 0u || ows / geo.SW >= geo.OW) {
-        continue;
-      }
-      let m = (b * geo.OH + oh) * geo.OW + ows / geo.SW;
-      s += f32(src[m * K + (kh * geo.KW + kw) * geo.C + c]);
+  for (var oh = rh.y; oh >= rh.x; oh--) {
+    let kh = hn - u32(oh) * geo.SH;
+    let row = (b * geo.OH + u32(oh)) * geo.OW;
+    for (var ow = rw.y; ow >= rw.x; ow--) {
+      let kw = wn - u32(ow) * geo.SW;
+      s += f32(src[(row + u32(ow)) * K + (kh * geo.KW + kw) * geo.C + c]);
     }
   }
   if (EPILOGUE == 2u) {
