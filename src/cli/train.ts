@@ -50,6 +50,7 @@ import { curvesSvg, MetricsLog, readMetrics, type MetricRecord } from './metrics
 import { architectureOf } from './model.js';
 import { EpochProgress, type ProgressMode } from './progress.js';
 import { applyRecipe } from './recipe.js';
+import { activationBytes, layerTable } from './summary.js';
 
 export const trainCommand: CommandSpec = {
   name: 'train',
@@ -372,7 +373,7 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
     trainer.gpuBytes +
     (p.train.kind === 'stream' ? 0 : dataBytes(p.train)) +
     (valData ? dataBytes(valData) : 0) +
-    B * (resolveModel(spec).inputSize + 4 * resolveModel(spec).layers.reduce((s, l) => s + l.outSize, 0)) * 4;
+    activationBytes(spec, B);
   const valText =
     typeof cfg.validation === 'number'
       ? `${count - nTrain} held out (${cfg.validation})`
@@ -405,6 +406,9 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
       'resuming',
       `${o.resumeFile} at epoch ${start.epoch + 1}, step ${start.batch + 1}/${stepsPerEpoch}`,
     ]);
+  // The layer table follows the one-line network, indented under it.
+  const at = header.findIndex(([k]) => k === 'parameters');
+  header.splice(at, 0, ['layers', layerTable(spec, B).join(`\n${' '.repeat(11)}`)]);
   io.out(header.map(([k, val]) => `${k.padEnd(11)}${val}`).join('\n') + '\n');
 
   await mkdir(outDir, { recursive: true });

@@ -62,6 +62,10 @@ describe('train --model / --arch', () => {
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/network +12x12x3 -> conv2d 3x3\/1 same, 6 -> batchnorm relu -> maxpool2d 2x2\/2/);
     expect(r.out).toMatch(/-> globalavgpool -> dense 3 softmax/);
+    // The layer table under it: conv 3x3, 3 -> 6 channels, no bias: 162 weights, 12*12*6*27 MACs.
+    expect(r.out).toMatch(/^layers +layer +output +params +MACs$/m);
+    expect(r.out).toMatch(/^ +conv2d 3x3\/1 same, 6 +12x12x6 +162 +23,328$/m);
+    expect(r.out).toMatch(/^ +activations [\d.]+ MiB per batch of \d+ /m);
     const m = await loadModelFile(path.join(out, 'model.safetensors'));
     expect(m.architecture.inputShape).toEqual([12, 12, 3]);
     expect(m.architecture.layers).toHaveLength(7);
