@@ -35,11 +35,20 @@ describe('chooseRecipe', () => {
     expect(r).toEqual({ epochs: 30, batchSize: 32, lr: 0.001, schedule: 'cosine', warmup: 7 });
   });
 
+  it('epochs: about 600,000 samples seen, clamped to 12..30', () => {
+    const epochs = (samples: number): number =>
+      chooseRecipe({ samples, shape: [32, 32, 3], arch: 'cnn', custom: false }).epochs;
+    // CIFAR-10 with 10% held out: 36,000 -> 16; 20,000 -> 30; 50,000 and more -> 12.
+    expect([36000, 20000, 19999, 40000, 50000, 54000, 1_000_000].map(epochs)).toEqual([
+      16, 30, 30, 15, 12, 12, 12,
+    ]);
+  });
+
   it('mid-sized sets take batch 64 for 30 epochs; large images cap the batch at 32', () => {
     const mid = chooseRecipe({ samples: 5000, shape: [32, 32, 3], arch: 'lenet', custom: false });
     expect([mid.epochs, mid.batchSize, mid.lr]).toEqual([30, 64, 0.0014]);
     const big = chooseRecipe({ samples: 36000, shape: [96, 96, 3], arch: 'cnn', custom: false });
-    expect([big.epochs, big.batchSize, big.lr]).toEqual([12, 32, 0.001]);
+    expect([big.epochs, big.batchSize, big.lr]).toEqual([16, 32, 0.001]);
     // 36,000 samples of 64x64 are not "large images": the cap starts above 64x64.
     expect(chooseRecipe({ samples: 36000, shape: [64, 64, 3], arch: 'cnn', custom: false }).batchSize).toBe(
       128,
