@@ -173,22 +173,23 @@ async function convHelper(
   return { label: entry, kind: 'conv', pipeline, bindGroup: group, workgroups };
 }
 
+/** A conv forward's tensors and epilogue, whichever algorithm computes it. */
+interface ConvForwardArgs {
+  B: number;
+  g: ConvGeometry;
+  x: TensorView;
+  w: TensorView;
+  bias: TensorView | null;
+  z: TensorView;
+  a: TensorView;
+  activation: Activation;
+  alpha?: number;
+  dummies: Dummies;
+}
+
 export async function prepareConvForward(
   env: KernelEnv,
-  a: {
-    B: number;
-    g: ConvGeometry;
-    x: TensorView;
-    w: TensorView;
-    bias: TensorView | null;
-    z: TensorView;
-    a: TensorView;
-    activation: Activation;
-    alpha?: number;
-    algo: ConvAlgo;
-    scratch?: TensorView;
-    dummies: Dummies;
-  },
+  a: ConvForwardArgs & { algo: ConvAlgo; scratch?: TensorView },
 ): Promise<Dispatch[]> {
   const { B, g, algo } = a;
   const op = 'conv2d_forward';
@@ -322,21 +323,7 @@ export async function prepareConvInputGrad(
 }
 
 /** The direct forward: one dispatch of conv_direct, bias and activation fused. */
-async function directForward(
-  env: KernelEnv,
-  a: {
-    B: number;
-    g: ConvGeometry;
-    x: TensorView;
-    w: TensorView;
-    bias: TensorView | null;
-    z: TensorView;
-    a: TensorView;
-    activation: Activation;
-    alpha?: number;
-    dummies: Dummies;
-  },
-): Promise<Dispatch> {
+async function directForward(env: KernelEnv, a: ConvForwardArgs): Promise<Dispatch> {
   const { B, g } = a;
   const M = B * g.OH * g.OW;
   requireLength(a.z, M * g.F, 'conv2d_forward Z');
