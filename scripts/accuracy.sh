@@ -87,8 +87,10 @@ for r in ${@:-cat mnist-lenet mnist-cnn fashion-cnn cifar-cnn}; do
       row MNIST "--data mnist --arch cnn --augment crop:2" "$ACC% test" "$EPOCHS" "$WALL s"
       ;;
     fashion-cnn)
-      run fashion-cnn --data fashion-mnist --arch cnn --augment crop,flip
-      row Fashion-MNIST "--data fashion-mnist --arch cnn --augment crop,flip" "$ACC% test" "$EPOCHS" "$WALL s"
+      # Flip only: with crop (4 px of a 28 px frame) and flip the preset underfit (89.30% test,
+      # training accuracy 88.8% in the last epoch, 2026-12-03).
+      run fashion-cnn --data fashion-mnist --arch cnn --augment flip
+      row Fashion-MNIST "--data fashion-mnist --arch cnn --augment flip" "$ACC% test" "$EPOCHS" "$WALL s"
       ;;
     cifar-cnn)
       LIMIT_MIN=$CIFAR_MINUTES run cifar-cnn --data "$CIFAR" --image-size 32x32 --arch cnn --augment crop,flip --validation 0.1
