@@ -3,8 +3,8 @@
 //   mlp    hidden dense layers (--layers, --activation) on the flattened pixels (the default)
 //   lenet  conv 5x5 8 -> maxpool 2 -> conv 5x5 16 -> maxpool 2 -> dense 120 -> dense 84 -> out
 //   cnn    VGG-style blocks [conv 3x3 -> batchnorm relu] -> maxpool 2 with 32, 64, 128 filters
-//          (as many blocks as the map size allows, at most 3), global average pooling, dropout
-//          0.2, then the output layer. One conv per block: on a CIFAR image that costs 10 MMAC
+//          (as many blocks as the map size allows, at most 3), global average pooling (or a
+//          flatten, below), dropout 0.2, then the output layer. One conv per block: on a CIFAR image that costs 10 MMAC
 //          forward against 39 with two, and on lavapipe the two-conv net trained at 31 samples/s
 //          (19 minutes an epoch of 36,000), far from what fits in an hour.
 //          Images of 32 px or less flatten the last map instead of averaging it (on CIFAR a

@@ -79,7 +79,7 @@ export const TRAIN_CONFIG_OPTIONS: readonly OptionSpec[] = [
     type: 'choice',
     choices: [...ARCHS],
     default: 'mlp',
-    help: 'network: mlp (dense layers from --layers), lenet (two 5x5 conv layers with pooling, two dense layers), cnn (VGG-style 3x3 conv blocks with batch norm, global average pooling); lenet and cnn need image data',
+    help: 'network: mlp (dense layers from --layers), lenet (two 5x5 conv layers with pooling, two dense layers), cnn (VGG-style 3x3 conv blocks with batch norm; the last map flattened into the output layer on images of 32 px or less, averaged on larger ones); lenet and cnn need image data',
   },
   {
     name: 'model',
