@@ -8,9 +8,10 @@
 // CASES is a chosen list, not a cross product: every value of batch {1, 3}, H and W {1, 2, 5, 7,
 // 13}, C {1, 3, 5}, filters {1, 7, 16}, kernel {1, 3, 5}, stride {1, 2}, padding same / valid /
 // numeric occurs at least twice, with kernels larger than the map under 'same', rectangular
-// kernels and strides, and C or F multiples of 4 (the vec4 paths). Each case runs an exact tier
-// (integers in -3..3, relu: every f32 sum is exact, so any difference is an indexing bug) and a
-// float tier (inputs in [-2, 2]). Every output and the scratch are NaN-poisoned before each run.
+// kernels and strides, C or F multiples of 4 (the vec4 paths) and output widths of 4. Each case
+// runs an exact tier (integers in -3..3, relu: every f32 sum is exact, so any difference is an
+// indexing bug) and a float tier (inputs in [-2, 2]). Every output and the scratch are
+// NaN-poisoned before each run.
 
 import { describe, expect, it } from 'vitest';
 import { chooseConvAlgo, defaultConvAlgo } from '../../src/engine/conv-tune.js';
@@ -84,6 +85,10 @@ const CASES: Case[] = [
   { B: 3, input: [7, 7, 4], F: 16, k: [1, 3], s: [2, 1], pad: 'same', act: 'identity', prev: 'tanh' },
   { B: 1, input: [5, 5, 5], F: 16, k: 3, pad: 1, act: 'tanh', prev: 'relu' },
   { B: 3, input: [13, 1, 3], F: 7, k: [5, 1], s: 2, pad: 'same', act: 'relu', prev: 'relu' },
+  // Output widths of 4 (a step of 4 output pixels then never crosses a row): a column stride
+  // with scalar taps, then vec4 taps with several images in one split-K slice.
+  { B: 3, input: [5, 8, 3], F: 7, k: 3, s: [1, 2], pad: 'same', act: 'relu', prev: 'tanh' },
+  { B: 3, input: [3, 4, 4], F: 16, k: 3, pad: 1, act: 'relu', prev: 'relu' },
 ];
 const LARGE: Case = { B: 32, input: [32, 32, 16], F: 32, k: 3, pad: 'same', act: 'relu', prev: 'relu' };
 
