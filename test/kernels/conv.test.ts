@@ -85,8 +85,8 @@ const CASES: Case[] = [
   { B: 3, input: [7, 7, 4], F: 16, k: [1, 3], s: [2, 1], pad: 'same', act: 'identity', prev: 'tanh' },
   { B: 1, input: [5, 5, 5], F: 16, k: 3, pad: 1, act: 'tanh', prev: 'relu' },
   { B: 3, input: [13, 1, 3], F: 7, k: [5, 1], s: 2, pad: 'same', act: 'relu', prev: 'relu' },
-  // Output widths of 4 (a step of 4 output pixels then never crosses a row): a column stride
-  // with scalar taps, then vec4 taps with several images in one split-K slice.
+  // Output widths of 4 (the D net's maps are 32, 16 and 8 wide): a column stride with scalar
+  // taps, then vec4 taps with several images in one split-K slice.
   { B: 3, input: [5, 8, 3], F: 7, k: 3, s: [1, 2], pad: 'same', act: 'relu', prev: 'tanh' },
   { B: 3, input: [3, 4, 4], F: 16, k: 3, pad: 1, act: 'relu', prev: 'relu' },
 ];
