@@ -6,6 +6,7 @@
 
 import { readFile } from 'node:fs/promises';
 import type { AugmentOptions } from '../data/augment.js';
+import { TTA_CHOICES, TTA_HELP, type TtaChoice } from './tta.js';
 import type { Activation } from '../nn/activations.js';
 import { INITS, type Init } from '../nn/init.js';
 import type { DenseLayerSpec as LayerSpec, DenseModelSpec } from '../nn/model.js';
@@ -240,6 +241,7 @@ export const TRAIN_CONFIG_OPTIONS: readonly OptionSpec[] = [
     default: '0.1',
     help: 'after each epoch, validate on a held-out fraction F of the training data, on the test split, or not at all',
   },
+  { name: 'tta', type: 'choice', choices: TTA_CHOICES, default: 'auto', help: TTA_HELP },
 ];
 
 export interface TrainConfig {
@@ -278,6 +280,8 @@ export interface TrainConfig {
   validation: number | 'test' | 'none';
   /** Training augmentation; null when off. */
   augment: AugmentOptions | null;
+  /** Test-time augmentation of the final test evaluation (src/cli/tta.ts). */
+  tta: TtaChoice;
   /** Matmul variants the run used (fixed at the start so a resume runs the same kernels). */
   variants?: Record<MatmulForm, MatmulVariant>;
 }
@@ -372,6 +376,7 @@ export function resolveTrainConfig(values: Record<string, OptionValue | undefine
     seed: v('seed') as number,
     validation,
     augment: parseAugment(String(v('augment') ?? 'none')),
+    tta: (v('tta') as TtaChoice | undefined) ?? 'auto',
   };
 }
 

@@ -13,6 +13,23 @@ import { loadData, matchClasses, toTrainingData } from './data.js';
 import { openGpu } from './gpu.js';
 import { pct, table, type CliContext } from './io.js';
 import { argmax, classProbabilities, inferenceTrainer, loadModelForUse } from './model.js';
+import {
+  meanOfViews,
+  predictBothViews,
+  resolveTta,
+  scoreProbabilities,
+  trainedWithFlip,
+  TTA_CHOICES,
+  TTA_HELP,
+  type ScoreSums,
+  type TtaChoice,
+} from './tta.js';
+
+function addScores(to: ScoreSums, s: ScoreSums): void {
+  to.loss += s.loss;
+  to.correct += s.correct;
+  to.count += s.count;
+}
 
 export const evalCommand: CommandSpec = {
   name: 'eval',
@@ -50,6 +67,13 @@ export const evalCommand: CommandSpec = {
       arg: 'SIZE',
       defaultText: 'none',
       help: 'most memory the images may take (e.g. 512MiB); a larger set is read from its shards (or decoded cache) a chunk at a time',
+    },
+    {
+      name: 'tta',
+      type: 'choice',
+      choices: TTA_CHOICES,
+      default: 'auto',
+      help: TTA_HELP.replace('for the test evaluation', 'for the evaluation'),
     },
     { name: 'json', type: 'boolean', default: false, help: 'print the results as JSON' },
   ],
@@ -121,7 +145,8 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
   const v = args.values;
   const budget = parseBytes(v['memory-budget'] as string | undefined);
   const m = await loadModelForUse(args.positionals[0]);
-  const training = m.model.training as { config?: { data?: unknown; resize?: unknown } };
+  const training = m.model.training as { config?: { data?: unknown; resize?: unknown; augment?: unknown } };
+  const tta = resolveTta(v.tta as TtaChoice, trainedWithFlip(training.config), m.shape, m.spec.loss);
   const dataSpec =
     typeof v.data === 'string'
       ? v.data
@@ -162,6 +187,9 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
   let correct = 0;
   let done = 0;
   let only: { loss: number; accuracy: number } | undefined;
+  // With flip TTA: sums over the two views' mean, and over the first view alone (tta.ts).
+  const both: ScoreSums = { loss: 0, correct: 0, count: 0 };
+  const one: ScoreSums = { loss: 0, correct: 0, count: 0 };
   const { gpu, owned } = await openGpu(ctx);
   try {
     const trainer = await inferenceTrainer(gpu, m);
@@ -177,19 +205,29 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
         { ...set, images: part.images, labels: mapped, count: part.count },
         m.normalization,
       );
-      const r = await trainer.evaluate(td, { batchSize: B });
-      only = done === 0 && part.count === set.count ? r : undefined;
-      lossSum += r.loss * part.count;
-      correct += r.accuracy * part.count;
-      const probs = classProbabilities(await trainer.predict(td, { batchSize: B }), part.count, outputs);
-      probs.forEach((p, i) => (predicted[done + i] = argmax(p)));
+      if (tta === 'flip') {
+        const [a, b] = await predictBothViews(trainer, { ...part, labels: mapped }, td, m.shape, B);
+        const mean = meanOfViews(a, b);
+        addScores(both, scoreProbabilities(mean, mapped, outputs, m.spec.loss));
+        addScores(one, scoreProbabilities(a, mapped, outputs, m.spec.loss));
+        classProbabilities(mean, part.count, outputs).forEach((p, i) => (predicted[done + i] = argmax(p)));
+      } else {
+        const r = await trainer.evaluate(td, { batchSize: B });
+        only = done === 0 && part.count === set.count ? r : undefined;
+        lossSum += r.loss * part.count;
+        correct += r.accuracy * part.count;
+        const probs = classProbabilities(await trainer.predict(td, { batchSize: B }), part.count, outputs);
+        probs.forEach((p, i) => (predicted[done + i] = argmax(p)));
+      }
       labels.set(mapped, done);
       trainer.forget(td);
       done += part.count;
     }
     // One chunk (the set was in memory): the evaluation's own means, not re-weighted.
-    const loss = only ? only.loss : lossSum / set.count;
-    const accuracy = only ? only.accuracy : correct / set.count;
+    const n = Math.max(1, set.count);
+    const loss = tta === 'flip' ? both.loss / n : only ? only.loss : lossSum / set.count;
+    const accuracy = tta === 'flip' ? both.correct / n : only ? only.accuracy : correct / set.count;
+    const single = tta === 'flip' ? { loss: one.loss / n, accuracy: one.correct / n } : undefined;
     const rep = classReport(labels, predicted, classes);
     trainer.destroy();
     if (v.json) {
@@ -202,6 +240,8 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
             samples: set.count,
             loss,
             accuracy,
+            tta,
+            ...(single ? { single } : {}),
             classes: m.classNames.map((name, k) => ({
               name,
               precision: rep.precision[k],
@@ -221,7 +261,12 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
       `data       ${dataSpec}, ${split === 'all' ? 'all of it' : `${split} split`}, ${set.count} samples${shards ? ` (read from ${shards} in chunks of ${Math.min(chunkSize, set.count)})` : ''}\n`,
     );
     io.out(`adapter    ${gpu.report.name}\n`);
-    io.out(`loss       ${loss.toFixed(4)}\naccuracy   ${pct(accuracy)}\n\n`);
+    io.out(`loss       ${loss.toFixed(4)}\naccuracy   ${pct(accuracy)}\n`);
+    if (single)
+      io.out(
+        `tta        flip (each image and its mirror, probabilities averaged; --tta none: one view); one view: loss ${single.loss.toFixed(4)}  accuracy ${pct(single.accuracy)}\n`,
+      );
+    io.out('\n');
     const rows: (string | number)[][] = [['class', 'precision', 'recall', 'support']];
     m.classNames.forEach((name, k) =>
       rows.push([`${k} ${name}`, pct(rep.precision[k], 1), pct(rep.recall[k], 1), rep.support[k]]),

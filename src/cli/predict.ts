@@ -13,6 +13,15 @@ import { mulAdd } from './data.js';
 import { openGpu } from './gpu.js';
 import { table, type CliContext } from './io.js';
 import { argmax, classProbabilities, inferenceTrainer, loadModelForUse } from './model.js';
+import {
+  meanOfViews,
+  predictBothViews,
+  resolveTta,
+  trainedWithFlip,
+  TTA_CHOICES,
+  TTA_HELP,
+  type TtaChoice,
+} from './tta.js';
 
 export const predictCommand: CommandSpec = {
   name: 'predict',
@@ -37,6 +46,13 @@ export const predictCommand: CommandSpec = {
       choices: ['resize', 'center-crop'],
       defaultText: 'as in training',
       help: 'how images reach the model input size',
+    },
+    {
+      name: 'tta',
+      type: 'choice',
+      choices: TTA_CHOICES,
+      default: 'auto',
+      help: TTA_HELP.replace('for the test evaluation', 'for the prediction'),
     },
   ],
   examples: [
@@ -85,7 +101,8 @@ export async function runPredict(args: ParsedArgs, ctx: CliContext): Promise<num
   const [h, w, c] = m.shape;
   if (c !== 1 && c !== 3)
     throw new UsageError(`${m.file}: input has ${c} channels; predict reads 1- or 3-channel images`);
-  const training = m.model.training as { config?: { resize?: unknown } };
+  const training = m.model.training as { config?: { resize?: unknown; augment?: unknown } };
+  const tta = resolveTta(v.tta as TtaChoice, trainedWithFlip(training.config), m.shape, m.spec.loss);
   const mode =
     typeof v.resize === 'string'
       ? v.resize
@@ -116,14 +133,12 @@ export async function runPredict(args: ParsedArgs, ctx: CliContext): Promise<num
   const { gpu, owned } = await openGpu(ctx);
   try {
     const trainer = await inferenceTrainer(gpu, m);
-    const out = await trainer.predict({
-      kind: 'uint8',
-      images,
-      count: files.length,
-      labels: new Int32Array(files.length),
-      channels: c,
-      ...mulAdd(m.normalization, c),
-    });
+    const part = { images, count: files.length, labels: new Int32Array(files.length) };
+    const norm = mulAdd(m.normalization, c);
+    const out =
+      tta === 'flip'
+        ? meanOfViews(...(await predictBothViews(trainer, part, norm, m.shape, 256)))
+        : await trainer.predict({ kind: 'uint8', ...part, channels: c, ...norm });
     trainer.destroy();
     const outputs = resolveModel(m.spec).outputSize;
     const probs = classProbabilities(out, files.length, outputs);

@@ -49,6 +49,7 @@ import { acquireRunLock } from './lock.js';
 import { curvesSvg, MetricsLog, readMetrics, type MetricRecord } from './metrics.js';
 import { architectureOf } from './model.js';
 import { EpochProgress, type ProgressMode } from './progress.js';
+import { evaluateWithFlip, resolveTta, type Tta } from './tta.js';
 import { applyRecipe } from './recipe.js';
 import { activationBytes, layerTable } from './summary.js';
 
@@ -164,6 +165,8 @@ interface Prepared {
   resume?: Awaited<ReturnType<typeof loadCheckpointFile>>;
   /** The header line of a recipe chosen from the data's size (src/cli/recipe.ts), if any. */
   recipe?: string;
+  /** Test-time augmentation of the final test evaluation (src/cli/tta.ts). */
+  tta: Tta;
 }
 
 async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
@@ -218,6 +221,8 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
     if (net.loss && cfg.loss === 'auto') cfg.loss = net.loss;
   }
   const spec = modelSpec(cfg, [h, w, c], data.classNames.length);
+  // Resolved before training, so that a --tta the model cannot take fails now, not after the run.
+  const tta = resolveTta(cfg.tta, cfg.augment?.flip === true, [h, w, c], spec.loss);
   const recipe = resume
     ? undefined
     : applyRecipe(cfg, explicit, trainCount(cfg, data.train.count), [h, w, c]);
@@ -253,6 +258,7 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
     outDir,
     resume,
     recipe,
+    tta,
   };
 }
 
@@ -399,6 +405,14 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
     ...(p.recipe ? [['recipe', p.recipe]] : []),
     ['kernels', describeVariants(cfg.variants)],
     ['precision', describePrecision(cfg.precision ?? 'f32', trainer.precision)],
+    ...(p.test && p.tta === 'flip'
+      ? [
+          [
+            'tta',
+            'flip: the test split is scored on the mean of each image and its mirror (--tta none: one view)',
+          ],
+        ]
+      : []),
     ['output', outDir],
   ];
   if (start)
@@ -578,7 +592,18 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
   }
 
   let test: { loss: number; accuracy: number; count: number } | undefined;
-  if (p.test) {
+  let single: { loss: number; accuracy: number } | undefined;
+  if (p.test && p.tta === 'flip') {
+    const r = await evaluateWithFlip(trainer, p.test, {
+      shape: [h, w, c],
+      outputs: resolveModel(spec).outputSize,
+      loss: spec.loss,
+      batchSize: 256,
+    });
+    test = { loss: r.loss, accuracy: r.accuracy, count: r.count };
+    single = r.single;
+    log.write({ type: 'test', ...test, tta: 'flip', single });
+  } else if (p.test) {
     test = await trainer.evaluate(p.test, { batchSize: 256 });
     log.write({ type: 'test', ...test });
   }
@@ -588,7 +613,16 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
     await modelInput({
       steps: trainer.step,
       epochs: cfg.epochs,
-      ...(test ? { test: { loss: test.loss, accuracy: test.accuracy, samples: test.count } } : {}),
+      ...(test
+        ? {
+            test: {
+              loss: test.loss,
+              accuracy: test.accuracy,
+              samples: test.count,
+              ...(single ? { tta: 'flip', single: { loss: single.loss, accuracy: single.accuracy } } : {}),
+            },
+          }
+        : {}),
     }),
   );
   await log.flush();
@@ -598,7 +632,10 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
   io.out('\n' + summaryTable(records));
   if (test)
     io.out(
-      `test       loss ${test.loss.toFixed(4)}  accuracy ${pct(test.accuracy)}  (${test.count} samples)\n`,
+      `test       loss ${test.loss.toFixed(4)}  accuracy ${pct(test.accuracy)}  (${test.count} samples)\n` +
+        (single
+          ? `           flip TTA (each image and its mirror); one view: loss ${single.loss.toFixed(4)}  accuracy ${pct(single.accuracy)}\n`
+          : ''),
     );
   io.out(`time       ${duration(wall)} (${wall.toFixed(1)} s, this run)\n`);
   io.out(
