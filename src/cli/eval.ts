@@ -18,6 +18,7 @@ import {
   predictBothViews,
   resolveTta,
   scoreProbabilities,
+  storedTta,
   trainedWithFlip,
   TTA_CHOICES,
   TTA_HELP,
@@ -146,7 +147,13 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
   const budget = parseBytes(v['memory-budget'] as string | undefined);
   const m = await loadModelForUse(args.positionals[0]);
   const training = m.model.training as { config?: { data?: unknown; resize?: unknown; augment?: unknown } };
-  const tta = resolveTta(v.tta as TtaChoice, trainedWithFlip(training.config), m.shape, m.spec.loss);
+  const asked = v.tta as TtaChoice;
+  const tta = resolveTta(
+    asked === 'auto' ? storedTta(training.config) : asked,
+    trainedWithFlip(training.config),
+    m.shape,
+    m.spec.loss,
+  );
   const dataSpec =
     typeof v.data === 'string'
       ? v.data
@@ -178,8 +185,10 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
   const classes = m.classNames.length;
   const B = v['batch-size'] as number;
   const R = set.height * set.width * set.channels;
-  // Half the budget for a chunk of images (the GPU copy of the chunk is the other half).
-  const chunkSize = Math.max(B, Math.min(65536, Math.floor((budget ?? Infinity) / 2 / R)));
+  // Half the budget for a chunk of images (the GPU copy of the chunk is the other half); a
+  // quarter with flip TTA, which holds the chunk's mirror beside it.
+  const share = tta === 'flip' ? 4 : 2;
+  const chunkSize = Math.max(B, Math.min(65536, Math.floor((budget ?? Infinity) / share / R)));
   const labels = new Int32Array(set.count);
   const predicted = new Int32Array(set.count);
   const outputs = resolveModel(m.spec).outputSize;

@@ -7,7 +7,8 @@
 //   goes through `finite` first, which refuses non-finite tensors with the same error.
 //   Resuming with the same learning rate would diverge again at the same step (training is
 //   deterministic), so `--resume` accepts --lr and --max-norm overrides (RESUME_OVERRIDES) and
-//   the printed command lowers --lr.
+//   the printed command lowers --lr. It also takes --tta, which changes only the final test
+//   evaluation, never the training.
 // - Device loss: the trainer throws DeviceLostError (or a readback fails) once the device is
 //   gone; the weights on it are lost with it, so the last checkpoint is what survives.
 //
@@ -18,14 +19,19 @@ import { DeviceLostError, NonFiniteLossError } from '../errors.js';
 import type { GpuDevice } from '../gpu/device.js';
 import type { StepLog } from '../engine/trainer.js';
 import type { ParsedArgs } from './args.js';
+import type { TtaChoice } from './tta.js';
 
-/** Training options that `--resume` may change: the ways out of a divergence. */
-export const RESUME_OVERRIDES: ReadonlySet<string> = new Set(['lr', 'max-norm']);
+/** Training options that `--resume` may change: the ways out of a divergence, and --tta. */
+export const RESUME_OVERRIDES: ReadonlySet<string> = new Set(['lr', 'max-norm', 'tta']);
 
-/** Applies --lr / --max-norm given together with --resume onto the checkpoint's configuration. */
-export function applyResumeOverrides(cfg: { lr: number; maxNorm: number | null }, args: ParsedArgs): void {
+/** Applies --lr / --max-norm / --tta given together with --resume onto the checkpoint's configuration. */
+export function applyResumeOverrides(
+  cfg: { lr: number; maxNorm: number | null; tta: TtaChoice },
+  args: ParsedArgs,
+): void {
   if (args.given.has('lr')) cfg.lr = args.values.lr as number;
   if (args.given.has('max-norm')) cfg.maxNorm = args.values['max-norm'] as number;
+  if (args.given.has('tta')) cfg.tta = args.values.tta as TtaChoice;
 }
 
 /** Quotes a path for a POSIX shell when it needs it, so a printed command can be pasted as is. */

@@ -5,7 +5,9 @@
 //   run    {time, config, adapter, parameters, resumedFrom?}               once per start or resume
 //   step   {step, epoch, batch, x, loss, accuracy, samples, lr, time}     every --log-every steps
 //   epoch  {epoch, x, loss, accuracy, valLoss?, valAccuracy?, seconds, samplesPerSecond, partial?}
-//   test   {loss, accuracy, count}                                          after the last epoch
+//   test   {loss, accuracy, count, tta, single?}                            after the last epoch
+//          (tta: 'flip' or 'none'; with flip, loss and accuracy are of the two views' mean and
+//          single holds the first view's {loss, accuracy}: src/cli/tta.ts)
 // `x` is the position in epochs (epoch + fraction done), the curves' x axis. loss/accuracy in a
 // step record are means over the `samples` rows since the previous step record.
 

@@ -17,6 +17,7 @@ import {
   meanOfViews,
   predictBothViews,
   resolveTta,
+  storedTta,
   trainedWithFlip,
   TTA_CHOICES,
   TTA_HELP,
@@ -102,7 +103,15 @@ export async function runPredict(args: ParsedArgs, ctx: CliContext): Promise<num
   if (c !== 1 && c !== 3)
     throw new UsageError(`${m.file}: input has ${c} channels; predict reads 1- or 3-channel images`);
   const training = m.model.training as { config?: { resize?: unknown; augment?: unknown } };
-  const tta = resolveTta(v.tta as TtaChoice, trainedWithFlip(training.config), m.shape, m.spec.loss);
+  const asked = v.tta as TtaChoice;
+  const tta = resolveTta(
+    asked === 'auto' ? storedTta(training.config) : asked,
+    trainedWithFlip(training.config),
+    m.shape,
+    m.spec.loss,
+  );
+  if (tta === 'flip')
+    io.err('tta        flip: each image and its mirror, probabilities averaged (--tta none: one view)\n');
   const mode =
     typeof v.resize === 'string'
       ? v.resize

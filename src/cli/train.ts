@@ -81,7 +81,7 @@ export const trainCommand: CommandSpec = {
       type: 'string',
       arg: 'CHECKPOINT',
       defaultText: 'none',
-      help: 'continue from a checkpoint; its configuration is used (only --data, --out and display options may be given)',
+      help: 'continue from a checkpoint; its configuration is used (only --data, --out, display options, --lr, --max-norm and --tta may be given)',
     },
     {
       name: 'checkpoint-every',
@@ -605,7 +605,7 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
     log.write({ type: 'test', ...test, tta: 'flip', single });
   } else if (p.test) {
     test = await trainer.evaluate(p.test, { batchSize: 256 });
-    log.write({ type: 'test', ...test });
+    log.write({ type: 'test', ...test, tta: 'none' });
   }
   const wall = (performance.now() - t0) / 1000;
   await saveModelFile(
@@ -619,7 +619,8 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: RunOptions): Promise<numb
               loss: test.loss,
               accuracy: test.accuracy,
               samples: test.count,
-              ...(single ? { tta: 'flip', single: { loss: single.loss, accuracy: single.accuracy } } : {}),
+              tta: p.tta,
+              ...(single ? { single: { loss: single.loss, accuracy: single.accuracy } } : {}),
             },
           }
         : {}),

@@ -51,6 +51,15 @@ export function resolveTta(
   return 'none';
 }
 
+/**
+ * What `auto` means for a saved model: the --tta its run was trained with when that was flip or
+ * none (so eval and predict score it as train did), else `auto` (model files from before --tta).
+ */
+export function storedTta(config: unknown): TtaChoice {
+  const t = (config as { tta?: unknown } | undefined)?.tta;
+  return t === 'flip' || t === 'none' ? t : 'auto';
+}
+
 /** Whether a stored training configuration's augmentation included flip. */
 export function trainedWithFlip(config: unknown): boolean {
   const aug = (config as { augment?: unknown } | undefined)?.augment;
@@ -121,7 +130,8 @@ export function scoreProbabilities(
     if (loss === 'bce' || outputs === 1) {
       const q = p[i];
       total -= y === 1 ? Math.log(Math.max(q, TINY)) : Math.log(Math.max(1 - q, TINY));
-      if ((q >= 0.5 ? 1 : 0) === y) correct++;
+      // Class 1 when p > 0.5, as the engine's accuracy (z > 0) and eval's argmax of [1 - p, p].
+      if ((q > 0.5 ? 1 : 0) === y) correct++;
       continue;
     }
     let best = 0;
@@ -146,7 +156,16 @@ async function* sourceChunks(
   chunk: number,
 ): AsyncGenerator<{ images: Uint8Array; labels: Int32Array; count: number }> {
   if (src.kind === 'uint8') {
-    yield { images: src.images, labels: src.labels, count: src.count };
+    // Resident: views a chunk at a time, so the mirror copy (and the GPU copies) stay one chunk.
+    const R = src.images.length / Math.max(1, src.count);
+    for (let from = 0; from < src.count; from += chunk) {
+      const n = Math.min(chunk, src.count - from);
+      yield {
+        images: src.images.subarray(from * R, (from + n) * R),
+        labels: src.labels.subarray(from, from + n),
+        count: n,
+      };
+    }
     return;
   }
   const R = src.reader.recordBytes;
@@ -226,12 +245,18 @@ export async function predictBothViews(
     mul: norm.mul,
     add: norm.add,
   });
+  // One view on the GPU at a time: each is forgotten (its GPU copy freed) before the next.
   const plain = view(part.images.subarray(0, part.count * h * w * c));
-  const mirrored = view(mirrorImages(part.images, part.count, h, w, c));
+  let a: Float32Array;
   try {
-    return [await trainer.predict(plain, { batchSize }), await trainer.predict(mirrored, { batchSize })];
+    a = await trainer.predict(plain, { batchSize });
   } finally {
     trainer.forget(plain);
+  }
+  const mirrored = view(mirrorImages(part.images, part.count, h, w, c));
+  try {
+    return [a, await trainer.predict(mirrored, { batchSize })];
+  } finally {
     trainer.forget(mirrored);
   }
 }

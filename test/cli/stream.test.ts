@@ -90,6 +90,16 @@ describe('train --memory-budget', () => {
     const testLine = (o: string) => o.split('\n').find((l) => l.startsWith('test '));
     expect(testLine(loaded.out)).toMatch(/\(12 samples\)$/);
     expect(testLine(streamed.out)).toBe(testLine(loaded.out));
+    // Flip TTA reads the streamed test split a chunk at a time: the same two-view result.
+    const ttaLines = (o: string) =>
+      o.split('\n').filter((l, i, all) => l.startsWith('test ') || all[i - 1]?.startsWith('test '));
+    const loadedTta = await run('t3', ['--tta', 'flip']);
+    const streamedTta = await run('t4', ['--memory-budget', '8KiB', '--tta', 'flip']);
+    expect(streamedTta.code, streamedTta.err).toBe(0);
+    expect(ttaLines(loadedTta.out)[1]).toMatch(/flip TTA .*one view: loss \S+ +accuracy/);
+    expect(ttaLines(streamedTta.out)).toEqual(ttaLines(loadedTta.out));
+    // The one view under TTA is the engine's own score of the same weights.
+    expect(ttaLines(loadedTta.out)[1]).toContain(/accuracy ([\d.]+%)/.exec(testLine(loaded.out)!)![1]);
   }, 300_000);
 
   it('--data naming a shard set: train streamed and loaded alike, then eval whole and in chunks', async () => {

@@ -132,7 +132,11 @@ describe('tta: train, eval and predict', () => {
       /^test +loss \S+ +accuracy [\d.]+% +\(12 samples\)\n +flip TTA \(each image and its mirror\); one view: loss \d\.\d{4} +accuracy [\d.]+%$/m,
     );
     const printed = testAcc(r.out);
+    const printedLoss = Number(/^test +loss (\S+)/m.exec(r.out)?.[1]);
     const oneView = Number(/one view: loss \S+ +accuracy ([\d.]+)%/.exec(r.out)?.[1]);
+    const oneViewLoss = Number(/one view: loss (\S+)/.exec(r.out)?.[1]);
+    // The two views were really both scored: their mean's loss is not the first view's.
+    expect(printedLoss).not.toBe(oneViewLoss);
 
     // The same number from the model file: both views through predict, mirrored here, averaged.
     const file = path.join(out, 'model.safetensors');
@@ -146,13 +150,16 @@ describe('tta: train, eval and predict', () => {
     trainer.destroy();
     let right = 0;
     let rightOne = 0;
+    let loss = 0;
     for (let i = 0; i < set.count; i++) {
       const mean = [0, 1, 2].map((k) => a[i * 3 + k] + b[i * 3 + k]);
+      loss -= Math.log(mean[set.labels[i]] / 2);
       if (mean.indexOf(Math.max(...mean)) === set.labels[i]) right++;
       const one = [0, 1, 2].map((k) => a[i * 3 + k]);
       if (one.indexOf(Math.max(...one)) === set.labels[i]) rightOne++;
     }
     expect(printed).toBeCloseTo((100 * right) / set.count, 2);
+    expect(printedLoss).toBeCloseTo(loss / set.count, 3);
     expect(oneView).toBeCloseTo((100 * rightOne) / set.count, 2);
 
     // eval defaults to the model's own rule; --tta none gives the one-view number, from the engine.
@@ -160,6 +167,13 @@ describe('tta: train, eval and predict', () => {
     expect(e.code, e.err).toBe(0);
     expect(Number(/^accuracy +([\d.]+)%/m.exec(e.out)?.[1])).toBeCloseTo(printed, 6);
     expect(e.out).toMatch(/^tta +flip/m);
+    // Read a chunk of 4 images at a time from a decoded cache: the same scores.
+    const chunked = await runCli(['eval', file, '--memory-budget', '1KiB', '--batch-size', '4']);
+    expect(chunked.code, chunked.err).toBe(0);
+    expect(chunked.out).toMatch(/in chunks of 4\)$/m);
+    expect(chunked.out).toMatch(/^tta +flip/m);
+    expect(Number(/^accuracy +([\d.]+)%/m.exec(chunked.out)?.[1])).toBeCloseTo(printed, 6);
+    expect(Number(/^loss +(\S+)/m.exec(chunked.out)?.[1])).toBeCloseTo(printedLoss, 3);
     const none = await runCli(['eval', file, '--tta', 'none', '--json']);
     expect(none.code, none.err).toBe(0);
     const j = JSON.parse(none.out) as { accuracy: number; tta: string };
@@ -185,6 +199,24 @@ describe('tta: train, eval and predict', () => {
     const e = await runCli(['eval', path.join(out, 'model.safetensors'), '--json']);
     expect((JSON.parse(e.out) as { tta: string }).tta).toBe('none');
     expect(100 * (JSON.parse(e.out) as { accuracy: number }).accuracy).toBeCloseTo(testAcc(r.out), 6);
+
+    // A run that asked for one view keeps it in eval; --resume takes --tta.
+    const kept = path.join(root, 'flip-none');
+    const k = await train(kept, ['--augment', 'flip', '--tta', 'none']);
+    expect(k.code, k.err).toBe(0);
+    expect(k.out).not.toMatch(/flip TTA/);
+    const ke = await runCli(['eval', path.join(kept, 'model.safetensors'), '--json']);
+    expect((JSON.parse(ke.out) as { tta: string }).tta).toBe('none');
+    expect(100 * (JSON.parse(ke.out) as { accuracy: number }).accuracy).toBeCloseTo(testAcc(k.out), 6);
+    const res = await runCli([
+      'train',
+      '--resume',
+      path.join(kept, 'checkpoint.safetensors'),
+      '--tta',
+      'flip',
+    ]);
+    expect(res.code, res.err).toBe(0);
+    expect(res.err).toMatch(/already finished all 3 epochs/);
 
     const bad = await runCli(['eval', path.join(out, 'model.safetensors'), '--tta', 'mirror']);
     expect(bad.code).not.toBe(0);
