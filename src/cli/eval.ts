@@ -14,23 +14,16 @@ import { openGpu } from './gpu.js';
 import { pct, table, type CliContext } from './io.js';
 import { argmax, classProbabilities, inferenceTrainer, loadModelForUse } from './model.js';
 import {
+  addScores,
   meanOfViews,
   predictBothViews,
-  resolveTta,
   scoreProbabilities,
-  storedTta,
-  trainedWithFlip,
+  ttaForModel,
   TTA_CHOICES,
   TTA_HELP,
   type ScoreSums,
   type TtaChoice,
 } from './tta.js';
-
-function addScores(to: ScoreSums, s: ScoreSums): void {
-  to.loss += s.loss;
-  to.correct += s.correct;
-  to.count += s.count;
-}
 
 export const evalCommand: CommandSpec = {
   name: 'eval',
@@ -147,13 +140,7 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
   const budget = parseBytes(v['memory-budget'] as string | undefined);
   const m = await loadModelForUse(args.positionals[0]);
   const training = m.model.training as { config?: { data?: unknown; resize?: unknown; augment?: unknown } };
-  const asked = v.tta as TtaChoice;
-  const tta = resolveTta(
-    asked === 'auto' ? storedTta(training.config) : asked,
-    trainedWithFlip(training.config),
-    m.shape,
-    m.spec.loss,
-  );
+  const tta = ttaForModel(v.tta as TtaChoice, training.config, m.shape, m.spec.loss);
   const dataSpec =
     typeof v.data === 'string'
       ? v.data

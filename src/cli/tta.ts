@@ -60,6 +60,19 @@ export function storedTta(config: unknown): TtaChoice {
   return t === 'flip' || t === 'none' ? t : 'auto';
 }
 
+/**
+ * The TTA `eval` and `predict` use for a saved model: `asked`, where `auto` follows the run's
+ * stored --tta, else whether it trained with flip.
+ */
+export function ttaForModel(
+  asked: TtaChoice,
+  config: unknown,
+  shape: readonly [number, number, number],
+  loss: LossName,
+): Tta {
+  return resolveTta(asked === 'auto' ? storedTta(config) : asked, trainedWithFlip(config), shape, loss);
+}
+
 /** Whether a stored training configuration's augmentation included flip. */
 export function trainedWithFlip(config: unknown): boolean {
   const aug = (config as { augment?: unknown } | undefined)?.augment;
@@ -104,6 +117,13 @@ export interface ScoreSums {
   loss: number;
   correct: number;
   count: number;
+}
+
+/** Adds one chunk's sums into a running total. */
+export function addScores(to: ScoreSums, s: ScoreSums): void {
+  to.loss += s.loss;
+  to.correct += s.correct;
+  to.count += s.count;
 }
 
 // The smallest normal float32: a probability that rounded to 0 in float32 counts as this, which
@@ -203,15 +223,8 @@ export async function evaluateWithFlip(
   const one: ScoreSums = { loss: 0, correct: 0, count: 0 };
   for await (const part of sourceChunks(src, o.chunk ?? 4096)) {
     const [a, b] = await predictBothViews(trainer, part, src, [h, w, c], o.batchSize);
-    for (const [sums, p] of [
-      [both, meanOfViews(a, b)],
-      [one, a],
-    ] as const) {
-      const s = scoreProbabilities(p, part.labels, o.outputs, o.loss);
-      sums.loss += s.loss;
-      sums.correct += s.correct;
-      sums.count += s.count;
-    }
+    addScores(both, scoreProbabilities(meanOfViews(a, b), part.labels, o.outputs, o.loss));
+    addScores(one, scoreProbabilities(a, part.labels, o.outputs, o.loss));
   }
   const n = Math.max(1, both.count);
   return {
