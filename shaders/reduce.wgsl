@@ -4,6 +4,9 @@
 //                     length); one invocation per (p, n). A conv layer's bias gradient sums
 //                     B*OH*OW rows: the partials give every core work, then bias_grad sums the
 //                     partials of each column in chunk order (deterministic).
+//   bias_grad_partial4 the same for N % 4 == 0, one invocation per (p, 4 columns), reading dZ as
+//                     vec4: on lavapipe every load is a per-lane gather, so a quarter of the loads
+//                     (same sums in the same order as bias_grad_partial)
 //   loss_accumulate:  acc += (sum of row losses, correct count, active rows, 1 step)
 //                     from stats [B,3]; one workgroup; ACCUMULATES into acc[0..4] (the trainer
 //                     zeroes acc after each asynchronous read)
@@ -25,6 +28,7 @@ struct Params {
 alias src_t = f32;
 @group(0) @binding(1) var<storage, read> src: array<src_t>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(3) var<storage, read> src4: array<vec4<src_t>>; // src again (bias_grad_partial4)
 
 override WG: u32 = 256u;
 const RWG: u32 = 256u;
@@ -58,6 +62,28 @@ fn bias_grad_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     s += f32(src[b * params.cols + n]);
   }
   dst[p * params.cols + n] = s;
+}
+
+@compute @workgroup_size(64)
+fn bias_grad_partial4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let idx = gid.y * nwg.x * 64u + gid.x;
+  let c4 = params.cols / 4u;
+  let p = idx / c4;
+  let n4 = idx % c4;
+  let r0 = p * params.count;
+  if (r0 >= params.rows) {
+    return;
+  }
+  let r1 = min(r0 + params.count, params.rows);
+  var s = vec4<f32>(0.0);
+  for (var b = r0; b < r1; b++) {
+    s += vec4<f32>(src4[b * c4 + n4]);
+  }
+  let o = p * params.cols + 4u * n4;
+  dst[o] = s.x;
+  dst[o + 1u] = s.y;
+  dst[o + 2u] = s.z;
+  dst[o + 3u] = s.w;
 }
 
 @compute @workgroup_size(RWG)

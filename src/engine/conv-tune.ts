@@ -34,7 +34,14 @@ import {
   directCandidate,
   type ConvAlgo,
 } from '../kernels/conv.js';
-import { DEFAULT_VARIANT, subgroupMatmulAvailable, variantName, type MatmulForm } from '../kernels/matmul.js';
+import {
+  DEFAULT_VARIANT,
+  productDims,
+  subgroupMatmulAvailable,
+  variantName,
+  type MatmulForm,
+  type MatmulVariant,
+} from '../kernels/matmul.js';
 import { SHADERS } from '../kernels/shaders.js';
 import { envVariable, parseVariant, variantFor, type MatmulTuning } from './tune.js';
 import type { ConvGeometry } from '../nn/layers.js';
@@ -88,6 +95,7 @@ export function convCandidates(
     // (short K, few filters) than at the matmul tuner's shapes: implicit tries both.
     if (kind === 'implicit' && own.variant.kind === 'sg') {
       variants.push({ ...own.variant, tm: (own.variant.tm ?? 8) === 8 ? 16 : 8 });
+      variants.push(...narrowCandidates(form, B, g, own.variant));
     }
     const seen = new Set<string>();
     for (const variant of variants) {
@@ -99,6 +107,33 @@ export function convCandidates(
   if (form === 'forward' && directCandidate(g)) out.push({ kind: 'direct', variant: DEFAULT_VARIANT });
   return out;
 }
+
+/**
+ * One-subgroup workgroups (sg-8x1, 8 and 16 rows) for products of few rows, and split-K on top
+ * where even those make fewer than MIN_WORKGROUPS workgroups. A CPU driver runs each workgroup
+ * on one thread, so a first layer's weight grad (M = F = 6 or 32 rows, N = KH*KW*C <= 32 columns,
+ * a reduction over all B*OH*OW pixels) is ONE workgroup with the tuned sg-8x4: one core works,
+ * the other idles, and subgroups past M still run the whole loop (lavapipe, 2026-12-04: LeNet's
+ * first weight grad 7.6 ms as sg-8x4, 3.1 as sg-8x1, 2.2 as sg-8x1-split2; the CIFAR net's 10.9
+ * and 5.1). Split-K is not offered more widely: it measured slower wherever the grid was already
+ * at MIN_WORKGROUPS (the partials are a second pass over memory).
+ */
+function narrowCandidates(form: MatmulForm, B: number, g: ConvGeometry, v: MatmulVariant): MatmulVariant[] {
+  if (v.wgY === 1) return [];
+  const [b, k, n] = convGemmShape(form, B, g, 'implicit');
+  const [M, Nc, Kc] = productDims(form, b, k, n);
+  const out: MatmulVariant[] = [];
+  for (const tm of [8, 16]) {
+    const one = { kind: 'sg' as const, wgX: 8, wgY: 1, tm };
+    out.push(one);
+    const workgroups = Math.ceil(M / tm) * Math.ceil(Nc / 32);
+    if (workgroups >= MIN_WORKGROUPS) continue;
+    for (const splitK of [2, 4]) if (Kc / splitK >= 256) out.push({ ...one, splitK });
+  }
+  return out;
+}
+
+const MIN_WORKGROUPS = 4;
 
 export interface ConvChooseOptions {
   /** Read and write the file cache (default true); the in-memory cache is always used. */

@@ -1,7 +1,8 @@
 // Reductions (shaders/reduce.wgsl).
 //   biasGrad:        db[N] = column sums of dZ[B,N] (dZ f32 or f16, sums f32)      (OVERWRITES db)
 //                    prepareBiasGradSteps: for long columns (a conv's B*OH*OW rows), partial
-//                    sums over row chunks first, then the sums of the partials in chunk order
+//                    sums over row chunks first (4 columns per invocation when N % 4 == 0),
+//                    then the sums of the partials in chunk order
 //   lossAccumulate:  acc[0..4] += (sum loss, sum correct, active rows, 1)        (ACCUMULATES)
 //   clip:            scale[0] = min(1, maxNorm / (||g|| + 1e-6)), scale[1] = ||g||, two dispatches
 
@@ -57,24 +58,19 @@ export async function prepareBiasGradSteps(
   requireLength(a.db, a.N, 'bias_grad db');
   const P = Math.ceil(a.B / BIAS_CHUNK);
   const partials = env.pool.acquire(P * a.N * 4, USAGE.STORAGE, 'bias_grad partials');
-  const pipeline = await env.pipelines.get('reduce', 'bias_grad_partial', {}, halfAliases({ src_t: a.dZ }));
-  const params = uniformBuffer(
-    env,
-    [{ u: a.B }, { u: a.N }, { u: BIAS_CHUNK }, { f: 0 }],
-    'bias_grad_partial params',
-  );
-  const group = bindGroup(
-    env,
-    pipeline,
-    [params, a.dZ, { buffer: partials, offset: 0, length: P * a.N }],
-    'bias_grad_partial',
-  );
+  // Four columns per invocation where they stay in one row (a quarter of the loads).
+  const vec = a.N % 4 === 0;
+  const entry = vec ? 'bias_grad_partial4' : 'bias_grad_partial';
+  const pipeline = await env.pipelines.get('reduce', entry, {}, halfAliases({ src_t: a.dZ }));
+  const params = uniformBuffer(env, [{ u: a.B }, { u: a.N }, { u: BIAS_CHUNK }, { f: 0 }], `${entry} params`);
+  const out = { buffer: partials, offset: 0, length: P * a.N };
+  const group = bindGroup(env, pipeline, vec ? [params, null, out, a.dZ] : [params, a.dZ, out], entry);
   const first: Dispatch = {
-    label: 'bias_grad_partial',
+    label: entry,
     kind: 'bias_grad',
     pipeline,
     bindGroup: group,
-    workgroups: grid2d(env, Math.ceil((P * a.N) / 64)),
+    workgroups: grid2d(env, Math.ceil((P * (vec ? a.N / 4 : a.N)) / 64)),
   };
   const second = await prepareBiasGrad(env, {
     B: P,

@@ -14,7 +14,7 @@
 // NaN-poisoned before each run.
 
 import { describe, expect, it } from 'vitest';
-import { chooseConvAlgo, defaultConvAlgo } from '../../src/engine/conv-tune.js';
+import { chooseConvAlgo, convCandidates, defaultConvAlgo } from '../../src/engine/conv-tune.js';
 import { ShapeError } from '../../src/errors.js';
 import { encodeDispatch, type TensorView } from '../../src/kernels/common.js';
 import {
@@ -378,6 +378,47 @@ describe('conv2d kernels vs float64 reference', () => {
       }),
     ).rejects.toThrow(ShapeError);
     free(env, t);
+  });
+
+  it('offers one-subgroup workgroups, and split-K only for products of very few workgroups', async () => {
+    const { gpu } = await testGpu();
+    const sg: MatmulVariant = { kind: 'sg', wgX: 8, wgY: 4, tm: 16 };
+    const tuning: MatmulTuning = {
+      forward: sg,
+      weightGrad: sg,
+      inputGrad: sg,
+      longK: sg,
+      source: 'forced',
+      key: 'test',
+    };
+    const names = (g: ConvGeometry, form: MatmulForm) =>
+      convCandidates(gpu.device, form, 64, g, tuning)
+        .filter((a) => a.kind === 'implicit')
+        .map((a) => variantName(a.variant));
+    const layer = (H: number, C: number, F: number, k: number, padding: 'same' | 'valid') =>
+      resolveModel({
+        inputShape: [H, H, C],
+        layers: [{ type: 'conv2d', filters: F, kernelSize: k, padding }, { type: 'flatten' }, { units: 1 }],
+        loss: 'mse',
+      }).layers[0].conv!;
+    // LeNet's first weight grad: 6 x 25 outputs, one workgroup even with one subgroup each.
+    expect(names(layer(28, 1, 6, 5, 'same'), 'weightGrad')).toEqual([
+      'sg-8x4-tm16',
+      'sg-8x4',
+      'sg-8x1',
+      'sg-8x1-split2',
+      'sg-8x1-split4',
+      'sg-8x1-tm16',
+      'sg-8x1-tm16-split2',
+      'sg-8x1-tm16-split4',
+    ]);
+    // The CIFAR layer's forward: 16,384 rows make hundreds of workgroups; no split-K.
+    expect(names(layer(16, 32, 64, 3, 'same'), 'forward')).toEqual([
+      'sg-8x4-tm16',
+      'sg-8x4',
+      'sg-8x1',
+      'sg-8x1-tm16',
+    ]);
   });
 
   it('the tuner and the default pick an algorithm that runs', { timeout: SLOW }, async () => {

@@ -331,6 +331,7 @@ describe('bias gradient of an f16 dZ and the weight cast', () => {
     for (const [B, N] of [
       [5, 3],
       [1031, 17],
+      [1031, 16], // vec4<f16> partials
     ]) {
       const dZ = halfArray(new Rng(seedOf(B, N, 3)), B * N);
       const ref = new Float64Array(N);

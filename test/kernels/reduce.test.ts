@@ -56,11 +56,14 @@ describe('reduction kernels vs float64 reference', () => {
   it('bias_grad in two passes for long columns (conv layers): chunk partials, then their sums', async () => {
     const { env } = await testGpu();
     // 512 rows is the first two-pass size; 1031 (prime) leaves a short last chunk; 5000 x 3 is a
-    // conv layer's shape (B*OH*OW rows, few filters).
+    // conv layer's shape (B*OH*OW rows, few filters). N % 4 == 0 takes the vec4 kernel (4, 12:
+    // one and three vec4s per row; 1031 x 4 ends in a short chunk there too).
     for (const [B, N] of [
       [512, 1],
       [1031, 7],
       [5000, 3],
+      [1031, 4],
+      [777, 12],
     ]) {
       for (const exact of [true, false]) {
         const rng = new Rng(seedOf(B, N, exact ? 3 : 2));
@@ -69,6 +72,7 @@ describe('reduction kernels vs float64 reference', () => {
         const db = poisoned(env, N);
         const steps = await prepareBiasGradSteps(env, { B, N, dZ: dzb, db });
         expect(steps).toHaveLength(2);
+        expect(steps[0].label).toBe(N % 4 === 0 ? 'bias_grad_partial4' : 'bias_grad_partial');
         run(env, (pass) => steps.forEach((d) => encodeDispatch(pass, d)));
         const got = await download(env, db);
         free(env, dzb, db);
