@@ -337,9 +337,11 @@ async function directForward(env: KernelEnv, a: ConvForwardArgs): Promise<Dispat
   }
   const outA = sameA ? a.dummies.write : a.a;
   const types = halfAliases({ x_t: a.x, w_t: a.w, z_t: a.z, a_t: sameA ? null : a.a });
-  const consts = { WRITE_A: !sameA, ACT: ACTIVATION_IDS[a.activation], ALPHA: a.alpha ?? 0.01 };
+  // 8 filters per invocation beyond 4: each pixel input loaded once per 8 filters, not per 4.
+  const fpi = g.F > 4 ? 8 : 4;
+  const consts = { WRITE_A: !sameA, ACT: ACTIVATION_IDS[a.activation], ALPHA: a.alpha ?? 0.01, FPI: fpi };
   const pipeline = await env.pipelines.get('conv_direct', 'conv_direct', consts, types);
-  const count = Math.ceil(M / 4) * Math.ceil(g.F / 4);
+  const count = Math.ceil(M / 4) * Math.ceil(g.F / fpi);
   const workgroups = grid2d(env, Math.ceil(count / 64));
   const geo = [B, g.H, g.W, g.C, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.padTop, g.padLeft, g.F, M, count];
   const params = uniformBuffer(

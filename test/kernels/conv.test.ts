@@ -316,9 +316,12 @@ describe('conv2d kernels vs float64 reference', () => {
 
   describe('direct forward', () => {
     const DIRECT: ConvAlgo = { kind: 'direct', variant: DEFAULT_VARIANT };
-    // The first layers of LeNet and the CIFAR preset (the shapes the tuner times it for), and LARGE.
+    // The first layers of LeNet and the CIFAR preset (the shapes the tuner times it for), LARGE,
+    // and 13 filters: 8 per invocation (FPI) past 4 filters, here a full group and one of 5.
+    // CASES add 1 filter (FPI 4), 7 (one group, one filter past F) and 16.
     const FIRST: Case[] = [
       { B: 2, input: [28, 28, 1], F: 6, k: 5, pad: 'same', act: 'relu', prev: 'identity' },
+      { B: 3, input: [9, 11, 2], F: 13, k: 3, pad: 'same', act: 'tanh', prev: 'identity' },
       { B: 2, input: [32, 32, 3], F: 32, k: 3, pad: 'same', act: 'identity', prev: 'identity', bias: false },
       LARGE,
     ];
