@@ -6,7 +6,8 @@
 // (LeNet: 28x28x1 -> 6 5x5 'same', 14x14x6 -> 16 5x5 'valid'), each with the
 // matmul variant the adapter's matmul tuning picks for the equivalent product, the direct kernel
 // in the forward form, and which algorithm
-// and variant src/engine/conv-tune.ts chooses (it also tries the forward form's variant). Times are the fastest of 3 rounds after a warm-up (one submit
+// and variant src/engine/conv-tune.ts chooses (it also tries the forward form's variant, the other
+// row count, and one-subgroup workgroups), with that choice's GFLOP/s. Times are the fastest of 3 rounds after a warm-up (one submit
 // each, awaited with onSubmittedWorkDone); the chooser measures again on its own (1 rep per round).
 
 import { acquireGpu } from '../src/gpu/device.js';
@@ -87,8 +88,10 @@ for (const { name, B, g } of LAYERS) {
       cells.push(pad(`${(convFlops(B, g) / (ms * 1e6)).toFixed(2)} (${ms.toFixed(1)} ms)`, 20));
     } else cells.push(pad('-', 20));
     const pick = await chooseConvAlgo(env, gpu.report, g, B, form, tuning, { cache: false });
+    // The pick timed again as the columns are (it may be a variant no column shows).
+    const pickMs = await timeConv(env, form, B, g, pick, { reps: 2, rounds: 3 });
     console.log(
-      `${pad(name, 22)} ${pad(form, 11)} ${cells.join(' ')} ${pick.kind}${pick.kind === 'direct' ? '' : ` ${variantName(pick.variant)}`}`,
+      `${pad(name, 22)} ${pad(form, 11)} ${cells.join(' ')} ${pick.kind}${pick.kind === 'direct' ? '' : ` ${variantName(pick.variant)}`} ${(convFlops(B, g) / (pickMs * 1e6)).toFixed(2)} (${pickMs.toFixed(1)} ms)`,
     );
   }
 }
