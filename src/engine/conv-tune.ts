@@ -200,13 +200,22 @@ async function measureOrRead(
       // An entry from an older naming scheme: measure again.
     }
   }
-  let best: ConvAlgo | undefined;
-  let bestMs = Infinity;
+  const timed: { algo: ConvAlgo; ms: number }[] = [];
   for (const algo of convCandidates(env.device, form, B, g, tuning)) {
-    const ms = await timeConv(env, form, B, g, algo, { reps: 1, rounds: 3 });
-    if (ms < bestMs) [best, bestMs] = [algo, ms];
+    timed.push({ algo, ms: await timeConv(env, form, B, g, algo, { reps: 1, rounds: 3 }) });
   }
-  const pick = best!;
+  // A run-off between the two fastest, timed in turn: on a shared CPU one candidate's rounds can
+  // all fall in a quiet (or a busy) spell, and with 5-8 candidates a lucky slow one would win
+  // often (lavapipe, 2026-12-04: sg-8x4 picked at 31 ms over sg-8x4-tm16 at 23 ms). Each keeps
+  // its fastest round over both timings.
+  timed.sort((a, b) => a.ms - b.ms);
+  const final = timed.slice(0, 2);
+  for (let r = 0; r < 2 && final.length === 2; r++) {
+    for (const t of final)
+      t.ms = Math.min(t.ms, await timeConv(env, form, B, g, t.algo, { reps: 1, rounds: 2 }));
+  }
+  final.sort((a, b) => a.ms - b.ms);
+  const { algo: pick, ms: bestMs } = final[0];
   if (useCache) {
     const all = await readCache();
     all[key] = { kind: pick.kind, variant: variantName(pick.variant), ms: bestMs.toFixed(3) };
