@@ -101,6 +101,8 @@ export function encodeAll(pass: GPUComputePassEncoder, list: readonly Dispatch[]
 export interface PlanPickers {
   matmul: (form: MatmulForm, B: number, K: number, N: number) => MatmulVariant;
   conv: (g: ConvGeometry, B: number, form: ConvForm) => Promise<ConvAlgo>;
+  /** Rows per partial sum of a dense layer's bias gradient, 0 for one pass (denseBiasChunk). */
+  denseBiasChunk?: number;
 }
 
 /** Storage precision of a plan; 'f16' is mixed precision (see the header). */
@@ -241,6 +243,7 @@ export async function buildPlan(
     stepParams,
     pickMatmul: pick.matmul,
     pickConv: pick.conv,
+    denseBiasChunk: pick.denseBiasChunk ?? 0,
     scratch: () => scratchView,
     alloc,
   };

@@ -22,6 +22,7 @@ import { resolveModel, type ModelSpec, type ResolvedModel } from '../nn/layers.j
 import type { ParamLayout } from '../nn/model.js';
 import { mix32 } from '../rng.js';
 import { convAlgoPicker } from './conv-pick.js';
+import { denseBiasChunk } from '../kernels/reduce.js';
 import { resolveOptimizer, type OptimizerConfig, type ResolvedOptimizer } from '../optim/optimizers.js';
 import { learningRate, validateSchedule, type Schedule } from '../optim/schedules.js';
 import { Rng, type RngState } from '../rng.js';
@@ -502,7 +503,8 @@ export class Trainer {
     const tuning = this.variants;
     const matmul = (form: MatmulForm, b: number, k: number, n: number) => variantFor(tuning, form, b, k, n);
     const conv = convAlgoPicker(this.env, this.gpu, tuning, this.convChoice);
-    return { matmul, conv };
+    const { report } = this.gpu;
+    return { matmul, conv, denseBiasChunk: denseBiasChunk(!report.software && report.kind === 'hardware') };
   }
 
   private plan(B: number): Promise<Plan> {

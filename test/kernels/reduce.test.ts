@@ -5,10 +5,12 @@
 //   clip             sumsq_partial + clip_scale: scale = (min(1, maxNorm / (norm + 1e-6)), norm)
 
 import { describe, expect, it } from 'vitest';
-import { encodeDispatch } from '../../src/kernels/common.js';
+import { encodeDispatch, view } from '../../src/kernels/common.js';
 import {
   CLIP_PARTIALS,
   prepareBiasGrad,
+  biasGradPartialsLength,
+  denseBiasChunk,
   prepareBiasGradSteps,
   prepareClip,
   prepareLossAccumulate,
@@ -83,6 +85,36 @@ describe('reduction kernels vs float64 reference', () => {
         if (exact) expectExact(got, ref, `exact ${label}`);
         else expectAllClose(got, ref, { ...matmulTol(B), l2: 1e-5 }, label);
       }
+    }
+  });
+
+  it("bias_grad in 32-row chunks (a dense layer's batch on a real GPU), partials in a caller's view", async () => {
+    const { env } = await testGpu();
+    expect(denseBiasChunk(true)).toBe(32);
+    expect(denseBiasChunk(false)).toBe(0);
+    // 63 rows stay one pass; 64 is the first two-pass size; 129 leaves a 1-row last chunk; 512 x
+    // 1024 is MLP C's hidden layer. N: 1, 13 (scalar partials), 12 and 1024 (vec4).
+    for (const [B, N] of [
+      [63, 13],
+      [64, 1],
+      [129, 12],
+      [200, 13],
+      [512, 1024],
+    ]) {
+      const rng = new Rng(seedOf(B, N, 32));
+      const dZ = randInts(rng, B * N);
+      const need = biasGradPartialsLength(B, N, 32);
+      expect(need).toBe(B >= 64 ? Math.ceil(B / 32) * N : 0);
+      // The partials start 256 bytes into a poisoned buffer, as a view the plan could hand over.
+      const room = poisoned(env, need + 64);
+      const partials = need > 0 ? view(room.buffer, need, 256) : undefined;
+      const dzb = upload(env, dZ);
+      const db = poisoned(env, N);
+      const steps = await prepareBiasGradSteps(env, { B, N, dZ: dzb, db, chunk: 32, partials });
+      expect(steps).toHaveLength(need > 0 ? 2 : 1);
+      run(env, (pass) => steps.forEach((d) => encodeDispatch(pass, d)));
+      expectExact(await download(env, db), columnSum(dZ, B, N), `bias_grad chunk 32 ${B}x${N}`);
+      free(env, dzb, db, room);
     }
   });
 

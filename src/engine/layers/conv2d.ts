@@ -11,7 +11,7 @@ import {
   prepareConvInputGrad,
   prepareConvWeightGrad,
 } from '../../kernels/conv.js';
-import { prepareBiasGradSteps } from '../../kernels/reduce.js';
+import { biasGradPartialsLength, prepareBiasGradSteps } from '../../kernels/reduce.js';
 import type { Dispatch } from '../../kernels/common.js';
 import type { LayerDispatches, LayerIO, LayerModule, PlanContext } from './types.js';
 
@@ -23,6 +23,13 @@ async function scratchLength(ctx: PlanContext, io: LayerIO): Promise<number> {
     n = Math.max(n, convScratchLength(form, ctx.B, g, await ctx.pickConv(g, ctx.B, form)));
   }
   return n;
+}
+
+/** db = column sums of dZ over B*OH*OW rows, in two passes; the partials are the plan's. */
+function convBiasGrad(ctx: PlanContext, rows: number, F: number, io: LayerIO): Promise<Dispatch[]> {
+  const need = biasGradPartialsLength(rows, F);
+  const partials = need > 0 ? ctx.alloc(need, 'bias-grad-partials') : undefined;
+  return prepareBiasGradSteps(ctx.env, { B: rows, N: F, dZ: io.dOut, db: io.db!, partials });
 }
 
 async function prepare(ctx: PlanContext, io: LayerIO): Promise<LayerDispatches> {
@@ -56,9 +63,7 @@ async function prepare(ctx: PlanContext, io: LayerIO): Promise<LayerDispatches> 
     dummies: ctx.dummies,
   });
   if (hasBias) {
-    backward.push(
-      ...(await prepareBiasGradSteps(ctx.env, { B: B * g.OH * g.OW, N: g.F, dZ: io.dOut, db: io.db! })),
-    );
+    backward.push(...(await convBiasGrad(ctx, B * g.OH * g.OW, g.F, io)));
   }
   if (io.dIn) {
     backward.push(

@@ -24,6 +24,8 @@ export interface PlanContext {
   /** Dropout seed of this trainer. */
   pickMatmul: (form: MatmulForm, B: number, K: number, N: number) => MatmulVariant;
   pickConv: (g: ConvGeometry, B: number, form: ConvForm) => Promise<ConvAlgo>;
+  /** Rows per partial sum of a dense layer's bias gradient; 0 for one pass. */
+  denseBiasChunk: number;
   /** The plan's shared scratch (split-K partials, im2col columns); sized by the plan. */
   scratch: () => TensorView | undefined;
   /** Allocates a plan-owned buffer of n f32/u32 values. */
