@@ -2,7 +2,11 @@
 // bench/gpu/README.md) and writes JSON: adapter, tuned matmul variants, matmul GFLOP/s per form
 // at square sizes, training throughput for workloads A, B, C and the CNNs D, E (with one step's
 // kernel profile each), and one step's kernel profile of C.
-// Usage: node engine-bench.mjs OUT.json [--quick] [--only=matmul,training,cnn,f16,profile]
+// Before any timing, the selftest (src/selftest/run.ts: every kernel family against the float64
+// reference on this adapter, the tuned matmul variants and the default) puts its pass/fail
+// summary and any failing rows in the JSON: the kernels' first run on a real GPU is checked, not
+// only timed.
+// Usage: node engine-bench.mjs OUT.json [--quick] [--only=selftest,matmul,training,cnn,f16,profile]
 // (--only=cnn --quick runs in a few minutes on lavapipe: a check of the CNN side without a GPU).
 
 import { writeFileSync } from 'node:fs';
@@ -17,6 +21,9 @@ import { Trainer } from '../../src/engine/trainer.js';
 import { summariseProfile } from '../../src/engine/profile.js';
 import { WORKLOADS, benchMatmul, benchTraining, syntheticImages } from '../engine.js';
 import { CNN_WORKLOADS, benchCnnEngine, cnnData, cnnInit } from '../cnn.js';
+import { createKernelEnv } from '../../src/kernels/env.js';
+import { chooseMatmulVariants } from '../../src/engine/tune.js';
+import { runSelftest } from '../../src/selftest/run.js';
 
 const out = process.argv[2] ?? 'engine-bench.json';
 const quick = process.argv.includes('--quick');
@@ -33,6 +40,18 @@ const result: Record<string, unknown> = {
   node: process.version,
 };
 const save = () => writeFileSync(out, JSON.stringify(result, null, 2));
+
+// 0. Correctness on this adapter first.
+if (want('selftest')) {
+  const t = await chooseMatmulVariants(createKernelEnv(gpu), gpu.report);
+  const r = await runSelftest(gpu, [t.forward, t.weightGrad, t.inputGrad, t.longK]);
+  const failing = r.results.filter((x) => !x.pass);
+  result.selftest = { passed: r.passed, failed: r.failed, seconds: r.seconds, variants: r.variants, failing };
+  console.log(`selftest: ${r.passed} passed, ${r.failed} failed in ${r.seconds.toFixed(0)} s`);
+  for (const x of failing)
+    console.log(`  FAILED ${x.kernel} ${x.variant} ${x.shape}: ${x.detail ?? x.maxError}`);
+  save();
+}
 
 // 1. Every variant at 1024 per form; the best per form is used for everything after.
 const forms: MatmulForm[] = ['forward', 'weightGrad', 'inputGrad'];

@@ -18,7 +18,13 @@ import {
   type MatmulVariant,
 } from '../kernels/matmul.js';
 import { prepareOptimizer } from '../kernels/optim.js';
-import { CLIP_PARTIALS, prepareBiasGrad, prepareClip } from '../kernels/reduce.js';
+import {
+  CLIP_PARTIALS,
+  biasGradPartialsLength,
+  prepareBiasGrad,
+  prepareBiasGradSteps,
+  prepareClip,
+} from '../kernels/reduce.js';
 import { ACTIVATIONS, type Activation } from '../nn/activations.js';
 import { LOSSES, type LossName } from '../nn/losses.js';
 import { resolveOptimizer, type OptimizerConfig } from '../optim/optimizers.js';
@@ -253,6 +259,24 @@ const reduceFamily: SelftestFamily = {
       h.run([await prepareBiasGrad(h.env, { B, N, dZ: h.upload(dZ), db })]);
       h.compare(
         { kernel: 'bias_grad', shape: `B${B} N${N}` },
+        await h.download(db),
+        columnSum(dZ, B, N),
+        matmulTol(B),
+      );
+      h.free();
+    }
+    // Two passes over row chunks: 32 rows (a dense layer on a real GPU) and 256 (conv layers).
+    for (const [B, N, chunk] of [
+      [129, 12, 32],
+      [512, 1024, 32],
+      [1031, 7, 256],
+    ]) {
+      const dZ = randF32(new Rng(seedOf(B, N, chunk)), B * N);
+      const db = h.poisoned(N);
+      const partials = h.poisoned(biasGradPartialsLength(B, N, chunk));
+      h.run(await prepareBiasGradSteps(h.env, { B, N, dZ: h.upload(dZ), db, chunk, partials }));
+      h.compare(
+        { kernel: `bias_grad ${chunk}-row chunks`, shape: `B${B} N${N}` },
         await h.download(db),
         columnSum(dZ, B, N),
         matmulTol(B),
