@@ -130,7 +130,7 @@ const out = device.createBuffer({
 const src = device.createBuffer({
   label: 'ceiling src',
   size: SRC_FLOATS * 4,
-  usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+  usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
 });
 const srcRng = new Rng(14);
 device.queue.writeBuffer(
@@ -161,6 +161,7 @@ const mixLayout = device.createBindGroupLayout({
     entry(1, 'storage'),
     entry(2, 'read-only-storage'),
     entry(3, 'read-only-storage'),
+    entry(4, 'uniform'),
   ],
 });
 
@@ -196,7 +197,11 @@ async function measure(
     { binding: 1, resource: { buffer: out } },
   ];
   if (isMix)
-    entries.push({ binding: 2, resource: { buffer: src } }, { binding: 3, resource: { buffer: src } });
+    entries.push(
+      { binding: 2, resource: { buffer: src } },
+      { binding: 3, resource: { buffer: src } },
+      { binding: 4, resource: { buffer: src, size: 65536 } },
+    );
   const bindGroup = device.createBindGroup({ label: entryPoint, layout, entries });
   const run = async (iters: number, dispatches: number) => {
     const p = new ArrayBuffer(16);
@@ -356,7 +361,17 @@ interface MixRow extends Measured {
 const mixRows: MixRow[] = [];
 const PATTERNS = fmaOnly
   ? []
-  : ['vec4', 'vec4_strided', 'scalar', 'scalar_strided', 'uniform', 'shared', 'shared_same'];
+  : [
+      'vec4',
+      'vec4_strided',
+      'scalar',
+      'scalar_strided',
+      'uniform',
+      'ubo_vec4',
+      'ubo_uniform',
+      'shared',
+      'shared_same',
+    ];
 if (hasSubgroups && !fmaOnly) PATTERNS.push('broadcast');
 // [L, ACC, REP]: matmul_sg's ratio (5 loads / 128 FMAs), matmul_reg's (8 / 64), then a sweep
 // from 1 load per vec4 FMA to 1 per 16 vec4 FMAs.

@@ -56,6 +56,7 @@ const report: Record<string, unknown> = {
     kind: gpu.report.kind,
     origin: gpu.report.origin,
     features: gpu.report.features,
+    driverThreads: gpu.report.driverThreads ?? null,
   },
   versions: {
     engine: pkg.version,
@@ -65,7 +66,13 @@ const report: Record<string, unknown> = {
   },
   matmulTuning: describeTuning(tuning),
 };
-console.log(`adapter: ${gpu.report.name} (${gpu.report.origin})`);
+const lpThreads = gpu.report.driverThreads;
+console.log(
+  `adapter: ${gpu.report.name} (${gpu.report.origin})` +
+    (lpThreads
+      ? `; llvmpipe worker threads: ${lpThreads.threads} (set by ${lpThreads.source === 'engine' ? 'the engine' : 'LP_NUM_THREADS'})`
+      : ''),
+);
 console.log(`matmul variants: ${describeTuning(tuning)}`);
 const table: string[][] = [];
 const ratios: Record<string, number> = {};

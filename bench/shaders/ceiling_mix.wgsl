@@ -16,9 +16,13 @@
 //   scalar          src[row * 256 + li]            adjacent floats, splat to a vec4 for the FMAs
 //   scalar_strided  src[li * 1024 + row']          each lane its own row, 4 KiB apart
 //   uniform         src4[row * 64 + wid % 64]      one address for the whole workgroup
+//   ubo_vec4        ubo4[(row % 64) * 64 + li]     as vec4, from a uniform buffer (the first 64 KiB)
+//   ubo_uniform     ubo4[(row % 64) * 64 + wid % 64]   as uniform, from the uniform buffer
 //   shared          tile[(row * 64 + li) % 1024]   workgroup memory filled once before a barrier
 //   shared_same     tile[row % 1024]               workgroup memory, one address for all lanes
-// (broadcast and the matmul_sg model live in ceiling_subgroup.wgsl.)
+// (broadcast and the matmul_sg model live in ceiling_subgroup.wgsl.) Why the uniform buffer: in
+// llvmpipe a per-lane storage load is a loop over the lanes with a bounds-check branch per
+// component, a uniform-buffer gather is branch-free; measured, it is only ~15% cheaper.
 
 struct MixParams {
   iters: u32,
@@ -32,6 +36,8 @@ struct MixParams {
 // One buffer bound twice, as floats and as vec4s (read-only aliasing is allowed).
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 @group(0) @binding(3) var<storage, read> src4: array<vec4<f32>>;
+// The first 64 KiB of the same source as a uniform buffer (64 rows of 64 vec4).
+@group(0) @binding(4) var<uniform> ubo4: array<vec4<f32>, 4096>;
 
 override L: u32 = 5u;
 override ACC: u32 = 8u;
@@ -131,6 +137,35 @@ fn mix_uniform(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) 
   for (var t = 0u; t < mp.iters; t++) {
     for (var j = 0u; j < L; j++) {
       v[j] = src4[row_of(t, j) * 64u + col];
+    }
+    mix(&acc, &v);
+  }
+  finish(&acc, wid.x * 64u + li);
+}
+
+@compute @workgroup_size(64)
+fn mix_ubo_vec4(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  var acc: array<vec4<f32>, 16>;
+  var v: array<vec4<f32>, 8>;
+  init_acc(&acc);
+  for (var t = 0u; t < mp.iters; t++) {
+    for (var j = 0u; j < L; j++) {
+      v[j] = ubo4[(row_of(t, j) & 63u) * 64u + li];
+    }
+    mix(&acc, &v);
+  }
+  finish(&acc, wid.x * 64u + li);
+}
+
+@compute @workgroup_size(64)
+fn mix_ubo_uniform(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  var acc: array<vec4<f32>, 16>;
+  var v: array<vec4<f32>, 8>;
+  init_acc(&acc);
+  let col = wid.x & 63u;
+  for (var t = 0u; t < mp.iters; t++) {
+    for (var j = 0u; j < L; j++) {
+      v[j] = ubo4[(row_of(t, j) & 63u) * 64u + col];
     }
     mix(&acc, &v);
   }

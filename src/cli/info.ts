@@ -30,6 +30,11 @@ export async function runInfo(args: ParsedArgs, ctx: CliContext): Promise<number
       `adapter      ${r.name}`,
       `kind         ${r.kind}${r.software ? ' (software, runs on the CPU)' : ''}`,
       `origin       ${r.origin}`,
+      ...(r.driverThreads
+        ? [
+            `cpu threads  ${r.driverThreads.threads} llvmpipe workers (${r.driverThreads.source === 'engine' ? '4 per core, set by the engine; set LP_NUM_THREADS to choose' : 'from LP_NUM_THREADS'})`,
+          ]
+        : []),
       `vendor       ${r.vendor || '-'}   architecture ${r.architecture || '-'}`,
       `features     ${r.features.join(', ') || '(none)'}`,
       `kernels      ${describeVariants(all)} [${choice.source}]`,

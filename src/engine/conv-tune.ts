@@ -22,6 +22,7 @@
 import { ConfigError } from '../errors.js';
 import type { AdapterReport } from '../gpu/device.js';
 import { USAGE } from '../gpu/buffers.js';
+import { driverThreadsKey } from '../gpu/driver-threads.js';
 import { encodeDispatch, view, type KernelEnv, type TensorView } from '../kernels/common.js';
 import {
   convGemmShape,
@@ -173,7 +174,7 @@ export function chooseConvAlgo(
   const names = convCandidates(env.device, form, B, g, tuning).map(
     (a) => `${a.kind} ${variantName(a.variant)}`,
   );
-  const key = `${report.name} | ${report.description} | conv ${hash()} | ${shapeKey(g, B, form)} | ${names.join(',')}`;
+  const key = `${report.name} | ${report.description}${driverThreadsKey(report)} | conv ${hash()} | ${shapeKey(g, B, form)} | ${names.join(',')}`;
   let p = memory.get(key);
   if (!p) {
     p = measureOrRead(env, key, g, B, form, tuning, opts.cache ?? true);

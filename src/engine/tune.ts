@@ -16,6 +16,7 @@
 import { ConfigError } from '../errors.js';
 import type { AdapterReport } from '../gpu/device.js';
 import { USAGE } from '../gpu/buffers.js';
+import { driverThreadsKey } from '../gpu/driver-threads.js';
 import { encodeDispatch, view, type KernelEnv, type TensorView } from '../kernels/common.js';
 import {
   MATMUL_VARIANTS,
@@ -99,7 +100,7 @@ export async function chooseMatmulVariants(
   report: AdapterReport,
   opts: ChooseOptions = {},
 ): Promise<MatmulTuning> {
-  const key = `${report.name} | ${report.description} | matmul.wgsl ${fnv1a(`${SHADERS.matmul ?? ''}${SHADERS.matmul_sg ?? ''}`)}`;
+  const key = `${report.name} | ${report.description} | matmul.wgsl ${fnv1a(`${SHADERS.matmul ?? ''}${SHADERS.matmul_sg ?? ''}`)}${driverThreadsKey(report)}`;
   const forced = opts.force ?? envVariable('WGT_MATMUL_VARIANT');
   if (forced) {
     const v = typeof forced === 'string' ? parseVariant(forced) : forced;

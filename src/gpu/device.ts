@@ -6,6 +6,7 @@
 // instance. A user who set VK_ICD_FILENAMES / VK_DRIVER_FILES themselves is respected.
 
 import { DeviceLostError, GpuValidationError, WebGPUUnavailableError } from '../errors.js';
+import { applyDriverThreads, type DriverThreads } from './driver-threads.js';
 
 export interface AdapterReport {
   /** One line naming the adapter, e.g. "mesa software llvmpipe (Mesa 25.0.7)". */
@@ -21,6 +22,8 @@ export interface AdapterReport {
   limits: Record<string, number>;
   /** Where the adapter came from: 'browser', 'node', or 'node (software fallback: lavapipe)'. */
   origin: string;
+  /** lavapipe in Node only: its compute worker threads (LP_NUM_THREADS; see driver-threads.ts). */
+  driverThreads?: DriverThreads;
 }
 
 export interface AcquireOptions {
@@ -62,6 +65,11 @@ let noticeShown = false;
 async function nodeFs(): Promise<typeof import('node:fs')> {
   const name = 'node:fs';
   return (await import(/* @vite-ignore */ name)) as typeof import('node:fs');
+}
+async function nodeCores(): Promise<number> {
+  const name = 'node:os';
+  const os = (await import(/* @vite-ignore */ name)) as typeof import('node:os');
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 const liveInstances: GPU[] = [];
 
@@ -123,7 +131,11 @@ async function existing(paths: readonly string[]): Promise<string | undefined> {
   return paths.find((p) => fs.existsSync(p));
 }
 
-async function nodeAdapter(opts: AcquireOptions): Promise<{ adapter: GPUAdapter; origin: string }> {
+async function nodeAdapter(
+  opts: AcquireOptions,
+): Promise<{ adapter: GPUAdapter; origin: string; driverThreads: DriverThreads }> {
+  // Before any Dawn instance exists: llvmpipe reads its thread count once, at screen creation.
+  const driverThreads = applyDriverThreads(process.env, await nodeCores());
   const { create } = await nodeGpu();
   const log = opts.log ?? ((m: string) => console.warn(m));
   const request = async () => {
@@ -138,7 +150,7 @@ async function nodeAdapter(opts: AcquireOptions): Promise<{ adapter: GPUAdapter;
 
   if (!opts.software) {
     const adapter = userChoseIcd || !(await onlySoftwareIcds()) ? await request() : null;
-    if (adapter) return { adapter, origin: userChoseIcd ? 'node (VK_ICD_FILENAMES)' : 'node' };
+    if (adapter) return { adapter, origin: userChoseIcd ? 'node (VK_ICD_FILENAMES)' : 'node', driverThreads };
     if (userChoseIcd) {
       throw new WebGPUUnavailableError(
         `No WebGPU adapter from the Vulkan driver named by VK_ICD_FILENAMES/VK_DRIVER_FILES ` +
@@ -159,7 +171,7 @@ async function nodeAdapter(opts: AcquireOptions): Promise<{ adapter: GPUAdapter;
         );
         noticeShown = true;
       }
-      return { adapter, origin: `node (software: ${name})` };
+      return { adapter, origin: `node (software: ${name})`, driverThreads };
     }
   }
   throw new WebGPUUnavailableError(
@@ -184,6 +196,7 @@ export async function acquireGpu(opts: AcquireOptions = {}): Promise<GpuDevice> 
   const inBrowser = typeof navigator !== 'undefined' && 'gpu' in navigator && typeof window !== 'undefined';
   let adapter: GPUAdapter | null;
   let origin: string;
+  let driverThreads: DriverThreads | undefined;
   if (
     inBrowser ||
     (typeof navigator !== 'undefined' && 'gpu' in navigator && typeof process === 'undefined')
@@ -200,7 +213,7 @@ export async function acquireGpu(opts: AcquireOptions = {}): Promise<GpuDevice> 
       );
     }
   } else if (typeof process !== 'undefined' && process.versions?.node) {
-    ({ adapter, origin } = await nodeAdapter(opts));
+    ({ adapter, origin, driverThreads } = await nodeAdapter(opts));
   } else {
     throw new WebGPUUnavailableError(
       `WebGPU is not available in this environment (no navigator.gpu). ${INSTALL_HINT}`,
@@ -227,6 +240,7 @@ export async function acquireGpu(opts: AcquireOptions = {}): Promise<GpuDevice> 
     },
   });
   const report = reportFor(adapter, origin);
+  if (report.kind === 'lavapipe' && driverThreads) report.driverThreads = driverThreads;
 
   let lostError: DeviceLostError | undefined;
   let firstError: GpuValidationError | undefined;
