@@ -29,6 +29,18 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
     },
   },
+  // Size budgets, as tinygrad keeps a line budget in CI: a file a reader can hold in mind, and
+  // functions that do one thing. Test files keep the file budget; their describe() callbacks group
+  // cases rather than compute, so the per-function budget applies to the code under test only.
+  {
+    files: ['**/*.ts', '**/*.js', '**/*.mjs'],
+    rules: { 'max-lines': ['error', { max: 500 }] },
+  },
+  {
+    files: ['**/*.ts', '**/*.js', '**/*.mjs'],
+    ignores: ['test/**'],
+    rules: { 'max-lines-per-function': ['error', { max: 120 }] },
+  },
   {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },

@@ -7,14 +7,14 @@
 import { readFile } from 'node:fs/promises';
 import type { AugmentOptions } from '../data/augment.js';
 import { TTA_CHOICES, TTA_HELP, type TtaChoice } from './tta.js';
-import type { Activation } from '../nn/activations.js';
+import { ACTIVATIONS, type Activation } from '../nn/activations.js';
 import { INITS, type Init } from '../nn/init.js';
 import type { DenseLayerSpec as LayerSpec, DenseModelSpec } from '../nn/model.js';
 import type { LayerSpec as LayerSpecAny, ModelSpec } from '../nn/layers.js';
 import { ARCHS, archSpec, customSpec, readModelJson, type Arch } from './arch.js';
 
 export { readModelJson as readModelJsonFile };
-import type { LossName } from '../nn/losses.js';
+import { LOSSES, type LossName } from '../nn/losses.js';
 import type { MatmulForm, MatmulVariant } from '../kernels/matmul.js';
 import type { OptimizerConfig, OptimizerName } from '../optim/optimizers.js';
 import type { Schedule } from '../optim/schedules.js';
@@ -99,14 +99,15 @@ export const TRAIN_CONFIG_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'activation',
     type: 'choice',
-    choices: ['relu', 'leaky_relu', 'gelu', 'tanh', 'sigmoid', 'identity'],
+    // softmax belongs to the output layer, which the loss chooses.
+    choices: ACTIVATIONS.filter((a) => a !== 'softmax'),
     default: 'relu',
     help: 'activation of the hidden layers',
   },
   {
     name: 'loss',
     type: 'choice',
-    choices: ['auto', 'softmax-ce', 'bce', 'mse'],
+    choices: ['auto', ...LOSSES],
     default: 'auto',
     help: 'loss; auto = bce with one sigmoid output for 2 classes, else softmax-ce',
   },

@@ -17,19 +17,13 @@
 //              dZ = S ⊙ (dA - rowsum(dA ⊙ S))
 
 import { ConfigError } from '../errors.js';
+// The names are the engine's one vocabulary (src/nn); the maths below is written independently.
+import { ACTIVATIONS, type Activation } from '../nn/activations.js';
 import { checkDims, checkLength, type NumArray } from './check.js';
 
-export type ActivationName = 'identity' | 'relu' | 'leaky_relu' | 'sigmoid' | 'tanh' | 'gelu' | 'softmax';
+export type ActivationName = Activation;
 
-export const ACTIVATION_NAMES: readonly ActivationName[] = [
-  'identity',
-  'relu',
-  'leaky_relu',
-  'sigmoid',
-  'tanh',
-  'gelu',
-  'softmax',
-];
+export const ACTIVATION_NAMES: readonly ActivationName[] = ACTIVATIONS;
 
 export interface ActivationOptions {
   /** Negative slope of leaky_relu; default 0.01. Ignored by the other activations. */

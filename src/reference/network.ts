@@ -17,6 +17,8 @@
 
 import { ConfigError, ShapeError } from '../errors.js';
 import type { Rng } from '../rng.js';
+// The loss names are the engine's one vocabulary (src/nn); the maths here is written independently.
+import type { LossName } from '../nn/losses.js';
 import {
   activationBackward,
   activationForward,
@@ -38,7 +40,7 @@ import {
 } from './optim.js';
 import { globalNorm } from './reduce.js';
 
-export type LossName = 'bce' | 'softmax-ce' | 'mse';
+export type { LossName };
 
 export interface LayerSpec {
   units: number;

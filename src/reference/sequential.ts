@@ -26,6 +26,9 @@
 // Gradients are fresh arrays each step (overwrite, never accumulate).
 
 import { ConfigError, ShapeError } from '../errors.js';
+// Names (layer types, losses) come from the engine's one vocabulary; no engine code is imported.
+import type { LayerType } from '../nn/layer-types.js';
+import type { LossName } from '../nn/losses.js';
 import { activationBackward, activationForward, type ActivationName } from './activations.js';
 import {
   batchNormBackward,
@@ -57,8 +60,7 @@ import {
 } from './pool.js';
 import { globalNorm } from './reduce.js';
 
-export type RefLayerType =
-  'dense' | 'conv2d' | 'maxpool2d' | 'avgpool2d' | 'globalavgpool' | 'batchnorm' | 'dropout' | 'flatten';
+export type RefLayerType = LayerType;
 
 export interface RefLayer {
   type: RefLayerType;
@@ -83,7 +85,7 @@ export interface RefLayer {
 export interface RefModel {
   layers: RefLayer[];
   /** The loss sits in the spec, where src/nn/layers.ts ResolvedModel keeps it. */
-  spec: { loss: 'bce' | 'softmax-ce' | 'mse' };
+  spec: { loss: LossName };
   inputSize: number;
   outputSize: number;
 }
