@@ -68,6 +68,15 @@ export class DatasetFormatError extends EngineError {
 /** A known dataset could not be found locally or downloaded. */
 export class DatasetNotFoundError extends EngineError {}
 
+/**
+ * A folder given as a dataset is laid out as none of the formats the library opens (IDX files,
+ * class folders, a shard set), or its train and test splits disagree; `file` is the folder.
+ */
+export class DatasetLayoutError extends DatasetFormatError {}
+
+/** Data holds classes that a model does not know (evaluating a model on other data). */
+export class ClassMismatchError extends EngineError {}
+
 /** A model or checkpoint file is malformed, hostile or does not match the architecture. */
 export class ModelFormatError extends EngineError {
   constructor(
@@ -110,6 +119,8 @@ for (const [name, cls] of Object.entries({
   NonFiniteLossError,
   DatasetFormatError,
   DatasetNotFoundError,
+  DatasetLayoutError,
+  ClassMismatchError,
   ModelFormatError,
   DataLoaderStateError,
   FileTooLargeError,

@@ -1,11 +1,14 @@
 // "Bring your own images" (runs in the training worker): a dropped or picked folder with one
 // subfolder per class ("flowers/rose/a.jpg"), optionally split as train/<class>/ and test/<class>/.
-// Each picture is decoded by the browser (createImageBitmap) and resized on an OffscreenCanvas to
-// the chosen [h, w, c] (c = 1: grey by Rec. 601 luma). Files that are not pictures, or do not
-// decode, are listed with why and skipped; only an empty result is an error. Without a test/
-// folder a seeded sixth of the pictures (at most 1000) is held out for testing.
+// Each picture is decoded by the browser (the library's browserImageDecoder) and resized to the
+// chosen [h, w, c] by the library's preprocessing (c = 1: grey by Rec. 601 luma), the same steps
+// the command line takes, so a picture is the same record here and there. Files that are not
+// pictures, or do not decode, are listed with why and skipped; only an empty result is an error.
+// Without a test/ folder a seeded sixth of the pictures (at most 1000) is held out for testing.
 
 import { DatasetFormatError, Rng, type ImageSet } from '../../src/index.js';
+import { browserImageDecoder } from '../../src/data/decode-browser.js';
+import { preprocessImage } from '../../src/data/preprocess.js';
 import type { LoadedDataset } from './data.js';
 import type { BadFile, FolderFile } from './protocol.js';
 
@@ -20,34 +23,15 @@ interface Entry {
   className: string;
 }
 
-/** Decodes one picture into `out` (h*w*c bytes, NHWC); throws when the browser cannot decode it. */
+/** Decodes one picture into `out` (h*w*c bytes, NHWC); throws when it cannot be decoded. */
 export async function decodeResized(
   file: Blob,
   [h, w, c]: readonly [number, number, number],
   out: Uint8Array,
 ): Promise<void> {
-  const bitmap = await createImageBitmap(file);
-  try {
-    const canvas = new OffscreenCanvas(w, h);
-    const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
-    ctx.imageSmoothingEnabled = true;
-    ctx.imageSmoothingQuality = 'high';
-    ctx.drawImage(bitmap, 0, 0, w, h);
-    const rgba = ctx.getImageData(0, 0, w, h).data;
-    for (let p = 0; p < h * w; p++) {
-      const r = rgba[4 * p];
-      const g = rgba[4 * p + 1];
-      const b = rgba[4 * p + 2];
-      if (c === 1) out[p] = Math.round(0.299 * r + 0.587 * g + 0.114 * b);
-      else {
-        out[3 * p] = r;
-        out[3 * p + 1] = g;
-        out[3 * p + 2] = b;
-      }
-    }
-  } finally {
-    bitmap.close();
-  }
+  const name = file instanceof File ? file.name : 'picture';
+  const raw = await browserImageDecoder.decode(new Uint8Array(await file.arrayBuffer()), name);
+  out.set(preprocessImage(raw, { size: [h, w], channels: c === 1 ? 1 : 3, mode: 'resize' }));
 }
 
 /** Sorts the files into splits and classes; what cannot be placed goes to `bad`. */

@@ -1,5 +1,7 @@
-// The decode step behind a small interface, so Node (pure-JS decoders, decode-js.ts) and the
-// browser (its own decoders, decode-browser.ts) share the same folder walking and preprocessing.
+// The decode step behind a small interface: Node decodes with pure-JS decoders (decode-js.ts;
+// decode-pool.ts runs them on worker threads), the demo with the browser's own (decode-browser.ts), and
+// both hand the pixels to the same preprocessing (preprocess.ts), so a picture becomes the same
+// record in the command line, the API and the demo.
 import { DatasetFormatError, NotAnImageError } from '../errors.js';
 
 /** A decoded image at its native size: 8-bit samples, interleaved. */
@@ -17,7 +19,10 @@ export interface DecodeLimits {
 }
 
 export interface ImageDecoder {
-  /** Decodes PNG or JPEG bytes; throws DatasetFormatError naming `name` on bad input. */
+  /**
+   * Decodes PNG or JPEG bytes (the browser's decoder also GIF, WebP, BMP and AVIF); throws
+   * DatasetFormatError naming `name` on bad input.
+   */
   decode(bytes: Uint8Array, name: string, limits?: DecodeLimits): Promise<RawImage>;
 }
 

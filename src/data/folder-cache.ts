@@ -1,5 +1,5 @@
 // Image folders from disk at scale (Node only): decode once on worker threads, keep the decoded
-// records in a cache in the shards format (shards.ts), and load that on later runs.
+// records in a cache in the shards format (shard-format.ts), and load that on later runs.
 //
 // The cache slot of a folder is named by sha256(resolved folder path, decode options), so each
 // folder and option set has one slot. The slot's folder.json holds a contents key, sha256 over
@@ -30,7 +30,8 @@ import { assembleImageFolder, checkClassesFound, listImageFolder } from './image
 import type { FolderFile, ImageFolderSet } from './imagefolder.js';
 import type { ResizeMode } from './preprocess.js';
 import { nodeFolderSource } from './readers-node.js';
-import { ShardSet, ShardWriter } from './shards.js';
+import { ShardWriter } from './shard-writer.js';
+import { ShardSet } from './shards.js';
 
 export interface CachedFolderOptions {
   size: [number, number];

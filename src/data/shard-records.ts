@@ -14,7 +14,8 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ConfigError, DatasetFormatError } from '../errors.js';
-import { SHARD_HEADER_BYTES, ShardSet, shardLabelsOffset } from './shards.js';
+import { SHARD_HEADER_BYTES, shardLabelsOffset } from './shard-format.js';
+import { ShardSet } from './shards.js';
 
 /** What the reading code needs (plain data: it crosses to the worker thread). */
 export interface ShardLayout {

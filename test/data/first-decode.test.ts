@@ -11,11 +11,12 @@ import path from 'node:path';
 import { encode as encodePng } from 'fast-png';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/cli/args.js';
-import { loadData } from '../../src/cli/data.js';
+import { loadData } from '../../src/cli/data-flags.js';
 import { decodeFilesInOrder } from '../../src/data/decode-pool.js';
 import { readImageFolderCached } from '../../src/data/folder-cache.js';
 import { readImageFolderFromDisk } from '../../src/data/readers-node.js';
-import { ShardSet, ShardWriter, writeShards } from '../../src/data/shards.js';
+import { ShardWriter, writeShards } from '../../src/data/shard-writer.js';
+import { ShardSet } from '../../src/data/shards.js';
 import { ConfigError, DatasetFormatError } from '../../src/errors.js';
 import { Rng } from '../../src/rng.js';
 

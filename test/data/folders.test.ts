@@ -8,7 +8,7 @@ import path from 'node:path';
 import { encode as encodePng } from 'fast-png';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/cli/args.js';
-import { loadData, matchClasses } from '../../src/cli/data.js';
+import { loadData, matchClasses } from '../../src/cli/data-flags.js';
 import { decodeFiles } from '../../src/data/decode-pool.js';
 import { readImageFolderCached } from '../../src/data/folder-cache.js';
 import { readImageFolderFromDisk } from '../../src/data/readers-node.js';

@@ -1,18 +1,15 @@
-// Seeds for every random choice in the data pipeline, derived from (seed, stream tag, ...coordinates)
-// rather than drawn from one long-lived generator. That is what makes a resume exact: the order of
-// epoch e, or the augmentation of batch k, depends only on those numbers and never on how many
-// draws happened before, so a checkpoint only has to store {seed, epoch, batchIndex}.
+// Seeds for the data library's random choices (the validation split and each epoch's order), derived
+// from (seed, stream tag, ...coordinates) rather than drawn from one long-lived generator. That is
+// what makes a resume exact: the order of epoch e depends only on those numbers and never on how
+// many draws happened before, so a checkpoint only has to store {seed, epoch, batchIndex}.
+// (Augmentation draws come from counterHash in src/rng.ts, keyed the same way; see augment.ts.)
 
 import { Rng } from '../rng.js';
 
-/** Stream tags: distinct constants so the shuffle and augmentation streams never coincide. */
+/** Stream tags: distinct constants so the split and shuffle streams never coincide. */
 export const SeedTag = {
   epochOrder: 0x51ed_0001,
   split: 0x51ed_0002,
-  augment: 0x51ed_0003,
-  shardOrder: 0x51ed_0004,
-  shardLocal: 0x51ed_0005,
-  shuffleBuffer: 0x51ed_0006,
 } as const;
 
 // murmur3's 32-bit finaliser: every input bit flips about half the output bits.

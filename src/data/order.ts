@@ -1,10 +1,11 @@
-// Which samples a run trains on and in what order: the seeded split and the per-epoch order, shared
-// by the in-memory loader (dataset.ts) and the engine's fit (src/engine/trainer.ts), so both walk
-// a dataset the same way. Both derive from (seed, stream tag, epoch) only (pipeline-seed.ts), so a
-// checkpoint that stores the seed and the (epoch, batch) position resumes onto the same batches.
+// Which samples a run trains on and in what order: the seeded split and the per-epoch order that
+// the engine's fit (src/engine/trainer.ts) walks, for resident and streamed data alike (a batch
+// source only answers "give me records ids[0..n)"). Both derive from (seed, stream tag, epoch) only
+// (seed.ts), so a checkpoint that stores the seed and the (epoch, batch) position resumes onto the
+// same batches.
 
 import { ConfigError } from '../errors.js';
-import { deriveRng, SeedTag } from './pipeline-seed.js';
+import { deriveRng, SeedTag } from './seed.js';
 
 /**
  * A seeded split of `count` samples: `validation` holds `nValidation` of them, drawn as the first

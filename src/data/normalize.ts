@@ -7,11 +7,11 @@
 // mean/std are in [0, 1] units (torchvision convention: MNIST is mean 0.1307, std 0.3081) so the
 // numbers a user reads in papers can be pasted in unchanged.
 //
-// applyNormalization goes through a 256-entry table per channel, computed in float64 and rounded
-// once to float32: the result is the correctly rounded float32 of the float64 formula, which is both
-// faster than arithmetic per pixel and exactly checkable in tests.
+// It is applied as y = byte * mul[c] + add[c] (normalizationMulAdd): by the GPU's gather kernels,
+// and by the demo for a single picture, so every path uses the same coefficients.
 
 import { ConfigError, ShapeError } from '../errors.js';
+import type { ImageSet } from './types.js';
 
 // Type aliases, not interfaces: they carry an implicit index signature, so a normalisation is
 // assignable to the JSON types of the model-file metadata it is saved in.
@@ -79,92 +79,6 @@ function numberArray(value: unknown, name: string): number[] {
   return (value as number[]).slice();
 }
 
-/** Number of interleaved channels the normalisation is tied to (1 for 'scale', which works for any). */
-export function normalizationChannels(norm: Normalization): number {
-  return norm.kind === 'scale' ? 1 : norm.mean.length;
-}
-
-// Tables keyed by the normalisation object: callers pass the same object for every batch, so the
-// table is built once. Normalisation objects are treated as immutable after first use.
-const tables = new WeakMap<Normalization, Float32Array>();
-
-/** The float32 value of every (channel, byte) pair, laid out [channel * 256 + byte]. */
-export function normalizationTable(norm: Normalization): Float32Array {
-  let t = tables.get(norm);
-  if (t) return t;
-  const n = validateNormalization(norm);
-  if (n.kind === 'scale') {
-    t = new Float32Array(256);
-    for (let v = 0; v < 256; v++) t[v] = v / 255;
-  } else {
-    const C = n.mean.length;
-    t = new Float32Array(256 * C);
-    for (let c = 0; c < C; c++) {
-      for (let v = 0; v < 256; v++) t[c * 256 + v] = (v / 255 - n.mean[c]) / n.std[c];
-    }
-  }
-  tables.set(norm, t);
-  return t;
-}
-
-/**
- * Normalises uint8 NHWC bytes (one record or several back to back) into float32.
- * Writes `bytes.length` values into `out` starting at `outOffset` (allocating `out` when omitted)
- * and returns `out`. Byte k belongs to channel k % C, so `bytes` must start at a pixel boundary.
- */
-export function applyNormalization(
-  bytes: Uint8Array,
-  norm: Normalization,
-  out?: Float32Array,
-  outOffset = 0,
-): Float32Array {
-  const dst = out ?? new Float32Array(bytes.length);
-  normalizeRange(bytes, 0, bytes.length, norm, dst, outOffset);
-  return dst;
-}
-
-/**
- * applyNormalization of bytes [srcOffset, srcOffset + n) of `src` into `dst` at `dstOffset`; taking
- * offsets instead of views keeps the per-record hot loops free of allocation.
- */
-export function normalizeRange(
-  src: Uint8Array,
-  srcOffset: number,
-  n: number,
-  norm: Normalization,
-  dst: Float32Array,
-  dstOffset: number,
-): void {
-  const table = normalizationTable(norm);
-  const C = table.length / 256;
-  if (srcOffset < 0 || srcOffset + n > src.length) {
-    throw new ShapeError(
-      `applyNormalization: input holds ${src.length} bytes, cannot read ${n} at ${srcOffset}`,
-    );
-  }
-  if (n % C !== 0) {
-    throw new ShapeError(`applyNormalization: ${n} bytes is not a whole number of ${C}-channel pixels`);
-  }
-  if (dstOffset < 0 || dstOffset + n > dst.length) {
-    throw new ShapeError(
-      `applyNormalization: output holds ${dst.length} floats, cannot write ${n} at offset ${dstOffset}`,
-    );
-  }
-  const d = dstOffset - srcOffset;
-  const end = srcOffset + n;
-  if (C === 1) {
-    for (let i = srcOffset; i < end; i++) dst[d + i] = table[src[i]];
-  } else if (C === 3) {
-    for (let i = srcOffset; i < end; i += 3) {
-      dst[d + i] = table[src[i]];
-      dst[d + i + 1] = table[256 + src[i + 1]];
-      dst[d + i + 2] = table[512 + src[i + 2]];
-    }
-  } else {
-    for (let i = 0; i < n; i++) dst[dstOffset + i] = table[(i % C) * 256 + src[srcOffset + i]];
-  }
-}
-
 /**
  * Exact per-channel statistics from byte histograms: counting is integer-exact, and the mean and
  * variance are then computed from 256 bins in float64 (two passes), so there is no accumulation error
@@ -216,19 +130,6 @@ export class PixelHistogram {
     }
     return { mean, std };
   }
-
-  /** Mean and population std per channel in [0, 1] units. Throws ConfigError for a constant channel. */
-  toNormalization(): StandardizeNormalization {
-    const { mean, std } = this.statistics();
-    const c = std.findIndex((s) => s === 0);
-    if (c >= 0) {
-      throw new ConfigError(
-        `channel ${c} has the same value (${mean[c] * 255}) in every pixel, so its std is 0 and it cannot be standardised; ` +
-          `use normalization {kind:'scale'} or pass mean/std explicitly`,
-      );
-    }
-    return { kind: 'standardize', mean, std };
-  }
 }
 
 /**
@@ -268,6 +169,11 @@ export function computeNormalization(
   const hist = new PixelHistogram(channels);
   hist.add(images);
   return histogramNormalization(hist);
+}
+
+/** computeNormalization of the records of an ImageSet held in memory. */
+export function imageSetNormalization(s: ImageSet, kind: 'standardize' | 'scale'): Normalization {
+  return computeNormalization(s.images, s.channels, kind);
 }
 
 /**
