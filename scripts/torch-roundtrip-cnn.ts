@@ -8,7 +8,9 @@
 
 import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { computeNormalization, parseNormalization, toTrainingData } from '../src/cli/data.js';
+import { parseNormalization } from '../src/cli/data-flags.js';
+import { toTrainingData } from '../src/data/batches.js';
+import { imageSetNormalization as computeNormalization } from '../src/data/normalize.js';
 import { loadDataset } from '../src/data/known.js';
 import { Trainer } from '../src/engine/trainer.js';
 import { acquireGpu } from '../src/gpu/device.js';

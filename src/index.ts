@@ -48,3 +48,44 @@ export { parseIdx, parseIdxImages, parseIdxLabels } from './data/idx.js';
 export { parseCatHdf5 } from './data/hdf5.js';
 export { decodeSafetensors, encodeSafetensors } from './io/safetensors.js';
 export { loadCheckpoint, loadModel, saveCheckpoint, saveModel } from './io/modelfile.js';
+// A training run as the CLI does it (checkpoints, resume, metrics, stops, test evaluation with TTA).
+export {
+  TrainingRun,
+  runTraining,
+  type EpochInfo,
+  type RunConfig,
+  type RunControl,
+  type RunData,
+  type RunMeta,
+  type RunOptions,
+  type RunResult,
+} from './engine/run.js';
+export { MemoryRunStore, type MetricRecord, type RunStore } from './engine/run-store.js';
+export {
+  DivergedError,
+  LIBRARY_ADVICE,
+  RunDeviceLostError,
+  RunGuard,
+  type RunAdvice,
+} from './engine/run-guard.js';
+export {
+  TTA_CHOICES,
+  addScores,
+  evaluateTest,
+  evaluateWithFlip,
+  meanOfViews,
+  mirrorImages,
+  predictBothViews,
+  resolveTta,
+  scoreProbabilities,
+  storedTta,
+  trainedWithFlip,
+  ttaForModel,
+  type ScoreSums,
+  type TestResult,
+  type Tta,
+  type TtaChoice,
+  type TtaScores,
+} from './engine/tta.js';
+export { architectureOf, specOf } from './io/architecture.js';
+export { curvesSvg } from './io/curves.js';

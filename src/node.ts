@@ -12,3 +12,43 @@ export {
 export { loadModelFile, saveModelFile, loadCheckpointFile, saveCheckpointFile } from './io/files.js';
 export { writeFileAtomic } from './io/atomic.js';
 export { main as runCommandLine } from './cli/main.js';
+// Opening data the way the command line does, and turning it into what the Trainer consumes.
+export {
+  openDataset,
+  checkDatasetSpec,
+  datasetNormalization,
+  toBatchSource,
+  DEFAULT_IMAGE_OPTIONS,
+  type ImageOptions,
+  type OpenOptions,
+  type OpenedDataset,
+} from './data/open.js';
+export { matchClasses } from './data/classes.js';
+export {
+  computeNormalization,
+  imageSetNormalization,
+  normalizationMulAdd,
+  validateNormalization,
+  type Normalization,
+} from './data/normalize.js';
+export {
+  dataBytes,
+  loadStreamed,
+  memoryReader,
+  sourceBytes,
+  toTrainingData,
+  type BatchSource,
+  type RecordReader,
+  type StreamedData,
+} from './data/batches.js';
+export { ShardSet } from './data/shards.js';
+export {
+  ShardWriter,
+  writeShards,
+  type LabeledRecord,
+  type ShardWriterOptions,
+} from './data/shard-writer.js';
+export { readShardIndex, type ShardIndex } from './data/shard-format.js';
+export { ShardRecordReader } from './data/shard-records.js';
+// A training run's files in a folder (model, checkpoint, metrics log, curves), as `train` writes them.
+export { FileRunStore, readMetricsFile } from './io/run-files.js';

@@ -1,23 +1,28 @@
-// One network on one GPU device, and its training run: pause (stop after the current step and
-// remember the position), resume (same batches as an uninterrupted run: the fit's Rng state is
-// restored), stop, and recovery after a lost device from the snapshot read back each epoch.
+// One network on one GPU device, and its training run, which is the library's TrainingRun
+// (src/engine/run.ts) with an in-memory store: pause (the run stops after the current step and
+// checkpoints), resume (the same run continues: same batches as an uninterrupted run), stop, and
+// recovery after a lost device from the checkpoint the run keeps in memory every epoch.
 // It runs in the training worker (worker.ts): the Trainer awaits the GPU between steps and onStep
 // yields to the worker's event loop, so pause/stop messages and predictions are answered mid-run.
 // Predictions asked for during a run wait for the next logged step (between(), never mid-step).
 
 import {
+  ConfigError,
   DeviceLostError,
+  MemoryRunStore,
   Trainer,
+  TrainingRun,
   type EpochLog,
   type GpuDevice,
   type ModelSpec,
-  type RngState,
+  type RunMeta,
+  type RunOptions,
   type RunningStats,
   type StepLog,
   type TrainingData,
   type Weights,
 } from '../../src/index.js';
-import { normalizationMulAdd, type Normalization } from '../../src/data/pipeline-normalize.js';
+import { normalizationMulAdd, type Normalization } from '../../src/data/normalize.js';
 import type { NetConfig } from './network.js';
 
 /** Per-channel preprocessing saved with the model (same JSON as the CLI writes). */
@@ -37,14 +42,6 @@ export interface BatchNormState {
   batchesTracked: number;
 }
 
-interface Snapshot {
-  weights: Weights[];
-  batchNorm: BatchNormState;
-  optim: { t: number; tensors: Record<string, Float32Array> };
-  position: { epoch: number; batch: number };
-  rng: RngState | undefined;
-}
-
 /**
  * One convolution algorithm for every layer: implicit GEMM needs no im2col buffer, and skipping
  * the per-shape timing run ('tuned') starts training sooner, which counts on slow adapters.
@@ -62,8 +59,7 @@ export interface RunHooks {
 export class Session {
   state: RunState = 'idle';
   private request: 'pause' | 'stop' | undefined;
-  private snapshot: Snapshot | undefined;
-  private fitData: { train: TrainingData; hooks: RunHooks } | undefined;
+  private training: { options: RunOptions; run: TrainingRun; hooks?: RunHooks } | undefined;
   private pending: (() => Promise<void>)[] = [];
 
   private constructor(
@@ -73,6 +69,7 @@ export class Session {
     readonly cfg: NetConfig,
   ) {}
 
+  /** A network to run (a loaded model): its trainer only, no training run. */
   static async create(
     gpu: GpuDevice,
     meta: ModelMeta,
@@ -88,6 +85,42 @@ export class Session {
     if (weights) trainer.setWeights(weights);
     if (batchNorm) trainer.setRunningStats(batchNorm.stats, batchNorm.batchesTracked);
     return new Session(gpu, trainer, meta, cfg);
+  }
+
+  /**
+   * A new network to train on `set`: a TrainingRun whose store keeps the latest checkpoint in
+   * memory (every epoch, and at a pause or stop), to restart from after a lost device.
+   */
+  static async forTraining(
+    gpu: GpuDevice,
+    meta: ModelMeta,
+    cfg: NetConfig,
+    set: { images: Uint8Array; labels: Int32Array; count: number },
+  ): Promise<Session> {
+    const options: RunOptions = {
+      spec: meta.spec,
+      data: { train: uint8Data(meta, set.images, set.labels, set.count) },
+      config: {
+        epochs: cfg.epochs,
+        batchSize: cfg.batchSize,
+        seed: cfg.seed,
+        optimizer: { name: cfg.optimizer, lr: cfg.lr },
+        conv: CONV,
+        validationSplit: cfg.validationSplit > 0 ? cfg.validationSplit : undefined,
+        logEvery: 5,
+      },
+      meta: {
+        inputShape: meta.inputShape,
+        normalization: JSON.parse(JSON.stringify(meta.normalization)) as RunMeta['normalization'],
+        classNames: meta.classNames,
+      },
+      store: new MemoryRunStore('the checkpoint of the last epoch'),
+      checkpointEvery: 1,
+    };
+    const run = await TrainingRun.create(gpu, options);
+    const session = new Session(gpu, run.trainer, meta, cfg);
+    session.training = { options, run };
+    return session;
   }
 
   /** Runs `fn` now, or between two steps when training (the trainer is never used mid-step). */
@@ -108,15 +141,7 @@ export class Session {
 
   /** uint8 images as the trainer's input, normalised on the GPU. */
   data(images: Uint8Array, labels: Int32Array, count: number): TrainingData {
-    const channels = this.meta.inputShape[2];
-    return {
-      kind: 'uint8',
-      images,
-      labels,
-      count,
-      channels,
-      ...normalizationMulAdd(this.meta.normalization, channels),
-    };
+    return uint8Data(this.meta, images, labels, count);
   }
 
   /** One sample's bytes normalised on the CPU, for predict(). */
@@ -135,65 +160,49 @@ export class Session {
     else if (this.state === 'paused' || this.state === 'lost') this.setState('stopped');
   }
 
-  /** Starts training, or continues from where a pause (or the last snapshot) left off. */
-  async train(train: TrainingData, hooks: RunHooks): Promise<void> {
-    this.fitData = { train, hooks };
+  /** Starts training (a session made by forTraining). */
+  async train(hooks: RunHooks): Promise<void> {
+    if (!this.training) throw new ConfigError('This network was loaded, not set up for training.');
+    this.training.hooks = hooks;
     await this.runFit();
   }
 
+  /** Continues a paused run where it stopped. */
   async resume(): Promise<void> {
-    if (!this.fitData || this.state !== 'paused') return;
+    if (!this.training?.hooks || this.state !== 'paused') return;
     await this.runFit();
   }
 
-  /** After a lost device: new device and trainer, weights and optimizer state from the last epoch. */
+  /** After a lost device: a new device, and a run restored from the last checkpoint in memory. */
   async restart(gpu: GpuDevice): Promise<void> {
-    if (!this.fitData || this.state !== 'lost') return;
-    const snap = this.snapshot;
+    const t = this.training;
+    if (!t?.hooks || this.state !== 'lost') return;
+    const store = t.options.store as MemoryRunStore;
     this.gpu = gpu;
-    this.trainer = await Trainer.create(this.gpu, this.meta.spec, {
-      seed: this.cfg.seed,
-      optimizer: { name: this.cfg.optimizer, lr: this.cfg.lr },
-      conv: CONV,
-    });
-    if (snap) {
-      this.trainer.setWeights(snap.weights);
-      this.trainer.setRunningStats(snap.batchNorm.stats, snap.batchNorm.batchesTracked);
-      this.trainer.setOptimizerState(snap.optim);
-      this.trainer.position = { ...snap.position };
-      if (snap.rng) this.trainer.fitStartRngState = snap.rng;
-    } else {
-      this.trainer.position = { epoch: 0, batch: 0 };
-    }
+    // No checkpoint yet (lost in the first epoch): the run starts again from the beginning.
+    t.run = await TrainingRun.create(gpu, { ...t.options, resume: store.checkpoint });
+    this.trainer = t.run.trainer;
     this.setState('paused');
     await this.runFit();
   }
 
   private setState(s: RunState, error?: unknown): void {
     this.state = s;
-    this.fitData?.hooks.onState(s, error);
+    this.training?.hooks?.onState(s, error);
     // Requests queued for "between steps" run now that no step is in flight.
     if (s !== 'running') void this.drain();
   }
 
   private async runFit(): Promise<void> {
-    const { train, hooks } = this.fitData!;
-    const t = this.trainer;
-    const resuming = this.state === 'paused';
-    if (resuming && t.fitStartRngState) t.rng.restore(t.fitStartRngState);
+    const { run, hooks } = this.training! as { run: TrainingRun; hooks: RunHooks };
     this.request = undefined;
     this.setState('running');
     let lastTime = performance.now();
     let lastFrame = lastTime;
     try {
-      const history = await t.fit(train, {
-        epochs: this.cfg.epochs,
-        batchSize: this.cfg.batchSize,
-        validationSplit: this.cfg.validationSplit > 0 ? this.cfg.validationSplit : undefined,
-        logEvery: 5,
-        start: resuming ? t.position : undefined,
+      const result = await run.train({
         shouldStop: () =>
-          this.request !== undefined || (this.cfg.maxSteps > 0 && t.step >= this.cfg.maxSteps),
+          this.request !== undefined || (this.cfg.maxSteps > 0 && run.trainer.step >= this.cfg.maxSteps),
         onStep: async (log) => {
           const now = performance.now();
           hooks.onStep(log, (log.samples * 1000) / Math.max(1e-3, now - lastTime));
@@ -205,19 +214,9 @@ export class Session {
             lastFrame = performance.now();
           }
         },
-        onEpoch: async (log) => {
-          const weights = await t.getWeights();
-          this.snapshot = {
-            weights,
-            batchNorm: await this.batchNorm(),
-            optim: await t.getOptimizerState(),
-            position: { ...t.position },
-            rng: t.fitStartRngState,
-          };
-          await hooks.onEpoch(log, weights);
-        },
+        onEpoch: async (log) => hooks.onEpoch(log, await run.trainer.getWeights()),
       });
-      if (this.request === 'pause' && history.stopped) this.setState('paused');
+      if (this.request === 'pause' && result.stopped) this.setState('paused');
       else if (this.request === 'stop') this.setState('stopped');
       else this.setState('done');
     } catch (e) {
@@ -245,4 +244,17 @@ export class Session {
   destroy(): void {
     this.trainer.destroy();
   }
+}
+
+/** uint8 images as a trainer's input, normalised on the GPU with the model's statistics. */
+function uint8Data(meta: ModelMeta, images: Uint8Array, labels: Int32Array, count: number): TrainingData {
+  const channels = meta.inputShape[2];
+  return {
+    kind: 'uint8',
+    images,
+    labels,
+    count,
+    channels,
+    ...normalizationMulAdd(meta.normalization, channels),
+  };
 }

@@ -171,15 +171,15 @@ async function train(cfg: NetConfig, trainLimit: number, testLimit: number): Pro
   const spec = toSpec(cfg, shape, d.info.classNames.length);
   st.session?.destroy();
   st.session = undefined;
-  const session = await Session.create(
+  const session = await Session.forTraining(
     gpu,
     { spec, inputShape: shape, normalization: { kind: 'scale' }, classNames: d.info.classNames },
     cfg,
+    trainSet,
   );
   st.session = session;
   st.origin = `trained here on ${d.info.title}`;
-  const data = session.data(trainSet.images, trainSet.labels, trainSet.count);
-  void session.train(data, {
+  void session.train({
     onStep(log, rate) {
       post({ event: 'step', step: log.step, loss: log.loss, accuracy: log.accuracy, rate });
     },

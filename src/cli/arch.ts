@@ -5,16 +5,12 @@
 //   cnn    VGG-style blocks [conv 3x3 -> batchnorm relu] -> maxpool 2 with 32, 64, 128 filters
 //          (as many blocks as the map size allows, at most 3), global average pooling (or a
 //          flatten, below), dropout 0.2, then the output layer. One conv per block: on a CIFAR
-//          image that costs 10 MMAC forward against 39 with two, and on lavapipe the two-conv net
-//          trained at 31 samples/s (19 minutes an epoch of 36,000), far from what fits in an hour.
-//          Images of 32 px or less flatten the last map instead of averaging it (on CIFAR a
-//          4x4x128 map: 2,048 inputs to the output layer, 20k more weights, no measurable time):
-//          for a net this shallow, where in the picture a feature fired matters. On CIFAR-10
-//          (18,000 training images, 2 epochs, batch 64, 2026-12-03) the flattened head reached
-//          70.9% validation against 62.2% with the average, and the averaging net had stalled at
-//          65% after 11 epochs of the full set. Grey images too since 2026-12-03: on
-//          Fashion-MNIST the averaging net underfit (training 92.4%, test 91.03% after the
-//          12-epoch recipe) and the flattened one reached 92.41%; MNIST 99.51% against 99.38%.
+//          image that costs 10 MMAC forward against 39 with two, which keeps the CIFAR recipe
+//          within an hour on lavapipe's 2 cores. Images of 32 px or less flatten the last map
+//          instead of averaging it (on CIFAR a 4x4x128 map: 2,048 inputs to the output layer,
+//          20k more weights, no measurable time): for a net this shallow, where in the picture a
+//          feature fired matters, and the averaging head underfits CIFAR-10, MNIST and
+//          Fashion-MNIST (the measurements are in docs/results.md).
 //          Images over 32 pixels a side first pass a stem (conv 3x3 stride 2, 16 filters ->
 //          batchnorm relu) and the blocks take 16, 32, 64 filters with two convs each: a 64x64x3
 //          image then costs 12 MMAC forward instead of 154 (what makes the cat-vs-non-cat recipe

@@ -6,7 +6,8 @@
 
 import { readFile } from 'node:fs/promises';
 import type { AugmentOptions } from '../data/augment.js';
-import { TTA_CHOICES, TTA_HELP, type TtaChoice } from './tta.js';
+import { TTA_CHOICES, type TtaChoice } from '../engine/tta.js';
+import { TTA_HELP } from './tta.js';
 import { ACTIVATIONS, type Activation } from '../nn/activations.js';
 import { INITS, type Init } from '../nn/init.js';
 import type { DenseLayerSpec as LayerSpec, DenseModelSpec } from '../nn/model.js';
@@ -281,7 +282,7 @@ export interface TrainConfig {
   validation: number | 'test' | 'none';
   /** Training augmentation; null when off. */
   augment: AugmentOptions | null;
-  /** Test-time augmentation of the final test evaluation (src/cli/tta.ts). */
+  /** Test-time augmentation of the final test evaluation (src/engine/tta.ts). */
   tta: TtaChoice;
   /** Matmul variants the run used (fixed at the start so a resume runs the same kernels). */
   variants?: Record<MatmulForm, MatmulVariant>;

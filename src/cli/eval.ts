@@ -9,10 +9,12 @@ import type { ImageSet } from '../data/types.js';
 import { resolveModel } from '../nn/layers.js';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { parseBytes } from './config.js';
-import { loadData, matchClasses, toTrainingData } from './data.js';
+import { toTrainingData } from '../data/batches.js';
+import type { OpenedDataset as LoadedData } from '../data/open.js';
+import { loadData, matchClasses } from './data-flags.js';
 import { openGpu } from './gpu.js';
 import { pct, table, type CliContext } from './io.js';
-import { argmax, classProbabilities, inferenceTrainer, loadModelForUse } from './model.js';
+import { argmax, classProbabilities, inferenceTrainer, loadModelForUse, type LoadedModel } from './model.js';
 import {
   addScores,
   meanOfViews,
@@ -20,10 +22,13 @@ import {
   scoreProbabilities,
   ttaForModel,
   TTA_CHOICES,
-  TTA_HELP,
   type ScoreSums,
+  type Tta,
   type TtaChoice,
-} from './tta.js';
+} from '../engine/tta.js';
+import type { Trainer } from '../engine/trainer.js';
+import type { CliIo } from './io.js';
+import { TTA_HELP } from './tta.js';
 
 export const evalCommand: CommandSpec = {
   name: 'eval',
@@ -134,13 +139,24 @@ async function* chunks(
   }
 }
 
-export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number> {
-  const io = ctx.io;
+/** The split to evaluate, loaded with the model's input shape: what `eval` scores. */
+interface EvalSet {
+  dataSpec: string;
+  data: LoadedData;
+  split: 'test' | 'train' | 'all';
+  set: ImageSet;
+  /** The shard folder the set's images stay in (read a chunk at a time), if they were left on disk. */
+  shards?: string;
+  tta: Tta;
+  /** Records per chunk. */
+  chunkSize: number;
+}
+
+async function loadEvalSet(args: ParsedArgs, m: LoadedModel, io: CliIo): Promise<EvalSet> {
   const v = args.values;
   const budget = parseBytes(v['memory-budget'] as string | undefined);
-  const m = await loadModelForUse(args.positionals[0]);
   const training = m.model.training as { config?: { data?: unknown; resize?: unknown; augment?: unknown } };
-  const tta = ttaForModel(v.tta as TtaChoice, training.config, m.shape, m.spec.loss);
+  const tta = ttaForModel(v.tta as TtaChoice, training.config, m.shape, m.spec.loss, '--tta');
   const dataSpec =
     typeof v.data === 'string'
       ? v.data
@@ -163,19 +179,34 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
   const split = (v.split as 'test' | 'train' | undefined) ?? (data.test ? 'test' : 'all');
   const set = split === 'test' ? data.test : data.train;
   if (!set) throw new UsageError(`${dataSpec} has no test split; leave out --split to evaluate all of it`);
-  const shards = split === 'test' ? data.testShards : data.trainShards;
   if (set.height * set.width * set.channels !== m.model.architecture.inputSize) {
     throw new UsageError(
       `${dataSpec} holds ${set.height}x${set.width}x${set.channels} images but ${m.file} takes ${h}x${w}x${c}; evaluate it on data of its shape`,
     );
   }
-  const classes = m.classNames.length;
   const B = v['batch-size'] as number;
   const R = set.height * set.width * set.channels;
   // Half the budget for a chunk of images (the GPU copy of the chunk is the other half); a
   // quarter with flip TTA, which holds the chunk's mirror beside it.
   const share = tta === 'flip' ? 4 : 2;
   const chunkSize = Math.max(B, Math.min(65536, Math.floor((budget ?? Infinity) / share / R)));
+  const shards = split === 'test' ? data.testShards : data.trainShards;
+  return { dataSpec, data, split, set, shards, tta, chunkSize };
+}
+
+interface EvalScores {
+  loss: number;
+  accuracy: number;
+  /** With flip TTA: the first view's scores alone. */
+  single?: { loss: number; accuracy: number };
+  labels: Int32Array;
+  predicted: Int32Array;
+}
+
+/** Scores the set a chunk at a time: loss, accuracy, and every sample's label and predicted class. */
+async function scoreSet(trainer: Trainer, m: LoadedModel, e: EvalSet, B: number): Promise<EvalScores> {
+  const { set, tta } = e;
+  const classes = m.classNames.length;
   const labels = new Int32Array(set.count);
   const predicted = new Int32Array(set.count);
   const outputs = resolveModel(m.spec).outputSize;
@@ -183,95 +214,123 @@ export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number
   let correct = 0;
   let done = 0;
   let only: { loss: number; accuracy: number } | undefined;
-  // With flip TTA: sums over the two views' mean, and over the first view alone (tta.ts).
+  // With flip TTA: sums over the two views' mean, and over the first view alone (src/engine/tta.ts).
   const both: ScoreSums = { loss: 0, correct: 0, count: 0 };
   const one: ScoreSums = { loss: 0, correct: 0, count: 0 };
+  for await (const part of chunks(set, e.shards, e.chunkSize)) {
+    const mapped = matchClasses(
+      part.labels,
+      e.data.classNames,
+      m.classNames,
+      e.data.namedClasses,
+      e.dataSpec,
+    );
+    const badLabel = mapped.findIndex((l) => l < 0 || l >= classes);
+    if (badLabel >= 0) {
+      throw new UsageError(
+        `${e.dataSpec}: label ${mapped[badLabel]} of sample ${done + badLabel} is not one of the model's ${classes} classes`,
+      );
+    }
+    const td = toTrainingData(
+      { ...set, images: part.images, labels: mapped, count: part.count },
+      m.normalization,
+    );
+    if (tta === 'flip') {
+      const [a, b] = await predictBothViews(trainer, { ...part, labels: mapped }, td, m.shape, B);
+      const mean = meanOfViews(a, b);
+      addScores(both, scoreProbabilities(mean, mapped, outputs, m.spec.loss));
+      addScores(one, scoreProbabilities(a, mapped, outputs, m.spec.loss));
+      classProbabilities(mean, part.count, outputs).forEach((p, i) => (predicted[done + i] = argmax(p)));
+    } else {
+      const r = await trainer.evaluate(td, { batchSize: B });
+      only = done === 0 && part.count === set.count ? r : undefined;
+      lossSum += r.loss * part.count;
+      correct += r.accuracy * part.count;
+      const probs = classProbabilities(await trainer.predict(td, { batchSize: B }), part.count, outputs);
+      probs.forEach((p, i) => (predicted[done + i] = argmax(p)));
+    }
+    labels.set(mapped, done);
+    trainer.forget(td);
+    done += part.count;
+  }
+  // One chunk (the set was in memory): the evaluation's own means, not re-weighted.
+  const n = Math.max(1, set.count);
+  if (tta === 'flip') {
+    const single = { loss: one.loss / n, accuracy: one.correct / n };
+    return { loss: both.loss / n, accuracy: both.correct / n, single, labels, predicted };
+  }
+  const loss = only ? only.loss : lossSum / set.count;
+  const accuracy = only ? only.accuracy : correct / set.count;
+  return { loss, accuracy, labels, predicted };
+}
+
+function printJson(io: CliIo, m: LoadedModel, e: EvalSet, s: EvalScores, rep: ClassReport): void {
+  const report = {
+    model: m.file,
+    data: e.dataSpec,
+    split: e.split,
+    samples: e.set.count,
+    loss: s.loss,
+    accuracy: s.accuracy,
+    tta: e.tta,
+    ...(s.single ? { single: s.single } : {}),
+    classes: m.classNames.map((name, k) => ({
+      name,
+      precision: rep.precision[k],
+      recall: rep.recall[k],
+      support: rep.support[k],
+    })),
+    confusion: rep.confusion,
+  };
+  io.out(JSON.stringify(report, null, 2) + '\n');
+}
+
+function printText(
+  io: CliIo,
+  adapter: string,
+  m: LoadedModel,
+  e: EvalSet,
+  s: EvalScores,
+  rep: ClassReport,
+): void {
+  const { set, shards, split } = e;
+  io.out(`model      ${m.file}\n`);
+  io.out(
+    `data       ${e.dataSpec}, ${split === 'all' ? 'all of it' : `${split} split`}, ${set.count} samples${shards ? ` (read from ${shards} in chunks of ${Math.min(e.chunkSize, set.count)})` : ''}\n`,
+  );
+  io.out(`adapter    ${adapter}\n`);
+  io.out(`loss       ${s.loss.toFixed(4)}\naccuracy   ${pct(s.accuracy)}\n`);
+  if (s.single)
+    io.out(
+      `tta        flip (each image and its mirror, probabilities averaged; --tta none: one view); one view: loss ${s.single.loss.toFixed(4)}  accuracy ${pct(s.single.accuracy)}\n`,
+    );
+  io.out('\n');
+  const rows: (string | number)[][] = [['class', 'precision', 'recall', 'support']];
+  m.classNames.forEach((name, k) =>
+    rows.push([`${k} ${name}`, pct(rep.precision[k], 1), pct(rep.recall[k], 1), rep.support[k]]),
+  );
+  io.out(table(rows) + '\n');
+  io.out('confusion matrix (rows: true class, columns: predicted class)\n');
+  const cm: (string | number)[][] = [['true \\ pred', ...m.classNames.map((_, k) => String(k))]];
+  m.classNames.forEach((name, k) => cm.push([`${k} ${name}`, ...rep.confusion[k]]));
+  io.out(table(cm));
+}
+
+export async function runEval(args: ParsedArgs, ctx: CliContext): Promise<number> {
+  const m = await loadModelForUse(args.positionals[0]);
+  const e = await loadEvalSet(args, m, ctx.io);
   const { gpu, owned } = await openGpu(ctx);
   try {
     const trainer = await inferenceTrainer(gpu, m);
-    for await (const part of chunks(set, shards, chunkSize)) {
-      const mapped = matchClasses(part.labels, data.classNames, m.classNames, data.namedClasses, dataSpec);
-      const badLabel = mapped.findIndex((l) => l < 0 || l >= classes);
-      if (badLabel >= 0) {
-        throw new UsageError(
-          `${dataSpec}: label ${mapped[badLabel]} of sample ${done + badLabel} is not one of the model's ${classes} classes`,
-        );
-      }
-      const td = toTrainingData(
-        { ...set, images: part.images, labels: mapped, count: part.count },
-        m.normalization,
-      );
-      if (tta === 'flip') {
-        const [a, b] = await predictBothViews(trainer, { ...part, labels: mapped }, td, m.shape, B);
-        const mean = meanOfViews(a, b);
-        addScores(both, scoreProbabilities(mean, mapped, outputs, m.spec.loss));
-        addScores(one, scoreProbabilities(a, mapped, outputs, m.spec.loss));
-        classProbabilities(mean, part.count, outputs).forEach((p, i) => (predicted[done + i] = argmax(p)));
-      } else {
-        const r = await trainer.evaluate(td, { batchSize: B });
-        only = done === 0 && part.count === set.count ? r : undefined;
-        lossSum += r.loss * part.count;
-        correct += r.accuracy * part.count;
-        const probs = classProbabilities(await trainer.predict(td, { batchSize: B }), part.count, outputs);
-        probs.forEach((p, i) => (predicted[done + i] = argmax(p)));
-      }
-      labels.set(mapped, done);
-      trainer.forget(td);
-      done += part.count;
+    let scores: EvalScores;
+    try {
+      scores = await scoreSet(trainer, m, e, args.values['batch-size'] as number);
+    } finally {
+      trainer.destroy();
     }
-    // One chunk (the set was in memory): the evaluation's own means, not re-weighted.
-    const n = Math.max(1, set.count);
-    const loss = tta === 'flip' ? both.loss / n : only ? only.loss : lossSum / set.count;
-    const accuracy = tta === 'flip' ? both.correct / n : only ? only.accuracy : correct / set.count;
-    const single = tta === 'flip' ? { loss: one.loss / n, accuracy: one.correct / n } : undefined;
-    const rep = classReport(labels, predicted, classes);
-    trainer.destroy();
-    if (v.json) {
-      io.out(
-        JSON.stringify(
-          {
-            model: m.file,
-            data: dataSpec,
-            split,
-            samples: set.count,
-            loss,
-            accuracy,
-            tta,
-            ...(single ? { single } : {}),
-            classes: m.classNames.map((name, k) => ({
-              name,
-              precision: rep.precision[k],
-              recall: rep.recall[k],
-              support: rep.support[k],
-            })),
-            confusion: rep.confusion,
-          },
-          null,
-          2,
-        ) + '\n',
-      );
-      return 0;
-    }
-    io.out(`model      ${m.file}\n`);
-    io.out(
-      `data       ${dataSpec}, ${split === 'all' ? 'all of it' : `${split} split`}, ${set.count} samples${shards ? ` (read from ${shards} in chunks of ${Math.min(chunkSize, set.count)})` : ''}\n`,
-    );
-    io.out(`adapter    ${gpu.report.name}\n`);
-    io.out(`loss       ${loss.toFixed(4)}\naccuracy   ${pct(accuracy)}\n`);
-    if (single)
-      io.out(
-        `tta        flip (each image and its mirror, probabilities averaged; --tta none: one view); one view: loss ${single.loss.toFixed(4)}  accuracy ${pct(single.accuracy)}\n`,
-      );
-    io.out('\n');
-    const rows: (string | number)[][] = [['class', 'precision', 'recall', 'support']];
-    m.classNames.forEach((name, k) =>
-      rows.push([`${k} ${name}`, pct(rep.precision[k], 1), pct(rep.recall[k], 1), rep.support[k]]),
-    );
-    io.out(table(rows) + '\n');
-    io.out('confusion matrix (rows: true class, columns: predicted class)\n');
-    const cm: (string | number)[][] = [['true \\ pred', ...m.classNames.map((_, k) => String(k))]];
-    m.classNames.forEach((name, k) => cm.push([`${k} ${name}`, ...rep.confusion[k]]));
-    io.out(table(cm));
+    const rep = classReport(scores.labels, scores.predicted, m.classNames.length);
+    if (args.values.json) printJson(ctx.io, m, e, scores, rep);
+    else printText(ctx.io, gpu.report.name, m, e, scores, rep);
     return 0;
   } finally {
     if (owned) gpu.destroy();

@@ -2,6 +2,7 @@
 // captured output and a shared GPU device). Results go to `out` (stdout); progress, notices and
 // errors go to `err` (stderr), so `predict --json > result.json` stays clean.
 
+import type { RunControl } from '../engine/run.js';
 import type { GpuDevice } from '../gpu/device.js';
 
 export interface CliIo {
@@ -19,6 +20,11 @@ export interface CliContext {
   gpu?: () => Promise<GpuDevice>;
   /** Subscribes to Ctrl-C; returns the unsubscribe function. Default: process 'SIGINT'. */
   onInterrupt?: (handler: () => void) => () => void;
+  /**
+   * Hooks into `train`'s run, for tests only (e.g. test/cli/faults.test.ts destroys the device
+   * mid-run to exercise the device-loss stop). The installed command never sets them.
+   */
+  runHooks?: Pick<RunControl, 'afterStep'>;
 }
 
 export function processIo(): CliIo {

@@ -50,7 +50,7 @@ export function generalHelp(): string {
   return [
     'Usage: webgpu-trainer <command> [options]',
     '',
-    'Train, evaluate and run dense neural networks on WebGPU (any GPU, or a software Vulkan driver).',
+    'Train, evaluate and run neural networks (dense and convolutional) on WebGPU (any GPU, or a software Vulkan driver).',
     '',
     'Commands:',
     ...rows,

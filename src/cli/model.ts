@@ -1,33 +1,15 @@
-// Between the engine's ModelSpec and the model file's architecture block, and running a saved
-// model: the predicted class and per-class probabilities from the network's outputs.
+// Running a saved model: loading it for use, a trainer holding its weights, and the predicted
+// class and per-class probabilities from the network's outputs.
 
 import type { GpuDevice } from '../gpu/device.js';
 import { Trainer } from '../engine/trainer.js';
 import { resolveModel } from '../nn/layers.js';
 import type { ModelSpec } from '../nn/model.js';
-import type { Architecture, ModelFile } from '../io/modelfile.js';
+import { specOf } from '../io/architecture.js';
+import type { ModelFile } from '../io/modelfile.js';
 import { loadModelFile } from '../io/files.js';
-import { parseNormalization, type NormalizationBlock } from './data.js';
-
-/** A dense-only spec keeps [h, w, c] as its recorded input shape (its input is flat). */
-export function architectureOf(spec: ModelSpec, shape: [number, number, number]): Architecture {
-  const m = resolveModel(spec);
-  return {
-    inputShape: m.inputShape.length === 3 ? m.inputShape : shape,
-    inputSize: m.inputSize,
-    layers: JSON.parse(JSON.stringify(spec.layers)) as Architecture['layers'],
-    loss: spec.loss,
-  };
-}
-
-/** Dense-only architectures take a flat input of inputSize; the others their image shape. */
-export function specOf(a: Architecture): ModelSpec {
-  const layers = JSON.parse(JSON.stringify(a.layers)) as ModelSpec['layers'];
-  const dense = layers.every((l) => l.type === undefined || l.type === 'dense');
-  return dense
-    ? { inputSize: a.inputSize, layers, loss: a.loss }
-    : { inputShape: a.inputShape, layers, loss: a.loss };
-}
+import type { Normalization as NormalizationBlock } from '../data/normalize.js';
+import { parseNormalization } from './data-flags.js';
 
 export interface LoadedModel {
   file: string;

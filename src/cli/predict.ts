@@ -9,11 +9,12 @@ import path from 'node:path';
 import { readImageFileFromDisk } from '../data/readers-node.js';
 import { NotAnImageError } from '../errors.js';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
-import { mulAdd } from './data.js';
+import { normalizationMulAdd as mulAdd } from '../data/normalize.js';
 import { openGpu } from './gpu.js';
 import { table, type CliContext } from './io.js';
 import { argmax, classProbabilities, inferenceTrainer, loadModelForUse } from './model.js';
-import { meanOfViews, predictBothViews, ttaForModel, TTA_CHOICES, TTA_HELP, type TtaChoice } from './tta.js';
+import { meanOfViews, predictBothViews, ttaForModel, TTA_CHOICES, type TtaChoice } from '../engine/tta.js';
+import { TTA_HELP } from './tta.js';
 
 export const predictCommand: CommandSpec = {
   name: 'predict',
@@ -94,7 +95,7 @@ export async function runPredict(args: ParsedArgs, ctx: CliContext): Promise<num
   if (c !== 1 && c !== 3)
     throw new UsageError(`${m.file}: input has ${c} channels; predict reads 1- or 3-channel images`);
   const training = m.model.training as { config?: { resize?: unknown; augment?: unknown } };
-  const tta = ttaForModel(v.tta as TtaChoice, training.config, m.shape, m.spec.loss);
+  const tta = ttaForModel(v.tta as TtaChoice, training.config, m.shape, m.spec.loss, '--tta');
   if (tta === 'flip')
     io.err('tta        flip: each image and its mirror, probabilities averaged (--tta none: one view)\n');
   const mode =

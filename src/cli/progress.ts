@@ -1,8 +1,11 @@
 // The per-epoch progress display. On a terminal it is one line redrawn with a carriage return:
 //   epoch 3/10 [##########..........]  52%  244/469  1830 samples/s  ETA 0:07  loss 0.3811  acc 86.41%
 // Without a terminal (CI logs, pipes) the same text is printed as a plain line about every tenth
-// of the epoch, so logs stay short but still show the run is alive.
+// of the epoch, so logs stay short but still show the run is alive. After each epoch, one line:
+//   epoch 3/10  loss 0.3811  acc 86.41%  val_loss 0.4012  val_acc 85.90%  12.3 s  4877 samples/s
 
+import type { EpochInfo, RunControl } from '../engine/run.js';
+import type { EpochLog, StepLog } from '../engine/trainer.js';
 import { duration, pct, type CliIo } from './io.js';
 
 export type ProgressMode = 'bar' | 'lines' | 'none';
@@ -67,4 +70,46 @@ export class EpochProgress {
     if (this.drawn) this.io.err('\r\x1b[K');
     this.drawn = false;
   }
+}
+
+/** `train`'s progress for a run (src/engine/run.ts): a bar per epoch, then the epoch's line. */
+export function runProgress(
+  io: CliIo,
+  mode: ProgressMode,
+  o: { epochs: number; stepsPerEpoch: number; start?: { epoch: number; batch: number } },
+): Required<Pick<RunControl, 'onStep' | 'onEpoch'>> {
+  let bar: EpochProgress | undefined;
+  let barEpoch = -1;
+  // Steps are reported after their loss is read back, so the epoch's clock starts when the
+  // previous epoch (or the run) handed over, not at its first report.
+  let epochStart = performance.now();
+  const label = (e: number) => `epoch ${e + 1}/${o.epochs}`;
+  return {
+    onStep(s: StepLog) {
+      if (s.epoch !== barEpoch) {
+        bar?.end();
+        barEpoch = s.epoch;
+        const first = o.start && s.epoch === o.start.epoch ? o.start.batch : 0;
+        bar = new EpochProgress(io, mode, label(s.epoch), o.stepsPerEpoch, first, epochStart);
+      }
+      bar!.update(s.batch, s.loss, s.accuracy, s.samples);
+    },
+    onEpoch(e: EpochLog, info: EpochInfo) {
+      bar?.end();
+      barEpoch = -1;
+      const val =
+        e.valLoss !== undefined
+          ? `  val_loss ${e.valLoss.toFixed(4)}  val_acc ${pct(e.valAccuracy ?? 0)}`
+          : '';
+      const note = info.complete ? '' : `  (stopped at step ${info.position.batch}/${o.stepsPerEpoch})`;
+      // Mixed precision: the loss scale, and steps skipped for overflowing gradients so far.
+      const amp = info.lossScale;
+      const ampText = amp ? `  loss scale 2^${Math.log2(amp.scale)}, ${amp.skipped} skipped` : '';
+      io.err(
+        `${label(e.epoch)}  loss ${e.loss.toFixed(4)}  acc ${pct(e.accuracy)}${val}  ` +
+          `${e.seconds.toFixed(1)} s  ${Math.round(e.samplesPerSecond)} samples/s${ampText}${note}\n`,
+      );
+      epochStart = performance.now();
+    },
+  };
 }

@@ -8,16 +8,14 @@
 //            per pass; images over 64x64 pixels cap it at 32 (activation memory grows with H*W)
 //   epochs   about 600,000 samples seen: floor(600,000 / samples), at least 12 and at most 30.
 //            MNIST-sized sets (54,000) get 12, CIFAR-10's 36,000 get 16, sets under 20,000 get 30
-//            (a 209-image set is then 210 steps: on cat vs non-cat the cnn preset reached 84-88%
-//            test after 8-9 epochs of a 60-epoch run, seed 1). On CIFAR-10 a flat 12 epochs ended
-//            at 73.85% validation with training accuracy still below it (underfitting) 20 minutes
-//            inside the hour; 16 epochs take about 53 minutes on lavapipe's 2 cores.
+//            (a 209-image set is then 210 steps). Fewer epochs underfit: on CIFAR-10 a flat 12
+//            left training accuracy below validation; 16 fit lavapipe's hour (docs/results.md).
 //   lr       1e-3 * sqrt(batch / 32) (Adam's square-root batch scaling): 1e-3, 1.4e-3, 2e-3
 //   schedule cosine to zero with a linear warm-up of 5% of the run, at most one epoch
 // The lr and the warm-up are computed for the run as it will be: with the user's --batch-size or
 // --epochs when given.
 // The arch enters by choosing whether a recipe applies: mlp keeps the fixed defaults of its
-// options (the dense nets' results in the README were measured with them); lenet, cnn and
+// options (the dense nets' results in docs/results.md were measured with them); lenet, cnn and
 // --model stacks get the recipe.
 
 import type { Arch } from './arch.js';

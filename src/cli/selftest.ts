@@ -3,11 +3,10 @@
 // a few odd shapes, with NaN-poisoned outputs, and is compared with the float64 CPU reference
 // (src/reference/). Prints the adapter and one row per comparison (kernel, variant, shape, max
 // error, tolerance, pass/fail), or the same as JSON; exits 1 when any row fails.
-//
-// WGT_TEST_SELFTEST_FAULT=<kernel prefix> is for tests only: it corrupts the GPU result of the
-// matching rows (src/selftest/harness.ts) so the failure path can be checked.
+// The command never corrupts a result: the failure path is tested by calling runSelftest with its
+// test-only `injectFault` option and printing the report with selftestOutput (test/cli/).
 
-import { runSelftest, type CheckResult } from '../selftest/run.js';
+import { runSelftest, type CheckResult, type SelftestReport } from '../selftest/run.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { chooseVariants, FORMS, openGpu } from './gpu.js';
 import { table, type CliContext } from './io.js';
@@ -40,7 +39,6 @@ const tolText = (r: CheckResult): string =>
   `${r.tolerance.atol.toExponential(1)} + ${r.tolerance.rtol.toExponential(0)}|e|`;
 
 export async function runSelftestCommand(args: ParsedArgs, ctx: CliContext): Promise<number> {
-  const io = ctx.io;
   const adapter = args.values.adapter as 'auto' | 'lavapipe' | 'swiftshader';
   const { gpu, owned } = await openGpu(ctx, adapter === 'auto' ? {} : { software: adapter });
   try {
@@ -48,37 +46,43 @@ export async function runSelftestCommand(args: ParsedArgs, ctx: CliContext): Pro
     const report = await runSelftest(
       gpu,
       FORMS.map((f) => choice.variants[f]).concat(Object.values(choice.extra)),
-      { injectFault: process.env.WGT_TEST_SELFTEST_FAULT || undefined },
     );
-    if (args.values.json) {
-      io.out(
-        JSON.stringify({ ...report, ok: report.failed === 0, variantSource: choice.source }, null, 2) + '\n',
-      );
-    } else {
-      const rows: (string | number)[][] = [
-        ['kernel', 'variant', 'shape', 'max error', 'tolerance', 'result'],
-      ];
-      for (const r of report.results) {
-        rows.push([
-          r.kernel,
-          r.variant,
-          r.shape,
-          r.maxError.toExponential(2),
-          tolText(r),
-          r.pass ? 'pass' : 'FAIL',
-        ]);
-      }
-      io.out(`adapter    ${report.adapter.name} [${report.adapter.origin}]\n`);
-      io.out(`variants   ${report.variants.join(', ')} (tuner: ${choice.source}, plus the default)\n\n`);
-      io.out(table(rows, ['l', 'l', 'l', 'r', 'r', 'l']));
-      for (const r of report.results.filter((x) => !x.pass))
-        io.out(`FAIL ${r.kernel} ${r.variant} ${r.shape}: ${r.detail ?? ''}\n`);
-      io.out(
-        `\n${report.failed === 0 ? 'all' : `${report.failed} of`} ${report.results.length} checks ${report.failed === 0 ? 'passed' : 'FAILED'} in ${report.seconds.toFixed(1)} s\n`,
-      );
-    }
-    return report.failed === 0 ? 0 : 1;
+    const { text, code } = selftestOutput(report, choice.source, Boolean(args.values.json));
+    ctx.io.out(text);
+    return code;
   } finally {
     if (owned) gpu.destroy();
   }
+}
+
+/** What the command prints for a report (the table, or JSON) and its exit code: 1 on any failure. */
+export function selftestOutput(
+  report: SelftestReport,
+  variantSource: string,
+  json: boolean,
+): { text: string; code: number } {
+  const code = report.failed === 0 ? 0 : 1;
+  if (json) {
+    const text = JSON.stringify({ ...report, ok: report.failed === 0, variantSource }, null, 2) + '\n';
+    return { text, code };
+  }
+  const rows: (string | number)[][] = [['kernel', 'variant', 'shape', 'max error', 'tolerance', 'result']];
+  for (const r of report.results) {
+    rows.push([
+      r.kernel,
+      r.variant,
+      r.shape,
+      r.maxError.toExponential(2),
+      tolText(r),
+      r.pass ? 'pass' : 'FAIL',
+    ]);
+  }
+  let text = `adapter    ${report.adapter.name} [${report.adapter.origin}]\n`;
+  text += `variants   ${report.variants.join(', ')} (tuner: ${variantSource}, plus the default)\n\n`;
+  text += table(rows, ['l', 'l', 'l', 'r', 'r', 'l']);
+  for (const r of report.results.filter((x) => !x.pass))
+    text += `FAIL ${r.kernel} ${r.variant} ${r.shape}: ${r.detail ?? ''}\n`;
+  const all = report.failed === 0;
+  text += `\n${all ? 'all' : `${report.failed} of`} ${report.results.length} checks ${all ? 'passed' : 'FAILED'} in ${report.seconds.toFixed(1)} s\n`;
+  return { text, code };
 }

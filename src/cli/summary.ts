@@ -1,14 +1,24 @@
 // The network as a table, layer by layer, the way Keras's model.summary() prints it: each layer's
 // output shape per sample, its learned parameters and (conv and dense) its forward multiply-adds
 // per sample, then the totals and the activation memory one training batch needs. `train` prints
-// it in its header.
+// it in its header (trainHeader, also here), and the per-epoch table of the metrics log at the end.
 //
 // Activation memory counts what the engine keeps on the GPU per batch: the input rows, and for
 // every layer its output Z, its activation A and the gradients of both (4 float32 tensors of the
 // layer's output size; layers whose A is Z itself still count both, so it is an upper bound).
 // It grows linearly with the batch size, which is why the recipe caps the batch for large images.
 
+import { sourceBytes, type BatchSource } from '../engine/batch-source.js';
+import type { MetricRecord } from '../engine/run-store.js';
+import type { TrainingRun } from '../engine/run.js';
+import type { Tta } from '../engine/tta.js';
+import type { GpuDevice } from '../gpu/device.js';
 import { describeLayer, resolveModel, type ModelSpec } from '../nn/layers.js';
+import type { TrainConfig } from './config.js';
+import { dataBytes } from '../data/batches.js';
+import type { OpenedDataset as LoadedData } from '../data/open.js';
+import { describePrecision, describeVariants, formatBytes } from './gpu.js';
+import { pct, table } from './io.js';
 
 const fmtInt = (n: number) => n.toLocaleString('en-US');
 /** The layers whose multiply-adds are counted (pooling and normalisation cost reads, not MACs). */
@@ -51,4 +61,140 @@ export function layerTable(spec: ModelSpec, B: number): string[] {
     `total ${fmtInt(m.paramCount)} parameters (${formatMiB(m.paramCount * 4)}), ${fmtInt(macs)} multiply-adds per sample forward`,
     `activations ${formatMiB(activationBytes(spec, B))} per batch of ${B} (input, and Z, A and their gradients of every layer, float32)`,
   ];
+}
+
+/** The network in one line: sizes and activations of a dense stack, else layer by layer. */
+export function describeNet(spec: ModelSpec): string {
+  const m = resolveModel(spec);
+  if (m.layers.every((l) => l.type === 'dense')) {
+    const sizes = [m.inputSize, ...m.layers.map((l) => l.outSize)].join('-');
+    const acts = m.layers.map((l) => l.activation);
+    return `${sizes} (${acts.slice(0, -1).join(', ') || 'no hidden layers'}; ${acts[acts.length - 1]} output, loss ${spec.loss})`;
+  }
+  return `${m.inputShape.join('x')} -> ${m.layers.map(describeLayer).join(' -> ')} (loss ${spec.loss})`;
+}
+
+/** Whether training data goes to the GPU a batch at a time (over the budget or one binding). */
+export function streams(d: BatchSource, budget: number | null, bindingLimit: number): boolean {
+  if (d.kind === 'stream') return true;
+  const bytes = dataBytes(d);
+  return bytes > bindingLimit || (budget !== null && bytes > budget);
+}
+
+/** The header's note on how the training data reaches the GPU. */
+function feedText(d: BatchSource, budget: number | null, bindingLimit: number, shardSet = false): string {
+  if (d.kind === 'stream') {
+    return `; ${formatBytes(sourceBytes(d))} streamed from ${shardSet ? 'the shard set' : 'shards (the decoded cache)'}, budget ${formatBytes(budget ?? 0)}`;
+  }
+  if (!streams(d, budget, bindingLimit)) return '';
+  const why =
+    budget !== null && dataBytes(d) > budget
+      ? `budget ${formatBytes(budget)}`
+      : `over the ${formatBytes(bindingLimit)} GPU binding limit`;
+  return `; ${formatBytes(dataBytes(d))} streamed from memory a batch at a time (${why})`;
+}
+
+/** What `train` prints before its first step. */
+export interface HeaderInput {
+  gpu: GpuDevice;
+  cfg: TrainConfig;
+  data: LoadedData;
+  train: BatchSource;
+  test?: BatchSource;
+  spec: ModelSpec;
+  recipe?: string;
+  tta: Tta;
+  outDir: string;
+  resumeFile?: string;
+}
+
+function dataLine(h: HeaderInput, run: TrainingRun): string {
+  const { cfg, data, test } = h;
+  const [height, width, channels] = data.shape;
+  const valText =
+    typeof cfg.validation === 'number'
+      ? `${h.train.count - run.trainCount} held out (${cfg.validation})`
+      : cfg.validation === 'test'
+        ? `test split (${test!.count})`
+        : 'none';
+  const feed = feedText(
+    h.train,
+    cfg.memoryBudget,
+    h.gpu.device.limits.maxStorageBufferBindingSize,
+    data.shardSet,
+  );
+  return (
+    `${cfg.data}${data.shardSet ? ' (shard set)' : ''}: ${run.trainCount} train, validation ${valText}, ` +
+    `${test ? `${test.count} test` : 'no test split'}; ${height}x${width}x${channels}, ` +
+    `${data.classNames.length} classes${feed}${test?.kind === 'stream' ? '; test streamed from shards' : ''}`
+  );
+}
+
+/** The header: adapter, data, network and layer table, memory, optimizer, kernels, output. */
+export function trainHeader(h: HeaderInput, run: TrainingRun): string {
+  const { cfg, spec, test } = h;
+  const trainer = run.trainer;
+  const B = run.batchSize;
+  const valData = cfg.validation === 'test' ? test : undefined;
+  const memory =
+    trainer.gpuBytes +
+    (h.train.kind === 'stream' ? 0 : dataBytes(h.train)) +
+    (valData ? dataBytes(valData) : 0) +
+    activationBytes(spec, B);
+  const tta =
+    'flip: the test split is scored on the mean of each image and its mirror (--tta none: one view)';
+  const rows: string[][] = [
+    ['adapter', `${h.gpu.report.name} [${h.gpu.report.origin}]`],
+    ['data', dataLine(h, run)],
+    ['network', describeNet(spec)],
+    // The layer table follows the one-line network, indented under it.
+    ['layers', layerTable(spec, B).join(`\n${' '.repeat(11)}`)],
+    ['parameters', trainer.parameterCount.toLocaleString('en-US')],
+    [
+      'GPU memory',
+      `~${formatBytes(memory)} (estimate: weights, gradients, optimizer state, dataset, activations)`,
+    ],
+    [
+      'optimizer',
+      `${cfg.optimizer} lr ${cfg.lr}, ${cfg.schedule} schedule, batch ${B}, ${cfg.epochs} epochs, seed ${cfg.seed}`,
+    ],
+    ...(h.recipe ? [['recipe', h.recipe]] : []),
+    ['kernels', describeVariants(cfg.variants ?? {})],
+    ['precision', describePrecision(cfg.precision ?? 'f32', trainer.precision)],
+    ...(test && h.tta === 'flip' ? [['tta', tta]] : []),
+    ['output', h.outDir],
+  ];
+  const start = run.start;
+  if (start)
+    rows.push([
+      'resuming',
+      `${h.resumeFile} at epoch ${start.epoch + 1}, step ${start.batch + 1}/${run.stepsPerEpoch}`,
+    ]);
+  return rows.map(([k, val]) => `${k.padEnd(11)}${val}`).join('\n') + '\n';
+}
+
+/** Per-epoch summary from the metrics log (the latest record of each epoch, resumes included). */
+export function summaryTable(records: MetricRecord[]): string {
+  const byEpoch = new Map<number, MetricRecord>();
+  for (const r of records) if (r.type === 'epoch' && !r.partial) byEpoch.set(r.epoch as number, r);
+  const rows: (string | number)[][] = [
+    ['epoch', 'loss', 'accuracy', 'val loss', 'val accuracy', 'time', 'samples/s'],
+  ];
+  const f = (x: unknown, d: number) => (typeof x === 'number' ? x.toFixed(d) : '-');
+  const pc = (x: unknown) => (typeof x === 'number' ? pct(x) : '-');
+  for (const [e, r] of [...byEpoch.entries()].sort((a, b) => a[0] - b[0])) {
+    rows.push([
+      e + 1 + (r.resumedAt ? '*' : ''),
+      f(r.loss, 4),
+      pc(r.accuracy),
+      f(r.valLoss, 4),
+      pc(r.valAccuracy),
+      `${f(r.seconds, 1)} s`,
+      f(r.samplesPerSecond, 0),
+    ]);
+  }
+  const note = [...byEpoch.values()].some((r) => r.resumedAt)
+    ? '* resumed mid-epoch: loss/accuracy over the steps after the checkpoint\n'
+    : '';
+  return table(rows) + note;
 }

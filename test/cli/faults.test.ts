@@ -1,9 +1,9 @@
-// Training that survives faults (src/cli/faults.ts, src/cli/lock.ts), through the real `train`
+// Training that survives faults (src/engine/run-guard.ts, src/cli/faults.ts, src/cli/lock.ts), through the real `train`
 // command on a small synthetic image folder:
 // - divergence (--lr 1e6 with SGD): exit 1, a message naming the step, the cause and the fix;
 //   no model or checkpoint written from NaN weights; a good checkpoint is left byte for byte as
 //   it was, and the printed --resume command runs;
-// - device loss (the test-only WGT_TEST_DESTROY_DEVICE_AFTER_STEPS destroys the device mid-run):
+// - device loss (a test-only run hook, destroyDeviceAfter in ./helpers.ts, destroys the device mid-run):
 //   the last epoch checkpoint is intact and the printed command finishes the run;
 // - one run per --out: a live holder is refused by pid, a dead one's lock is taken over;
 // - `predict` on a file that is not an image gives CLI advice, not an API option.
@@ -18,7 +18,7 @@ import { main } from '../../src/cli/main.js';
 import { acquireRunLock, LOCK_NAME, pidAlive, RunLockedError } from '../../src/cli/lock.js';
 import { acquireGpu } from '../../src/gpu/device.js';
 import { loadCheckpointFile, loadModelFile } from '../../src/io/files.js';
-import { makeImageFolder, runCli, type CliResult } from './helpers.js';
+import { destroyDeviceAfter, makeImageFolder, runCli, type CliResult } from './helpers.js';
 
 let root: string;
 let data: string;
@@ -137,17 +137,12 @@ describe('device loss', () => {
     // Its own device: the hook destroys it, and the other tests keep the shared one.
     const gpu = await acquireGpu({ log: () => {} });
     let err = '';
-    process.env.WGT_TEST_DESTROY_DEVICE_AFTER_STEPS = String(2 * STEPS_PER_EPOCH + 2);
-    let code: number;
-    try {
-      code = await main(TRAIN(out, ['--lr', '0.05', '--epochs', '4', '--checkpoint-every', '1']), {
-        io: { out: () => {}, err: (t) => void (err += t), errIsTTY: false, columns: 120 },
-        gpu: () => Promise.resolve(gpu),
-        onInterrupt: () => () => {},
-      });
-    } finally {
-      delete process.env.WGT_TEST_DESTROY_DEVICE_AFTER_STEPS;
-    }
+    const code = await main(TRAIN(out, ['--lr', '0.05', '--epochs', '4', '--checkpoint-every', '1']), {
+      io: { out: () => {}, err: (t) => void (err += t), errIsTTY: false, columns: 120 },
+      gpu: () => Promise.resolve(gpu),
+      onInterrupt: () => () => {},
+      runHooks: destroyDeviceAfter(gpu, 2 * STEPS_PER_EPOCH + 2),
+    });
     expect(code, err).toBe(1);
     expect(err).toMatch(/RunDeviceLostError: The GPU device was lost during training/);
     expect(err).toContain(`The last good checkpoint is intact: ${ckpt} (epoch 3, step 0/5)`);

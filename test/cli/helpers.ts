@@ -6,7 +6,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encode } from 'fast-png';
+import type { CliContext } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
+import type { StepLog } from '../../src/engine/trainer.js';
+import type { GpuDevice } from '../../src/gpu/device.js';
 import { Rng } from '../../src/rng.js';
 import { testGpu } from '../helpers/gpu.js';
 
@@ -39,6 +42,23 @@ export async function runCli(
     onInterrupt: opts.onInterrupt ?? (() => () => {}),
   });
   return { code, out, err };
+}
+
+/**
+ * A fault for the CLI's test-only run hook (CliContext.runHooks): destroys `gpu` once a step
+ * numbered `steps` or later has been reported, to exercise the device-loss stop without a
+ * driver fault.
+ */
+export function destroyDeviceAfter(gpu: GpuDevice, steps: number): NonNullable<CliContext['runHooks']> {
+  let done = false;
+  return {
+    afterStep: (s: StepLog) => {
+      if (!done && s.step >= steps) {
+        done = true;
+        gpu.destroy();
+      }
+    },
+  };
 }
 
 /** Starts the CLI as its own process (the path a user's Ctrl-C takes). */

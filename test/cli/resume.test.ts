@@ -1,6 +1,6 @@
 // Exact resume: N steps, checkpoint to disk, reload into a fresh trainer, M more steps, gives the
 // same weights and optimizer moments BIT FOR BIT as N+M steps in one run on the same adapter.
-// This is the contract `train --resume` and the Ctrl-C checkpoint rely on (src/cli/train.ts):
+// This is the contract TrainingRun (src/engine/run.ts), `train --resume` and the Ctrl-C checkpoint rely on:
 // checkpoint = weights + optimizer state + fitStartRngState + position + configuration.
 
 import { mkdtemp } from 'node:fs/promises';

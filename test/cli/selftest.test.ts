@@ -1,9 +1,11 @@
 // `webgpu-trainer selftest` on the test adapter: every registered family reports rows and all
-// pass; --json carries the same rows; a corrupted GPU result (the test-only
-// WGT_TEST_SELFTEST_FAULT) fails exactly the rows it touches and the exit code says so; an
-// unwritten (NaN) element or a wrong length can never pass the comparison.
+// pass; --json carries the same rows; a corrupted GPU result (runSelftest's test-only
+// injectFault option, which the command never sets) fails exactly the rows it touches and the
+// command's output and exit code say so; an unwritten (NaN) element or a wrong length can never
+// pass the comparison.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { selftestOutput } from '../../src/cli/selftest.js';
 import { allclose } from '../../src/selftest/harness.js';
 import { FAMILIES, runSelftest, type SelftestReport } from '../../src/selftest/run.js';
 import { DEFAULT_VARIANT } from '../../src/kernels/matmul.js';
@@ -12,10 +14,6 @@ import { ACTIVATIONS } from '../../src/nn/activations.js';
 import { LOSSES } from '../../src/nn/losses.js';
 import { OPTIMIZERS } from '../../src/optim/optimizers.js';
 import { runCli } from './helpers.js';
-
-afterEach(() => {
-  delete process.env.WGT_TEST_SELFTEST_FAULT;
-});
 
 describe('selftest', () => {
   it('checks every kernel family against the reference and prints the adapter and a table', async () => {
@@ -107,15 +105,16 @@ describe('selftest', () => {
   });
 
   it('a wrong GPU result fails its rows and the exit code', async () => {
-    process.env.WGT_TEST_SELFTEST_FAULT = 'matmul weightGrad';
-    const r = await runCli(['selftest']);
-    expect(r.code).toBe(1);
-    const failed = r.out.split('\n').filter((l) => / FAIL$/.test(l));
+    const { gpu } = await testGpu();
+    const report = await runSelftest(gpu, [DEFAULT_VARIANT], { injectFault: 'matmul weightGrad' });
+    const { text: out, code } = selftestOutput(report, 'test', false);
+    expect(code).toBe(1);
+    const failed = out.split('\n').filter((l) => / FAIL$/.test(l));
     expect(failed.length).toBeGreaterThan(0);
     for (const l of failed) expect(l).toMatch(/^matmul weightGrad /);
-    expect(r.out).toMatch(/^FAIL matmul weightGrad \S+ B1 K1 N1: 1\/1 outside tolerance: \[0\] got /m);
-    expect(r.out).toMatch(new RegExp(`^${failed.length} of \\d+ checks FAILED in`, 'm'));
-    expect(r.out).toMatch(/^matmul forward \+ relu .* pass$/m);
+    expect(out).toMatch(/^FAIL matmul weightGrad \S+ B1 K1 N1: 1\/1 outside tolerance: \[0\] got /m);
+    expect(out).toMatch(new RegExp(`^${failed.length} of \\d+ checks FAILED in`, 'm'));
+    expect(out).toMatch(/^matmul forward \+ relu .* pass$/m);
   });
 
   it('an unwritten (NaN) element, an extra ulp past tolerance or a wrong length fails', () => {

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readImageFolderFromDisk } from '../../src/data/readers-node.js';
-import { writeShards } from '../../src/data/shards.js';
+import { writeShards } from '../../src/data/shard-writer.js';
 import { makeImageFolder, runCli } from './helpers.js';
 
 let root = '';

@@ -1,4 +1,4 @@
-// Test-time augmentation (--tta, src/cli/tta.ts): the mirror against a per-pixel one written
+// Test-time augmentation (--tta, src/engine/tta.ts): the mirror against a per-pixel one written
 // here, the scores against hand-worked numbers, the auto rule and its errors, and a flip-trained
 // run whose printed test accuracy is recomputed independently from the model file, then matched
 // by eval and changed by --tta none.
@@ -7,7 +7,8 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadData, toTrainingData } from '../../src/cli/data.js';
+import { loadData } from '../../src/cli/data-flags.js';
+import { toTrainingData } from '../../src/data/batches.js';
 import { inferenceTrainer, loadModelForUse } from '../../src/cli/model.js';
 import {
   meanOfViews,
@@ -15,7 +16,7 @@ import {
   resolveTta,
   scoreProbabilities,
   trainedWithFlip,
-} from '../../src/cli/tta.js';
+} from '../../src/engine/tta.js';
 import { Rng } from '../../src/rng.js';
 import { testGpu } from '../helpers/gpu.js';
 import { makeImageFolder, runCli } from './helpers.js';
@@ -79,10 +80,12 @@ describe('tta: the pieces', () => {
     expect(resolveTta('none', true, img, 'softmax-ce')).toBe('none');
     expect(resolveTta('auto', true, [1, 20, 1], 'softmax-ce')).toBe('none');
     expect(resolveTta('auto', true, img, 'mse')).toBe('none');
-    expect(() => resolveTta('flip', true, [1, 20, 1], 'softmax-ce')).toThrow(
+    expect(() => resolveTta('flip', true, [1, 20, 1], 'softmax-ce', '--tta')).toThrow(
       /^--tta flip: the input is 1x20x1: flat features, not images; use --tta none$/,
     );
-    expect(() => resolveTta('flip', true, img, 'mse')).toThrow(/mse loss.*use --tta none$/);
+    expect(() => resolveTta('flip', true, img, 'mse', '--tta')).toThrow(/mse loss.*use --tta none$/);
+    // The library's own error names its option.
+    expect(() => resolveTta('flip', true, img, 'mse')).toThrow(/^tta flip: .*mse loss.*use tta none$/);
     expect(trainedWithFlip({ augment: { flip: true, crop: { padding: 4, mode: 'zero' } } })).toBe(true);
     expect(trainedWithFlip({ augment: { crop: { padding: 4, mode: 'zero' } } })).toBe(false);
     expect(trainedWithFlip({ augment: null })).toBe(false);

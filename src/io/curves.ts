@@ -1,55 +1,9 @@
-// The training metrics log (JSON lines, one object per line, appended as training goes, so a
-// resumed run continues the same file) and the loss/accuracy curves drawn from it.
-//
-// Records, by "type":
-//   run    {time, config, adapter, parameters, resumedFrom?}               once per start or resume
-//   step   {step, epoch, batch, x, loss, accuracy, samples, lr, time}     every --log-every steps
-//   epoch  {epoch, x, loss, accuracy, valLoss?, valAccuracy?, seconds, samplesPerSecond, partial?}
-//   test   {loss, accuracy, count, tta, single?}                            after the last epoch
-//          (tta: 'flip' or 'none'; with flip, loss and accuracy are of the two views' mean and
-//          single holds the first view's {loss, accuracy}: src/cli/tta.ts)
-// `x` is the position in epochs (epoch + fraction done), the curves' x axis. loss/accuracy in a
-// step record are means over the `samples` rows since the previous step record.
+// The loss/accuracy curves of a run as a standalone SVG, drawn from its metrics records
+// (src/engine/run-store.ts lists the record types): training loss and accuracy from the step
+// records, smoothed to ~1/10 epoch, validation from the epoch records, and the test result.
 
-import { appendFile, readFile } from 'node:fs/promises';
+import type { MetricRecord } from '../engine/run-store.js';
 import { chartsSvg, type Series } from './plot.js';
-
-export type MetricRecord = Record<string, unknown> & { type: string };
-
-export class MetricsLog {
-  private queue: Promise<void> = Promise.resolve();
-  constructor(readonly file: string) {}
-
-  /** Appends one record; writes are serialised, await flush() before reading the file. */
-  write(record: MetricRecord): void {
-    const line = JSON.stringify(record) + '\n';
-    this.queue = this.queue.then(() => appendFile(this.file, line));
-  }
-
-  flush(): Promise<void> {
-    return this.queue;
-  }
-}
-
-export async function readMetrics(file: string): Promise<MetricRecord[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    return [];
-  }
-  const out: MetricRecord[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      const r = JSON.parse(line) as MetricRecord;
-      if (r && typeof r.type === 'string') out.push(r);
-    } catch {
-      // A line cut short by a crash mid-append: skip it, keep the rest of the history.
-    }
-  }
-  return out;
-}
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : NaN);
 
