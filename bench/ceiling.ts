@@ -7,24 +7,19 @@
 //    and a sweep; plus matmul_sg's own main loop without edges (sg_model).
 // 3. The ceiling that follows, and this engine's matmul 1024 (the tuned variant per form, timed
 //    as bench/engine.ts benchMatmul does) and tfjs-wasm's in the same run, as fractions of it.
-// Then parts 1 and 2 again in a child process with LP_NATIVE_VECTOR_WIDTH=512 (llvmpipe reads it
-// at start-up): 16-wide code instead of 8-wide.
-//
-// Two clocks. Wall: D dispatches in one submit, until onSubmittedWorkDone, best of ROUNDS.
-// Per core: the same FLOPs over the CPU time the driver's worker threads got in that window
-// (/proc/self/task/*/schedstat, every thread but the main one), best of ROUNDS. This machine
-// is shared by several agents (load average ~12 on 2 cores), so a window rarely has both cores;
-// CPU time is what the code costs whatever else runs, and 2 x per-core is the 2-core figure.
-// The main thread is left out because Dawn's wait polls on it (it burns about as much CPU as one
-// worker while a dispatch runs). tfjs-wasm runs on the main thread, so its per-core figure is over
-// the main thread's CPU time.
 // 4. What waiting costs: the same FMA-only work awaited with onSubmittedWorkDone straight after
 //    submit, and after sleeping (setTimeout) for 80% of the time it took. --wait-only runs just
 //    this and merges it into the existing results file.
+// Then parts 1 and 2 again in a child process with LP_NATIVE_VECTOR_WIDTH=512 (llvmpipe reads it
+// at start-up): 16-wide code instead of 8-wide.
+//
+// Two clocks (see bench/ceiling-rig.ts). Wall: 2 dispatches in one submit, until
+// onSubmittedWorkDone, best of the rounds. Per core: the same FLOPs over the CPU time the driver's
+// worker threads got in that window; 2 x per-core is the 2-core figure.
 // Writes bench/results/ceiling-<adapter>.json.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +34,7 @@ import { MATMUL_FORMS, chooseMatmulVariants } from '../src/engine/tune.js';
 import { Rng } from '../src/rng.js';
 import { MATMUL_ROUNDS } from './peers/stats.js';
 import { tfjsMatmul } from './peers/tfjs.js';
+import { CeilingRig, TARGET_MS, best, both, clocked, fixed, rate, type Measured } from './ceiling-rig.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -57,259 +53,29 @@ const fmaOnly = flag('fma-only');
 // The child run: parts 1 and 2 only.
 const kernelsOnly = flag('kernels-only');
 
-const TARGET_MS = 20;
-const DISPATCHES = 2;
 const ROUNDS = quick ? 4 : 10;
-const WORKGROUPS = 256; // of 64 invocations: far more than 2 cores' worth of work items
-const INVOCATIONS = WORKGROUPS * 64;
-const SRC_FLOATS = 65536;
-
-// ---- clocks -----------------------------------------------------------------------------------
-const PROC = existsSync('/proc/self/task');
-
-/** CPU milliseconds so far of this process's main thread and of all its other threads. */
-function threadCpu(): { main: number; others: number } {
-  if (!PROC) {
-    const c = process.cpuUsage();
-    return { main: 0, others: (c.user + c.system) / 1000 };
-  }
-  let main = 0;
-  let others = 0;
-  for (const tid of readdirSync('/proc/self/task')) {
-    let ns = 0;
-    try {
-      ns = Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      continue; // the thread ended between the listing and the read; its time is in neither sum
-    }
-    if (Number(tid) === process.pid) main += ns / 1e6;
-    else others += ns / 1e6;
-  }
-  return { main, others };
-}
-
-interface Clocked {
-  wall: number;
-  /** Driver worker threads' CPU ms. */
-  workers: number;
-  main: number;
-}
-
-async function clocked(fn: () => Promise<void>): Promise<Clocked> {
-  const c0 = threadCpu();
-  const t0 = performance.now();
-  await fn();
-  const wall = performance.now() - t0;
-  const c1 = threadCpu();
-  return { wall, workers: c1.others - c0.others, main: c1.main - c0.main };
-}
 
 // ---- device and shaders -------------------------------------------------------------------
 const gpu = await acquireGpu();
 const { device } = gpu;
 const info = gpu.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
-const hasSubgroups = device.features.has('subgroups');
 const nativeWidth = process.env.LP_NATIVE_VECTOR_WIDTH ?? 'default';
-const subgroupLanes = hasSubgroups ? `${info.subgroupMinSize}-${info.subgroupMaxSize}` : 'none';
+const subgroupLanes = device.features.has('subgroups')
+  ? `${info.subgroupMinSize}-${info.subgroupMaxSize}`
+  : 'none';
 console.log(
   `adapter: ${gpu.report.name}; subgroup lanes: ${subgroupLanes}; LP_NATIVE_VECTOR_WIDTH=${nativeWidth}`,
 );
 console.log('GFLOP/s: wall clock [per core: over the driver threads’ CPU time]');
 
-const shader = (name: string) => readFileSync(join(here, 'shaders', name), 'utf8');
-const fmaModule = device.createShaderModule({ label: 'ceiling_fma', code: shader('ceiling_fma.wgsl') });
-// ceiling_subgroup.wgsl opens with `enable subgroups;` and uses ceiling_mix.wgsl's declarations.
-const mixCode = (hasSubgroups ? shader('ceiling_subgroup.wgsl') + '\n' : '') + shader('ceiling_mix.wgsl');
-const mixModule = device.createShaderModule({ label: 'ceiling_mix', code: mixCode });
-
-const out = device.createBuffer({
-  label: 'ceiling out',
-  size: INVOCATIONS * 16,
-  usage: GPUBufferUsage.STORAGE,
-});
-const src = device.createBuffer({
-  label: 'ceiling src',
-  size: SRC_FLOATS * 4,
-  usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-});
-const srcRng = new Rng(14);
-device.queue.writeBuffer(
-  src,
-  0,
-  Float32Array.from({ length: SRC_FLOATS }, () => srcRng.uniform(-1, 1)),
-);
-const params = device.createBuffer({
-  label: 'ceiling params',
-  size: 16,
-  usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-});
-// Explicit layouts: 'auto' would drop the bindings an entry point leaves unused.
-const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({
-  binding,
-  visibility: GPUShaderStage.COMPUTE,
-  buffer: { type },
-});
-const fmaLayout = device.createBindGroupLayout({
-  label: 'ceiling_fma',
-  entries: [entry(0, 'uniform'), entry(1, 'storage')], // params; one result per invocation
-});
-const mixLayout = device.createBindGroupLayout({
-  label: 'ceiling_mix',
-  // params; one vec4 result per invocation; the source as floats; the same source as vec4s
-  entries: [
-    entry(0, 'uniform'),
-    entry(1, 'storage'),
-    entry(2, 'read-only-storage'),
-    entry(3, 'read-only-storage'),
-    entry(4, 'uniform'),
-  ],
-});
-
-interface Measured {
-  /** Wall clock, best round. */
-  gflops: number;
-  /** Per CPU-second of the driver's worker threads, best round. */
-  perCore: number;
-}
-
-const rate = (flops: number, ms: number) => flops / (ms * 1e6);
-
-/**
- * Times one entry point over INVOCATIONS invocations; `flopsPerIter` is per invocation per loop
- * iteration; `scalars` are the params words after `iters`.
- */
-async function measure(
-  module: GPUShaderModule,
-  entryPoint: string,
-  constants: Record<string, number>,
-  flopsPerIter: number,
-  scalars: [number, number],
-): Promise<Measured> {
-  const isMix = module === mixModule;
-  const layout = isMix ? mixLayout : fmaLayout;
-  const pipeline = await device.createComputePipelineAsync({
-    label: entryPoint,
-    layout: device.createPipelineLayout({ label: entryPoint, bindGroupLayouts: [layout] }),
-    compute: { module, entryPoint, constants },
-  });
-  const entries: GPUBindGroupEntry[] = [
-    { binding: 0, resource: { buffer: params } },
-    { binding: 1, resource: { buffer: out } },
-  ];
-  if (isMix)
-    entries.push(
-      { binding: 2, resource: { buffer: src } },
-      { binding: 3, resource: { buffer: src } },
-      { binding: 4, resource: { buffer: src, size: 65536 } },
-    );
-  const bindGroup = device.createBindGroup({ label: entryPoint, layout, entries });
-  const run = async (iters: number, dispatches: number) => {
-    const p = new ArrayBuffer(16);
-    new Uint32Array(p, 0, 1)[0] = iters;
-    new Float32Array(p, 4, 2).set(scalars);
-    device.queue.writeBuffer(params, 0, p);
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
-    for (let d = 0; d < dispatches; d++) pass.dispatchWorkgroups(WORKGROUPS);
-    pass.end();
-    await device.queue.onSubmittedWorkDone(); // the params write lands before the clocks start
-    return clocked(async () => {
-      device.queue.submit([enc.finish()]);
-      await device.queue.onSubmittedWorkDone();
-    });
-  };
-  // Size one dispatch to ~TARGET_MS of worker CPU time (wall time depends on the neighbours).
-  let iters = 64;
-  let ms = (await run(iters, 1)).workers;
-  while (ms < 5 && iters < 1 << 24) {
-    iters *= 4;
-    ms = (await run(iters, 1)).workers;
-  }
-  iters = Math.max(16, Math.round((iters * TARGET_MS) / ms));
-  let wall = Infinity;
-  let cpu = Infinity;
-  for (let r = 0; r < ROUNDS; r++) {
-    const t = await run(iters, DISPATCHES);
-    wall = Math.min(wall, t.wall);
-    cpu = Math.min(cpu, t.workers);
-  }
-  gpu.throwIfFailed();
-  const flops = INVOCATIONS * iters * flopsPerIter * DISPATCHES;
-  return { gflops: rate(flops, wall), perCore: rate(flops, cpu) };
-}
-
-const both = (m: Measured) => `${fixed(m.gflops)} [${fixed(m.perCore)}]`;
-const best = <T extends Measured>(rows: T[]): T | undefined =>
-  rows.reduce<T | undefined>((a, b) => (a && a.perCore >= b.perCore ? a : b), undefined);
-
-const fixed = (x: number, d = 1) => x.toFixed(d);
-
-// ---- 4. What waiting costs (run first with --wait-only) ---------------------------------------
-interface WaitCost {
-  wallMs: number;
-  mainCpuMs: number;
-  workerCpuMs: number;
-}
-
-/**
- * Dawn's Node binding polls for completion on the main thread while a promise of it is pending,
- * which on a 2-core machine takes CPU from the driver's 2 workers. Measured on FMA-only work
- * (vec4, 8 accumulators, chain 4): await right after submit, or sleep 80% of that time first.
- */
-async function waitCost(): Promise<{ poll: WaitCost[]; sleepFirst: WaitCost[] }> {
-  const pipeline = await device.createComputePipelineAsync({
-    label: 'wait cost',
-    layout: device.createPipelineLayout({ label: 'wait cost', bindGroupLayouts: [fmaLayout] }),
-    compute: { module: fmaModule, entryPoint: 'fma_vec4', constants: { ACC: 8, CHAIN: 4 } },
-  });
-  const bindGroup = device.createBindGroup({
-    label: 'wait cost',
-    layout: fmaLayout,
-    entries: [
-      { binding: 0, resource: { buffer: params } },
-      { binding: 1, resource: { buffer: out } },
-    ],
-  });
-  const p = new ArrayBuffer(16);
-  new Uint32Array(p, 0, 1)[0] = 2000;
-  new Float32Array(p, 4, 2).set([0.999, 0.001]);
-  device.queue.writeBuffer(params, 0, p);
-  const once = async (sleepMs: number): Promise<WaitCost> => {
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
-    for (let d = 0; d < 10; d++) pass.dispatchWorkgroups(WORKGROUPS);
-    pass.end();
-    await device.queue.onSubmittedWorkDone();
-    const t = await clocked(async () => {
-      device.queue.submit([enc.finish()]);
-      if (sleepMs > 0) await new Promise((resolve) => setTimeout(resolve, sleepMs));
-      await device.queue.onSubmittedWorkDone();
-    });
-    return { wallMs: t.wall, mainCpuMs: t.main, workerCpuMs: t.workers };
-  };
-  await once(0);
-  const poll: WaitCost[] = [];
-  const sleepFirst: WaitCost[] = [];
-  for (let r = 0; r < 3; r++) {
-    poll.push(await once(0));
-    sleepFirst.push(await once(Math.round(0.8 * poll[r].wallMs)));
-  }
-  gpu.throwIfFailed();
-  const line = (xs: WaitCost[]) =>
-    `wall ${xs.map((x) => fixed(x.wallMs, 0)).join('/')} ms, main thread CPU ${xs.map((x) => fixed(x.mainCpuMs, 0)).join('/')} ms, workers ${xs.map((x) => fixed(x.workerCpuMs, 0)).join('/')} ms`;
-  console.log(`wait right after submit: ${line(poll)}`);
-  console.log(`sleep 80% first:         ${line(sleepFirst)}`);
-  return { poll, sleepFirst };
-}
+const rig = new CeilingRig(gpu, ROUNDS);
+const { hasSubgroups, fmaModule, mixModule } = rig;
+const measure = rig.measure.bind(rig);
 
 const outFile = option('out') ?? join(here, 'results', `ceiling-${gpu.report.kind}.json`);
 if (flag('wait-only')) {
   const previous = JSON.parse(readFileSync(outFile, 'utf8')) as Record<string, unknown>;
-  previous.dawnWait = { date: new Date().toISOString(), ...(await waitCost()) };
+  previous.dawnWait = { date: new Date().toISOString(), ...(await rig.waitCost()) };
   writeFileSync(outFile, JSON.stringify(previous, null, 2) + '\n');
   console.log(`merged into ${outFile}`);
   gpu.destroy();
@@ -448,10 +214,7 @@ const result: Record<string, unknown> = {
   subgroupLanes,
   nativeVectorWidth: nativeWidth,
   timing: {
-    targetWorkerMsPerDispatch: TARGET_MS,
-    dispatchesPerRound: DISPATCHES,
-    rounds: ROUNDS,
-    invocations: INVOCATIONS,
+    ...rig.timing,
     gflops: 'wall clock, best round',
     perCore: 'FLOPs over the CPU time of the driver worker threads, best round',
   },
@@ -588,7 +351,7 @@ if (!kernelsOnly && !flag('no-wide')) {
   result.nativeWidth512 = JSON.parse(readFileSync(childOut, 'utf8')) as unknown;
 }
 
-if (!kernelsOnly) result.dawnWait = { date: new Date().toISOString(), ...(await waitCost()) };
+if (!kernelsOnly) result.dawnWait = { date: new Date().toISOString(), ...(await rig.waitCost()) };
 
 mkdirSync(dirname(outFile), { recursive: true });
 writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');

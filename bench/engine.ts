@@ -274,10 +274,10 @@ export async function benchMatmul(
   const d = await prepareMatmul(env, { form, lhs, rhs, B, K, N, out, dummies, variant, ...extra });
   // On a CPU driver under Node, the wait sleeps first. While a Dawn promise is pending, Dawn's
   // Node binding polls for completion on the main thread, and on a CPU driver the cores it takes
-  // are the GPU's: with 8 llvmpipe threads on 2 cores, matmul 1024 read 34.5 GFLOP/s awaited at
-  // once and 39.0 after sleeping first (2026-12-04). The sleep is 85% of the fastest window seen
-  // at this many reps, so it ends before the work does; were it ever longer, the extra time is
-  // counted against us, never for us.
+  // are the GPU's: with 8 llvmpipe threads on 2 cores, matmul 1024 runs about 13% faster when the
+  // wait sleeps first (the measurement is in docs/benchmarks.md). The sleep is 85% of the fastest
+  // window seen at this many reps, so it ends before the work does; were it ever longer, the extra
+  // time is counted against us, never for us.
   const pace = gpu.report.software;
   const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
   const run = async (reps: number, expectMs: number) => {

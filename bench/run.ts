@@ -27,10 +27,10 @@ import {
   type TrainingWorkload,
 } from './engine.js';
 import { heInit, teacherDataset } from './peers/synthetic.js';
-import { lossTrend, quantile } from './peers/stats.js';
-import { tfjsTrainCnn } from './peers/tfjs-cnn.js';
-import { findTorchPython, torchCnn } from './cnn-torch.js';
+import { lossTrend } from './peers/stats.js';
+import { findTorchPython } from './cnn-torch.js';
 import { benchCnnEngine, cnnData, cnnInit, CNN_WORKLOADS, type CnnEngineResult } from './cnn.js';
+import { benchCnns } from './run-cnn.js';
 import { initTfjs, tfjsMatmul, tfjsTrain, tfjsVersions, type TfjsBackend } from './peers/tfjs.js';
 
 const args = new Map(
@@ -191,148 +191,25 @@ for (const key of ['A-sgd', 'A-adam', 'B', 'C']) {
 }
 report.training = training;
 
-// ---- CNN workloads D and E (bench/cnn.ts) ---------------------------------------------------
-// Same weights, data and batch order for every participant; each one's first CROSS_STEPS losses
-// must match ours (a check that the layouts were converted right), and each one's loss must fall.
-// tfjs-cpu takes about a minute and a half per step of D on 2 cores, so it gets 1 warm-up step
-// and 2 timed ones (E: 3), each synced on its loss; the others are timed back to back.
-const CROSS_STEPS = 3;
-// Largest relative difference allowed between a peer's first losses and ours: fp32 sums in
-// another order drift by ~1e-6 per step; a wrong layout is off by far more than this.
-const CROSS_TOLERANCE = 1e-3;
-const cnnReport: Record<string, unknown> = {};
-const cnnNotes: string[] = [];
+// ---- CNN workloads D and E (bench/run-cnn.ts) ----------------------------------------------
 // PyTorch eager on the CPU, the native reference, when a Python with torch is here (--torch=off skips it).
-const torchPython = (want('D') || want('E')) && args.get('torch') !== 'off' ? findTorchPython() : undefined;
-let torchRan = false;
-for (const key of ['D', 'E'] as const) {
-  if (!want(key)) continue;
-  const w = CNN_WORKLOADS[key];
-  const ds = cnnData(w);
-  const weights = cnnInit(w.spec, 3);
-  const ours = await benchCnnEngine(gpu, w, {
-    data: ds,
-    weights,
-    epochs: key === 'D' ? (quick ? 1 : 2) : quick ? 2 : 4,
-    checkSteps: CROSS_STEPS,
-    variants: tuning,
-    profile: gpu.device.features.has('timestamp-query'),
-  });
-  if (!ours.fell) failures++;
-  console.log(
-    `${w.name} (${(ours.flopsPerStep / 1e9).toFixed(3)} GFLOP/step)\n` +
-      `  ours: ${ours.msPerStep.toFixed(1)} ms/step (epochs ${ours.epochMsPerStep.map((v) => v.toFixed(1)).join(', ')}), ` +
-      `${ours.samplesPerSecond.toFixed(0)} samples/s, ${ours.gflops.toFixed(2)} GFLOP/s, ${ours.timedSteps} timed steps, ` +
-      `loss ${ours.losses[0].toFixed(3)} -> ${ours.losses[ours.losses.length - 1].toFixed(3)}${ours.fell ? '' : '  LOSS DID NOT FALL'}`,
-  );
-  const peers: Record<string, unknown> = {};
-  const cells: Record<string, { ms: string; sps: string; gf: string }> = {};
-  if (torchPython) {
-    const t = torchCnn(torchPython, key);
-    torchRan = true;
-    if (!t.fell) failures++;
-    peers['torch-cpu'] = t;
-    cells['torch-cpu'] = {
-      ms: t.msPerStep.toFixed(1),
-      sps: t.samplesPerSecond.toFixed(1),
-      gf: t.gflops.toFixed(2),
-    };
-    ratios[`${key} vs torch-cpu`] = t.msPerStep / ours.msPerStep;
-    console.log(
-      `  torch-cpu (${t.device}): ${t.msPerStep.toFixed(1)} ms/step (best window ${t.bestMsPerStep.toFixed(1)}), ` +
-        `${t.samplesPerSecond.toFixed(1)} samples/s, ${t.gflops.toFixed(2)} GFLOP/s; ours is ${(t.msPerStep / ours.msPerStep).toFixed(2)}x; ` +
-        `loss ${t.losses[0].toFixed(3)} -> ${t.losses[t.losses.length - 1].toFixed(3)}${t.fell ? '' : '  LOSS DID NOT FALL'} ` +
-        `(its own draws of the same distributions)`,
-    );
-  } else if (key === 'D' || !want('D')) {
-    cnnNotes.push(
-      args.get('torch') === 'off'
-        ? 'PyTorch CPU column: skipped (--torch=off)'
-        : 'PyTorch CPU column: no Python with torch found (install python3-torch, or set PYTHON)',
-    );
-  }
-  for (const b of backends) {
-    const plan =
-      b === 'cpu'
-        ? { warmup: 1, steps: key === 'D' ? 2 : 3, blockSteps: 0 }
-        : b === 'wasm'
-          ? { warmup: 1, steps: 2, blockSteps: 0 }
-          : key === 'D'
-            ? { warmup: 1, steps: quick ? 2 : 3, blockSteps: quick ? 2 : 3 }
-            : { warmup: 2, steps: quick ? 3 : 5, blockSteps: quick ? 3 : 5 };
-    let r: Awaited<ReturnType<typeof tfjsTrainCnn>>;
-    try {
-      r = await tfjsTrainCnn({
-        backend: b,
-        spec: w.spec,
-        optimizer: { lr: w.optimizer.lr, momentum: w.optimizer.momentum ?? 0.9 },
-        batchSize: w.batchSize,
-        x: ds.x,
-        y: ds.y,
-        initialWeights: weights,
-        ...plan,
-      });
-    } catch (e) {
-      // tfjs-wasm 4.22 runs the forward pass but has no Conv2DBackpropFilter kernel.
-      const msg = (e as Error).message;
-      const kernel = /Kernel '(\w+)' not registered/.exec(msg)?.[1];
-      const why = kernel ? `no ${kernel} kernel` : msg.slice(0, 80);
-      peers[b] = { error: msg };
-      cells[b] = { ms: `cannot train: ${why}`, sps: 'cannot train', gf: 'cannot train' };
-      console.log(`  tfjs-${b}: cannot train ${key}: ${msg}`);
-      continue;
-    }
-    const trend = lossTrend(r.losses, 2);
-    const ms = Number.isFinite(r.blockMsPerStep) ? r.blockMsPerStep : quantile(r.msPerStep, 0.5);
-    const k = Math.min(CROSS_STEPS, r.losses.length);
-    const diff = Math.max(
-      ...r.losses
-        .slice(0, k)
-        .map((v, i) => Math.abs(v - ours.firstLosses[i]) / Math.max(Math.abs(ours.firstLosses[i]), 1e-6)),
-    );
-    const agree = diff <= CROSS_TOLERANCE;
-    if (!trend.fell) failures++;
-    if (!agree) failures++;
-    const timing =
-      r.msPerStep.length > 0 && Number.isFinite(r.blockMsPerStep)
-        ? `${plan.warmup} warm-up + ${plan.steps} synced + ${plan.blockSteps} back-to-back steps (timed: back to back)`
-        : `${plan.warmup} warm-up + ${plan.steps} timed steps, each synced (median)`;
-    const ratio = ms / ours.msPerStep;
-    ratios[`${key} vs tfjs-${b}`] = ratio;
-    peers[b] = {
-      msPerStep: ms,
-      syncedMsPerStep: r.msPerStep,
-      blockMsPerStep: r.blockMsPerStep,
-      samplesPerSecond: (w.batchSize * 1000) / ms,
-      gflops: ours.flopsPerStep / (ms * 1e6),
-      losses: r.losses,
-      fell: trend.fell,
-      firstLossesMaxRelDiff: diff,
-      plan,
-    };
-    cells[b] = {
-      ms: ms.toFixed(1),
-      sps: ((w.batchSize * 1000) / ms).toFixed(1),
-      gf: (ours.flopsPerStep / (ms * 1e6)).toFixed(3),
-    };
-    console.log(
-      `  tfjs-${b}: ${ms.toFixed(1)} ms/step, ${((w.batchSize * 1000) / ms).toFixed(1)} samples/s, ` +
-        `${(ours.flopsPerStep / (ms * 1e6)).toFixed(3)} GFLOP/s; ours is ${ratio.toFixed(2)}x; ${timing}; ` +
-        `loss ${trend.firstMean.toFixed(3)} -> ${trend.lastMean.toFixed(3)}${trend.fell ? '' : '  LOSS DID NOT FALL'}; ` +
-        `first ${k} losses within ${diff.toExponential(1)} of ours${agree ? '' : `  MISMATCH (over ${CROSS_TOLERANCE})`}`,
-    );
-    if (b === 'cpu') cnnNotes.push(`tfjs-cpu ${key}: ${timing} (too slow for more)`);
-  }
-  cnnReport[key] = { workload: w.name, flopsPerStep: ours.flopsPerStep, ours, peers };
-  const cols = [...backends, 'torch-cpu'];
-  table.push([`${key} ms/step`, ours.msPerStep.toFixed(1), ...cols.map((b) => cells[b]?.ms ?? '-')]);
-  table.push([
-    `${key} samples/s`,
-    ours.samplesPerSecond.toFixed(1),
-    ...cols.map((b) => cells[b]?.sps ?? '-'),
-  ]);
-  table.push([`${key} GFLOP/s`, ours.gflops.toFixed(2), ...cols.map((b) => cells[b]?.gf ?? '-')]);
-}
+const cnnKeys = (['D', 'E'] as const).filter(want);
+const cnn = await benchCnns({
+  gpu,
+  variants: tuning,
+  quick,
+  backends,
+  keys: [...cnnKeys],
+  torchPython: cnnKeys.length > 0 && args.get('torch') !== 'off' ? findTorchPython() : undefined,
+  torchMissing:
+    args.get('torch') === 'off'
+      ? 'skipped (--torch=off)'
+      : 'no Python with torch found (install python3-torch, or set PYTHON)',
+});
+const { report: cnnReport, notes: cnnNotes, torchRan } = cnn;
+table.push(...cnn.rows);
+Object.assign(ratios, cnn.ratios);
+failures += cnn.failures;
 if (Object.keys(cnnReport).length > 0) report.cnn = cnnReport;
 
 // ---- GPU-resident uint8 data vs uploading float batches (the data library's claim) ---------

@@ -28,8 +28,8 @@ import { acquireGpu } from '../src/gpu/device.js';
 import { Trainer } from '../src/engine/trainer.js';
 import { loadStreamed, type StreamedData } from '../src/engine/batch-source.js';
 import { ShardRecordReader } from '../src/data/shard-records.js';
-import { writeShards } from '../src/data/shards.js';
-import type { LabeledRecord } from '../src/data/shards.js';
+import { writeShards } from '../src/data/shard-writer.js';
+import type { LabeledRecord } from '../src/data/shard-writer.js';
 
 const MiB = 1 << 20;
 const H = 32;

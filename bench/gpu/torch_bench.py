@@ -1,4 +1,4 @@
-"""PyTorch on the same GPU, for the README's real-GPU table (bench/gpu/README.md).
+"""PyTorch on the same GPU, for the real-GPU table of docs/benchmarks.md (bench/gpu/README.md).
 
 fp32 matmul GFLOP/s with TF32 off, and eager training loops for workloads A and C that mirror
 bench/engine.ts: same layer sizes, batch sizes, optimizers, one optimizer step per batch, data

@@ -24,6 +24,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Weights } from '../../src/engine/trainer.js';
 import { resolveModel, type ModelSpec, type ResolvedLayer } from '../../src/nn/layers.js';
 import { initTfjs, PeerBackendError, PeerConfigError, type TfjsBackend } from './tfjs.js';
+import { timeSteps, type TimedSteps } from './timed-steps.js';
 
 export interface TfjsCnnOptions {
   backend: TfjsBackend;
@@ -194,34 +195,10 @@ export async function tfjsTrainCnn(opts: TfjsCnnOptions): Promise<TfjsCnnResult>
       if (loss === null) throw new PeerBackendError('optimizer.minimize returned no cost');
       return loss;
     });
-  const readLoss = async (t: tf.Scalar): Promise<number> => {
-    const v = (await t.data())[0];
-    t.dispose();
-    return v;
-  };
-
-  const losses: number[] = [];
-  const msPerStep: number[] = [];
-  let blockMsPerStep = NaN;
   const backendName = tf.getBackend();
+  let timed: TimedSteps;
   try {
-    for (let i = 0; i < opts.warmup; i++) losses.push(await readLoss(step()));
-    for (let i = 0; i < opts.steps; i++) {
-      const t0 = performance.now();
-      const loss = step();
-      const v = (await loss.data())[0];
-      msPerStep.push(performance.now() - t0);
-      loss.dispose();
-      losses.push(v);
-    }
-    if (opts.blockSteps > 0) {
-      const pending: tf.Scalar[] = [];
-      const t0 = performance.now();
-      for (let i = 0; i < opts.blockSteps; i++) pending.push(step());
-      await pending[pending.length - 1].data();
-      blockMsPerStep = (performance.now() - t0) / opts.blockSteps;
-      for (const t of pending) losses.push(await readLoss(t));
-    }
+    timed = await timeSteps(step, opts);
   } finally {
     optimizer.dispose();
     tf.dispose(vars);
@@ -231,5 +208,6 @@ export async function tfjsTrainCnn(opts: TfjsCnnOptions): Promise<TfjsCnnResult>
     throw new PeerBackendError(
       `backend changed during the run: asked '${opts.backend}', now '${tf.getBackend()}'`,
     );
+  const { msPerStep, blockMsPerStep, losses } = timed;
   return { msPerStep, blockMsPerStep, losses, backendName };
 }

@@ -31,6 +31,9 @@ import { create, globals } from 'webgpu';
 
 import type { Activation, DenseWeights, LayerSpec } from './synthetic.js';
 import { MATMUL_ROUNDS } from './stats.js';
+import { timeSteps, type TimedSteps } from './timed-steps.js';
+
+export { MIN_TIMED_STEPS } from './timed-steps.js';
 
 export type TfjsBackend = 'webgpu' | 'wasm' | 'cpu';
 
@@ -98,7 +101,6 @@ const LAVAPIPE_ICD = '/usr/share/vulkan/icd.d/lvp_icd.json';
 const RESIDENT_LIMIT_BYTES = 256 * 1024 * 1024;
 // PyTorch's Adam epsilon (tfjs defaults to 1e-7); betas are the usual 0.9 / 0.999.
 const ADAM_EPSILON = 1e-8;
-export const MIN_TIMED_STEPS = 5;
 
 let webgpuLoaded: Promise<void> | undefined;
 let wasmPathSet = false;
@@ -355,48 +357,15 @@ export async function tfjsTrain(opts: TfjsTrainOptions): Promise<TfjsTrainResult
       return loss;
     });
   };
-  const readLoss = async (t: tf.Scalar): Promise<number> => {
-    const v = (await t.data())[0];
-    t.dispose();
-    return v;
-  };
-
-  const losses: number[] = [];
-  const msPerStep: number[] = [];
-  let blockMsPerStep = NaN;
   const backendName = tf.getBackend();
-  let steps = opts.steps;
-  let blockSteps = opts.blockSteps ?? opts.steps;
+  let timed: TimedSteps;
   try {
-    let lastWarmupMs = NaN;
-    for (let i = 0; i < opts.warmup; i++) {
-      const t0 = performance.now();
-      losses.push(await readLoss(step()));
-      lastWarmupMs = performance.now() - t0;
-    }
-    ({ steps, blockSteps } = fitBudget(
-      opts.steps,
-      opts.blockSteps ?? opts.steps,
-      lastWarmupMs,
-      opts.budgetMs,
-    ));
-    for (let i = 0; i < steps; i++) {
-      const t0 = performance.now();
-      const loss = step();
-      const v = (await loss.data())[0];
-      msPerStep.push(performance.now() - t0);
-      loss.dispose();
-      losses.push(v);
-    }
-    if (blockSteps > 0) {
-      const pending: tf.Scalar[] = [];
-      const t0 = performance.now();
-      for (let i = 0; i < blockSteps; i++) pending.push(step());
-      // One queue: when the last loss is readable, every earlier step has finished too.
-      await pending[pending.length - 1].data();
-      blockMsPerStep = (performance.now() - t0) / blockSteps;
-      for (const t of pending) losses.push(await readLoss(t));
-    }
+    timed = await timeSteps(step, {
+      warmup: opts.warmup,
+      steps: opts.steps,
+      blockSteps: opts.blockSteps ?? opts.steps,
+      budgetMs: opts.budgetMs,
+    });
   } finally {
     optimizer.dispose();
     for (const v of varList) v.dispose();
@@ -407,24 +376,8 @@ export async function tfjsTrain(opts: TfjsTrainOptions): Promise<TfjsTrainResult
       `backend changed during the run: asked '${opts.backend}', now '${tf.getBackend()}'`,
     );
   }
+  const { msPerStep, blockMsPerStep, losses, steps, blockSteps } = timed;
   return { msPerStep, blockMsPerStep, losses, backendName, dataMode, steps, blockSteps };
-}
-
-function fitBudget(
-  steps: number,
-  blockSteps: number,
-  stepMs: number,
-  budgetMs: number | undefined,
-): { steps: number; blockSteps: number } {
-  const total = steps + blockSteps;
-  if (budgetMs === undefined || !Number.isFinite(stepMs) || total * stepMs <= budgetMs)
-    return { steps, blockSteps };
-  const scale = budgetMs / (total * stepMs);
-  return {
-    steps: Math.min(steps, Math.max(MIN_TIMED_STEPS, Math.floor(steps * scale))),
-    blockSteps:
-      blockSteps === 0 ? 0 : Math.min(blockSteps, Math.max(MIN_TIMED_STEPS, Math.floor(blockSteps * scale))),
-  };
 }
 
 /** Square n×n fp32 tf.matMul, `reps` back to back after 1 warm-up op, synced once at the end. */

@@ -2,25 +2,18 @@
 // worker replies and events -> charts, pictures and text. Nothing heavy runs here: data loading,
 // decoding, training and prediction all happen in the worker, so the page never stalls.
 
-import { ConfigError, type ImageSet, type OptimizerName } from '../../src/index.js';
+import { ConfigError } from '../../src/index.js';
 import { LineChart } from './charts.js';
 import { WorkerClient, rebuild } from './client.js';
 import { byId, clearError, downloadBytes, numberInput, setText, showError } from './dom.js';
 import { DrawPad } from './drawpad.js';
+import { droppedFolder } from './dropped.js';
+import { applyPreset, archChanged, readForm, readFormOrUndefined } from './form.js';
 import { missingHelp } from './gpu.js';
-import {
-  ARCHS,
-  argmax,
-  isPresetId,
-  parseSizes,
-  PRESETS,
-  presetFor,
-  type Arch,
-  type NetConfig,
-  type PresetId,
-} from './network.js';
-import type { DataSummary, FolderFile, ModelSummary, ModelView, WorkerEvent } from './protocol.js';
-import { renderConfusion, renderPredictionGrid, showBitmap } from './render.js';
+import { showModelInfo, showView } from './model-view.js';
+import { argmax, isPresetId, PRESETS, presetFor } from './network.js';
+import type { DataSummary, FolderFile, ModelSummary, WorkerEvent } from './protocol.js';
+import { showBitmap } from './render.js';
 import type { RunState } from './session.js';
 
 interface App {
@@ -82,12 +75,6 @@ async function initGpu(): Promise<void> {
 
 function datasetSelect(): HTMLSelectElement {
   return byId('dataset', HTMLSelectElement);
-}
-
-/** The summary's images as an ImageSet for the drawing helpers. */
-function imageSet(d: DataSummary, images: Uint8Array, count: number): ImageSet {
-  const [height, width, channels] = d.shape;
-  return { images, labels: new Int32Array(count), count, height, width, channels, source: d.title };
 }
 
 function showDataset(d: DataSummary): void {
@@ -159,88 +146,6 @@ async function loadFolder(files: FolderFile[]): Promise<void> {
   );
 }
 
-/** The dropped items as files with their paths, or undefined when no folder was dropped. */
-async function droppedFolder(dt: DataTransfer): Promise<FolderFile[] | undefined> {
-  const entries = [...dt.items]
-    .map((i) => i.webkitGetAsEntry())
-    .filter((e): e is FileSystemEntry => e !== null);
-  if (!entries.some((e) => e.isDirectory)) return undefined;
-  const out: FolderFile[] = [];
-  const walk = async (entry: FileSystemEntry, prefix: string): Promise<void> => {
-    if (entry.isFile) {
-      const file = await new Promise<File>((resolve, reject) =>
-        (entry as FileSystemFileEntry).file(resolve, reject),
-      );
-      out.push({ file, path: prefix + entry.name });
-      return;
-    }
-    const reader = (entry as FileSystemDirectoryEntry).createReader();
-    for (;;) {
-      const batch = await new Promise<FileSystemEntry[]>((resolve, reject) =>
-        reader.readEntries(resolve, reject),
-      );
-      if (batch.length === 0) break;
-      for (const e of batch) await walk(e, `${prefix}${entry.name}/`);
-    }
-  };
-  // Several class folders dropped at once stand for one root folder.
-  const prefix = entries.length > 1 ? 'dropped/' : '';
-  for (const e of entries) await walk(e, prefix);
-  return out;
-}
-
-// ---- network form --------------------------------------------------------------------------
-
-function applyPreset(id: PresetId): void {
-  const p = PRESETS[id];
-  byId('preset', HTMLSelectElement).value = id;
-  byId('arch', HTMLSelectElement).value = p.arch;
-  byId('sizes', HTMLInputElement).value = p.sizes.join(', ');
-  byId('hidden', HTMLSelectElement).value = p.hidden;
-  byId('loss', HTMLSelectElement).value = p.loss;
-  byId('optimizer', HTMLSelectElement).value = p.optimizer;
-  byId('lr', HTMLInputElement).value = String(p.lr);
-  byId('batch', HTMLInputElement).value = String(p.batchSize);
-  byId('epochs', HTMLInputElement).value = String(p.epochs);
-  byId('max-steps', HTMLInputElement).value = String(p.maxSteps);
-  byId('val-split', HTMLInputElement).value = String(p.validationSplit);
-  archChanged();
-}
-
-function archChanged(): void {
-  const dense = byId('arch', HTMLSelectElement).value === 'mlp';
-  byId('sizes', HTMLInputElement).disabled = !dense;
-  byId('hidden', HTMLSelectElement).disabled = !dense;
-}
-
-function readForm(): NetConfig {
-  const lr = Number(byId('lr', HTMLInputElement).value);
-  if (!(lr > 0)) throw new ConfigError('The learning rate must be a positive number, e.g. 0.001.');
-  const arch = byId('arch', HTMLSelectElement).value as Arch;
-  if (!ARCHS.includes(arch)) throw new ConfigError(`Unknown network kind ${arch}.`);
-  return {
-    arch,
-    sizes: arch === 'mlp' ? parseSizes(byId('sizes', HTMLInputElement).value) : [0],
-    hidden: byId('hidden', HTMLSelectElement).value as NetConfig['hidden'],
-    loss: byId('loss', HTMLSelectElement).value as NetConfig['loss'],
-    optimizer: byId('optimizer', HTMLSelectElement).value as OptimizerName,
-    lr,
-    batchSize: Math.round(numberInput('batch', 64, 1, 65536)),
-    epochs: Math.round(numberInput('epochs', 1, 1, 100000)),
-    maxSteps: Math.round(numberInput('max-steps', 0, 0, 1e9)),
-    seed: Math.round(numberInput('seed', 1, 0, 2 ** 31)),
-    validationSplit: numberInput('val-split', 0, 0, 0.5),
-  };
-}
-
-function readFormOrUndefined(): NetConfig | undefined {
-  try {
-    return readForm();
-  } catch {
-    return undefined;
-  }
-}
-
 // ---- training ------------------------------------------------------------------------------
 
 function updateButtons(): void {
@@ -278,7 +183,7 @@ async function startTraining(): Promise<void> {
     trainLimit: numberInput('train-limit', 0, 0, 1e9),
     testLimit: numberInput('test-limit', 0, 0, 1e9),
   });
-  modelInfo();
+  showModelInfo(app.model);
 }
 
 let lastDraw = 0;
@@ -310,7 +215,7 @@ function onWorkerEvent(ev: WorkerEvent): void {
         'm-epoch',
         `${ev.epoch + 1}: ${ev.seconds.toFixed(2)} s, ${Math.round(ev.samplesPerSecond).toLocaleString('en')} samples/s`,
       );
-      showView(ev.view);
+      showView(ev.view, app.data, app.model);
       void predictDrawing(pad.pixels());
       return;
     case 'state':
@@ -328,56 +233,13 @@ function onWorkerEvent(ev: WorkerEvent): void {
   }
 }
 
-/** Test-set pictures and first-layer weights, as the worker computed them. */
-function showView(view: ModelView): void {
-  const f = view.firstLayer;
-  if (f) {
-    showBitmap(byId('weights', HTMLCanvasElement), f.picture);
-    const s = f.shape;
-    setText(
-      'weights-caption',
-      f.kind === 'conv2d'
-        ? `The ${f.units} filters (${s.height}x${s.width}x${s.channels}) of the first convolution, grey = 0.`
-        : `Each first-layer unit's weights as a ${s.height}x${s.width} picture, grey = 0.`,
-    );
-    byId('weights', HTMLCanvasElement).dataset.kind = f.kind;
-  }
-  const r = view.report;
-  const d = app.data;
-  if (r && d && app.model) {
-    const acc = byId('m-test-acc', HTMLElement);
-    acc.textContent = `${(100 * r.accuracy).toFixed(1)}% of ${r.count}`;
-    acc.dataset.value = String(r.accuracy);
-    renderPredictionGrid(
-      byId('pred-grid', HTMLDivElement),
-      imageSet(d, d.testImages, d.testImageCount),
-      r.items.filter((it) => it.index < d.testImageCount),
-      app.model.classNames,
-    );
-    renderConfusion(byId('confusion', HTMLTableElement), r.confusion, app.model.classNames);
-  }
-}
-
 async function refreshView(): Promise<void> {
-  showView(await worker.call({ op: 'view', testLimit: numberInput('test-limit', 0, 0, 1e9) }));
+  showView(
+    await worker.call({ op: 'view', testLimit: numberInput('test-limit', 0, 0, 1e9) }),
+    app.data,
+    app.model,
+  );
   await predictDrawing(pad.pixels());
-}
-
-function modelInfo(): void {
-  const m = app.model;
-  if (!m) return;
-  setText(
-    'model-info',
-    `Model ${m.origin}: input ${m.inputShape.join('x')}, loss ${m.loss}, ` +
-      `${m.parameterCount.toLocaleString('en')} parameters, classes: ${m.classNames.join(', ')}.`,
-  );
-  byId('layers-info', HTMLOListElement).replaceChildren(
-    ...m.lines.map((line) => {
-      const li = document.createElement('li');
-      li.textContent = line;
-      return li;
-    }),
-  );
 }
 
 // ---- trying it out -------------------------------------------------------------------------
@@ -475,7 +337,7 @@ async function loadModelFile(file: File): Promise<void> {
   const cfg = readFormOrUndefined() ?? PRESETS.mnist;
   app.model = await worker.call({ op: 'load-model', bytes, name: file.name, cfg }, [bytes.buffer]);
   app.state = 'idle';
-  modelInfo();
+  showModelInfo(app.model);
   updateButtons();
   await refreshView();
 }

@@ -12,14 +12,30 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { dataDir, dataMiddleware, resolveInside } from '../../demo/serve-data.js';
 import { loadModel } from '../../src/io/modelfile.js';
+import { Rng } from '../../src/rng.js';
 import { makeImageFolder, runCli, synthImage, writePng } from '../cli/helpers.js';
 import { needDataRoot } from '../helpers/datasets.js';
-import { Rng } from '../../src/rng.js';
+import {
+  BASE_ARGS,
+  WEBGPU_ARGS,
+  clock,
+  colouredPixels,
+  distinctColours,
+  drawSeven,
+  inkedPixels,
+  launchChromium,
+  longestTask,
+  probs,
+  series,
+  staticHandler,
+  supportsLongTasks,
+  watchErrors,
+} from './demo-page.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/lib/chromium/chromium';
@@ -35,23 +51,6 @@ const LONG_TASK_LIMIT_MS = 100;
 const CI = process.env.CI === 'true';
 const ready = fs.existsSync(CHROMIUM) && fs.existsSync(path.join(DATA, 'mnist/t10k-images-idx3-ubyte.gz'));
 
-const BASE_ARGS = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
-const WEBGPU_ARGS = [
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan',
-  '--use-angle=swiftshader',
-  '--use-vulkan=swiftshader',
-];
-
 it.runIf(CI)('Chromium and the MNIST files are present in CI', () => {
   expect(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup-system.sh`).toBe(true);
   expect(fs.existsSync(path.join(DATA, 'mnist')), `${DATA}/mnist is missing`).toBe(true);
@@ -63,6 +62,11 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
   let outDir = '';
   const contexts: BrowserContext[] = [];
   const profiles: string[] = [];
+  const launch = async (args: string[]) => {
+    const ctx = await launchChromium(CHROMIUM, args, profiles);
+    contexts.push(ctx);
+    return ctx;
+  };
 
   beforeAll(async () => {
     outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'demo-build-'));
@@ -87,64 +91,6 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
     await new Promise((resolve) => server?.close(resolve));
     for (const dir of [outDir, ...profiles]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
-
-  async function launch(args: string[]): Promise<BrowserContext> {
-    const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'demo-chromium-'));
-    profiles.push(profile);
-    const ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args,
-      viewport: { width: 1280, height: 900 },
-      acceptDownloads: true,
-    });
-    // Main-thread long tasks (> 50 ms each), from the first script on.
-    await ctx.addInitScript(() => {
-      const w = window as unknown as { __longTasks: { start: number; duration: number }[] };
-      w.__longTasks = [];
-      try {
-        new PerformanceObserver((list) => {
-          for (const e of list.getEntries()) w.__longTasks.push({ start: e.startTime, duration: e.duration });
-        }).observe({ type: 'longtask', buffered: true });
-      } catch {
-        // No longtask support: the measurement below then finds none, and says so.
-      }
-    });
-    contexts.push(ctx);
-    return ctx;
-  }
-
-  /** The page's clock, to bracket a phase whose long tasks are measured. */
-  async function clock(page: Page): Promise<number> {
-    return page.evaluate(() => performance.now());
-  }
-
-  /** The longest main-thread task that overlapped [from, to] on the page's clock (0 if none). */
-  async function longestTask(page: Page, from: number, to: number): Promise<number> {
-    return page.evaluate(
-      ([a, b]) => {
-        const w = window as unknown as { __longTasks: { start: number; duration: number }[] };
-        return w.__longTasks
-          .filter((t) => t.start < b && t.start + t.duration > a)
-          .reduce((m, t) => Math.max(m, t.duration), 0);
-      },
-      [from, to],
-    );
-  }
-
-  async function supportsLongTasks(page: Page): Promise<boolean> {
-    return page.evaluate(() => PerformanceObserver.supportedEntryTypes.includes('longtask'));
-  }
-
-  /** Uncaught exceptions and console errors, collected for the zero-errors assertion. */
-  function watchErrors(page: Page): string[] {
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(`console.error: ${m.text()}`);
-    });
-    return errors;
-  }
 
   it('serves only files inside the data folder', async () => {
     const inside = resolveInside(DATA, 'mnist/t10k-labels-idx1-ubyte.gz');
@@ -221,32 +167,7 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
     expect(await page.locator('#pred-grid figure').count()).toBe(24);
     expect(await page.locator('#confusion td').count()).toBe(100);
 
-    // Draw a "7": a top bar and a diagonal stroke.
-    await page.locator('#drawpad').scrollIntoViewIfNeeded();
-    const box = (await page.locator('#drawpad').boundingBox())!;
-    const at = (x: number, y: number) => [box.x + x * box.width, box.y + y * box.height] as const;
-    await page.mouse.move(...at(0.25, 0.2));
-    await page.mouse.down();
-    for (const [x, y] of [
-      [0.5, 0.2],
-      [0.75, 0.2],
-      [0.65, 0.45],
-      [0.55, 0.65],
-      [0.48, 0.85],
-    ])
-      await page.mouse.move(...at(x, y), { steps: 5 });
-    await page.mouse.up();
-    await page
-      .waitForSelector('#draw-probs[data-state="predicted"] li', { timeout: 10_000 })
-      .catch(async (e: unknown) => {
-        console.log(
-          'DEBUG',
-          await page.getAttribute('#draw-probs', 'data-state'),
-          await page.textContent('#error'),
-          errors,
-        );
-        throw e;
-      });
+    await drawSeven(page, errors);
     const drawn = await probs(page, '#draw-probs li');
     expect(drawn).toHaveLength(10);
     expect(drawn.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
@@ -275,30 +196,7 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
     expect(await probs(page, '#draw-probs li')).toEqual(drawn);
     expect(Number(await page.getAttribute('#m-test-acc', 'data-value'))).toBe(acc);
 
-    // Malformed files: a clear message in the page.
-    const garbage = Buffer.concat([gzipSync(Buffer.from([0, 0, 8, 3, 0, 0, 0, 9])), Buffer.from('junk')]);
-    await page.setInputFiles('#data-files', [
-      { name: 'train-images-idx3-ubyte.gz', mimeType: 'application/gzip', buffer: garbage },
-      {
-        name: 'train-labels-idx1-ubyte.gz',
-        mimeType: 'application/gzip',
-        buffer: Buffer.from('not gzip at all'),
-      },
-    ]);
-    await page.waitForSelector('#error:not([hidden])');
-    const dataError = (await page.textContent('#error'))!;
-    expect(dataError).toMatch(/DatasetFormatError: .*(train-images|train-labels)-idx[13]-ubyte\.gz/);
-    await page.setInputFiles('#load-model', {
-      name: 'broken.safetensors',
-      mimeType: 'application/octet-stream',
-      buffer: bytes.subarray(0, 100),
-    });
-    await page.waitForFunction(() =>
-      document.querySelector('#error')?.textContent?.includes('broken.safetensors'),
-    );
-    expect(await page.textContent('#error')).toContain('ModelFormatError');
-    console.log(`[demo test] bad data file -> "${dataError}"`);
-
+    await rejectsMalformedFiles(page, bytes);
     expect(errors).toEqual([]);
   }, 240_000);
 
@@ -562,77 +460,28 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
   }, 240_000);
 });
 
-interface SeriesSummary {
-  label: string;
-  n: number;
-  first: number;
-  last: number;
-}
-
-async function series(page: Page, selector: string): Promise<SeriesSummary[]> {
-  return JSON.parse((await page.getAttribute(selector, 'data-series')) ?? '[]') as SeriesSummary[];
-}
-
-async function probs(page: Page, selector: string): Promise<number[]> {
-  return page.$$eval(selector, (els) => els.map((e) => Number((e as HTMLElement).dataset.prob)));
-}
-
-/** Pixels that are neither white nor black. */
-async function inkedPixels(page: Page, selector: string): Promise<number> {
-  return page.$eval(selector, (c) => {
-    const canvas = c as HTMLCanvasElement;
-    const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
-    let n = 0;
-    for (let i = 0; i < d.length; i += 4) if (d[i] !== 255 && d[i] !== 0) n++;
-    return n;
-  });
-}
-
-async function colouredPixels(page: Page, selector: string, rgb: number[]): Promise<number> {
-  return page.$eval(
-    selector,
-    (c, want) => {
-      const canvas = c as HTMLCanvasElement;
-      const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
-      let n = 0;
-      for (let i = 0; i < d.length; i += 4)
-        if (Math.abs(d[i] - want[0]) + Math.abs(d[i + 1] - want[1]) + Math.abs(d[i + 2] - want[2]) < 40) n++;
-      return n;
+/** Malformed dataset and model files: a clear, named error in the page. */
+async function rejectsMalformedFiles(page: Page, modelBytes: Buffer): Promise<void> {
+  const garbage = Buffer.concat([gzipSync(Buffer.from([0, 0, 8, 3, 0, 0, 0, 9])), Buffer.from('junk')]);
+  await page.setInputFiles('#data-files', [
+    { name: 'train-images-idx3-ubyte.gz', mimeType: 'application/gzip', buffer: garbage },
+    {
+      name: 'train-labels-idx1-ubyte.gz',
+      mimeType: 'application/gzip',
+      buffer: Buffer.from('not gzip at all'),
     },
-    rgb,
-  );
-}
-
-async function distinctColours(page: Page, selector: string): Promise<number> {
-  return page.$eval(selector, (c) => {
-    const canvas = c as HTMLCanvasElement;
-    const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
-    const seen = new Set<number>();
-    for (let i = 0; i < d.length; i += 4) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
-    return seen.size;
+  ]);
+  await page.waitForSelector('#error:not([hidden])');
+  const dataError = (await page.textContent('#error'))!;
+  expect(dataError).toMatch(/DatasetFormatError: .*(train-images|train-labels)-idx[13]-ubyte\.gz/);
+  await page.setInputFiles('#load-model', {
+    name: 'broken.safetensors',
+    mimeType: 'application/octet-stream',
+    buffer: modelBytes.subarray(0, 100),
   });
-}
-
-/** Serves the built demo (index.html for "/") and hands /data/ to the data middleware. */
-function staticHandler(
-  root: string,
-  data: ReturnType<typeof dataMiddleware>,
-): (req: http.IncomingMessage, res: http.ServerResponse) => void {
-  const types: Record<string, string> = {
-    '.html': 'text/html; charset=utf-8',
-    '.js': 'text/javascript; charset=utf-8',
-    '.css': 'text/css; charset=utf-8',
-  };
-  return (req, res) =>
-    data(req, res, () => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      const file = resolveInside(root, url.pathname === '/' ? 'index.html' : url.pathname.slice(1));
-      if (!file) {
-        res.statusCode = 404;
-        res.end('not found');
-        return;
-      }
-      res.setHeader('content-type', types[path.extname(file)] ?? 'application/octet-stream');
-      fs.createReadStream(file).pipe(res);
-    });
+  await page.waitForFunction(() =>
+    document.querySelector('#error')?.textContent?.includes('broken.safetensors'),
+  );
+  expect(await page.textContent('#error')).toContain('ModelFormatError');
+  console.log(`[demo test] bad data file -> "${dataError}"`);
 }

@@ -4,7 +4,7 @@
 //
 // Slow (minutes per case on a software adapter), so it runs only in CI (CI=true) or when asked:
 //   WGT_E2E=1 npx vitest run test/e2e            (all)     WGT_E2E=cat npx vitest run test/e2e
-// The recipes are the ones reported in the README; change them there and here together.
+// The recipes are the ones reported in docs/results.md; change them there and here together.
 
 import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
