@@ -60,7 +60,7 @@ export {
   type RunOptions,
   type RunResult,
 } from './engine/run.js';
-export { MemoryRunStore, type MetricRecord, type RunStore } from './engine/run-store.js';
+export { MemoryRunStore, type MetricRecord, type RunStore } from './io/run-store.js';
 export {
   DivergedError,
   LIBRARY_ADVICE,

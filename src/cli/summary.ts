@@ -9,7 +9,7 @@
 // It grows linearly with the batch size, which is why the recipe caps the batch for large images.
 
 import { sourceBytes, type BatchSource } from '../engine/batch-source.js';
-import type { MetricRecord } from '../engine/run-store.js';
+import type { MetricRecord } from '../io/run-store.js';
 import type { TrainingRun } from '../engine/run.js';
 import type { Tta } from '../engine/tta.js';
 import type { GpuDevice } from '../gpu/device.js';

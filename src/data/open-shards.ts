@@ -5,10 +5,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DatasetLayoutError } from '../errors.js';
-import type { OpenedDataset } from './open.js';
+import type { ImageSet, OpenedDataset } from './types.js';
 import { SHARD_INDEX_FILE } from './shard-format.js';
 import { ShardSet } from './shards.js';
-import type { ImageSet } from './types.js';
 
 /** True when `dir` holds a shard set's index. */
 export function isShardSet(dir: string): boolean {

@@ -32,7 +32,7 @@ import { readIdxFiles } from './readers-node.js';
 import { SHARD_INDEX_FILE as SHARD_INDEX } from './shard-format.js';
 import { ShardRecordReader } from './shard-records.js';
 import { ShardSet } from './shards.js';
-import type { ImageSet } from './types.js';
+import type { ImageSet, OpenedDataset } from './types.js';
 
 /** How the pictures of an image folder become records (other formats keep their own size). */
 export interface ImageOptions {
@@ -58,27 +58,6 @@ export interface OpenOptions extends Partial<ImageOptions> {
   cacheDir?: string;
 }
 
-export interface OpenedDataset {
-  /** What was asked for: the name or the path given. */
-  source: string;
-  train: ImageSet;
-  test?: ImageSet;
-  classNames: string[];
-  /** [height, width, channels] of every record. */
-  shape: [number, number, number];
-  /** false when the class names are only numbers made up for an unnamed format (IDX folders). */
-  namedClasses: boolean;
-  /**
-   * Set when the training records were left on disk (over `streamOver`): the shard folder to stream
-   * them from; `train.images` is then empty (count and labels are kept where known).
-   */
-  trainShards?: string;
-  /** The same for the test records. */
-  testShards?: string;
-  /** The path named a shard set (not an image folder whose decoded cache is in shards). */
-  shardSet?: boolean;
-}
-
 const IDX_TRAIN = /^train-images[-.]idx[34]-ubyte(\.gz)?$/;
 
 /** Throws DatasetNotFoundError unless `spec` is a known dataset name or an existing path. */
@@ -89,6 +68,8 @@ export function checkDatasetSpec(spec: string): void {
       'give one of those names or a folder of IDX files, of class folders, or a shard set',
   );
 }
+
+export type { OpenedDataset } from './types.js';
 
 /** Opens a dataset by known name or by path (see the header for the layouts it recognises). */
 export async function openDataset(spec: string, options: OpenOptions = {}): Promise<OpenedDataset> {

@@ -23,3 +23,25 @@ export interface DatasetSplits {
   test?: ImageSet;
   classNames: string[];
 }
+
+/** A dataset opened by openDataset (src/data/open.ts): its splits, classes and shape. */
+export interface OpenedDataset {
+  /** What was asked for: the name or the path given. */
+  source: string;
+  train: ImageSet;
+  test?: ImageSet;
+  classNames: string[];
+  /** [height, width, channels] of every record. */
+  shape: [number, number, number];
+  /** false when the class names are only numbers made up for an unnamed format (IDX folders). */
+  namedClasses: boolean;
+  /**
+   * Set when the training records were left on disk (over `streamOver`): the shard folder to stream
+   * them from; `train.images` is then empty (count and labels are kept where known).
+   */
+  trainShards?: string;
+  /** The same for the test records. */
+  testShards?: string;
+  /** The path named a shard set (not an image folder whose decoded cache is in shards). */
+  shardSet?: boolean;
+}

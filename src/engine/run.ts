@@ -3,7 +3,7 @@
 // every N epochs and on a stop request, a metrics log, divergence and device-loss stops that name
 // the last good checkpoint (src/engine/run-guard.ts), then the test evaluation (with flip
 // test-time augmentation when asked, src/engine/tta.ts) and the trained model. What it writes goes
-// through a RunStore (src/engine/run-store.ts), so this module has no file system in it.
+// through a RunStore (src/io/run-store.ts), so this module has no file system in it.
 //
 //   const run = await TrainingRun.create(gpu, { spec, data, config, meta, store });
 //   const result = await run.train({ signal, onStep, onEpoch });   // or runTraining(gpu, {...})
@@ -23,7 +23,7 @@ import type { CheckpointInput, JsonObject, ModelInput } from '../io/modelfile.js
 import type { ModelSpec } from '../nn/model.js';
 import type { BatchSource } from './batch-source.js';
 import { RunGuard, type RunAdvice } from './run-guard.js';
-import { MemoryRunStore, type RunStore } from './run-store.js';
+import { MemoryRunStore, type RunStore } from '../io/run-store.js';
 import {
   Trainer,
   type EpochLog,

@@ -1,8 +1,8 @@
 // The loss/accuracy curves of a run as a standalone SVG, drawn from its metrics records
-// (src/engine/run-store.ts lists the record types): training loss and accuracy from the step
+// (src/io/run-store.ts lists the record types): training loss and accuracy from the step
 // records, smoothed to ~1/10 epoch, validation from the epoch records, and the test result.
 
-import type { MetricRecord } from '../engine/run-store.js';
+import type { MetricRecord } from './run-store.js';
 import { chartsSvg, type Series } from './plot.js';
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : NaN);

@@ -1,4 +1,4 @@
-// Node-only: a training run's files in one folder, the RunStore (src/engine/run-store.ts) that
+// Node-only: a training run's files in one folder, the RunStore (src/io/run-store.ts) that
 // `webgpu-trainer train` and a user's script pass to runTraining:
 //   model.safetensors       the trained model (atomic write, src/io/files.ts)
 //   checkpoint.safetensors  the latest checkpoint (atomic: a crash mid-write keeps the old one)
@@ -7,7 +7,7 @@
 
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { MetricRecord, RunStore } from '../engine/run-store.js';
+import type { MetricRecord, RunStore } from './run-store.js';
 import { curvesSvg } from './curves.js';
 import { saveCheckpointFile, saveModelFile } from './files.js';
 import type { CheckpointInput, ModelInput } from './modelfile.js';

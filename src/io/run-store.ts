@@ -3,7 +3,7 @@
 // runs in a browser as well as under Node:
 //   - MemoryRunStore (here): keeps the latest checkpoint, the model and the records in memory
 //     (the browser demo, tests, a script that saves elsewhere);
-//   - FileRunStore (src/io/run-files.ts, Node): model.safetensors, checkpoint.safetensors,
+//   - FileRunStore (./run-files.ts, Node): model.safetensors, checkpoint.safetensors,
 //     metrics.jsonl and curves.svg in a folder, the files `webgpu-trainer train` writes.
 //
 // Metrics records, by "type" (a resumed run appends to the same log):
@@ -18,7 +18,7 @@
 // `x` is the position in epochs (epoch + fraction done), the curves' x axis. loss/accuracy in a
 // step record are means over the `samples` rows since the previous step record.
 
-import type { CheckpointInput, ModelInput } from '../io/modelfile.js';
+import type { CheckpointInput, ModelInput } from './modelfile.js';
 
 export type MetricRecord = Record<string, unknown> & { type: string };
 
