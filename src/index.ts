@@ -43,6 +43,16 @@ export { LOSSES, type LossName } from './kernels/losses.js';
 export { MATMUL_VARIANTS, variantName, type MatmulForm, type MatmulVariant } from './kernels/matmul.js';
 export { OPTIMIZERS, type OptimizerConfig, type OptimizerName } from './optim/optimizers.js';
 export { learningRate, type Schedule } from './optim/schedules.js';
+export { adamLr, chooseRecipe, warmupSteps, type Recipe, type RecipeInput } from './optim/recipe.js';
+export {
+  ARCHS as PRESETS,
+  cnnLayers,
+  completeStack,
+  lenetLayers,
+  outputLayer,
+  presetSpec,
+  type Arch as Preset,
+} from './nn/presets.js';
 export type { DatasetSplits, ImageSet } from './data/types.js';
 export { parseIdx, parseIdxImages, parseIdxLabels } from './data/idx.js';
 export { parseCatHdf5 } from './data/hdf5.js';

@@ -1,89 +1,27 @@
-// Network presets and --model files: from the data's image shape [h, w, c] and class count to
-// the engine's ModelSpec.
-//   mlp    hidden dense layers (--layers, --activation) on the flattened pixels (the default)
-//   lenet  conv 5x5 8 -> maxpool 2 -> conv 5x5 16 -> maxpool 2 -> dense 120 -> dense 84 -> out
-//   cnn    VGG-style blocks [conv 3x3 -> batchnorm relu] -> maxpool 2 with 32, 64, 128 filters
-//          (as many blocks as the map size allows, at most 3), global average pooling (or a
-//          flatten, below), dropout 0.2, then the output layer. One conv per block: on a CIFAR
-//          image that costs 10 MMAC forward against 39 with two, which keeps the CIFAR recipe
-//          within an hour on lavapipe's 2 cores. Images of 32 px or less flatten the last map
-//          instead of averaging it (on CIFAR a 4x4x128 map: 2,048 inputs to the output layer,
-//          20k more weights, no measurable time): for a net this shallow, where in the picture a
-//          feature fired matters, and the averaging head underfits CIFAR-10, MNIST and
-//          Fashion-MNIST (the measurements are in docs/results.md).
-//          Images over 32 pixels a side first pass a stem (conv 3x3 stride 2, 16 filters ->
-//          batchnorm relu) and the blocks take 16, 32, 64 filters with two convs each: a 64x64x3
-//          image then costs 12 MMAC forward instead of 154 (what makes the cat-vs-non-cat recipe
-//          fit on lavapipe), and small sets of large photos overfit less.
-//   --model FILE  a JSON ModelSpec in the API's vocabulary ({"layers": [...]} and optionally
-//          "loss"; the input shape comes from the data). When its last layer is not already the
-//          output layer the loss needs, one is appended (after a flatten if the stack ends in a map).
+// The CLI's side of the network presets (src/nn/presets.ts): --arch and --model FILE, a JSON
+// ModelSpec in the API's vocabulary ({"layers": [...]} and optionally "loss"; the input shape comes
+// from the data). Library errors become usage errors naming the flag.
 
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../errors.js';
-import { resolveModel, type LayerSpec, type ModelSpec } from '../nn/layers.js';
-import { isLoss, type LossName } from '../nn/losses.js';
+import type { LayerSpec, ModelSpec } from '../nn/layers.js';
+import { isLoss, LOSSES, type LossName } from '../nn/losses.js';
+import { completeStack, presetSpec, type Arch } from '../nn/presets.js';
 import { UsageError } from './args.js';
 
-export const ARCHS = ['mlp', 'lenet', 'cnn'] as const;
-export type Arch = (typeof ARCHS)[number];
+export { ARCHS, cnnLayers, lenetLayers, outputLayer, type Arch } from '../nn/presets.js';
 
-/** The output layer a loss needs for `classes` classes. */
-export function outputLayer(loss: LossName, classes: number): LayerSpec {
-  return loss === 'bce'
-    ? { type: 'dense', units: 1, activation: 'sigmoid' }
-    : { type: 'dense', units: classes, activation: loss === 'softmax-ce' ? 'softmax' : 'sigmoid' };
-}
-
-function needImage(arch: string, shape: readonly number[]): [number, number, number] {
-  const [h, w, c] = shape;
-  if (h < 4 || w < 4) {
-    throw new UsageError(
-      `--arch ${arch} needs image data (height and width of at least 4), but the data is ${h}x${w}x${c} (flat features); use --arch mlp`,
-    );
+/** A ConfigError from the library as a usage error that names the flag. */
+function asUsage<T>(flag: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(`${flag}: ${e.message}`);
+    throw e;
   }
-  return [h, w, c];
 }
 
-export function lenetLayers(shape: readonly number[]): LayerSpec[] {
-  const [h, w] = needImage('lenet', shape);
-  // A 5x5 'valid' conv after the first pool needs a map of at least 5: small images pad instead.
-  const pad2 = Math.floor(h / 2) >= 9 && Math.floor(w / 2) >= 9 ? 'valid' : 'same';
-  return [
-    { type: 'conv2d', filters: 8, kernelSize: 5, padding: 'same', activation: 'relu' },
-    { type: 'maxpool2d', size: 2 },
-    { type: 'conv2d', filters: 16, kernelSize: 5, padding: pad2, activation: 'relu' },
-    { type: 'maxpool2d', size: 2 },
-    { type: 'flatten' },
-    { type: 'dense', units: 120, activation: 'relu' },
-    { type: 'dense', units: 84, activation: 'relu' },
-  ];
-}
-
-export function cnnLayers(shape: readonly number[]): LayerSpec[] {
-  const [h, w] = needImage('cnn', shape);
-  const layers: LayerSpec[] = [];
-  let side = Math.min(h, w);
-  const large = side > 32;
-  if (large) {
-    layers.push({ type: 'conv2d', filters: 16, kernelSize: 3, stride: 2, padding: 'same', bias: false });
-    layers.push({ type: 'batchnorm', activation: 'relu' });
-    side = Math.ceil(side / 2);
-  }
-  for (const filters of large ? [16, 32, 64] : [32, 64, 128]) {
-    if (layers.length > 0 && side < 4) break;
-    for (let i = 0; i < (large ? 2 : 1); i++) {
-      layers.push({ type: 'conv2d', filters, kernelSize: 3, padding: 'same', bias: false });
-      layers.push({ type: 'batchnorm', activation: 'relu' });
-    }
-    layers.push({ type: 'maxpool2d', size: 2 });
-    side = Math.floor(side / 2);
-  }
-  layers.push({ type: large ? 'globalavgpool' : 'flatten' }, { type: 'dropout', rate: 0.2 });
-  return layers;
-}
-
-/** The network of a preset for this data. mlp takes its hidden layers from the caller. */
+/** The network of --arch for this data. mlp takes its hidden layers from --layers. */
 export function archSpec(
   arch: Arch,
   shape: [number, number, number],
@@ -91,10 +29,18 @@ export function archSpec(
   loss: LossName,
   mlpHidden: LayerSpec[],
 ): ModelSpec {
-  const out = outputLayer(loss, classes);
-  if (arch === 'mlp') return { inputSize: shape[0] * shape[1] * shape[2], layers: [...mlpHidden, out], loss };
-  const body = arch === 'lenet' ? lenetLayers(shape) : cnnLayers(shape);
-  return { inputShape: [...shape], layers: [...body, out], loss };
+  return asUsage(`--arch ${arch}`, () => presetSpec(arch, shape, classes, loss, mlpHidden));
+}
+
+/** A --model stack on this data: the output layer appended when it is missing; errors as one line. */
+export function customSpec(
+  layers: readonly LayerSpec[],
+  shape: [number, number, number],
+  classes: number,
+  loss: LossName,
+  file: string,
+): ModelSpec {
+  return asUsage(`--model ${file}`, () => completeStack(layers, shape, classes, loss));
 }
 
 /** Reads a --model JSON file: {"layers": [...], "loss"?: ...}. */
@@ -119,44 +65,7 @@ export async function readModelJson(file: string): Promise<{ layers: LayerSpec[]
   }
   if (obj.loss !== undefined && (typeof obj.loss !== 'string' || !isLoss(obj.loss)))
     throw new UsageError(
-      `--model: ${file}: unknown loss ${JSON.stringify(obj.loss)} (use bce, softmax-ce or mse)`,
+      `--model: ${file}: unknown loss ${JSON.stringify(obj.loss)} (use ${LOSSES.join(', ')})`,
     );
   return { layers: obj.layers as LayerSpec[], loss: obj.loss as LossName | undefined };
-}
-
-/** A --model stack on this data: the output layer appended when it is missing; shape errors as one line. */
-export function customSpec(
-  layers: readonly LayerSpec[],
-  shape: [number, number, number],
-  classes: number,
-  loss: LossName,
-  file: string,
-): ModelSpec {
-  const out = outputLayer(loss, classes);
-  const wanted = out as { units: number; activation: string };
-  const last = layers[layers.length - 1] as { type?: string; units?: number; activation?: string };
-  const complete =
-    (last.type === undefined || last.type === 'dense') &&
-    last.units === wanted.units &&
-    (last.activation ?? 'identity') === wanted.activation;
-  const probe = (ls: LayerSpec[]): ModelSpec => ({ inputShape: [...shape], layers: ls, loss });
-  let spec = probe([...layers]);
-  if (!complete) {
-    let body = [...layers];
-    try {
-      const m = resolveModel({ ...probe([...body, out]) });
-      void m;
-    } catch {
-      // Ends in a map (or dense on a map): flatten before the output layer.
-      body = [...body, { type: 'flatten' }];
-    }
-    spec = probe([...body, out]);
-  }
-  try {
-    resolveModel(spec);
-  } catch (e) {
-    if (e instanceof ConfigError) throw new UsageError(`--model ${file}: ${e.message}`);
-    throw e;
-  }
-  return spec;
 }

@@ -228,6 +228,6 @@ describe('train --model / --arch', () => {
       '--epochs',
       '1',
     ]);
-    expect(flat.err).toMatch(/--arch cnn needs image data/);
+    expect(flat.err).toMatch(/--arch cnn: the cnn preset needs image data/);
   });
 });

@@ -24,20 +24,19 @@ function configOf(argv: string[]): { cfg: TrainConfig; given: Set<string> } {
 
 describe('chooseRecipe', () => {
   it('MNIST-sized data (54,000 of 28x28x1): 12 epochs, batch 128, lr 2e-3, warm-up 5% of the run', () => {
-    const r = chooseRecipe({ samples: 54000, shape: [28, 28, 1], arch: 'cnn', custom: false });
+    const r = chooseRecipe({ samples: 54000, shape: [28, 28, 1] });
     // 422 steps an epoch; 5% of 12 * 422 = 253 steps, under one epoch.
     expect(r).toEqual({ epochs: 12, batchSize: 128, lr: 0.002, schedule: 'cosine', warmup: 253 });
   });
 
   it('cat vs non-cat (209 of 64x64x3): 30 epochs of batch 32 at 1e-3, warm-up capped at one epoch', () => {
-    const r = chooseRecipe({ samples: 209, shape: [64, 64, 3], arch: 'cnn', custom: false });
+    const r = chooseRecipe({ samples: 209, shape: [64, 64, 3] });
     // 7 steps an epoch; 5% of 210 steps is 11, more than the 7 of one epoch.
     expect(r).toEqual({ epochs: 30, batchSize: 32, lr: 0.001, schedule: 'cosine', warmup: 7 });
   });
 
   it('epochs: about 600,000 samples seen, clamped to 12..30', () => {
-    const epochs = (samples: number): number =>
-      chooseRecipe({ samples, shape: [32, 32, 3], arch: 'cnn', custom: false }).epochs;
+    const epochs = (samples: number): number => chooseRecipe({ samples, shape: [32, 32, 3] }).epochs;
     // CIFAR-10 with 10% held out: 36,000 -> 16; 20,000 -> 30; 50,000 and more -> 12.
     expect([36000, 20000, 19999, 40000, 50000, 54000, 1_000_000].map(epochs)).toEqual([
       16, 30, 30, 15, 12, 12, 12,
@@ -45,18 +44,16 @@ describe('chooseRecipe', () => {
   });
 
   it('mid-sized sets take batch 64 for 30 epochs; large images cap the batch at 32', () => {
-    const mid = chooseRecipe({ samples: 5000, shape: [32, 32, 3], arch: 'lenet', custom: false });
+    const mid = chooseRecipe({ samples: 5000, shape: [32, 32, 3] });
     expect([mid.epochs, mid.batchSize, mid.lr]).toEqual([30, 64, 0.0014]);
-    const big = chooseRecipe({ samples: 36000, shape: [96, 96, 3], arch: 'cnn', custom: false });
+    const big = chooseRecipe({ samples: 36000, shape: [96, 96, 3] });
     expect([big.epochs, big.batchSize, big.lr]).toEqual([16, 32, 0.001]);
     // 36,000 samples of 64x64 are not "large images": the cap starts above 64x64.
-    expect(chooseRecipe({ samples: 36000, shape: [64, 64, 3], arch: 'cnn', custom: false }).batchSize).toBe(
-      128,
-    );
+    expect(chooseRecipe({ samples: 36000, shape: [64, 64, 3] }).batchSize).toBe(128);
   });
 
   it('never asks for a batch larger than the data', () => {
-    const r = chooseRecipe({ samples: 10, shape: [8, 8, 3], arch: 'cnn', custom: false });
+    const r = chooseRecipe({ samples: 10, shape: [8, 8, 3] });
     expect(r.batchSize).toBe(10);
     expect(r.warmup).toBe(1);
   });
