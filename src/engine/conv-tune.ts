@@ -10,9 +10,10 @@
 // and shape, and the faster is kept. Each runs with the variant the matmul tuning picked for its
 // equivalent product and, where different, the one it picked for the forward form: the dense
 // tuning times each form at one MLP shape, and a conv's far taller product (M = B*OH*OW) can
-// prefer another (on lavapipe the CIFAR layer's input grad ran at 1.3-1.5 GFLOP/s with sg-8x1/8x4
-// against 0.4-0.5 with the inputGrad pick row-8x1-tm4). The choice is cached in memory, and in
-// Node in ~/.cache/webgpu-trainer/conv-tuning.json (keyed by adapter, driver, shaders' hash).
+// prefer another (on lavapipe the CIFAR layer's input grad runs about 3x faster with the sg tiles
+// than with the row tile the dense inputGrad tuning picks). The choice is cached in memory, and in
+// the tuners' cache (src/engine/tune-cache.ts), keyed by adapter, driver, shaders' hash, shape and
+// candidates.
 // im2col is never a candidate where its column buffer exceeds one storage binding.
 // WGT_CONV_ALGO=im2col|implicit skips measuring (im2col still falls back where it cannot run).
 //
@@ -22,7 +23,6 @@
 import { ConfigError } from '../errors.js';
 import type { AdapterReport } from '../gpu/device.js';
 import { USAGE } from '../gpu/buffers.js';
-import { driverThreadsKey } from '../gpu/driver-threads.js';
 import { encodeDispatch, view, type KernelEnv, type TensorView } from '../kernels/common.js';
 import {
   convGemmShape,
@@ -44,7 +44,9 @@ import {
   type MatmulVariant,
 } from '../kernels/matmul.js';
 import { SHADERS } from '../kernels/shaders.js';
-import { envVariable, parseVariant, variantFor, type MatmulTuning } from './tune.js';
+import { parseVariant, variantFor, type MatmulTuning } from './tune.js';
+import { readTuning, tuningKey, writeTuning } from './tune-cache.js';
+import { envVariable } from '../env-vars.js';
 import type { ConvGeometry } from '../nn/layers.js';
 
 export const CONV_ALGOS: readonly ConvAlgo['kind'][] = ['im2col', 'implicit'];
@@ -114,10 +116,10 @@ export function convCandidates(
  * where even those make fewer than MIN_WORKGROUPS workgroups. A CPU driver runs each workgroup
  * on one thread, so a first layer's weight grad (M = F = 6 or 32 rows, N = KH*KW*C <= 32 columns,
  * a reduction over all B*OH*OW pixels) is ONE workgroup with the tuned sg-8x4: one core works,
- * the other idles, and subgroups past M still run the whole loop (lavapipe, 2026-12-04: LeNet's
- * first weight grad 7.6 ms as sg-8x4, 3.1 as sg-8x1, 2.2 as sg-8x1-split2; the CIFAR net's 10.9
- * and 5.1). Split-K is not offered more widely: it measured slower wherever the grid was already
- * at MIN_WORKGROUPS (the partials are a second pass over memory).
+ * the other idles, and subgroups past M still run the whole loop. On lavapipe the narrow tiles
+ * run LeNet's and the CIFAR net's first weight grads 2-3.5x faster (bench/conv.ts measures them).
+ * Split-K is not offered more widely: it is slower wherever the grid already has MIN_WORKGROUPS
+ * workgroups (the partials are a second pass over memory).
  */
 function narrowCandidates(form: MatmulForm, B: number, g: ConvGeometry, v: MatmulVariant): MatmulVariant[] {
   if (v.wgY === 1) return [];
@@ -137,7 +139,7 @@ function narrowCandidates(form: MatmulForm, B: number, g: ConvGeometry, v: Matmu
 const MIN_WORKGROUPS = 4;
 
 export interface ConvChooseOptions {
-  /** Read and write the file cache (default true); the in-memory cache is always used. */
+  /** Read and write the tuners' cache (default true); the in-memory cache is always used. */
   cache?: boolean;
   /** 'im2col' or 'implicit' instead of measuring; else WGT_CONV_ALGO. */
   force?: ConvAlgo['kind'];
@@ -174,7 +176,8 @@ export function chooseConvAlgo(
   const names = convCandidates(env.device, form, B, g, tuning).map(
     (a) => `${a.kind} ${variantName(a.variant)}`,
   );
-  const key = `${report.name} | ${report.description}${driverThreadsKey(report)} | conv ${hash()} | ${shapeKey(g, B, form)} | ${names.join(',')}`;
+  const shaders = [SHADERS.conv, SHADERS.matmul, SHADERS.matmul_sg];
+  const key = tuningKey(report, 'conv', shaders, `${shapeKey(g, B, form)} | ${names.join(',')}`);
   let p = memory.get(key);
   if (!p) {
     p = measureOrRead(env, key, g, B, form, tuning, opts.cache ?? true);
@@ -193,7 +196,7 @@ async function measureOrRead(
   tuning: MatmulTuning,
   useCache: boolean,
 ): Promise<ConvAlgo> {
-  const cached = useCache ? (await readCache())[key] : undefined;
+  const cached = useCache ? await readTuning(key) : undefined;
   if (cached && (cached.kind === 'im2col' || cached.kind === 'implicit' || cached.kind === 'direct')) {
     try {
       return { kind: cached.kind, variant: parseVariant(cached.variant) };
@@ -206,9 +209,8 @@ async function measureOrRead(
     timed.push({ algo, ms: await timeConv(env, form, B, g, algo, { reps: 1, rounds: 3 }) });
   }
   // A run-off between the two fastest, timed in turn: on a shared CPU one candidate's rounds can
-  // all fall in a quiet (or a busy) spell, and with 5-8 candidates a lucky slow one would win
-  // often (lavapipe, 2026-12-04: sg-8x4 picked at 31 ms over sg-8x4-tm16 at 23 ms). Each keeps
-  // its fastest round over both timings.
+  // all fall in a quiet (or a busy) spell, and with 5-8 candidates a lucky slow one would often
+  // win by a third or more. Each keeps its fastest round over both timings.
   timed.sort((a, b) => a.ms - b.ms);
   const final = timed.slice(0, 2);
   for (let r = 0; r < 2 && final.length === 2; r++) {
@@ -217,11 +219,8 @@ async function measureOrRead(
   }
   final.sort((a, b) => a.ms - b.ms);
   const { algo: pick, ms: bestMs } = final[0];
-  if (useCache) {
-    const all = await readCache();
-    all[key] = { kind: pick.kind, variant: variantName(pick.variant), ms: bestMs.toFixed(3) };
-    await writeCache(all);
-  }
+  if (useCache)
+    await writeTuning(key, { kind: pick.kind, variant: variantName(pick.variant), ms: bestMs.toFixed(3) });
   return pick;
 }
 
@@ -318,51 +317,4 @@ export async function timeConv(
 /** Multiply-adds of one form (2 FLOP each): B*OH*OW*F*KH*KW*C for all three. */
 export function convFlops(B: number, g: ConvGeometry): number {
   return 2 * B * g.OH * g.OW * g.F * g.KH * g.KW * g.C;
-}
-
-type CacheEntry = { kind: string; variant: string; ms: string };
-
-function hash(): string {
-  const text = `${SHADERS.conv ?? ''}${SHADERS.matmul ?? ''}${SHADERS.matmul_sg ?? ''}`;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0).toString(16).padStart(8, '0');
-}
-
-// A file cache only in Node; browsers keep the in-memory one for the page's lifetime.
-const inNode = () => typeof process !== 'undefined' && typeof window === 'undefined';
-
-async function cacheFile(): Promise<string> {
-  const [os, path] = [await import('node:os'), await import('node:path')];
-  const base = envVariable('XDG_CACHE_HOME') || path.join(os.homedir(), '.cache');
-  return path.join(base, 'webgpu-trainer', 'conv-tuning.json');
-}
-
-async function readCache(): Promise<Record<string, CacheEntry>> {
-  if (!inNode()) return {};
-  try {
-    const fs = await import('node:fs/promises');
-    return JSON.parse(await fs.readFile(await cacheFile(), 'utf8')) as Record<string, CacheEntry>;
-  } catch {
-    // No cache yet, or an unreadable one: it is only a cache, so measure instead.
-    return {};
-  }
-}
-
-async function writeCache(all: Record<string, CacheEntry>): Promise<void> {
-  if (!inNode()) return;
-  try {
-    const [fs, path] = [await import('node:fs/promises'), await import('node:path')];
-    const file = await cacheFile();
-    await fs.mkdir(path.dirname(file), { recursive: true });
-    // Write then rename, so a concurrent reader never sees half a file.
-    const tmp = `${file}.${process.pid}.tmp`;
-    await fs.writeFile(tmp, JSON.stringify(all, null, 2));
-    await fs.rename(tmp, file);
-  } catch {
-    // A read-only home must not stop training; the next run measures again.
-  }
 }

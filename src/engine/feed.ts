@@ -17,9 +17,10 @@
 //               library's augmentRecord, whose draws and pixels equal the GPU gather's for the
 //               same (seed, epoch, sample): a streamed augmented run equals a resident one.
 // Every feed walks `order` (from the data library's seeded pipeline) in batches of B: begin() once
-// per epoch or evaluation pass, load() per batch, encode() into the step's compute pass.
+// per epoch or evaluation pass, load() per batch, encode() into the step's compute pass. Which
+// feed a source gets, and the resident copies they share, is src/engine/feeds.ts.
 
-import { ConfigError, NonFiniteInputError, ShapeError } from '../errors.js';
+import { NonFiniteInputError } from '../errors.js';
 import { USAGE, writeArray } from '../gpu/buffers.js';
 import { view, type KernelEnv, type TensorView } from '../kernels/common.js';
 import { GATHER_ACTIVE_OFFSET, type GatherDispatch } from '../kernels/data.js';
@@ -29,18 +30,14 @@ import type { LossName } from '../nn/losses.js';
 import {
   checkLabels,
   firstNonFinite,
-  memoryReader,
   type BatchSource,
   type FloatData,
   type RecordReader,
   type StreamedData,
-  type TrainingData,
 } from './batch-source.js';
 import {
   allocateBatchSlot,
-  fitsResident,
   prepareGathers,
-  uploadResident,
   writeGatherEpoch,
   type AugmentOptions,
   type ResidentData,
@@ -81,7 +78,7 @@ function setGatherActive(queue: GPUQueue, gathers: readonly GatherDispatch[], n:
   for (const g of gathers) writeArray(queue, g.params, GATHER_ACTIVE_OFFSET, scalar);
 }
 
-class GatherFeed implements Feed {
+export class GatherFeed implements Feed {
   readonly mode = 'gpu';
   private order: Uint32Array = new Uint32Array(0);
   private B = 1;
@@ -145,7 +142,7 @@ class GatherFeed implements Feed {
   }
 }
 
-class HostFeed implements Feed {
+export class HostFeed implements Feed {
   readonly mode = 'host';
   private order: Uint32Array = new Uint32Array(0);
   private B = 1;
@@ -226,7 +223,7 @@ function sharedBytes(n: number): ArrayBuffer | SharedArrayBuffer {
   return typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(n) : new ArrayBuffer(n);
 }
 
-class StreamFeed implements Feed {
+export class StreamFeed implements Feed {
   readonly mode = 'stream';
   private order: Uint32Array = new Uint32Array(0);
   private B = 1;
@@ -371,122 +368,6 @@ class StreamFeed implements Feed {
     env.pool.release(this.idx.buffer);
     for (const s of this.slots) for (const b of s.res.buffers) env.pool.release(b);
   }
-}
-
-/** The trainer's feeds and resident copies, per (dataset, batch size, mode, augmentation). */
-export class Feeds {
-  private readonly feeds = new Map<string, Feed>();
-  private readonly residents = new WeakMap<TrainingData, ResidentData>();
-  private readonly ids = new WeakMap<BatchSource, string>();
-  private seq = 0;
-
-  constructor(
-    private readonly env: KernelEnv,
-    private readonly m: FeedModel,
-    private readonly augmentSeed: number,
-  ) {}
-
-  async get(plan: Plan, data: BatchSource, residency: Residency, augment?: AugmentOptions): Promise<Feed> {
-    let id = this.ids.get(data);
-    if (!id) this.ids.set(data, (id = `d${this.seq++}`));
-    let mode: Feed['mode'];
-    if (data.kind === 'stream') {
-      if (residency === 'gpu')
-        throw new ConfigError(
-          "streamed data is loaded onto the GPU by fit (residency 'gpu'), not by a feed.",
-        );
-      mode = 'stream';
-    } else {
-      const gpuOk = fitsResident(this.env, data);
-      if (residency === 'gpu' && !gpuOk) {
-        throw new ShapeError(
-          `The dataset does not fit one GPU storage binding (${this.env.device.limits.maxStorageBufferBindingSize} bytes); use residency 'upload'.`,
-        );
-      }
-      mode = residency !== 'upload' && gpuOk ? 'gpu' : data.kind === 'float' ? 'host' : 'stream';
-    }
-    if (augment && mode === 'host') {
-      throw new ConfigError('augment works on uint8 images; this dataset holds float rows.');
-    }
-    const key = `${id}:${plan.B}:${mode}${augment ? `:aug${JSON.stringify(augment)}` : ''}`;
-    const known = this.feeds.get(key);
-    if (known) return known;
-    const queue = this.env.device.queue;
-    let f: Feed;
-    if (mode === 'gpu') {
-      const d = data as TrainingData;
-      const idxBuf = this.env.pool.acquire(plan.B * 4, USAGE.STORAGE | USAGE.COPY_DST, 'batch-indices');
-      const idx = view(idxBuf, plan.B);
-      const res = this.resident(d);
-      const gathers = await prepareGathers(
-        this.env,
-        res,
-        plan.B,
-        idx,
-        plan.x,
-        plan.targets,
-        this.m.loss,
-        this.m.outputs,
-        augment ? { ...augment, seed: this.augmentSeed } : undefined,
-      );
-      f = new GatherFeed(queue, gathers, idx, augment !== undefined);
-    } else if (mode === 'host') {
-      f = new HostFeed(queue, data as FloatData, this.m, plan.B);
-    } else {
-      const d: StreamedData =
-        data.kind === 'stream'
-          ? data
-          : {
-              kind: 'stream',
-              reader: memoryReader(data as Extract<TrainingData, { kind: 'uint8' }>),
-              ...geometryOf(data as Extract<TrainingData, { kind: 'uint8' }>, this.m.inputSize),
-            };
-      f = await StreamFeed.create(
-        this.env,
-        plan,
-        d,
-        this.m,
-        augment ? { ...augment, seed: this.augmentSeed } : undefined,
-      );
-    }
-    this.feeds.set(key, f);
-    return f;
-  }
-
-  private resident(data: TrainingData): ResidentData {
-    let r = this.residents.get(data);
-    if (!r) {
-      r = uploadResident(this.env, data, this.m.inputSize);
-      this.residents.set(data, r);
-    }
-    return r;
-  }
-
-  /** Releases the GPU copy of a dataset and every feed built for it. */
-  forget(data: BatchSource): void {
-    const r = data.kind === 'stream' ? undefined : this.residents.get(data);
-    if (r) {
-      for (const b of r.buffers) this.env.pool.release(b);
-      this.residents.delete(data as TrainingData);
-    }
-    const id = this.ids.get(data);
-    if (id)
-      for (const k of [...this.feeds.keys()])
-        if (k.startsWith(`${id}:`)) {
-          this.feeds.get(k)!.release(this.env);
-          this.feeds.delete(k);
-        }
-  }
-}
-
-function geometryOf(
-  d: Extract<TrainingData, { kind: 'uint8' }>,
-  features: number,
-): Omit<StreamedData, 'kind' | 'reader'> {
-  const hw = features / d.channels;
-  const height = d.height ?? hw;
-  const width = d.width ?? 1;
-  return { count: d.count, channels: d.channels, height, width, mul: d.mul, add: d.add };
 }
 
 /** Checks float data for NaN/Infinity up front, naming the sample and its first batch. */

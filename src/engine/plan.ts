@@ -28,6 +28,7 @@
 // unscaled (and checked for overflow) before clipping and the optimizer, which skips the step on
 // overflow; the scaler's update closes the step.
 
+import { ConfigError } from '../errors.js';
 import { USAGE } from '../gpu/buffers.js';
 import { prepareActivationBackward, prepareActivationForward } from '../kernels/activations.js';
 import { prepareCastWeights, type LossScaler } from '../kernels/amp.js';
@@ -45,7 +46,6 @@ import type { MatmulForm, MatmulVariant } from '../kernels/matmul.js';
 import { prepareOptimizer, type OptimizerDispatch } from '../kernels/optim.js';
 import { CLIP_PARTIALS, prepareClip, prepareLossAccumulate } from '../kernels/reduce.js';
 import { createStepParams } from '../kernels/step-params.js';
-import type { Activation } from '../nn/activations.js';
 import type { ConvGeometry, ResolvedModel } from '../nn/layers.js';
 import type { ResolvedOptimizer } from '../optim/optimizers.js';
 import { LAYER_MODULES } from './layers/index.js';
@@ -121,68 +121,149 @@ export async function buildPlan(
   dummies: { read: GPUBuffer; write: GPUBuffer },
   precision: PlanPrecision = { precision: 'f32' },
 ): Promise<Plan> {
-  const owned: GPUBuffer[] = [];
-  let bytes = 0;
-  const alloc = (n: number, label: string): TensorView => {
-    const b = env.pool.acquire(Math.max(1, n) * 4, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, label);
-    owned.push(b);
-    bytes += Math.max(1, n) * 4;
-    return view(b, n);
-  };
-  // n f16 values (two per 4-byte slot; at least 16 bytes, a vec4<f16> pair).
-  const allocHalf = (n: number, label: string): TensorView =>
-    halfView(alloc(Math.max(4, Math.ceil(n / 2)), label).buffer, n);
+  const mem = planMemory(env);
   const m = model.model;
-  const layers = m.layers;
-  const L = layers.length;
-  const outputs = m.outputSize;
-  const last = layers[L - 1];
-  const param = (buf: GPUBuffer, s: { offset: number; length: number }) => view(buf, s.length, s.offset * 4);
-
-  const x = alloc(B * m.inputSize, 'X');
-  const stepParams = createStepParams(env, 'step-params');
-  owned.push(stepParams);
-
-  // Mixed precision: which layers keep Z and A (and d loss / dZ) in f16. A layer does when it and
-  // the next layer that is not a flatten both take f16 views; the last layer never does.
   const half = precision.precision === 'f16';
+  // Only f16 plans scale the loss: an f32 plan of an f16 trainer would not (its scaler is unused).
+  const scaler = half ? precision.scaler : undefined;
+  if (half && !scaler) throw new ConfigError("buildPlan: an f16 plan needs the trainer's loss scaler.");
+
+  const x = mem.alloc(B * m.inputSize, 'X');
+  const stepParams = createStepParams(env, 'step-params');
+  mem.owned.push(stepParams);
+  const acts = activationBuffers(mem, m, B, x, halfOutputs(m, half));
+  const grads = gradientBuffers(mem, m, B, acts);
+  const { ios, castPairs } = layerIOs(mem, model, x, acts, grads, half);
+  const ctx: PlanContext = {
+    env,
+    B,
+    dummies,
+    stepParams,
+    pickMatmul: pick.matmul,
+    pickConv: pick.conv,
+    denseBiasChunk: pick.denseBiasChunk ?? 0,
+    scratch: () => undefined,
+    alloc: mem.alloc,
+  };
+  const layerSteps = await layerDispatches(env, ctx, mem, ios, castPairs);
+  const loss = await lossSection(env, mem, m, B, acts, grads.dOut[m.layers.length - 1], scaler);
+  const { update, optimizer } = await updateSection(env, mem, model, opt, scaler);
+
+  const L = m.layers.length;
+  const mse = m.spec.loss === 'mse';
+  return {
+    B,
+    x,
+    targets: loss.targets,
+    output: acts.a[L - 1],
+    acc: loss.acc,
+    evalAcc: loss.evalAcc,
+    stepParams,
+    forward: mse ? [...layerSteps.forward, ...loss.outputSoftmax] : layerSteps.forward,
+    forwardEval: mse ? [...layerSteps.forwardEval, ...loss.outputSoftmax] : layerSteps.forwardEval,
+    outputSoftmax: mse ? [] : loss.outputSoftmax,
+    loss: loss.loss,
+    lossBackward: loss.lossBackward,
+    accumulate: loss.accumulate,
+    evalAccumulate: loss.evalAccumulate,
+    backward: layerSteps.backward,
+    update,
+    optimizer,
+    scaler,
+    buffers: mem.owned,
+    bytes: mem.bytes,
+  };
+}
+
+/** The plan's own buffers, from the pool, counted so the plan can report and release them. */
+interface PlanMemory {
+  owned: GPUBuffer[];
+  bytes: number;
+  /** n f32 values. */
+  alloc(n: number, label: string): TensorView;
+  /** n f16 values (two per 4-byte slot; at least 16 bytes, a vec4<f16> pair). */
+  allocHalf(n: number, label: string): TensorView;
+}
+
+function planMemory(env: KernelEnv): PlanMemory {
+  const mem: PlanMemory = {
+    owned: [],
+    bytes: 0,
+    alloc: (n, label) => {
+      const b = env.pool.acquire(Math.max(1, n) * 4, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, label);
+      mem.owned.push(b);
+      mem.bytes += Math.max(1, n) * 4;
+      return view(b, n);
+    },
+    allocHalf: (n, label) => halfView(mem.alloc(Math.max(4, Math.ceil(n / 2)), label).buffer, n),
+  };
+  return mem;
+}
+
+/**
+ * Mixed precision: which layers keep Z and A (and d loss / dZ) in f16. A layer does when it and
+ * the next layer that is not a flatten both take f16 views; the last layer never does.
+ */
+function halfOutputs(m: ResolvedModel, half: boolean): boolean[] {
+  const layers = m.layers;
   const halfReady = (l: number) => {
     const type = layers[l].type;
     return type !== 'flatten' && LAYER_MODULES[type].halfPrecision === true;
   };
-  const halfOut: boolean[] = layers.map((_, l) => {
+  return layers.map((_, l) => {
     if (!half || !halfReady(l)) return false;
     let c = l + 1;
-    while (c < L && layers[c].type === 'flatten') c++;
-    return c < L && halfReady(c);
+    while (c < layers.length && layers[c].type === 'flatten') c++;
+    return c < layers.length && halfReady(c);
   });
+}
 
-  // Forward buffers. `producer[l]` is the layer whose Z/act a layer's input came from (through
-  // any flattens), or -1 for the batch X.
-  const z: TensorView[] = [];
-  const a: TensorView[] = [];
-  const producer: number[] = [];
+/** Forward buffers: per layer Z and A; `producer[l]` made a layer's input (through flattens), -1 for X. */
+interface Activations {
+  z: TensorView[];
+  a: TensorView[];
+  producer: number[];
+}
+
+function activationBuffers(
+  mem: PlanMemory,
+  m: ResolvedModel,
+  B: number,
+  x: TensorView,
+  halfOut: readonly boolean[],
+): Activations {
+  const out: Activations = { z: [], a: [], producer: [] };
   let prevOut = x;
   let prevProducer = -1;
-  for (const layer of layers) {
-    producer.push(prevProducer);
+  for (const layer of m.layers) {
+    out.producer.push(prevProducer);
     if (layer.type === 'flatten') {
-      z.push(prevOut);
-      a.push(prevOut);
+      out.z.push(prevOut);
+      out.a.push(prevOut);
       continue;
     }
-    const make = halfOut[layer.index] ? allocHalf : alloc;
+    const make = halfOut[layer.index] ? mem.allocHalf : mem.alloc;
     const zl = make(B * layer.outSize, `Z${layer.index}`);
     const al = layer.activation === 'identity' ? zl : make(B * layer.outSize, `A${layer.index}`);
-    z.push(zl);
-    a.push(al);
+    out.z.push(zl);
+    out.a.push(al);
     prevOut = al;
     prevProducer = layer.index;
   }
+  return out;
+}
 
-  // Gradient buffers used in turn: the last layer's dOut in g[0]; each layer's dIn in the other.
+/** Gradient buffers used in turn: the last layer's dOut in g[0]; each layer's dIn in the other. */
+function gradientBuffers(
+  mem: PlanMemory,
+  m: ResolvedModel,
+  B: number,
+  { z, producer }: Activations,
+): { dOut: TensorView[]; dIn: (TensorView | undefined)[] } {
+  const layers = m.layers;
+  const L = layers.length;
   const gradMax = Math.max(...layers.map((l) => Math.max(l.inSize, l.outSize)));
-  const g = [alloc(B * gradMax, 'grad-0'), alloc(B * gradMax, 'grad-1')];
+  const g = [mem.alloc(B * gradMax, 'grad-0'), mem.alloc(B * gradMax, 'grad-1')];
   const dOut: TensorView[] = new Array<TensorView>(L);
   const dIn: (TensorView | undefined)[] = new Array<TensorView | undefined>(L);
   let parity = 0;
@@ -196,17 +277,32 @@ export async function buildPlan(
     if (layer.type !== 'flatten') parity = 1 - parity;
     dIn[l] = gview(g[parity].buffer, B * layer.inSize, z[producer[l]]);
   }
+  return { dOut, dIn };
+}
 
-  // Half working copies of the dense and conv weights, cast at the head of every forward pass.
+/**
+ * Each layer's tensors (LayerIO): input, Z, A, gradients, its parameter and state slots. In f16,
+ * dense and conv layers read half working copies of their weights (castPairs: master, copy),
+ * cast at the head of every forward pass; batch norm's scale and shift stay f32.
+ */
+function layerIOs(
+  mem: PlanMemory,
+  model: ModelBuffers,
+  x: TensorView,
+  { z, a, producer }: Activations,
+  { dOut, dIn }: { dOut: TensorView[]; dIn: (TensorView | undefined)[] },
+  half: boolean,
+): { ios: LayerIO[]; castPairs: [TensorView, TensorView][] } {
+  const layers = model.model.layers;
+  const param = (buf: GPUBuffer, s: { offset: number; length: number }) => view(buf, s.length, s.offset * 4);
   const castPairs: [TensorView, TensorView][] = [];
-  const ios: LayerIO[] = layers.map((layer, l) => {
+  const ios = layers.map((layer, l): LayerIO => {
     const p = producer[l];
-    const prodAct: Activation = p >= 0 ? layers[p].activation : 'identity';
     const io: LayerIO = {
       layer,
       input: l === 0 ? x : a[l - 1],
       inputZ: p >= 0 ? z[p] : undefined,
-      inputAct: prodAct,
+      inputAct: p >= 0 ? layers[p].activation : 'identity',
       inputAlpha: p >= 0 ? layers[p].alpha : 0.01,
       z: z[l],
       a: a[l],
@@ -215,11 +311,9 @@ export async function buildPlan(
     };
     if (layer.param) {
       io.W = param(model.params, layer.param.W);
-      // Dense and conv weights get half copies (the matmuls read them); batch norm's scale and
-      // shift stay f32, as its kernels read them.
       if (half && (layer.type === 'dense' || layer.type === 'conv2d')) {
         const master = io.W;
-        io.W = allocHalf(master.length, `W${layer.index}-f16`);
+        io.W = mem.allocHalf(master.length, `W${layer.index}-f16`);
         castPairs.push([master, io.W]);
       }
       io.dW = param(model.grads, layer.param.W);
@@ -234,26 +328,29 @@ export async function buildPlan(
     }
     return io;
   });
+  return { ios, castPairs };
+}
 
-  let scratchView: TensorView | undefined;
-  const ctx: PlanContext = {
-    env,
-    B,
-    dummies,
-    stepParams,
-    pickMatmul: pick.matmul,
-    pickConv: pick.conv,
-    denseBiasChunk: pick.denseBiasChunk ?? 0,
-    scratch: () => scratchView,
-    alloc,
-  };
+/**
+ * The layer modules' dispatches: the weight casts, then each layer's forward (training and
+ * evaluation mode) in order, and the backward in reverse order. One scratch buffer, as long as
+ * the longest any layer asks for, is shared (each conv form needs it only during its dispatches).
+ */
+async function layerDispatches(
+  env: KernelEnv,
+  ctx: PlanContext,
+  mem: PlanMemory,
+  ios: readonly LayerIO[],
+  castPairs: readonly [TensorView, TensorView][],
+): Promise<{ forward: Dispatch[]; forwardEval: Dispatch[]; backward: Dispatch[] }> {
   let scratchLength = 0;
   for (const io of ios) {
     if (io.layer.type === 'flatten') continue;
     const mod = LAYER_MODULES[io.layer.type];
     if (mod.scratchLength) scratchLength = Math.max(scratchLength, await mod.scratchLength(ctx, io));
   }
-  if (scratchLength > 0) scratchView = alloc(scratchLength, 'conv-scratch');
+  const scratchView = scratchLength > 0 ? mem.alloc(scratchLength, 'conv-scratch') : undefined;
+  ctx.scratch = () => scratchView;
 
   const casts: Dispatch[] = [];
   for (const [src, dst] of castPairs) casts.push(await prepareCastWeights(env, { src, dst }));
@@ -270,8 +367,26 @@ export async function buildPlan(
     forwardEval.push(...d.forwardEval);
     backwardByLayer.push(d.backward);
   }
-  const backward = backwardByLayer.reverse().flat();
+  return { forward, forwardEval, backward: backwardByLayer.reverse().flat() };
+}
 
+/**
+ * The loss and what surrounds it: the output softmax, the loss kernel (d loss / d logits, or
+ * d loss / dA then the last activation's backward for mse), and the GPU-side accumulation of
+ * (loss, correct, rows) for training and for evaluation.
+ */
+async function lossSection(
+  env: KernelEnv,
+  mem: PlanMemory,
+  m: ResolvedModel,
+  B: number,
+  { z, a }: Activations,
+  dOutLast: TensorView,
+  scaler: LossScaler | undefined,
+) {
+  const L = m.layers.length;
+  const last = m.layers[L - 1];
+  const outputs = m.outputSize;
   // The final softmax (probabilities) is only needed by predict and by an MSE loss: softmax
   // cross-entropy works on the logits, so training and evaluation skip it.
   const outputSoftmax: Dispatch[] = [];
@@ -286,23 +401,17 @@ export async function buildPlan(
       }),
     );
   }
-
-  const targets = alloc(m.spec.loss === 'softmax-ce' ? B : B * outputs, 'targets');
-  const stats = alloc(B * 3, 'stats');
-  const acc = alloc(4, 'acc');
-  const evalAcc = alloc(4, 'eval-acc');
-  const lossOnLogits = m.spec.loss !== 'mse';
-  const P = m.paramSize;
-  // Only f16 plans scale the loss: an f32 plan of an f16 trainer would not (its scaler is unused).
-  const scaler = half ? precision.scaler : undefined;
-  if (half && !scaler) throw new Error("buildPlan: an f16 plan needs the trainer's loss scaler.");
+  const targets = mem.alloc(m.spec.loss === 'softmax-ce' ? B : B * outputs, 'targets');
+  const stats = mem.alloc(B * 3, 'stats');
+  const acc = mem.alloc(4, 'acc');
+  const evalAcc = mem.alloc(4, 'eval-acc');
   const mseNeedsAct = m.spec.loss === 'mse' && last.activation !== 'identity';
-  const dA = mseNeedsAct ? alloc(B * outputs, 'dA-out') : dOut[L - 1];
+  const dA = mseNeedsAct ? mem.alloc(B * outputs, 'dA-out') : dOutLast;
   const loss = await prepareLoss(env, {
     loss: m.spec.loss,
     B,
     N: outputs,
-    outputs: lossOnLogits ? z[L - 1] : a[L - 1],
+    outputs: m.spec.loss !== 'mse' ? z[L - 1] : a[L - 1],
     targets,
     grad: dA,
     stats,
@@ -319,18 +428,29 @@ export async function buildPlan(
         // softmax backward wants S = softmax(Z); the others want Z.
         z: last.activation === 'softmax' ? a[L - 1] : z[L - 1],
         dA,
-        out: dOut[L - 1],
+        out: dOutLast,
       }),
     );
   }
   const accumulate = await prepareLossAccumulate(env, { B, stats, acc });
   const evalAccumulate = await prepareLossAccumulate(env, { B, stats, acc: evalAcc });
+  return { outputSoftmax, targets, acc, evalAcc, loss, lossBackward, accumulate, evalAccumulate };
+}
 
+/** The update: [unscale + overflow check], [clip: global norm -> scale], optimizer, [scaler update]. */
+async function updateSection(
+  env: KernelEnv,
+  mem: PlanMemory,
+  model: ModelBuffers,
+  opt: ResolvedOptimizer,
+  scaler: LossScaler | undefined,
+): Promise<{ update: Dispatch[]; optimizer: OptimizerDispatch }> {
+  const P = model.model.paramSize;
   const update: Dispatch[] = scaler ? [scaler.unscale] : [];
   let clip: TensorView | undefined;
   if (opt.maxNorm !== undefined) {
-    const partials = alloc(CLIP_PARTIALS, 'clip-partials');
-    clip = alloc(2, 'clip-scale');
+    const partials = mem.alloc(CLIP_PARTIALS, 'clip-partials');
+    clip = mem.alloc(2, 'clip-scale');
     update.push(
       ...(await prepareClip(env, {
         grads: view(model.grads, P),
@@ -351,28 +471,5 @@ export async function buildPlan(
   });
   update.push(optimizer);
   if (scaler) update.push(scaler.update);
-
-  const mse = m.spec.loss === 'mse';
-  return {
-    B,
-    x,
-    targets,
-    output: a[L - 1],
-    acc,
-    evalAcc,
-    stepParams,
-    forward: mse ? [...forward, ...outputSoftmax] : forward,
-    forwardEval: mse ? [...forwardEval, ...outputSoftmax] : forwardEval,
-    outputSoftmax: mse ? [] : outputSoftmax,
-    loss,
-    lossBackward,
-    accumulate,
-    evalAccumulate,
-    backward,
-    update,
-    optimizer,
-    scaler,
-    buffers: owned,
-    bytes,
-  };
+  return { update, optimizer };
 }

@@ -16,7 +16,7 @@
 //          is learned from the drains themselves. The GPU idles only while the CPU records the
 //          next step after a drain, which is short next to a CPU driver's step.
 
-import { envVariable } from './tune.js';
+import { envVariable } from '../env-vars.js';
 
 export interface StepWaiter {
   /** After a step's submit: `log` reads its loss (started at once, or after the next drain). */
@@ -38,10 +38,9 @@ export function createStepWaiter(
 
 /**
  * Whether fit() paces its waits: only where WGT_PACED_WAITS=1 asks for it, and then only on a CPU
- * driver under Node (see the header). Not the default, because it measured slower: a LeNet epoch
- * on MNIST (6,000 samples, batch 64, lavapipe, 2 cores) ran at 214-304 samples/s paced against
- * 301-375 eager under a load average of 17-19, and at 529-690 against 652-1,011 on the idle
- * machine (the drains idle the driver while the CPU records and feeds the next steps).
+ * driver under Node (see the header). Not the default, because it is slower on the loads measured
+ * (LeNet on MNIST, lavapipe, 2 cores, idle and loaded: docs/tuning.md): the drains idle the
+ * driver while the CPU records and feeds the next steps.
  */
 export function pacedWaitsWanted(report: { software: boolean; kind: string; origin: string }): boolean {
   if (envVariable('WGT_PACED_WAITS') !== '1') return false;

@@ -1,41 +1,31 @@
 // The trainer: owns a model's GPU buffers and its plans, and runs fit / evaluate / predict.
 //
-// Each training step is one command encoder, one compute pass and one queue.submit. Per step the
-// CPU only writes small things with queue.writeBuffer: the batch's sample indices (resident data)
-// or the batch itself (upload path), the optimizer's hyper-parameters, and the active row count
-// of a last partial batch. Loss and accuracy accumulate on the GPU and are copied out every
-// `logEvery` steps into a staging buffer that is mapped asynchronously; at most `maxInFlight`
-// submitted steps may be pending before the CPU waits (how it waits: src/engine/step-waiter.ts).
+// The training loop is src/engine/fit.ts (one submit per step, losses read back every logEvery
+// steps); the state I/O (weights, running statistics, optimizer moments, loss scale) is
+// src/engine/state-io.ts; the options and logs are src/engine/trainer-types.ts. This class holds
+// what they share: the buffers, the plan per batch size, the feeds and the step counters.
 
-import { ConfigError, NonFiniteInputError, NonFiniteLossError, ShapeError } from '../errors.js';
+import { ConfigError, NonFiniteInputError, ShapeError } from '../errors.js';
 import { USAGE, writeArray } from '../gpu/buffers.js';
 import type { GpuDevice } from '../gpu/device.js';
 import { StagingBuffer, readBuffer } from '../gpu/readback.js';
 import type { KernelEnv } from '../kernels/common.js';
 import { createKernelEnv } from '../kernels/env.js';
 import { ACTIVE_OFFSET } from '../kernels/losses.js';
-import { DEFAULT_VARIANT, type MatmulForm, type MatmulVariant } from '../kernels/matmul.js';
-import { chooseMatmulVariants, variantFor, type MatmulTuning } from './tune.js';
+import type { MatmulForm } from '../kernels/matmul.js';
+import { deviceTuning, givenTuning, variantFor, type MatmulTuning } from './tune.js';
 import { writeStepParams } from '../kernels/step-params.js';
-import { defaultInit, initModelWeights, type Init } from '../nn/init.js';
 import { resolveModel, type ModelSpec, type ResolvedModel } from '../nn/layers.js';
 import type { ParamLayout } from '../nn/model.js';
 import { mix32 } from '../rng.js';
 import { convAlgoPicker } from './conv-pick.js';
 import { denseBiasChunk } from '../kernels/reduce.js';
-import { resolveOptimizer, type OptimizerConfig, type ResolvedOptimizer } from '../optim/optimizers.js';
-import { learningRate, validateSchedule, type Schedule } from '../optim/schedules.js';
+import { resolveOptimizer, type ResolvedOptimizer } from '../optim/optimizers.js';
+import { validateSchedule, type Schedule } from '../optim/schedules.js';
 import { Rng, type RngState } from '../rng.js';
 import { buildPlan, encodeAll, type ModelBuffers, type Plan, type PlanPickers } from './plan.js';
-import {
-  prepareLossScaler,
-  resolveLossScale,
-  type LossScaleOptions,
-  type LossScaleState,
-  type LossScaler,
-} from '../kernels/amp.js';
+import { prepareLossScaler, resolveLossScale, type LossScaleState, type LossScaler } from '../kernels/amp.js';
 import { profileDispatches, type KernelTime } from './profile.js';
-import { epochOrder, splitIndices } from '../data/pipeline-order.js';
 import {
   dataFeatures,
   firstNonFinite,
@@ -47,126 +37,24 @@ import {
   type TrainingData,
   type Uint8Data,
 } from './batch-source.js';
-import { checkFiniteRows, Feeds, type Residency } from './feed.js';
-import { fitsResident, type AugmentOptions } from './gpu-data.js';
-import { createStepWaiter, pacedWaitsWanted } from './step-waiter.js';
+import type { Residency } from './feed.js';
+import { Feeds } from './feeds.js';
+import { fitsResident } from './gpu-data.js';
+import { fit, type FitMachinery } from './fit.js';
+import {
+  StateIO,
+  allocateModelBuffers,
+  initialRunningStats,
+  initialWeights,
+  type OptimizerState,
+  type RunningStats,
+  type Weights,
+} from './state-io.js';
+import { PRECISIONS, type FitOptions, type History, type TrainerOptions } from './trainer-types.js';
 
-export interface TrainerOptions {
-  /** Seeds the Rng (init, split, shuffling) and, for the numpy-* inits, np.random.seed(seed). */
-  seed?: number;
-  /**
-   * One initialiser for every weighted layer (dense, conv2d), or one per weighted layer in order.
-   * Default: He where the layer's output goes through a ReLU-like activation (its own, or that of
-   * a batch norm right after it), else Xavier. Batch-norm scales start at 1, every bias at 0.
-   */
-  init?: Init | Init[];
-  optimizer: OptimizerConfig;
-  schedule?: Schedule;
-  /**
-   * Matmul variants: a tuning from chooseMatmulVariants (per form, plus long reductions), or a
-   * fixed variant per form. Default: the adapter's tuned choice (measured once, then cached).
-   */
-  variants?: MatmulTuning | Partial<Record<MatmulForm, MatmulVariant>>;
-  /**
-   * Conv2d algorithm: 'tuned' (default: im2col + matmul or implicit GEMM, whichever measures
-   * faster on this adapter for each layer shape and form), or one fixed kind for every conv.
-   */
-  conv?: 'tuned' | 'im2col' | 'implicit';
-  /**
-   * Storage precision. 'f32' (default) keeps everything in f32. 'f16' is mixed precision (needs
-   * the adapter's 'shader-f16'): half working copies of the dense and conv weights, f16
-   * activations and activation gradients of every hidden layer, f32 accumulation, f32
-   * master weights, gradients and optimizer state, and dynamic loss scaling that skips a step
-   * whose gradients overflow (see src/engine/plan.ts). 'auto' picks f16 where the adapter has it
-   * and a forward and backward pass of this model measures faster in it, else f32.
-   */
-  precision?: Precision;
-  /** Dynamic loss scaling of the f16 precision (initial scale, growth interval). */
-  lossScale?: LossScaleOptions;
-}
-
-export type Precision = 'f32' | 'f16' | 'auto';
-export const PRECISIONS: readonly Precision[] = ['f32', 'f16', 'auto'];
-
-export interface StepLog {
-  step: number;
-  epoch: number;
-  /** Index, within its epoch, of the batch this step trained on. */
-  batch: number;
-  /** Mean loss and accuracy over the samples since the previous log. */
-  loss: number;
-  accuracy: number;
-  samples: number;
-  lr: number;
-}
-
-export interface EpochLog {
-  epoch: number;
-  loss: number;
-  accuracy: number;
-  valLoss?: number;
-  valAccuracy?: number;
-  seconds: number;
-  samplesPerSecond: number;
-}
-
-export interface FitOptions {
-  epochs: number;
-  batchSize: number;
-  shuffle?: boolean;
-  /** Fraction of the data held out (seeded split) and evaluated after each epoch. */
-  validationSplit?: number;
-  validationData?: BatchSource;
-  /** Read the loss every k steps (and at each epoch end). Default 10. */
-  logEvery?: number;
-  maxInFlight?: number;
-  /**
-   * 'auto' keeps data on the GPU when it fits one binding (and, for streamed data, the memory
-   * budget); 'upload' sends each batch (float rows assembled on the CPU, uint8 records streamed);
-   * 'gpu' insists on residency.
-   */
-  residency?: Residency;
-  /**
-   * Bytes of host memory the training data may take. Streamed data (kind 'stream') whose records
-   * fit it (and one GPU binding) is read into memory once and trained resident; otherwise it
-   * streams, holding only readAhead + 2 batches. Default: streamed data always streams.
-   */
-  memoryBudget?: number;
-  onStep?: (log: StepLog) => void | Promise<void>;
-  onEpoch?: (log: EpochLog) => void | Promise<void>;
-  /** Return true to stop after the current step (checked every step). */
-  shouldStop?: () => boolean;
-  /**
-   * Augment the TRAINING batches of uint8 images on the GPU (random crop with padding, flip,
-   * brightness/contrast), drawn per (seed, epoch, sample) so runs reproduce and resume exactly.
-   * Validation and evaluation never see augmented images. Off by default.
-   */
-  augment?: AugmentOptions;
-  /** Start position (resume): epoch index and batch within it. */
-  start?: { epoch: number; batch: number };
-}
-
-export interface History {
-  epochs: EpochLog[];
-  steps: number;
-  stopped: boolean;
-}
-
-/**
- * One entry per layer with parameters (dense, conv2d, batchnorm), in order. W: dense [units,
- * fanIn]; conv2d [F, KH, KW, C] (the engine's layout; model files hold PyTorch's); batch-norm
- * scale gamma [C]. b: the bias [units] / [F] (empty for a conv2d without bias), batch-norm shift.
- */
-export interface Weights {
-  W: Float32Array;
-  b: Float32Array;
-}
-
-/** Batch-norm running statistics, one entry per batchnorm layer in order. */
-export interface RunningStats {
-  mean: Float32Array;
-  variance: Float32Array;
-}
+export type { RunningStats, Weights, OptimizerState } from './state-io.js';
+export type { EpochLog, FitOptions, History, Precision, StepLog, TrainerOptions } from './trainer-types.js';
+export { PRECISIONS } from './trainer-types.js';
 
 export class Trainer {
   readonly spec: ModelSpec;
@@ -190,6 +78,7 @@ export class Trainer {
   position: { epoch: number; batch: number } = { epoch: 0, batch: 0 };
   private readonly env: KernelEnv;
   private readonly bufs: ModelBuffers;
+  private readonly io: StateIO;
   private readonly dummies: { read: GPUBuffer; write: GPUBuffer };
   private readonly plans = new Map<number, Promise<Plan>>();
   private readonly feeds: Feeds;
@@ -227,60 +116,17 @@ export class Trainer {
       this.augmentSeed,
     );
     this.layout = { layers: m.params, size: m.paramSize, count: m.paramCount };
-    const P = this.layout.size;
     const pool = this.env.pool;
-    const storage = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
-    this.bufs = {
-      model: m,
-      state: m.stateSize > 0 ? pool.acquire(m.stateSize * 4, storage, 'bn-running-stats') : undefined,
-      params: pool.acquire(P * 4, storage, 'params'),
-      grads: pool.acquire(P * 4, storage, 'grads'),
-      m: this.optimizer.name !== 'sgd' ? pool.acquire(P * 4, storage, 'optim-m') : undefined,
-      v:
-        this.optimizer.name === 'adam' || this.optimizer.name === 'adamw'
-          ? pool.acquire(P * 4, storage, 'optim-v')
-          : undefined,
-    };
+    this.bufs = allocateModelBuffers(gpu.device, pool, m, this.optimizer.name);
     this.dummies = {
       read: pool.acquire(16, USAGE.STORAGE, 'unused-read'),
       write: pool.acquire(16, USAGE.STORAGE, 'unused-write'),
     };
-    // Fixed variants given per form (the rest default); a full tuning is used as it is.
-    const given: Partial<MatmulTuning> = opts.variants ?? {};
-    this.variants = {
-      forward: DEFAULT_VARIANT,
-      weightGrad: DEFAULT_VARIANT,
-      inputGrad: DEFAULT_VARIANT,
-      source: 'forced',
-      key: 'given',
-      ...given,
-      longK: given.longK ?? given.forward ?? DEFAULT_VARIANT,
-    };
-    const weighted = m.params.filter((p) => p.type !== 'batchnorm');
-    const one = Array.isArray(opts.init) ? undefined : opts.init;
-    const inits = Array.isArray(opts.init)
-      ? opts.init
-      : weighted.map((p) => one ?? defaultInit(outputActivation(m, p.layer)));
+    this.variants = givenTuning(opts.variants);
+    this.io = new StateIO(gpu, pool, m, this.layout, this.bufs);
     // Forked whatever the kinds, so the trainer's Rng (split, shuffling) does not depend on them.
-    const initRng = this.rng.fork();
-    const W = initModelWeights(inits, weighted, opts.seed ?? 0, initRng);
-    let wi = 0;
-    this.setWeights(
-      m.params.map((p) =>
-        p.type === 'batchnorm'
-          ? { W: new Float32Array(p.units).fill(1), b: new Float32Array(p.units) }
-          : { W: W[wi++], b: new Float32Array(p.b.length) },
-      ),
-    );
-    this.setRunningStats(
-      m.states.map((s) => ({
-        mean: new Float32Array(s.channels),
-        variance: new Float32Array(s.channels).fill(1),
-      })),
-    );
-    // Gradients and optimizer state start at zero; padding between tensors stays zero forever.
-    for (const b of [this.bufs.grads, this.bufs.m, this.bufs.v])
-      if (b) gpu.device.queue.writeBuffer(b, 0, new Float32Array(P));
+    this.setWeights(initialWeights(m, opts.init, opts.seed ?? 0, this.rng.fork()));
+    this.setRunningStats(initialRunningStats(m));
   }
 
   static async create(gpu: GpuDevice, spec: ModelSpec, opts: TrainerOptions): Promise<Trainer> {
@@ -296,7 +142,7 @@ export class Trainer {
     }
     resolveLossScale(opts.lossScale);
     const t = new Trainer(gpu, spec, opts);
-    if (!opts.variants) t.variants = await tunedVariants(t.env, gpu);
+    if (!opts.variants) t.variants = await deviceTuning(t.env, gpu);
     if (want !== 'f32' && hasF16) {
       t.scaler = await prepareLossScaler(t.env, {
         grads: { buffer: t.bufs.grads, offset: 0, length: t.layout.size },
@@ -317,9 +163,7 @@ export class Trainer {
   async lossScaleState(): Promise<LossScaleState | undefined> {
     if (this.storage !== 'f16' || !this.scaler) return undefined;
     this.check();
-    const s = await this.scaler.read();
-    this.gpu.throwIfFailed();
-    return s;
+    return this.io.readLossScale(this.scaler);
   }
 
   /**
@@ -327,9 +171,7 @@ export class Trainer {
    * must be a positive power of two.
    */
   setLossScaleState(s: LossScaleState): void {
-    if (this.storage !== 'f16' || !this.scaler) return;
-    resolveLossScale({ initScale: s.scale });
-    this.scaler.write(s);
+    this.io.writeLossScale(this.storage === 'f16' ? this.scaler : undefined, s);
   }
 
   /**
@@ -379,122 +221,38 @@ export class Trainer {
     return { ...this.variants };
   }
 
-  // ---- weights and state -------------------------------------------------------------------
+  // ---- weights and state (src/engine/state-io.ts) ---------------------------------------------
 
   setWeights(weights: Weights[]): void {
-    if (weights.length !== this.layout.layers.length) {
-      throw new ShapeError(
-        `setWeights: the model has ${this.layout.layers.length} layers with parameters, got ${weights.length} weight pairs.`,
-      );
-    }
-    const flat = new Float32Array(this.layout.size);
-    weights.forEach((w, i) => {
-      const l = this.layout.layers[i];
-      if (w.W.length !== l.W.length || w.b.length !== l.b.length) {
-        throw new ShapeError(
-          `setWeights: layer ${l.layer} needs W [${l.shape.join(', ')}] and b [${l.b.length}] (${l.type}), got ${w.W.length} and ${w.b.length} values.`,
-        );
-      }
-      for (const [name, arr] of [
-        ['weight', w.W],
-        ['bias', w.b],
-      ] as const) {
-        const bad = firstNonFinite(Float32Array.from(arr));
-        if (bad >= 0)
-          throw new NonFiniteInputError(`setWeights: layer ${l.layer} ${name} ${bad} is ${arr[bad]}.`);
-      }
-      flat.set(w.W, l.W.offset);
-      flat.set(w.b, l.b.offset);
-    });
-    this.gpu.device.queue.writeBuffer(this.bufs.params, 0, flat);
+    this.io.writeWeights(weights);
+  }
+
+  async getWeights(): Promise<Weights[]> {
+    this.check();
+    return this.io.readWeights();
   }
 
   /** Sets the batch-norm running statistics (one entry per batchnorm layer, in order). */
   setRunningStats(stats: RunningStats[], batchesTracked?: number): void {
-    const states = this.model.states;
-    if (stats.length !== states.length) {
-      throw new ShapeError(
-        `setRunningStats: the model has ${states.length} batchnorm layers, got ${stats.length} entries.`,
-      );
-    }
+    this.io.writeRunningStats(stats);
     if (batchesTracked !== undefined) this.batchesTracked = batchesTracked;
-    if (states.length === 0) return;
-    const flat = new Float32Array(this.model.stateSize);
-    stats.forEach((s, i) => {
-      const st = states[i];
-      if (s.mean.length !== st.channels || s.variance.length !== st.channels) {
-        throw new ShapeError(
-          `setRunningStats: layer ${st.layer} needs ${st.channels} means and variances, got ${s.mean.length} and ${s.variance.length}.`,
-        );
-      }
-      for (let c = 0; c < st.channels; c++) {
-        if (!Number.isFinite(s.mean[c]) || !(s.variance[c] >= 0))
-          throw new NonFiniteInputError(
-            `setRunningStats: layer ${st.layer} channel ${c} has mean ${s.mean[c]} and variance ${s.variance[c]}.`,
-          );
-      }
-      flat.set(s.mean, st.mean);
-      flat.set(s.variance, st.variance);
-    });
-    this.gpu.device.queue.writeBuffer(this.bufs.state!, 0, flat);
   }
 
   async getRunningStats(): Promise<RunningStats[]> {
-    const states = this.model.states;
-    if (states.length === 0) return [];
+    if (this.model.states.length === 0) return [];
     this.check();
-    const bytes = await readBuffer(
-      this.gpu.device,
-      this.env.pool,
-      this.bufs.state!,
-      this.model.stateSize * 4,
-    );
-    this.gpu.throwIfFailed();
-    const flat = new Float32Array(bytes);
-    return states.map((st) => ({
-      mean: flat.slice(st.mean, st.mean + st.channels),
-      variance: flat.slice(st.variance, st.variance + st.channels),
-    }));
-  }
-
-  async getWeights(): Promise<Weights[]> {
-    const flat = await this.readFlat(this.bufs.params);
-    return this.layout.layers.map((l) => ({
-      W: flat.slice(l.W.offset, l.W.offset + l.W.length),
-      b: flat.slice(l.b.offset, l.b.offset + l.b.length),
-    }));
+    return this.io.readRunningStats();
   }
 
   /** Optimizer moments (flat, in the parameter layout) and the step, for checkpoints. */
-  async getOptimizerState(): Promise<{ t: number; tensors: Record<string, Float32Array> }> {
-    const tensors: Record<string, Float32Array> = {};
-    if (this.bufs.m) tensors.m = await this.readFlat(this.bufs.m);
-    if (this.bufs.v) tensors.v = await this.readFlat(this.bufs.v);
-    return { t: this.step, tensors };
+  async getOptimizerState(): Promise<OptimizerState> {
+    if (this.bufs.m) this.check();
+    return { t: this.step, tensors: await this.io.readMoments() };
   }
 
-  setOptimizerState(state: { t: number; tensors: Record<string, Float32Array> }): void {
-    for (const [name, buf] of [
-      ['m', this.bufs.m],
-      ['v', this.bufs.v],
-    ] as const) {
-      if (!buf) continue;
-      const data = state.tensors[name];
-      if (!data || data.length !== this.layout.size) {
-        throw new ShapeError(
-          `Optimizer state '${name}' must hold ${this.layout.size} values (this model's layout), got ${data?.length ?? 0}.`,
-        );
-      }
-      writeArray(this.gpu.device.queue, buf, 0, data);
-    }
+  setOptimizerState(state: OptimizerState): void {
+    this.io.writeMoments(state.tensors);
     this.step = state.t;
-  }
-
-  private async readFlat(buf: GPUBuffer): Promise<Float32Array> {
-    this.check();
-    const bytes = await readBuffer(this.gpu.device, this.env.pool, buf, this.layout.size * 4);
-    this.gpu.throwIfFailed();
-    return new Float32Array(bytes);
   }
 
   // ---- plans and feeds -------------------------------------------------------------------
@@ -569,158 +327,18 @@ export class Trainer {
 
   // ---- training --------------------------------------------------------------------------
 
+  /** Trains on `data` (src/engine/fit.ts); the step counters and `position` advance as it goes. */
   async fit(data: BatchSource, o: FitOptions): Promise<History> {
     this.check();
-    this.validate(data, 'training data');
-    if (!Number.isInteger(o.epochs) || o.epochs < 1)
-      throw new ConfigError(`epochs must be a positive integer, got ${o.epochs}.`);
-    if (!Number.isInteger(o.batchSize) || o.batchSize < 1)
-      throw new ConfigError(`batchSize must be a positive integer, got ${o.batchSize}.`);
-    const split = o.validationSplit ?? 0;
-    if (!(split >= 0 && split < 1)) throw new ConfigError(`validationSplit must be in [0, 1), got ${split}.`);
-
-    // Everything random in a fit derives from the trainer's Rng as it is now; a checkpoint that
-    // stores this state and the (epoch, batch) position resumes onto the same batches exactly.
-    this.fitStartRngState = this.rng.state();
-    if (o.memoryBudget !== undefined && !(o.memoryBudget > 0))
-      throw new ConfigError(`memoryBudget must be a positive number of bytes, got ${o.memoryBudget}.`);
-    // Seeded split and per-epoch order from the data library's pipeline (pipeline-order.ts).
-    const splitSeed = this.rng.nextUint32();
-    const nVal = Math.floor(data.count * split);
-    const { train: trainIds, validation } = splitIndices(data.count, nVal, splitSeed);
-    const valIds = split > 0 ? validation : undefined;
-    if (trainIds.length === 0) throw new ConfigError('validationSplit leaves no training samples.');
-    if (o.validationData) this.validate(o.validationData, 'validation data');
-
-    const B = Math.min(o.batchSize, trainIds.length);
-    const plan = await this.plan(B);
-    const residency = o.residency ?? 'auto';
-    const src = await this.source(data, residency, o.memoryBudget);
-    const feed = await this.feeds.get(plan, src, residency, o.augment);
-    const stepsPerEpoch = Math.ceil(trainIds.length / B);
-    const totalSteps = stepsPerEpoch * o.epochs;
-    const logEvery = Math.max(1, o.logEvery ?? 10);
-    const maxInFlight = Math.max(1, o.maxInFlight ?? 2);
-    const device = this.gpu.device;
-    const history: History = { epochs: [], steps: 0, stopped: false };
-    const waiter = createStepWaiter(device, maxInFlight, pacedWaitsWanted(this.gpu.report));
-    const epochSeedBase = this.rng.nextUint32();
-    const startEpoch = o.start?.epoch ?? 0;
-    let stopped = false;
-
-    try {
-      for (let epoch = startEpoch; epoch < o.epochs && !stopped; epoch++) {
-        const t0 = performance.now();
-        // Per-epoch order from (seed, epoch): reproducible, and a resume lands on the same order.
-        const order = epochOrder(trainIds, epochSeedBase, epoch, o.shuffle !== false);
-        if (epoch === startEpoch) checkFiniteRows(src, this.model.inputSize, order, B, epoch);
-        feed.setEpoch(device.queue, epoch);
-        let epochLoss = 0;
-        let epochCorrect = 0;
-        let epochRows = 0;
-        let sinceLoss = 0;
-        let sinceCorrect = 0;
-        let sinceRows = 0;
-        const firstBatch = epoch === startEpoch ? (o.start?.batch ?? 0) : 0;
-        feed.begin(order, B, firstBatch);
-        for (let bi = firstBatch; bi < stepsPerEpoch; bi++) {
-          const n = await feed.load(plan, bi, `batch ${bi} of epoch ${epoch + 1}`);
-          this.setActive(plan, n);
-          const lr = learningRate(this.optimizer.lr, this.schedule, this.step, totalSteps);
-          plan.optimizer.writeHyper(device.queue, lr, this.step + 1);
-          const logNow = (bi + 1) % logEvery === 0 || bi === stepsPerEpoch - 1;
-          const enc = device.createCommandEncoder({ label: 'train-step' });
-          const pass = enc.beginComputePass({ label: 'train-step' });
-          feed.encode(pass);
-          encodeAll(pass, plan.forward);
-          encodeAll(pass, [plan.loss]);
-          encodeAll(pass, plan.lossBackward);
-          encodeAll(pass, [plan.accumulate]);
-          encodeAll(pass, plan.backward);
-          encodeAll(pass, plan.update);
-          pass.end();
-          let staging: StagingBuffer | undefined;
-          if (logNow) {
-            staging = this.stagingFor();
-            staging.encodeCopy(enc, plan.acc.buffer, 0, 16);
-            enc.clearBuffer(plan.acc.buffer, 0, 16);
-          }
-          device.queue.submit([enc.finish()]);
-          this.step++;
-          this.batchesTracked++;
-          history.steps++;
-          this.position = bi + 1 < stepsPerEpoch ? { epoch, batch: bi + 1 } : { epoch: epoch + 1, batch: 0 };
-          if (staging) {
-            const step = this.step;
-            const ep = epoch;
-            const batch = bi;
-            const s = staging;
-            s.reserve();
-            const read = () =>
-              s.read(16).then(async (buf) => {
-                const [l, c, rows] = new Float32Array(buf);
-                if (!Number.isFinite(l)) {
-                  throw new NonFiniteLossError(
-                    `The loss became ${l} at step ${step} (epoch ${ep + 1}). Lower the learning rate or enable gradient clipping (maxNorm).`,
-                  );
-                }
-                sinceLoss += l;
-                sinceCorrect += c;
-                sinceRows += rows;
-                epochLoss += l;
-                epochCorrect += c;
-                epochRows += rows;
-                const log: StepLog = {
-                  step,
-                  epoch: ep,
-                  batch,
-                  loss: sinceLoss / Math.max(1, sinceRows),
-                  accuracy: sinceCorrect / Math.max(1, sinceRows),
-                  samples: sinceRows,
-                  lr,
-                };
-                sinceLoss = sinceCorrect = sinceRows = 0;
-                await o.onStep?.(log);
-              });
-            await waiter.submitted(read);
-          } else {
-            await waiter.submitted();
-          }
-          this.gpu.throwIfFailed();
-          if (o.shouldStop?.()) {
-            stopped = true;
-            history.stopped = true;
-            break;
-          }
-        }
-        await waiter.flush();
-        this.gpu.throwIfFailed();
-        const seconds = (performance.now() - t0) / 1000;
-        const log: EpochLog = {
-          epoch,
-          loss: epochLoss / Math.max(1, epochRows),
-          accuracy: epochCorrect / Math.max(1, epochRows),
-          seconds,
-          samplesPerSecond: epochRows / seconds,
-        };
-        await feed.settle();
-        if (valIds || o.validationData) {
-          const v = valIds
-            ? await this.evaluate(src, { batchSize: B, ids: valIds })
-            : await this.evaluate(o.validationData!, { batchSize: B });
-          log.valLoss = v.loss;
-          log.valAccuracy = v.accuracy;
-        }
-        history.epochs.push(log);
-        await o.onEpoch?.(log);
-      }
-    } catch (e) {
-      // Leave no read in flight behind a failure (its buffer would stay mapped, its error unseen).
-      await waiter.abandon();
-      await feed.settle();
-      throw e;
-    }
-    return history;
+    const machinery: FitMachinery = {
+      validate: (d, what) => this.validate(d, what),
+      plan: (B) => this.plan(B),
+      source: (d, residency, budget) => this.source(d, residency, budget),
+      feed: (plan, src, residency, augment) => this.feeds.get(plan, src, residency, augment),
+      setActive: (plan, n) => this.setActive(plan, n),
+      staging: () => this.stagingFor(),
+    };
+    return fit(this, machinery, data, o);
   }
 
   /** Mean loss and accuracy over `data` (or the subset `ids`), forward only. */
@@ -864,22 +482,4 @@ export class Trainer {
     this.destroyed = true;
     this.env.pool.trim();
   }
-}
-
-/** The activation a weighted layer's output goes through: its own, or a batch norm's right after it. */
-function outputActivation(m: ResolvedModel, index: number): string {
-  const own = m.layers[index].activation;
-  const next = m.layers[index + 1];
-  return own === 'identity' && next?.type === 'batchnorm' ? next.activation : own;
-}
-
-// One tuning per device per process: measured (or read from the cache file) on first use.
-const tunings = new WeakMap<GPUDevice, Promise<MatmulTuning>>();
-function tunedVariants(env: KernelEnv, gpu: GpuDevice): Promise<MatmulTuning> {
-  let t = tunings.get(gpu.device);
-  if (!t) {
-    t = chooseMatmulVariants(env, gpu.report);
-    tunings.set(gpu.device, t);
-  }
-  return t;
 }

@@ -6,8 +6,8 @@
 // share loads by broadcast win by far; real GPUs want workgroup memory ('wg').
 // So each form is timed once per adapter on a mid-sized shape, plus one 'long K' class (a small
 // output over a long reduction, the cat net's X[209,12288] . W^T) where split-K can pay.
-// Results are cached per adapter + driver + matmul.wgsl source (edits invalidate them): in Node in
-// ~/.cache/webgpu-trainer/matmul-tuning.json, in browsers in localStorage.
+// Results are cached per adapter + driver + matmul.wgsl source (edits invalidate them) in the
+// tuners' cache (src/engine/tune-cache.ts: a file in Node, localStorage in browsers).
 // WGT_MATMUL_VARIANT (e.g. "row-8x1-tm4", or "row-8x1-tm4-split4") or `force` skips measuring.
 //
 // Timing is honest GPU time: `reps` dispatches in one pass, one submit, then
@@ -16,9 +16,9 @@
 import { ConfigError } from '../errors.js';
 import type { AdapterReport } from '../gpu/device.js';
 import { USAGE } from '../gpu/buffers.js';
-import { driverThreadsKey } from '../gpu/driver-threads.js';
 import { encodeDispatch, view, type KernelEnv, type TensorView } from '../kernels/common.js';
 import {
+  DEFAULT_VARIANT,
   MATMUL_VARIANTS,
   matmulScratchLength,
   prepareMatmulSteps,
@@ -29,6 +29,8 @@ import {
   type MatmulVariant,
 } from '../kernels/matmul.js';
 import { SHADERS } from '../kernels/shaders.js';
+import { envVariable } from '../env-vars.js';
+import { readTuning, tuningKey, writeTuning } from './tune-cache.js';
 
 export const MATMUL_FORMS: readonly MatmulForm[] = ['forward', 'weightGrad', 'inputGrad'];
 
@@ -37,7 +39,7 @@ export interface MatmulTuning extends Record<MatmulForm, MatmulVariant> {
   longK: MatmulVariant;
   /** How the choice was made. */
   source: 'measured' | 'cache' | 'forced';
-  /** Cache key: adapter, driver and shader hash. */
+  /** Cache key (tuningKey): adapter, driver, driver threads and shader hash. */
   key: string;
 }
 
@@ -77,6 +79,38 @@ export function describeTuning(t: MatmulTuning): string {
   return `matmul variants (${t.source}): ${parts.join(', ')}`;
 }
 
+/**
+ * A tuning from what the caller fixed: a full tuning as it is, or variants per form with the
+ * default for the rest (and for long reductions, the forward one).
+ */
+export function givenTuning(given: Partial<MatmulTuning> = {}): MatmulTuning {
+  return {
+    forward: DEFAULT_VARIANT,
+    weightGrad: DEFAULT_VARIANT,
+    inputGrad: DEFAULT_VARIANT,
+    source: 'forced',
+    key: 'given',
+    ...given,
+    longK: given.longK ?? given.forward ?? DEFAULT_VARIANT,
+  };
+}
+
+// One tuning per device per process: measured (or read from the tuning cache) on first use.
+const deviceTunings = new WeakMap<GPUDevice, Promise<MatmulTuning>>();
+
+/** The adapter's tuned variants, shared by every trainer on this device. */
+export function deviceTuning(
+  env: KernelEnv,
+  gpu: { device: GPUDevice; report: AdapterReport },
+): Promise<MatmulTuning> {
+  let t = deviceTunings.get(gpu.device);
+  if (!t) {
+    t = chooseMatmulVariants(env, gpu.report);
+    deviceTunings.set(gpu.device, t);
+  }
+  return t;
+}
+
 export interface ChooseOptions {
   /** Use this variant for every form (a name like "row-8x1-tm4"); else WGT_MATMUL_VARIANT. */
   force?: string | MatmulVariant;
@@ -100,14 +134,14 @@ export async function chooseMatmulVariants(
   report: AdapterReport,
   opts: ChooseOptions = {},
 ): Promise<MatmulTuning> {
-  const key = `${report.name} | ${report.description} | matmul.wgsl ${fnv1a(`${SHADERS.matmul ?? ''}${SHADERS.matmul_sg ?? ''}`)}${driverThreadsKey(report)}`;
+  const key = tuningKey(report, 'matmul', [SHADERS.matmul, SHADERS.matmul_sg]);
   const forced = opts.force ?? envVariable('WGT_MATMUL_VARIANT');
   if (forced) {
     const v = typeof forced === 'string' ? parseVariant(forced) : forced;
     return { forward: v, weightGrad: v, inputGrad: v, longK: v, source: 'forced', key };
   }
   const useCache = opts.cache ?? true;
-  const cached = useCache ? (await readCache())[key] : undefined;
+  const cached = useCache ? await readTuning(key) : undefined;
   if (cached) {
     try {
       return {
@@ -119,7 +153,7 @@ export async function chooseMatmulVariants(
         key,
       };
     } catch {
-      // An entry from an older naming scheme: measure again and overwrite it.
+      // An entry from an older naming scheme (or hand-edited): measure again and overwrite it.
     }
   }
   const cpu = report.software || report.kind !== 'hardware';
@@ -145,76 +179,15 @@ export async function chooseMatmulVariants(
   );
   const t: MatmulTuning = { ...chosen, longK, source: 'measured', key };
   if (useCache) {
-    const all = await readCache();
-    all[key] = {
+    await writeTuning(key, {
       forward: variantName(t.forward),
       weightGrad: variantName(t.weightGrad),
       inputGrad: variantName(t.inputGrad),
       longK: variantName(t.longK),
       measured: new Date().toISOString(),
-    };
-    await writeCache(all);
+    });
   }
   return t;
-}
-
-type CacheEntry = Record<MatmulForm | 'longK' | 'measured', string>;
-const STORAGE_KEY = 'webgpu-trainer:matmul-tuning';
-
-/** An environment variable under Node; undefined in a browser. */
-export function envVariable(name: string): string | undefined {
-  return typeof process !== 'undefined' ? process.env?.[name] : undefined;
-}
-
-function inBrowser(): boolean {
-  return typeof localStorage !== 'undefined' && typeof window !== 'undefined';
-}
-
-async function cacheFile(): Promise<string> {
-  const [os, path] = [await import('node:os'), await import('node:path')];
-  const base = envVariable('XDG_CACHE_HOME') || path.join(os.homedir(), '.cache');
-  return path.join(base, 'webgpu-trainer', 'matmul-tuning.json');
-}
-
-async function readCache(): Promise<Record<string, CacheEntry>> {
-  try {
-    if (inBrowser())
-      return JSON.parse(localStorage.getItem(STORAGE_KEY) ?? '{}') as Record<string, CacheEntry>;
-    const fs = await import('node:fs/promises');
-    return JSON.parse(await fs.readFile(await cacheFile(), 'utf8')) as Record<string, CacheEntry>;
-  } catch {
-    // No cache yet, or an unreadable one: it is only a cache, so measure instead.
-    return {};
-  }
-}
-
-async function writeCache(all: Record<string, CacheEntry>): Promise<void> {
-  const text = JSON.stringify(all, null, 2);
-  try {
-    if (inBrowser()) {
-      localStorage.setItem(STORAGE_KEY, text);
-      return;
-    }
-    const [fs, path] = [await import('node:fs/promises'), await import('node:path')];
-    const file = await cacheFile();
-    await fs.mkdir(path.dirname(file), { recursive: true });
-    // Write then rename, so a concurrent reader never sees half a file.
-    const tmp = `${file}.${process.pid}.tmp`;
-    await fs.writeFile(tmp, text);
-    await fs.rename(tmp, file);
-  } catch {
-    // A read-only home or full storage must not stop training; the next run measures again.
-  }
-}
-
-/** 32-bit FNV-1a of a string, as 8 hex digits: a cache key, not a security hash. */
-function fnv1a(text: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0).toString(16).padStart(8, '0');
 }
 
 export interface TimingOptions {

@@ -138,7 +138,22 @@ export async function prepareMatmul(env: KernelEnv, a: MatmulArgs): Promise<Disp
   return steps[0];
 }
 
-export async function prepareMatmulSteps(env: KernelEnv, a: MatmulArgs): Promise<Dispatch[]> {
+/** What a validated call specialises on: the variant, the epilogue and the product's letters. */
+interface MatmulShape {
+  v: MatmulVariant;
+  act: Activation;
+  /** 0 none, 1 forward (bias + activation into A), 2 inputGrad (times act'(Zprev)). */
+  epilogue: number;
+  M: number;
+  Nc: number;
+  Kc: number;
+  /** Rows per thread of a 'row' tile, and rows per subgroup of an 'sg' tile. */
+  tm: number;
+  sgRows: number;
+}
+
+/** Checks every tensor's length for the form and the variant against the device (ShapeError). */
+function validateMatmul(env: KernelEnv, a: MatmulArgs): MatmulShape {
   const { B, K, N, form } = a;
   requireDims({ B, K, N }, `matmul ${form}`);
   const v = a.variant ?? DEFAULT_VARIANT;
@@ -190,6 +205,13 @@ export async function prepareMatmulSteps(env: KernelEnv, a: MatmulArgs): Promise
       );
     }
   }
+  return { v, act, epilogue, M, Nc, Kc, tm, sgRows };
+}
+
+export async function prepareMatmulSteps(env: KernelEnv, a: MatmulArgs): Promise<Dispatch[]> {
+  const { form } = a;
+  const g = a.conv;
+  const { v, act, epilogue, M, Nc, Kc, tm, sgRows } = validateMatmul(env, a);
   // Slices are multiples of 4 long so only the last one has a scalar tail; empty slices are
   // dropped by recomputing the count from the rounded length.
   const chunk = Math.ceil(Kc / Math.max(1, v.splitK ?? 1) / 4) * 4;

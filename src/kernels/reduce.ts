@@ -47,9 +47,9 @@ export const BIAS_CHUNK = 256;
 
 /**
  * Rows per chunk of a dense layer's bias gradient on this adapter; 0 for one pass. A real GPU
- * wants many short columns sums, not one thread per column: on an H100 the one-pass kernel took
- * 0.33 ms of MLP C's 1.24 ms step (3 layers, 512 rows, 1024-wide), 1024 threads each reading 512
- * values in turn. A CPU driver spreads one pass over its cores well enough, and each extra
+ * wants many short column sums, not one thread per column: in one pass a 1024-wide layer of 512
+ * rows is 1024 threads each reading 512 values in turn, about a quarter of MLP C's step on an
+ * H100 (docs/tuning.md). A CPU driver spreads one pass over its cores well enough, and each extra
  * dispatch costs it more than the sums (lavapipe keeps one pass).
  */
 export function denseBiasChunk(hardware: boolean): number {

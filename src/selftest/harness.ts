@@ -36,7 +36,8 @@ export interface CheckResult {
 export interface SelftestOptions {
   /**
    * Tests only: adds 1 to the first GPU output element of every check whose kernel name starts
-   * with this string, so the report must show a failure.
+   * with this string, so the report must show a failure. Nothing shipped sets it (the selftest
+   * command reads no environment for it); test/cli/selftest.test.ts passes it directly.
    */
   injectFault?: string;
 }

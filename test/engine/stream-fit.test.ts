@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamedData, Uint8Data } from '../../src/engine/batch-source.js';
 import { Trainer, type FitOptions, type Weights } from '../../src/engine/trainer.js';
 import { ShardRecordReader } from '../../src/data/shard-records.js';
-import { writeShards } from '../../src/data/shards.js';
+import { writeShards } from '../../src/data/shard-writer.js';
 import type { ModelSpec } from '../../src/nn/layers.js';
 import { Rng } from '../../src/rng.js';
 import { testGpu } from '../helpers/gpu.js';

@@ -63,6 +63,26 @@ describe('Trainer', () => {
     expect(() => t.setWeights(w)).toThrow(NonFiniteInputError);
   });
 
+  it('round-trips optimizer moments; a bad checkpoint state writes nothing', async () => {
+    const { gpu } = await testGpu();
+    const t = await Trainer.create(gpu, spec, { seed: 1, optimizer: { name: 'adam', lr: 0.1 } });
+    const P = (await t.getOptimizerState()).tensors.m.length;
+    const m = Float32Array.from({ length: P }, (_, i) => i / 7);
+    const v = Float32Array.from({ length: P }, (_, i) => i / 11);
+    t.setOptimizerState({ t: 5, tensors: { m, v } });
+    const back = await t.getOptimizerState();
+    expect(back.t).toBe(5);
+    expect(Array.from(back.tensors.m)).toEqual(Array.from(m));
+    expect(Array.from(back.tensors.v)).toEqual(Array.from(v));
+    // A valid m with a short v: rejected before m is written or the step moves.
+    expect(() =>
+      t.setOptimizerState({ t: 9, tensors: { m: new Float32Array(P), v: v.subarray(1) } }),
+    ).toThrow(/'v' must hold \d+ values/);
+    const after = await t.getOptimizerState();
+    expect(after.t).toBe(5);
+    expect(Array.from(after.tensors.m)).toEqual(Array.from(m));
+  });
+
   it('rejects invalid models and options with clear errors', async () => {
     const { gpu } = await testGpu();
     const opt = { optimizer: { name: 'sgd' as const, lr: 0.1 } };
