@@ -12,8 +12,8 @@ import { parseBytes } from './config.js';
 import { toTrainingData } from '../data/batches.js';
 import type { OpenedDataset as LoadedData } from '../data/open.js';
 import { loadData, matchClasses } from './data-flags.js';
-import { openGpu } from './gpu.js';
-import { pct, table, type CliContext } from './io.js';
+import { openGpu } from './adapter.js';
+import { pct, table, type CliContext } from './terminal.js';
 import { argmax, classProbabilities, inferenceTrainer, loadModelForUse, type LoadedModel } from './model.js';
 import {
   addScores,
@@ -27,7 +27,7 @@ import {
   type TtaChoice,
 } from '../engine/tta.js';
 import type { Trainer } from '../engine/trainer.js';
-import type { CliIo } from './io.js';
+import type { CliIo } from './terminal.js';
 import { TTA_HELP } from './tta.js';
 
 export const evalCommand: CommandSpec = {

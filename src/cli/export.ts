@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { exportTorch } from '../export/project.js';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
-import type { CliContext } from './io.js';
+import type { CliContext } from './terminal.js';
 
 export const exportCommand: CommandSpec = {
   name: 'export',

@@ -2,8 +2,8 @@
 // variants chosen for it (measured once per adapter by src/engine/tune.ts, then cached).
 
 import type { CommandSpec, ParsedArgs } from './args.js';
-import { chooseVariants, describeVariants, openGpu } from './gpu.js';
-import type { CliContext } from './io.js';
+import { chooseVariants, describeVariants, openGpu } from './adapter.js';
+import type { CliContext } from './terminal.js';
 
 export const infoCommand: CommandSpec = {
   name: 'info',

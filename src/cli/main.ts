@@ -12,7 +12,7 @@ import { closest, helpText, parseArgs, UsageError, type CommandSpec, type Parsed
 import { evalCommand, runEval } from './eval.js';
 import { exportCommand, runExport } from './export.js';
 import { infoCommand, runInfo } from './info.js';
-import { processIo, type CliContext } from './io.js';
+import { processIo, type CliContext } from './terminal.js';
 import { predictCommand, runPredict } from './predict.js';
 import { runSelftestCommand, selftestCommand } from './selftest.js';
 import { runTrain, trainCommand } from './train.js';

@@ -6,7 +6,7 @@
 
 import type { EpochInfo, RunControl } from '../engine/run.js';
 import type { EpochLog, StepLog } from '../engine/trainer.js';
-import { duration, pct, type CliIo } from './io.js';
+import { duration, pct, type CliIo } from './terminal.js';
 
 export type ProgressMode = 'bar' | 'lines' | 'none';
 

@@ -8,8 +8,8 @@
 
 import { runSelftest, type CheckResult, type SelftestReport } from '../selftest/run.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
-import { chooseVariants, FORMS, openGpu } from './gpu.js';
-import { table, type CliContext } from './io.js';
+import { chooseVariants, FORMS, openGpu } from './adapter.js';
+import { table, type CliContext } from './terminal.js';
 
 export const selftestCommand: CommandSpec = {
   name: 'selftest',

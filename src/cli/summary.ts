@@ -17,8 +17,8 @@ import { describeLayer, resolveModel, type ModelSpec } from '../nn/layers.js';
 import type { TrainConfig } from './config.js';
 import { dataBytes } from '../data/batches.js';
 import type { OpenedDataset as LoadedData } from '../data/open.js';
-import { describePrecision, describeVariants, formatBytes } from './gpu.js';
-import { pct, table } from './io.js';
+import { describePrecision, describeVariants, formatBytes } from './adapter.js';
+import { pct, table } from './terminal.js';
 
 const fmtInt = (n: number) => n.toLocaleString('en-US');
 /** The layers whose multiply-adds are counted (pooling and normalisation cost reads, not MACs). */

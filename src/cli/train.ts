@@ -40,8 +40,8 @@ import {
 import { toBatchSource, type OpenedDataset as LoadedData } from '../data/open.js';
 import { checkDataSpec, loadData, parseNormalization } from './data-flags.js';
 import { applyResumeOverrides, CLI_ADVICE, RESUME_OVERRIDES } from './faults.js';
-import { chooseVariants, openGpu } from './gpu.js';
-import { duration, pct, processInterrupt, type CliContext } from './io.js';
+import { chooseVariants, openGpu } from './adapter.js';
+import { duration, pct, processInterrupt, type CliContext } from './terminal.js';
 import { acquireRunLock } from './lock.js';
 import { runProgress, type ProgressMode } from './progress.js';
 import { applyRecipe } from './recipe.js';

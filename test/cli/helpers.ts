@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encode } from 'fast-png';
-import type { CliContext } from '../../src/cli/io.js';
+import type { CliContext } from '../../src/cli/terminal.js';
 import { main } from '../../src/cli/main.js';
 import type { StepLog } from '../../src/engine/trainer.js';
 import type { GpuDevice } from '../../src/gpu/device.js';

@@ -1,13 +1,11 @@
-// GPU set-up shared by the commands: the adapter, and the per-adapter matmul variant choice.
-//
-// The choice comes from src/engine/tune.ts (chooseMatmulVariants measures each form once per
-// adapter and caches the result). It is loaded dynamically and used only when that module exports
-// it, so the commands keep working with the engine's default variant while tuning is unavailable.
+// The adapter set-up shared by the commands: the device, and the per-adapter matmul variant choice
+// (src/engine/tune.ts measures each form once per adapter and caches the result).
 
 import { acquireGpu, type GpuDevice } from '../gpu/device.js';
 import { createKernelEnv } from '../kernels/env.js';
-import { DEFAULT_VARIANT, variantName, type MatmulForm, type MatmulVariant } from '../kernels/matmul.js';
-import type { CliContext } from './io.js';
+import { variantName, type MatmulForm, type MatmulVariant } from '../kernels/matmul.js';
+import { chooseMatmulVariants } from '../engine/tune.js';
+import type { CliContext } from './terminal.js';
 
 export const FORMS: readonly MatmulForm[] = ['forward', 'weightGrad', 'inputGrad'];
 
@@ -15,7 +13,7 @@ export interface VariantChoice {
   variants: Record<MatmulForm, MatmulVariant>;
   /** Extra per-shape choices the tuner reports (e.g. longK), shown by `info`. */
   extra: Record<string, MatmulVariant>;
-  /** 'measured', 'cache', 'forced', or 'default' when no tuner is available. */
+  /** How the tuner chose: 'measured', 'cache' or 'forced'. */
   source: string;
 }
 
@@ -29,39 +27,13 @@ export async function openGpu(
   return { gpu, owned: true };
 }
 
-type Chooser = (env: unknown, report: unknown) => unknown;
-
-function isVariant(v: unknown): v is MatmulVariant {
-  const o = v as MatmulVariant | undefined;
-  return typeof o === 'object' && o !== null && typeof o.kind === 'string' && typeof o.wgX === 'number';
-}
-
+/** The tuner's matmul variant per form for this adapter (measured once, then cached). */
 export async function chooseVariants(gpu: GpuDevice): Promise<VariantChoice> {
-  const fallback: VariantChoice = {
-    variants: { forward: DEFAULT_VARIANT, weightGrad: DEFAULT_VARIANT, inputGrad: DEFAULT_VARIANT },
-    extra: {},
-    source: 'default',
-  };
-  let choose: Chooser | undefined;
-  try {
-    const mod = (await import('../engine/tune.js')) as Record<string, unknown>;
-    if (typeof mod.chooseMatmulVariants === 'function') choose = mod.chooseMatmulVariants as Chooser;
-  } catch {
-    return fallback;
-  }
-  if (!choose) return fallback;
-  const t = (await choose(createKernelEnv(gpu), gpu.report)) as Record<string, unknown>;
-  if (!FORMS.every((f) => isVariant(t[f]))) return fallback;
-  const extra: Record<string, MatmulVariant> = {};
-  for (const [k, v] of Object.entries(t)) if (!FORMS.includes(k as MatmulForm) && isVariant(v)) extra[k] = v;
+  const t = await chooseMatmulVariants(createKernelEnv(gpu), gpu.report);
   return {
-    variants: {
-      forward: t.forward as MatmulVariant,
-      weightGrad: t.weightGrad as MatmulVariant,
-      inputGrad: t.inputGrad as MatmulVariant,
-    },
-    extra,
-    source: typeof t.source === 'string' ? t.source : 'tuned',
+    variants: { forward: t.forward, weightGrad: t.weightGrad, inputGrad: t.inputGrad },
+    extra: { longK: t.longK },
+    source: t.source,
   };
 }
 
