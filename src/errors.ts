@@ -87,6 +87,12 @@ export class ModelFormatError extends EngineError {
   }
 }
 
+/**
+ * A pickle (inside a .pth file) uses an opcode or a global that a state dict does not need; the
+ * restricted unpickler refuses it rather than run it. The message names the opcode or global.
+ */
+export class PickleRefusedError extends ModelFormatError {}
+
 /** A data loader was used out of order: after close(), or concurrently in a way its contract forbids. */
 export class DataLoaderStateError extends EngineError {}
 
@@ -122,6 +128,7 @@ for (const [name, cls] of Object.entries({
   DatasetLayoutError,
   ClassMismatchError,
   ModelFormatError,
+  PickleRefusedError,
   DataLoaderStateError,
   FileTooLargeError,
   NotAnImageError,

@@ -52,3 +52,12 @@ export { readShardIndex, type ShardIndex } from './data/shard-format.js';
 export { ShardRecordReader } from './data/shard-records.js';
 // A training run's files in a folder (model, checkpoint, metrics log, curves), as `train` writes them.
 export { FileRunStore, readMetricsFile } from './io/run-files.js';
+// Pretrained weights as users have them: torch.save state dicts (.pth) and safetensors files.
+export {
+  parseStateDict,
+  stateDictFormat,
+  type StateDict,
+  type StateDictTensor,
+  type StateDictFormat,
+} from './io/state-dict.js';
+export { readStateDict } from './io/state-dict-file.js';
