@@ -3,6 +3,7 @@
 // header's fields, the architecture and each layer's fields, and the checkpoint state. Field
 // values of layers are checked with the shapes by resolveModel.
 
+import { LAYER_KINDS } from '../nn/layer-kinds/index.js';
 import { ConfigError } from '../errors.js';
 import { resolveModel, type ResolvedModel } from '../nn/layers.js';
 import type { RngState } from '../rng.js';
@@ -35,16 +36,10 @@ const MODEL_FIELDS = [
   'createdAt',
 ];
 const ARCH_FIELDS = ['inputShape', 'inputSize', 'layers', 'loss'];
-const LAYER_FIELDS: Record<string, string[]> = {
-  dense: ['type', 'units', 'activation', 'alpha'],
-  conv2d: ['type', 'filters', 'kernelSize', 'stride', 'padding', 'bias', 'activation', 'alpha'],
-  maxpool2d: ['type', 'size', 'stride'],
-  avgpool2d: ['type', 'size', 'stride'],
-  globalavgpool: ['type'],
-  batchnorm: ['type', 'momentum', 'epsilon', 'activation', 'alpha'],
-  dropout: ['type', 'rate'],
-  flatten: ['type'],
-};
+/** The fields each layer type may store: its register entry's (src/nn/layer-kinds/). */
+const LAYER_FIELDS: Record<string, readonly string[]> = Object.fromEntries(
+  Object.values(LAYER_KINDS).map((k) => [k.type, ['type', ...k.fields]]),
+);
 const STATE_FIELDS = [
   'version',
   'step',
@@ -245,7 +240,7 @@ function asObject(v: unknown, what: string, fail: Fail): JsonObject {
   return v;
 }
 
-function onlyFields(obj: JsonObject, allowed: string[], what: string, fail: Fail): void {
+function onlyFields(obj: JsonObject, allowed: readonly string[], what: string, fail: Fail): void {
   for (const k of Object.keys(obj)) {
     if (!allowed.includes(k)) fail(`${what} has unexpected field ${JSON.stringify(k)}`);
   }

@@ -4,6 +4,7 @@
 // saveCheckpoint / loadCheckpoint take and give.
 
 import type { LayerSpec as NnLayerSpec } from '../nn/layers.js';
+import type { LossName as Loss } from '../nn/losses.js';
 import type { RngState } from '../rng.js';
 import type { JsonObject, JsonValue } from './json.js';
 import type { EngineRunningStats } from './torch-layout.js';
@@ -15,11 +16,9 @@ export const CHECKPOINT_STATE_VERSION = 1;
 export const MODEL_METADATA_KEY = 'webgpu_trainer';
 export const CHECKPOINT_METADATA_KEY = 'webgpu_trainer_checkpoint';
 
-export const ACTIVATIONS = ['identity', 'relu', 'leaky_relu', 'sigmoid', 'tanh', 'gelu', 'softmax'] as const;
-export const LOSSES = ['bce', 'softmax-ce', 'mse'] as const;
-export type Activation = (typeof ACTIVATIONS)[number];
-export type Loss = (typeof LOSSES)[number];
-
+// The files speak the engine's one vocabulary (src/nn).
+export { ACTIVATIONS, type Activation } from '../nn/activations.js';
+export { LOSSES, type LossName as Loss } from '../nn/losses.js';
 export type LayerSpec = NnLayerSpec;
 
 export interface Architecture {

@@ -8,6 +8,7 @@ import { activationSuffix, type LayerKind } from './kind.js';
 
 export const batchnorm: LayerKind = {
   type: 'batchnorm',
+  fields: ['momentum', 'epsilon', 'activation', 'alpha'],
   hasModes: true,
   resolve(raw, r, ctx) {
     const s = raw as BatchNormSpec;

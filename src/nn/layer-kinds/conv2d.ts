@@ -28,6 +28,7 @@ function padsOf(s: Conv2dSpec, H: number, W: number, k: number[], st: number[], 
 
 export const conv2d: LayerKind = {
   type: 'conv2d',
+  fields: ['filters', 'kernelSize', 'stride', 'padding', 'bias', 'activation', 'alpha'],
   resolve(raw, r, ctx) {
     const s = raw as Conv2dSpec;
     const [H, W, C] = ctx.needMap('conv2d');

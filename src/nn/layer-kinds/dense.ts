@@ -5,6 +5,7 @@ import { activationSuffix, type LayerKind } from './kind.js';
 
 export const dense: LayerKind = {
   type: 'dense',
+  fields: ['units', 'activation', 'alpha'],
   resolve(raw, r, ctx) {
     const s = raw as DenseSpec;
     const units = ctx.posInt(s.units, 'units');

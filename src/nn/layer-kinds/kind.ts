@@ -33,6 +33,8 @@ export interface ResolveContext {
 
 export interface LayerKind {
   type: LayerType;
+  /** The spec fields besides `type` that model files may store for this layer. */
+  fields: readonly string[];
   /** Fills r (outShape, activation, geometry, param, state, macs) from the spec; r starts as identity. */
   resolve: (spec: LayerSpec, r: ResolvedLayer, ctx: ResolveContext) => void;
   /** Keras-style one-line description, e.g. "conv2d 3x3/1 same, 32 relu". */

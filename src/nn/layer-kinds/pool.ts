@@ -8,6 +8,7 @@ import { windowText, type LayerKind } from './kind.js';
 function windowPool(type: 'maxpool2d' | 'avgpool2d'): LayerKind {
   return {
     type,
+    fields: ['size', 'stride'],
     resolve(raw, r, ctx) {
       const s = raw as Pool2dSpec;
       const [H, W, C] = ctx.needMap(type);
@@ -32,6 +33,7 @@ export const avgpool2d = windowPool('avgpool2d');
 
 export const globalavgpool: LayerKind = {
   type: 'globalavgpool',
+  fields: [],
   resolve(_raw, r, ctx) {
     const [H, W, C] = ctx.needMap('globalavgpool');
     r.pool = { H, W, C, KH: H, KW: W, SH: H, SW: W, OH: 1, OW: 1 };

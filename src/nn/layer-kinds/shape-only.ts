@@ -10,6 +10,7 @@ import type { LayerKind } from './kind.js';
 
 export const dropout: LayerKind = {
   type: 'dropout',
+  fields: ['rate'],
   hasModes: true,
   resolve(raw, r, ctx) {
     const s = raw as DropoutSpec;
@@ -22,6 +23,7 @@ export const dropout: LayerKind = {
 
 export const flatten: LayerKind = {
   type: 'flatten',
+  fields: [],
   resolve(_raw, r, ctx) {
     r.outShape = [ctx.inSize];
   },
