@@ -1,8 +1,41 @@
-// The network form: presets into the controls, and the controls read back as a NetConfig.
+// The network form: presets into the controls, and the controls read back as a NetConfig. The
+// activation, loss and optimizer choices come from the engine's vocabulary, not from the page.
 
-import { ConfigError, type OptimizerName } from '../../src/index.js';
+import {
+  ACTIVATIONS,
+  ConfigError,
+  LOSSES,
+  OPTIMIZERS,
+  type LossName,
+  type OptimizerName,
+} from '../../src/index.js';
 import { byId, numberInput } from './dom.js';
 import { ARCHS, parseSizes, PRESETS, type Arch, type NetConfig, type PresetId } from './network.js';
+
+const LOSS_LABELS: Readonly<Record<LossName, string>> = {
+  'softmax-ce': 'softmax cross-entropy',
+  bce: 'binary cross-entropy (sigmoid)',
+  mse: 'mean squared error (sigmoid)',
+};
+
+function fill(id: string, choices: readonly { value: string; label: string }[]): void {
+  const select = byId(id, HTMLSelectElement);
+  select.replaceChildren(...choices.map((c) => new Option(c.label, c.value)));
+}
+
+/** Fills the hidden-activation, loss and optimizer lists (softmax belongs to the output layer). */
+export function fillChoices(): void {
+  const plain = (v: string) => ({ value: v, label: v });
+  fill('hidden', ACTIVATIONS.filter((a) => a !== 'softmax' && a !== 'identity').map(plain));
+  fill(
+    'loss',
+    ['softmax-ce' as const, ...LOSSES.filter((l) => l !== 'softmax-ce')].map((l) => ({
+      value: l,
+      label: LOSS_LABELS[l],
+    })),
+  );
+  fill('optimizer', [...OPTIMIZERS].reverse().map(plain));
+}
 
 export function applyPreset(id: PresetId): void {
   const p = PRESETS[id];

@@ -8,7 +8,7 @@ import { WorkerClient, rebuild } from './client.js';
 import { byId, clearError, downloadBytes, numberInput, setText, showError } from './dom.js';
 import { DrawPad } from './drawpad.js';
 import { droppedFolder } from './dropped.js';
-import { applyPreset, archChanged, readForm, readFormOrUndefined } from './form.js';
+import { applyPreset, archChanged, fillChoices, readForm, readFormOrUndefined } from './form.js';
 import { missingHelp } from './gpu.js';
 import { showModelInfo, showView } from './model-view.js';
 import { argmax, isPresetId, PRESETS, presetFor } from './network.js';
@@ -430,6 +430,7 @@ window.addEventListener('error', (e) => showError('Unexpected error', e.error ??
 const params = new URLSearchParams(location.search);
 const base = params.get('data');
 if (base) byId('data-url', HTMLInputElement).value = base;
+fillChoices();
 applyPreset('mnist');
 updateButtons();
 guard('Starting WebGPU', initGpu)();
