@@ -24,6 +24,9 @@ export {
   type OpenedDataset,
 } from './data/open.js';
 export { matchClasses } from './data/classes.js';
+// An image folder's training size when none is given, and the files it skipped.
+export { chooseImageSize, type ChosenImageSize, type ImageSize } from './data/image-size.js';
+export { describeSkipped, type SkipKind, type SkippedFile } from './data/skipped.js';
 export {
   computeNormalization,
   imageSetNormalization,

@@ -6,6 +6,7 @@
 
 import { readFile } from 'node:fs/promises';
 import type { AugmentOptions } from '../data/augment.js';
+import type { ImageSize } from '../data/image-size.js';
 import type { TtaChoice } from '../engine/tta.js';
 import type { Activation } from '../nn/activations.js';
 import type { Init } from '../nn/init.js';
@@ -29,7 +30,10 @@ export interface TrainConfig {
   limit: number | null;
   /** Bytes (--memory-budget); null: only the GPU binding limit decides whether data streams. */
   memoryBudget: number | null;
-  imageSize: [number, number];
+  /** 'native' until the data is opened; the run stores the [height, width] it chose. */
+  imageSize: ImageSize;
+  /** Image folders: a bad file is an error instead of being skipped (absent in older configs: false). */
+  strict?: boolean;
   channels: 1 | 3;
   resize: 'resize' | 'center-crop';
   normalize: 'standardize' | 'scale';
@@ -119,18 +123,14 @@ export async function readConfigFile(file: string): Promise<Record<string, Optio
 /** Builds the TrainConfig from option values (config file values under explicit flags). */
 export function resolveTrainConfig(values: Record<string, OptionValue | undefined>): TrainConfig {
   const v = (name: string): OptionValue | undefined => values[name];
-  const size = String(v('image-size'));
-  const m = /^(\d+)x(\d+)$/.exec(size);
-  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) {
-    throw new UsageError(`--image-size: '${size}' is not HxW with positive integers (e.g. 64x64)`);
-  }
   const validation = parseValidation(String(v('validation')));
   const layers = v('layers') as number[];
   return {
     data: String(v('data')),
     limit: (v('limit') as number | undefined) ?? null,
     memoryBudget: parseBytes(v('memory-budget') as string | undefined),
-    imageSize: [Number(m[1]), Number(m[2])],
+    imageSize: parseImageSize(String(v('image-size') ?? 'native')),
+    strict: v('strict') === true,
     channels: v('channels') === '1' ? 1 : 3,
     resize: v('resize') as TrainConfig['resize'],
     normalize: v('normalize') as TrainConfig['normalize'],
@@ -158,6 +158,16 @@ export function resolveTrainConfig(values: Record<string, OptionValue | undefine
     augment: parseAugment(String(v('augment') ?? 'none')),
     tta: (v('tta') as TtaChoice | undefined) ?? 'auto',
   };
+}
+
+/** `--image-size 64x64` as [height, width], or 'native'. */
+export function parseImageSize(size: string): ImageSize {
+  if (size === 'native') return 'native';
+  const m = /^(\d+)x(\d+)$/.exec(size);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) {
+    throw new UsageError(`--image-size: '${size}' is not HxW with positive integers (e.g. 64x64) or native`);
+  }
+  return [Number(m[1]), Number(m[2])];
 }
 
 /** `--memory-budget 512MiB` (B, KiB/KB, MiB/MB, GiB/GB; binary multiples) as bytes, or null. */
@@ -274,5 +284,3 @@ export function scheduleConfig(cfg: TrainConfig, stepsPerEpoch: number): Schedul
 export function trainCount(cfg: TrainConfig, count: number): number {
   return typeof cfg.validation === 'number' ? count - Math.floor(count * cfg.validation) : count;
 }
-
-/** Option names that define the run; --resume refuses them because the checkpoint fixes them. */

@@ -2,10 +2,14 @@
 // library (src/data/open.ts, classes.ts, normalize.ts) does the work and throws named errors; this
 // file only turns the ones a user fixes by changing a flag or a folder into one-line usage messages.
 
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
 import { ClassMismatchError, ConfigError, DatasetLayoutError, DatasetNotFoundError } from '../errors.js';
 import { matchClasses as matchClassesByName } from '../data/classes.js';
 import { KNOWN_DATASETS } from '../data/known.js';
 import { validateNormalization, type Normalization } from '../data/normalize.js';
+import { formatSkippedList, type SkippedFile } from '../data/skipped.js';
 import { checkDatasetSpec, openDataset, type ImageOptions, type OpenedDataset } from '../data/open.js';
 import { closest, UsageError } from './args.js';
 
@@ -26,10 +30,11 @@ export function checkDataSpec(spec: string): void {
 /**
  * Opens --data (openDataset); `log` gets one line per folder saying whether it was decoded or
  * loaded from the cache (default: stderr). A folder in no layout the library reads is a UsageError.
+ * Image folders skip bad files (OpenedDataset.skipped) unless `img.strict` (--strict).
  */
 export async function loadData(
   spec: string,
-  img: ImageOptions,
+  img: ImageOptions & { strict?: boolean },
   limit: number | null,
   log: (line: string) => void = (line) => process.stderr.write(line + '\n'),
   streamOver?: number,
@@ -40,6 +45,7 @@ export async function loadData(
       imageSize: img.imageSize,
       channels: img.channels,
       resize: img.resize,
+      strict: img.strict,
       limit,
       log,
       streamOver,
@@ -74,4 +80,21 @@ export function parseNormalization(raw: unknown, channels: number, file: string)
     if (!(e instanceof ConfigError)) throw e;
     throw new UsageError(`${file}: the model's normalization block is not valid: ${e.message}`);
   }
+}
+
+/** The file in a run's folder that lists the image files the run skipped. */
+export const SKIPPED_FILE = 'skipped.txt';
+
+/**
+ * Writes <outDir>/skipped.txt, one "<file>\t<kind>: <reason>" line per skipped file, or removes a
+ * list an earlier run left there when nothing was skipped.
+ */
+export async function writeSkippedList(outDir: string, skipped: readonly SkippedFile[]): Promise<void> {
+  const file = path.join(outDir, SKIPPED_FILE);
+  if (skipped.length === 0) {
+    await rm(file, { force: true });
+    return;
+  }
+  await mkdir(outDir, { recursive: true });
+  await writeFileAtomic(file, new TextEncoder().encode(formatSkippedList(skipped)));
 }

@@ -8,6 +8,7 @@
 // layer's output size; layers whose A is Z itself still count both, so it is an upper bound).
 // It grows linearly with the batch size, which is why the recipe caps the batch for large images.
 
+import path from 'node:path';
 import { sourceBytes, type BatchSource } from '../engine/batch-source.js';
 import type { MetricRecord } from '../io/run-store.js';
 import type { TrainingRun } from '../engine/run.js';
@@ -17,6 +18,8 @@ import { describeLayer, resolveModel, type ModelSpec } from '../nn/layers.js';
 import type { TrainConfig } from './config.js';
 import { dataBytes } from '../data/batches.js';
 import type { OpenedDataset as LoadedData } from '../data/open.js';
+import { describeSkipped } from '../data/skipped.js';
+import { SKIPPED_FILE } from './data-flags.js';
 import { describePrecision, describeVariants, formatBytes } from './adapter.js';
 import { pct, table } from './terminal.js';
 
@@ -130,6 +133,33 @@ function dataLine(h: HeaderInput, run: TrainingRun): string {
   );
 }
 
+/**
+ * The image-folder rows: the size the pictures were resized to and why, and the files skipped
+ * (absent for other data, and for a folder with no bad file).
+ */
+export function imageFolderRows(h: Pick<HeaderInput, 'data' | 'outDir' | 'resumeFile'>): string[][] {
+  const chosen = h.data.imageSize;
+  if (!chosen) return [];
+  const [height, width] = chosen.size;
+  const why = h.resumeFile
+    ? 'stored with the checkpoint'
+    : chosen.from === 'given'
+      ? '--image-size'
+      : chosen.from === 'uniform'
+        ? chosen.reason
+        : `${chosen.reason}; --image-size to change`;
+  const rows = [['image size', `${height}x${width} (${why})`]];
+  const skipped = h.data.skipped ?? [];
+  if (skipped.length > 0) {
+    const total = h.data.imageFiles ?? skipped.length;
+    rows.push([
+      'skipped',
+      `${describeSkipped(skipped, total)}; list in ${path.join(h.outDir, SKIPPED_FILE)}`,
+    ]);
+  }
+  return rows;
+}
+
 /** The header: adapter, data, network and layer table, memory, optimizer, kernels, output. */
 export function trainHeader(h: HeaderInput, run: TrainingRun): string {
   const { cfg, spec, test } = h;
@@ -146,6 +176,7 @@ export function trainHeader(h: HeaderInput, run: TrainingRun): string {
   const rows: string[][] = [
     ['adapter', `${h.gpu.report.name} [${h.gpu.report.origin}]`],
     ['data', dataLine(h, run)],
+    ...imageFolderRows(h),
     ['network', describeNet(spec)],
     // The layer table follows the one-line network, indented under it.
     ['layers', layerTable(spec, B).join(`\n${' '.repeat(11)}`)],

@@ -38,9 +38,17 @@ export const TRAIN_CONFIG_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'image-size',
     type: 'string',
-    arg: 'HxW',
-    default: '64x64',
-    help: 'size image-folder pictures are resized to (known datasets keep their own size)',
+    arg: 'HxW|native',
+    default: 'native',
+    defaultText:
+      "native: the pictures' own size when they all share one, else a square of their median short side, rounded down to a multiple of 8, at most 128",
+    help: 'size image-folder pictures are resized to (known datasets keep their own size; the header says which size was chosen and why)',
+  },
+  {
+    name: 'strict',
+    type: 'boolean',
+    default: false,
+    help: 'stop at the first unreadable, truncated, empty or unsupported file in an image folder, instead of skipping it (skipped files are listed in <out>/skipped.txt)',
   },
   {
     name: 'channels',

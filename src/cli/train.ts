@@ -38,7 +38,7 @@ import {
   type Normalization as NormalizationBlock,
 } from '../data/normalize.js';
 import { toBatchSource, type OpenedDataset as LoadedData } from '../data/open.js';
-import { checkDataSpec, loadData, parseNormalization } from './data-flags.js';
+import { checkDataSpec, loadData, parseNormalization, writeSkippedList } from './data-flags.js';
 import { applyResumeOverrides, CLI_ADVICE, RESUME_OVERRIDES } from './faults.js';
 import { chooseVariants, openGpu } from './adapter.js';
 import { duration, pct, processInterrupt, type CliContext } from './terminal.js';
@@ -202,6 +202,8 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
     (l) => io.err(l + '\n'),
     cfg.memoryBudget ?? undefined,
   );
+  // The size an image folder chose is stored with the run, so a resume reads the same records.
+  if (data.imageSize) cfg.imageSize = data.imageSize.size;
   const norm = resume
     ? parseNormalization(resume.model.normalization, data.shape[2], String(v.resume))
     : data.trainShards && cfg.normalize === 'standardize'
@@ -356,6 +358,7 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: TrainOptions): Promise<nu
       io.err(`${o.resumeFile}: the run already finished all ${p.cfg.epochs} epochs; nothing to resume\n`);
       return 0;
     }
+    await writeSkippedList(p.outDir, p.data.skipped ?? []);
     io.out(trainHeader({ gpu, ...p, resumeFile: o.resumeFile }, run));
     const result = await trainUntilDone(run, p, o);
     const store = run.store as FileRunStore;

@@ -6,6 +6,8 @@
 // decodeFilesInOrder hands the records to a sink in file order instead of returning them all, and
 // sends no more chunks ahead than `maxHeld` images allow, so a folder larger than memory can be
 // decoded straight into a shard writer (folder-cache.ts) in bounded memory.
+// A bad file (skipped.ts) reaches the sink as its SkippedFile, in its place in the order, unless
+// `strict` makes it the error that stops the decoding.
 
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
@@ -20,8 +22,9 @@ import {
 } from '../errors.js';
 import { jsImageDecoder } from './decode-js.js';
 import type { ResizeMode } from './preprocess.js';
-import { decodeFolderFile } from './imagefolder.js';
+import { decodeFolderFile, type FolderRecord } from './imagefolder.js';
 import { readFileBytes } from './readers-node.js';
+import { reasonOf, skips, type BadFilePolicy, type SkipKind } from './skipped.js';
 
 /** What a worker needs to preprocess like the folder reader (plain data: it crosses threads). */
 export interface DecodeJobOptions {
@@ -41,15 +44,15 @@ export interface SerializedError {
   name: string;
   message: string;
   file?: string;
-  notImage: boolean;
   size?: number;
   limit?: number;
+  /** The kind of bad file this failure makes the file (skipped.ts), if it is one. */
+  kind?: SkipKind;
 }
 
 export type DecodeResult = { ok: true; pixels: Uint8Array } | { ok: false; error: SerializedError };
 
-export interface DecodePoolOptions extends DecodeJobOptions {
-  skipNonImages?: boolean;
+export interface DecodePoolOptions extends DecodeJobOptions, BadFilePolicy {
   /** Worker threads; default: the machine's available parallelism. 1 decodes on this thread. */
   threads?: number;
   onWarning?: (message: string) => void;
@@ -89,9 +92,9 @@ function startWorker(): Worker {
   return new Worker(code, { eval: true });
 }
 
-/** Decodes `files` (null for a skipped non-image file), in order, all held in memory. */
-export async function decodeFiles(files: string[], o: DecodePoolOptions): Promise<(Uint8Array | null)[]> {
-  const out: (Uint8Array | null)[] = new Array<Uint8Array | null>(files.length).fill(null);
+/** Decodes `files` (a SkippedFile in the place of a skipped one), in order, all held in memory. */
+export async function decodeFiles(files: string[], o: DecodePoolOptions): Promise<FolderRecord[]> {
+  const out = new Array<FolderRecord>(files.length);
   await decodeFilesInOrder(files, o, (i, px) => {
     out[i] = px;
   });
@@ -110,15 +113,15 @@ export interface DecodeStreamOptions extends DecodePoolOptions {
 }
 
 /**
- * Decodes `files` and hands each record to `sink` in file order (null: a skipped non-image file),
- * awaiting the sink before the next record, so a slow sink (a shard writer) holds the decoders back
- * rather than letting decoded images pile up. The first error (a corrupt file, a failing sink)
- * stops the sending, terminates the workers and is thrown.
+ * Decodes `files` and hands each record to `sink` in file order (a SkippedFile for a skipped bad
+ * file), awaiting the sink before the next record, so a slow sink (a shard writer) holds the
+ * decoders back rather than letting decoded images pile up. The first error (a bad file under
+ * `strict`, a failing sink) stops the sending, terminates the workers and is thrown.
  */
 export async function decodeFilesInOrder(
   files: string[],
   o: DecodeStreamOptions,
-  sink: (i: number, pixels: Uint8Array | null) => Promise<void> | void,
+  sink: (i: number, record: FolderRecord) => Promise<void> | void,
 ): Promise<void> {
   const warn = o.onWarning ?? ((m: string) => console.warn(m));
   const opts: DecodeJobOptions = { size: o.size, channels: o.channels, mode: o.mode, maxPixels: o.maxPixels };
@@ -133,18 +136,17 @@ export async function decodeFilesInOrder(
   const nChunks = Math.ceil(files.length / chunk);
   const threads = Math.min(wanted, nChunks, window);
   const settle = async (i: number, r: DecodeResult): Promise<void> => {
-    if (r.ok) await sink(i, r.pixels);
-    else if (r.error.notImage && o.skipNonImages) {
-      warn(`${files[i]}: skipped, not a PNG or JPEG file`);
-      await sink(i, null);
-    } else throw rebuild(r.error);
+    if (r.ok) return sink(i, r.pixels);
+    const { kind } = r.error;
+    if (kind === undefined || !skips(kind, o)) throw rebuild(r.error);
+    if (o.strict) warn(`${files[i]}: skipped, not a PNG or JPEG file`);
+    await sink(i, { file: files[i], kind, reason: reasonOf(r.error.message, files[i]) });
   };
   if (threads <= 1) {
     for (let i = 0; i < files.length; i++) {
-      const bytes = await readFileBytes(files[i]);
       onHeld(1);
-      const px = await decodeFolderFile(bytes, files[i], { decoder: jsImageDecoder, ...opts, ...o }, warn);
-      await sink(i, px);
+      const job = { decoder: jsImageDecoder, ...opts, strict: o.strict, skipNonImages: o.skipNonImages };
+      await sink(i, await decodeFolderFile(readFileBytes, files[i], job, warn));
       onHeld(0);
     }
     return;

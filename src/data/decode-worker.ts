@@ -1,14 +1,16 @@
 // Worker-thread entry for decode-pool.ts (Node only): reads, decodes and preprocesses image files
 // exactly like the folder reader, and posts the records back with their buffers transferred.
 // Message in: { id, files: string[], opts: DecodeJobOptions }. Message out: { id, results }, one
-// result per file in order: { ok: true, pixels } or { ok: false, error: SerializedError }.
+// result per file in order: { ok: true, pixels } or { ok: false, error: SerializedError }, the
+// error saying what kind of bad file it makes the file (skipped.ts); the pool decides to skip.
 
 import { parentPort } from 'node:worker_threads';
-import { FileTooLargeError, NotAnImageError } from '../errors.js';
+import { FileTooLargeError } from '../errors.js';
 import { jsImageDecoder } from './decode-js.js';
 import type { DecodeJob, DecodeResult } from './decode-pool.js';
 import { preprocessImageBytes } from './imagefolder.js';
 import { readFileBytes } from './readers-node.js';
+import { badFileKind } from './skipped.js';
 
 const port = parentPort;
 if (!port) throw new Error('decode-worker.ts runs as a worker thread (see decode-pool.ts)');
@@ -21,8 +23,9 @@ async function run(job: DecodeJob): Promise<{ results: DecodeResult[]; transfer:
   const results: DecodeResult[] = [];
   const transfer: ArrayBuffer[] = [];
   for (const file of job.files) {
+    let bytes: Uint8Array | undefined;
     try {
-      const bytes = await readFileBytes(file);
+      bytes = await readFileBytes(file);
       let px = await preprocessImageBytes(bytes, file, { decoder: jsImageDecoder, ...job.opts });
       // Transfer only a buffer the record owns whole.
       if (px.byteOffset !== 0 || px.byteLength !== px.buffer.byteLength) px = px.slice();
@@ -36,7 +39,7 @@ async function run(job: DecodeJob): Promise<{ results: DecodeResult[]; transfer:
           name: err.name,
           message: err.message,
           file: err.file,
-          notImage: e instanceof NotAnImageError,
+          kind: badFileKind(e, bytes),
           size: e instanceof FileTooLargeError ? e.size : undefined,
           limit: e instanceof FileTooLargeError ? e.limit : undefined,
         },

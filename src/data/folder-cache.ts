@@ -18,6 +18,11 @@
 // (loaded, or left on disk to stream when over `streamOver`). Only when the slot cannot be
 // written (no space, no permission) does it decode into memory instead, and then only when the
 // images fit `streamOver`.
+//
+// Bad files (skipped.ts) are skipped during that first pass on the workers, and the slot's
+// folder.json keeps their list, so a run that loads the slot reports the same skipped files (and
+// a `strict` run fails on them, as the first decode would have). With size 'native' the size is
+// chosen from the pictures' headers first (folder-size.ts), then the slot is the one of that size.
 
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -26,19 +31,22 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { decodeFiles, decodeFilesInOrder } from './decode-pool.js';
+import { nativeFolderSize, pruneSizeMemos, scanFolderSize } from './folder-size.js';
+import { givenImageSize, type ChosenImageSize, type ImageSize } from './image-size.js';
 import { assembleImageFolder, checkClassesFound, listImageFolder } from './imagefolder.js';
 import type { FolderFile, ImageFolderSet } from './imagefolder.js';
 import type { ResizeMode } from './preprocess.js';
 import { nodeFolderSource } from './readers-node.js';
 import { ShardWriter } from './shard-writer.js';
 import { ShardSet } from './shards.js';
+import { replaySkipped, type BadFilePolicy, type SkippedFile } from './skipped.js';
 
-export interface CachedFolderOptions {
-  size: [number, number];
+export interface CachedFolderOptions extends BadFilePolicy {
+  /** [height, width] every picture is resized to, or 'native' (image-size.ts). */
+  size: ImageSize;
   channels?: 1 | 3;
   mode?: ResizeMode;
   maxPixels?: number;
-  skipNonImages?: boolean;
   /** false: decode every time and write nothing. Default true. */
   cache?: boolean;
   /** Root of the cache slots; default decodedCacheRoot(). */
@@ -69,6 +77,8 @@ export interface CachedFolder {
   dir?: string;
   /** The images were left in the slot (see streamOver). */
   streamed?: boolean;
+  /** The size the pictures became, and why. */
+  size: ChosenImageSize;
 }
 
 interface SlotMeta {
@@ -77,9 +87,11 @@ interface SlotMeta {
   classNames: string[];
   /** Kept files relative to the root, in record order. */
   files: string[];
+  /** Bad files left out, relative to the root, in folder order. */
+  skipped: SkippedFile[];
 }
 
-const FORMAT = 'webgpu-trainer/decoded-folder-1';
+const FORMAT = 'webgpu-trainer/decoded-folder-2';
 
 export function decodedCacheRoot(): string {
   const xdg = process.env.XDG_CACHE_HOME;
@@ -156,7 +168,9 @@ async function writeSlot(
     ShardWriter.create(tmp, { ...shape, classNames, source: abs, overwrite: true }),
   );
   const found = new Array<number>(classNames.length).fill(0);
+  const skippedPer = new Array<number>(classNames.length).fill(0);
   const kept: string[] = [];
+  const skipped: SkippedFile[] = [];
   const recordBytes = shape.height * shape.width * shape.channels;
   try {
     await decodeFilesInOrder(
@@ -166,6 +180,7 @@ async function writeSlot(
         channels: shape.channels,
         mode: o.mode,
         maxPixels: o.maxPixels,
+        strict: o.strict,
         skipNonImages: o.skipNonImages,
         threads: o.threads,
         onWarning: warn,
@@ -176,19 +191,23 @@ async function writeSlot(
         onHeld: o.onHeld,
       },
       async (i, px) => {
-        if (!px) return;
+        if (!(px instanceof Uint8Array)) {
+          skippedPer[files[i].label]++;
+          skipped.push({ ...px, file: path.relative(abs, px.file) });
+          return;
+        }
         await writing(() => writer.append(px, files[i].label));
         found[files[i].label]++;
         kept.push(path.relative(abs, files[i].file));
       },
     );
-    checkClassesFound(abs, classNames, found, path.join);
+    checkClassesFound(abs, classNames, found, path.join, skippedPer);
   } catch (e) {
     await writer.abort();
     throw e;
   }
   await writing(() => writer.close());
-  const meta: SlotMeta = { key, root: abs, classNames, files: kept };
+  const meta: SlotMeta = { key, root: abs, classNames, files: kept, skipped };
   await writing(() => writeFile(path.join(tmp, 'folder.json'), JSON.stringify(meta)));
   return meta;
 }
@@ -213,6 +232,7 @@ async function readSlot(
     classNames: meta.classNames,
     classToIndex,
     files: meta.files.map((f) => path.join(abs, f)),
+    skipped: meta.skipped.map((s) => ({ ...s, file: path.join(abs, s.file) })),
   };
   if (o.streamOver !== undefined && shards.count * shards.recordBytes > o.streamOver) {
     info(`streaming ${shards.count} decoded images of ${root} from the cache ${dir}`);
@@ -228,7 +248,7 @@ async function readSlot(
   const set: ImageFolderSet = { ...(await shards.toImageSet()), ...about };
   if (announceLoad) {
     info(
-      `loaded ${set.count} decoded images of ${root} from the cache ${dir} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      `loaded ${set.count} decoded images of ${root} from the cache ${dir} in ${((performance.now() - t0) / 1000).toFixed(1)} s${skippedNote(meta.skipped)}`,
     );
   }
   return { set, streamed: false };
@@ -236,50 +256,71 @@ async function readSlot(
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 
-/** Reads root/<class>/<image> through the decoded cache (see the header). */
-export async function readImageFolderCached(root: string, o: CachedFolderOptions): Promise<CachedFolder> {
-  const warn = o.onWarning ?? ((m: string) => console.warn(m));
-  const info = o.onInfo ?? (() => {});
-  const abs = path.resolve(root);
-  const [height, width] = o.size;
-  const channels = o.channels ?? 3;
-  const decode = { size: o.size, channels, mode: o.mode ?? 'resize', maxPixels: o.maxPixels ?? null };
-  const { classNames, files } = await listImageFolder(abs, nodeFolderSource, warn);
-  const decodeAll = async (): Promise<ImageFolderSet> => {
-    const t0 = performance.now();
-    const pixels = await decodeFiles(
-      files.map((f) => f.file),
-      { ...o, channels, onWarning: warn },
-    );
-    const set = assembleImageFolder(abs, classNames, files, pixels, { height, width, channels }, path.join);
-    info(`decoded ${set.count} images from ${root} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    return set;
-  };
-  if (o.cache === false) return { set: await decodeAll(), cache: 'off' };
+const skippedNote = (skipped: readonly SkippedFile[]): string =>
+  skipped.length === 0 ? '' : ` (${skipped.length} bad file${skipped.length === 1 ? '' : 's'} skipped)`;
 
+/** Every file's path (relative to `abs`), size and mtime: what the cache keys hold. */
+async function listingOf(abs: string, files: FolderFile[]): Promise<unknown[]> {
   // In slices: tens of thousands of stat calls queued at once are several times slower.
   const stats: { size: number; mtimeMs: number }[] = [];
   for (let i = 0; i < files.length; i += 256) {
     stats.push(...(await Promise.all(files.slice(i, i + 256).map((f) => stat(f.file)))));
   }
-  const listing = files.map((f, i) => [path.relative(abs, f.file), stats[i].size, stats[i].mtimeMs]);
-  const key = sha(JSON.stringify({ format: FORMAT, decode, skip: !!o.skipNonImages, listing }));
-  const dir = path.join(o.cacheDir ?? decodedCacheRoot(), sha(JSON.stringify({ abs, decode })).slice(0, 24));
-  const metaFile = path.join(dir, 'folder.json');
-  let old: SlotMeta | undefined;
+  return files.map((f, i) => [path.relative(abs, f.file), stats[i].size, stats[i].mtimeMs]);
+}
+
+async function readMeta(dir: string): Promise<SlotMeta | undefined> {
   try {
-    old = JSON.parse(await readFile(metaFile, 'utf8')) as SlotMeta;
+    return JSON.parse(await readFile(path.join(dir, 'folder.json'), 'utf8')) as SlotMeta;
   } catch {
-    old = undefined;
+    return undefined;
   }
+}
+
+/** Reads root/<class>/<image> through the decoded cache (see the header). */
+export async function readImageFolderCached(root: string, o: CachedFolderOptions): Promise<CachedFolder> {
+  const warn = o.onWarning ?? ((m: string) => console.warn(m));
+  const info = o.onInfo ?? (() => {});
+  const abs = path.resolve(root);
+  const channels = o.channels ?? 3;
+  const cacheRoot = o.cacheDir ?? decodedCacheRoot();
+  const { classNames, files } = await listImageFolder(abs, nodeFolderSource, warn);
+  const paths = files.map((f) => f.file);
+  const listing = o.cache === false ? [] : await listingOf(abs, files);
+  const size: ChosenImageSize =
+    o.size !== 'native'
+      ? givenImageSize(o.size)
+      : o.cache === false
+        ? await scanFolderSize(paths)
+        : await nativeFolderSize(abs, paths, listing, cacheRoot);
+  const [height, width] = size.size;
   const shape: SlotShape = { height, width, channels };
+  const decodeAll = async (): Promise<ImageFolderSet> => {
+    const t0 = performance.now();
+    const records = await decodeFiles(paths, { ...o, size: size.size, channels, onWarning: warn });
+    const set = assembleImageFolder(abs, classNames, files, records, shape, path.join);
+    info(
+      `decoded ${set.count} images from ${root} in ${((performance.now() - t0) / 1000).toFixed(1)} s${skippedNote(set.skipped)}`,
+    );
+    return set;
+  };
+  if (o.cache === false) return { set: await decodeAll(), cache: 'off', size };
+
+  const decode = { size: size.size, channels, mode: o.mode ?? 'resize', maxPixels: o.maxPixels ?? null };
+  const key = sha(JSON.stringify({ format: FORMAT, decode, listing }));
+  const dir = path.join(cacheRoot, sha(JSON.stringify({ abs, decode })).slice(0, 24));
+  const old = await readMeta(dir);
   if (old?.key === key) {
+    let got: Awaited<ReturnType<typeof readSlot>> | undefined;
     try {
-      const { set, streamed } = await readSlot(dir, old, abs, root, shape, o, info, true);
-      return { set, cache: 'hit', dir, ...(streamed ? { streamed } : {}) };
+      got = await readSlot(dir, old, abs, root, shape, o, info, true);
     } catch (e) {
       // A damaged slot is rebuilt, not fatal: it is only a cache.
       warn(`${dir}: decoded cache unreadable (${(e as Error).message}); rebuilding it`);
+    }
+    if (got) {
+      replaySkipped(got.set.skipped, o, warn);
+      return { set: got.set, cache: 'hit', dir, size, ...(got.streamed ? { streamed: true } : {}) };
     }
   }
   const outcome: CacheOutcome = old ? 'rebuilt' : 'miss';
@@ -308,12 +349,13 @@ export async function readImageFolderCached(root: string, o: CachedFolderOptions
     warn(
       `could not write the decoded cache ${dir} (${e.message}); decoding into memory, the next run decodes again`,
     );
-    return { set: await decodeAll(), cache: outcome };
+    return { set: await decodeAll(), cache: outcome, size };
   }
   info(
-    `decoded ${meta.files.length} images from ${root} in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${old ? 'rebuilt' : 'wrote'} the decoded cache ${dir}${old ? ' (the folder changed)' : ''}`,
+    `decoded ${meta.files.length} images from ${root} in ${((performance.now() - t0) / 1000).toFixed(1)} s${skippedNote(meta.skipped)}; ${old ? 'rebuilt' : 'wrote'} the decoded cache ${dir}${old ? ' (the folder changed)' : ''}`,
   );
-  await pruneOrphans(path.dirname(dir)).catch(() => {});
+  await pruneOrphans(cacheRoot).catch(() => {});
+  await pruneSizeMemos(cacheRoot).catch(() => {});
   const { set, streamed } = await readSlot(dir, meta, abs, root, shape, o, info, false);
-  return { set, cache: outcome, dir, ...(streamed ? { streamed } : {}) };
+  return { set, cache: outcome, dir, size, ...(streamed ? { streamed } : {}) };
 }

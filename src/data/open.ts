@@ -4,7 +4,10 @@
 //     files for the test split (idx.ts);
 //   - an image folder root/<class>/<image>, optionally split as root/train/<class> and
 //     root/test/<class> (or root/val/<class>); root/train/<class> alone is training data. Pictures
-//     are decoded once into the decoded cache (folder-cache.ts) and resized to `imageSize`;
+//     are decoded once into the decoded cache (folder-cache.ts) and resized to `imageSize`: by
+//     default 'native', chosen from the training pictures' headers (image-size.ts), the test
+//     pictures following the training size. Bad files are skipped and listed in `skipped` unless
+//     `strict` (skipped.ts);
 //   - a shard set (shard-format.ts): root/index.json, or root/train/ and root/test/ each holding
 //     one (open-shards.ts).
 // A split whose records take more than `streamOver` bytes is left on disk (its `images` empty) and
@@ -27,6 +30,8 @@ import {
   type Normalization,
 } from './normalize.js';
 import { isShardSet, openShardFolder } from './open-shards.js';
+import type { ChosenImageSize, ImageSize } from './image-size.js';
+import type { ImageFolderSet } from './imagefolder.js';
 import type { ResizeMode } from './preprocess.js';
 import { readIdxFiles } from './readers-node.js';
 import { SHARD_INDEX_FILE as SHARD_INDEX } from './shard-format.js';
@@ -36,16 +41,16 @@ import type { ImageSet, OpenedDataset } from './types.js';
 
 /** How the pictures of an image folder become records (other formats keep their own size). */
 export interface ImageOptions {
-  /** [height, width] every picture is resized to. */
-  imageSize: [number, number];
+  /** [height, width] every picture is resized to, or 'native': chosen from the pictures (image-size.ts). */
+  imageSize: ImageSize;
   /** 3: RGB; 1: grey (ITU-R BT.601 luma). */
   channels: 1 | 3;
   /** Stretch to imageSize, or crop the centre to its aspect first. */
   resize: ResizeMode;
 }
 
-/** The command line's defaults (--image-size 64x64 --channels 3 --resize resize). */
-export const DEFAULT_IMAGE_OPTIONS: ImageOptions = { imageSize: [64, 64], channels: 3, resize: 'resize' };
+/** The command line's defaults (no --image-size: native; --channels 3 --resize resize). */
+export const DEFAULT_IMAGE_OPTIONS: ImageOptions = { imageSize: 'native', channels: 3, resize: 'resize' };
 
 export interface OpenOptions extends Partial<ImageOptions> {
   /** Keep the first `limit` records of each split (default: all). */
@@ -56,6 +61,11 @@ export interface OpenOptions extends Partial<ImageOptions> {
   streamOver?: number;
   /** Root of the decoded-image cache (default: the user's cache folder, see folder-cache.ts). */
   cacheDir?: string;
+  /**
+   * Image folders: any bad file (unreadable, truncated, empty, unsupported) is an error. Default
+   * false: bad files are skipped and listed in OpenedDataset.skipped.
+   */
+  strict?: boolean;
 }
 
 const IDX_TRAIN = /^train-images[-.]idx[34]-ubyte(\.gz)?$/;
@@ -134,23 +144,31 @@ async function openFolder(root: string, o: OpenOptions): Promise<OpenedDataset> 
     );
   }
   const img = { ...DEFAULT_IMAGE_OPTIONS, ...definedImageOptions(o) };
-  const opts = { size: img.imageSize, channels: img.channels, mode: img.resize, skipNonImages: true };
-  const read = (dir: string, over: number | undefined) =>
+  const read = (dir: string, size: ImageSize, over: number | undefined) =>
     readImageFolderCached(dir, {
-      ...opts,
+      size,
+      channels: img.channels,
+      mode: img.resize,
+      strict: o.strict,
+      // Under strict, files that are no picture at all (a README) are still only warned about.
+      skipNonImages: true,
       cacheDir: o.cacheDir,
       onInfo: log,
       onWarning: log,
       streamOver: over,
     });
   if (isDir('train') && testName) {
-    const train = await read(sub('train'), o.streamOver);
-    // The test images get what the training images left of the budget.
+    const train = await read(sub('train'), img.imageSize, o.streamOver);
+    // The test images get what the training images left of the budget, at the training size.
     const left =
       o.streamOver === undefined
         ? undefined
         : o.streamOver - (train.streamed ? 0 : train.set.images.byteLength);
-    const test = await read(sub(testName), left === undefined ? undefined : Math.max(0, left));
+    const test = await read(
+      sub(testName),
+      train.size.size,
+      left === undefined ? undefined : Math.max(0, left),
+    );
     if (test.set.classNames.join('\n') !== train.set.classNames.join('\n')) {
       throw new DatasetLayoutError(
         `${root}: train/ has classes [${train.set.classNames.join(', ')}] but the test folder has [${test.set.classNames.join(', ')}]; they must match`,
@@ -166,12 +184,13 @@ async function openFolder(root: string, o: OpenOptions): Promise<OpenedDataset> 
       namedClasses: true,
       trainShards: train.streamed ? train.dir : undefined,
       testShards: test.streamed ? test.dir : undefined,
+      ...folderReport(train.size, train.set, test.set),
     };
   }
   // root/train/<class>/... alone is training data (validation is held out of it), not one class
   // named "train".
   const trainOnly = dirs.length === 1 && dirs[0] === 'train';
-  const got = await read(trainOnly ? sub('train') : root, o.streamOver);
+  const got = await read(trainOnly ? sub('train') : root, img.imageSize, o.streamOver);
   return {
     source: root,
     train: got.set,
@@ -179,7 +198,18 @@ async function openFolder(root: string, o: OpenOptions): Promise<OpenedDataset> 
     shape: shapeOf(got.set),
     namedClasses: true,
     trainShards: got.streamed ? got.dir : undefined,
+    ...folderReport(got.size, got.set),
   };
+}
+
+/** What an image folder adds to OpenedDataset: the size chosen, and the files read and skipped. */
+function folderReport(
+  imageSize: ChosenImageSize,
+  ...sets: ImageFolderSet[]
+): Pick<OpenedDataset, 'imageSize' | 'skipped' | 'imageFiles'> {
+  const skipped = sets.flatMap((s) => s.skipped);
+  const imageFiles = sets.reduce((n, s) => n + s.files.length, skipped.length);
+  return { imageSize, skipped, imageFiles };
 }
 
 /** The image options actually given (an explicit `undefined` keeps the default). */

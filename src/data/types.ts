@@ -1,5 +1,8 @@
 // The shapes every reader returns and every pipeline stage consumes. No GPU code in src/data.
 
+import type { ChosenImageSize } from './image-size.js';
+import type { SkippedFile } from './skipped.js';
+
 /** Decoded images in one contiguous uint8 buffer, N x H x W x C (NHWC, channels interleaved). */
 export interface ImageSet {
   /** N*H*W*C bytes, record i at [i*H*W*C, (i+1)*H*W*C). */
@@ -44,4 +47,10 @@ export interface OpenedDataset {
   testShards?: string;
   /** The path named a shard set (not an image folder whose decoded cache is in shards). */
   shardSet?: boolean;
+  /** Image folders: the size the pictures were resized to, and why (native or given). */
+  imageSize?: ChosenImageSize;
+  /** Image folders: the bad files left out (all splits), each with its reason; [] when none. */
+  skipped?: SkippedFile[];
+  /** Image folders: the files found in the class folders (all splits), kept and skipped. */
+  imageFiles?: number;
 }

@@ -59,15 +59,21 @@ describe('first decode into the cache', () => {
 
   it('streams into shards equal to decoding into memory: records, order, labels, shard bytes', async () => {
     const root = folder(['cat', 'dog', 'emu'], 23, 11);
-    // A non-image in the middle is listed and skipped, as before.
+    // A non-image in the middle is skipped with a warning under strict, as before.
     writeFileSync(path.join(root, 'dog', '010.txt'), 'not an image');
     const warnings: string[] = [];
-    const want = await readImageFolderFromDisk(root, { size, skipNonImages: true, onWarning: () => {} });
+    const want = await readImageFolderFromDisk(root, {
+      size,
+      strict: true,
+      skipNonImages: true,
+      onWarning: () => {},
+    });
     expect(want.count).toBe(69);
     let most = 0;
     const got = await readImageFolderCached(root, {
       size,
       threads: 2,
+      strict: true,
       skipNonImages: true,
       // Chunks of 2 on 2 threads, so results arrive out of order and are put back in order.
       maxHeld: 5,
@@ -143,7 +149,9 @@ describe('first decode into the cache', () => {
     const bad = path.join(root, 'bee', '005.png');
     const good = pngOf(new Rng(5), 4, 4);
     writeFileSync(bad, 'not really a png');
-    const err = await readImageFolderCached(root, { size, threads: 2 }).catch((e: unknown) => e);
+    const err = await readImageFolderCached(root, { size, threads: 2, strict: true }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(DatasetFormatError);
     expect((err as DatasetFormatError).file).toBe(bad);
     expect(slots()).toEqual(before);

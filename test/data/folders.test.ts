@@ -100,13 +100,14 @@ describe('image folders at scale', () => {
     expect((await readImageFolderCached(root, { ...opts, cache: false })).cache).toBe('off');
   });
 
-  it('worker decoding: skips non-images with a warning and names a corrupt file', async () => {
+  it('worker decoding, strict: skips non-images with a warning and names a corrupt file', async () => {
     const root = folder(['a', 'b'], 40, 2);
     writeFileSync(path.join(root, 'a', 'notes.txt'), 'not an image');
     const warnings: string[] = [];
     const r = await readImageFolderCached(root, {
       size: [3, 3],
       threads: 2,
+      strict: true,
       skipNonImages: true,
       cache: false,
       onWarning: (m) => warnings.push(m),
@@ -116,7 +117,7 @@ describe('image folders at scale', () => {
     const bad = path.join(root, 'b', '7.png');
     writeFileSync(bad, 'not really a png');
     const files = readdirSync(path.join(root, 'b')).map((f) => path.join(root, 'b', f));
-    const err = await decodeFiles(files, { size: [3, 3], threads: 2 }).catch((e: unknown) => e);
+    const err = await decodeFiles(files, { size: [3, 3], threads: 2, strict: true }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DatasetFormatError);
     expect((err as DatasetFormatError).file).toBe(bad);
   });

@@ -162,13 +162,14 @@ describe('image folder bad input', () => {
   }
   const size: [number, number] = [2, 3];
 
-  it('non-image file: named error, or skipped with a warning', async () => {
+  it('strict, non-image file: named error, or skipped with a warning', async () => {
     const root = tree({ a: { 'x.png': png, 'notes.txt': 'hello' }, b: { 'y.png': png } });
     const bad = path.join(root, 'a', 'notes.txt');
-    await expectFormatErrorAsync(readImageFolderFromDisk(root, { size }), bad);
+    await expectFormatErrorAsync(readImageFolderFromDisk(root, { size, strict: true }), bad);
     const warnings: string[] = [];
     const s = await readImageFolderFromDisk(root, {
       size,
+      strict: true,
       skipNonImages: true,
       onWarning: (m) => warnings.push(m),
     });
@@ -176,19 +177,25 @@ describe('image folder bad input', () => {
     expect(warnings.join()).toContain(bad);
   });
 
-  it('corrupt PNG and JPEG name the file', async () => {
+  it('strict: corrupt PNG and JPEG name the file', async () => {
     const cut = png.subarray(0, png.length - 20);
     const r1 = tree({ a: { 'x.png': cut } });
-    await expectFormatErrorAsync(readImageFolderFromDisk(r1, { size }), path.join(r1, 'a', 'x.png'));
+    await expectFormatErrorAsync(
+      readImageFolderFromDisk(r1, { size, strict: true }),
+      path.join(r1, 'a', 'x.png'),
+    );
     if (haveSample) {
       const jpg = readFileSync(path.join(sample, 'cats-dogs-jpeg/cat/cat.4001.jpg')).subarray(0, 300);
       const r2 = tree({ a: { 'x.jpg': jpg } });
-      await expectFormatErrorAsync(readImageFolderFromDisk(r2, { size }), path.join(r2, 'a', 'x.jpg'));
+      await expectFormatErrorAsync(
+        readImageFolderFromDisk(r2, { size, strict: true }),
+        path.join(r2, 'a', 'x.jpg'),
+      );
     }
-    // Right extension, wrong content: corrupt, never skipped.
+    // Right extension, wrong content: corrupt, never skipped under strict.
     const r3 = tree({ a: { 'x.png': 'not really a png' } });
     await expectFormatErrorAsync(
-      readImageFolderFromDisk(r3, { size, skipNonImages: true }),
+      readImageFolderFromDisk(r3, { size, strict: true, skipNonImages: true }),
       path.join(r3, 'a', 'x.png'),
     );
   });
