@@ -6,11 +6,9 @@
 // gives to something else (Dawn's own threads, the main thread recording the next step, the OS)
 // idles the other core until the block on it is done. On the 2-core VM, a 1024 matmul kept the
 // two workers busy 62% of the wall time. With 4 threads per core the blocks are a quarter the
-// size and the OS scheduler evens them out. Measured side by side (2026-12-04, lavapipe 25.0.7,
-// 2 cores, three interleaved runs each, LP_NUM_THREADS 2 against 8): matmul 1024 20.6-23.8 against
-// 33.9-34.7 GFLOP/s; MLP C 239-276 against 160-162 ms/step; CNN D 198-205 against 143 ms/step;
-// LeNet E 26.8-28.5 against 24.0-25.9 ms/step; MLP A 4.8-6.9 against 5.7-7.1 ms/step (no change
-// past the noise). 6 threads measured between the two; 16 made A slower (10 ms).
+// size and the OS scheduler evens them out: on 2 cores the 1024 matmul and the wide MLP and CNN
+// steps run 1.4-1.5x faster, the small MLP no slower; 6 threads fall between, and 16 slow the small
+// MLP down (the side-by-side runs are in docs/benchmarks.md).
 //
 // llvmpipe reads LP_NUM_THREADS once, when the first Vulkan instance creates its screen, so this
 // runs before this process creates any Dawn instance. A value the user set is kept. Browsers
