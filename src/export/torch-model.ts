@@ -109,6 +109,10 @@ function activationModule(a: Activation, alpha: number): string | null {
     case 'gelu':
       // The engine's GELU is the tanh form.
       return "nn.GELU(approximate='tanh')";
+    case 'relu6':
+      return 'nn.ReLU6()';
+    case 'hardswish':
+      return 'nn.Hardswish()';
     case 'softmax':
       return 'nn.Softmax(dim=1)';
   }

@@ -128,7 +128,7 @@ function fillUniform(w: Float32Array, limit: number, rng: Rng): Float32Array {
 
 /** A sensible default: He for ReLU-family layers, Xavier for the rest. */
 export function defaultInit(activation: string): Init {
-  return activation === 'relu' || activation === 'leaky_relu' || activation === 'gelu'
+  return ['relu', 'leaky_relu', 'gelu', 'relu6', 'hardswish'].includes(activation)
     ? 'he-normal'
     : 'xavier-normal';
 }

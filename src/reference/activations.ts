@@ -3,7 +3,7 @@
 // Shapes: Z, A, dA, dZ are all (B,N) row-major. Elementwise except softmax, which is row-wise
 // over N. activationBackward returns a fresh dZ (overwrite, not accumulate) and needs
 // A = activationForward(Z): sigmoid, tanh and softmax take their derivative from A (the usual
-// form, and what the GPU does), relu, leaky_relu and gelu from Z.
+// form, and what the GPU does), relu, leaky_relu, gelu, relu6 and hardswish from Z.
 //
 //   identity   a = z                         a' = 1
 //   relu       a = z>0 ? z : 0               a' = z>0 ? 1 : 0   (0 at z = 0)
@@ -13,6 +13,10 @@
 //   gelu       a = ½z(1+tanh u), u = c(z + 0.044715 z³), c = √(2/π)   (tanh approximation:
 //              WGSL has no erf, so both sides use this form)
 //              a' = ½(1+tanh u) + ½z(1-tanh²u)·c(1 + 3·0.044715 z²)
+//   relu6      a = min(max(z,0),6)           a' = 0<z<6 ? 1 : 0 (0 at both kinks, z = 0 and 6)
+//   hardswish  a = z·relu6(z+3)/6            a' = z<-3 ? 0 : z>3 ? 1 : (2z+3)/6
+//              (MobileNetV3; at the kinks a'(-3) = -½ and a'(3) = 3/2, the middle piece's
+//              value, as PyTorch does)
 //   softmax    a_j = e^(z_j - m) / Σ_k e^(z_k - m), m = max_k z_k
 //              dZ = S ⊙ (dA - rowsum(dA ⊙ S))
 
@@ -60,6 +64,20 @@ export function geluDerivative(z: number): number {
   return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * GELU_C * (1 + 3 * GELU_K * z * z);
 }
 
+export function relu6(z: number): number {
+  return Math.min(Math.max(z, 0), 6);
+}
+
+export function hardswish(z: number): number {
+  return (z * relu6(z + 3)) / 6;
+}
+
+export function hardswishDerivative(z: number): number {
+  if (z < -3) return 0;
+  if (z > 3) return 1;
+  return (2 * z + 3) / 6;
+}
+
 function checkName(fn: string, name: string): void {
   if (!isActivationName(name)) {
     throw new ConfigError(`${fn}: unknown activation '${name}'; use one of ${ACTIVATION_NAMES.join(', ')}`);
@@ -99,6 +117,12 @@ export function activationForward(
       break;
     case 'gelu':
       for (let i = 0; i < n; i++) A[i] = gelu(Z[i]);
+      break;
+    case 'relu6':
+      for (let i = 0; i < n; i++) A[i] = relu6(Z[i]);
+      break;
+    case 'hardswish':
+      for (let i = 0; i < n; i++) A[i] = hardswish(Z[i]);
       break;
     case 'softmax':
       softmaxRows(Z, A, B, N);
@@ -161,6 +185,12 @@ export function activationBackward(
       break;
     case 'gelu':
       for (let i = 0; i < n; i++) dZ[i] = dA[i] * geluDerivative(Z[i]);
+      break;
+    case 'relu6':
+      for (let i = 0; i < n; i++) dZ[i] = Z[i] > 0 && Z[i] < 6 ? dA[i] : 0;
+      break;
+    case 'hardswish':
+      for (let i = 0; i < n; i++) dZ[i] = dA[i] * hardswishDerivative(Z[i]);
       break;
     case 'softmax':
       // Jacobian-vector product of softmax: J = diag(S) - S·Sᵀ per row, so

@@ -139,6 +139,12 @@ describe('parser details', () => {
     expect(parseArgs(trainCommand, ['--layers', '']).values.layers).toEqual([]);
   });
 
+  it('offers every hidden activation of the vocabulary, relu6 and hardswish included', () => {
+    for (const act of ['relu6', 'hardswish'])
+      expect(parseArgs(trainCommand, ['--activation', act]).values.activation).toBe(act);
+    expect(() => parseArgs(trainCommand, ['--activation', 'softmax'])).toThrow(UsageError);
+  });
+
   it('suggests only close names', () => {
     expect(closest('lr0', ['lr', 'layers'])).toBe('lr');
     expect(closest('epoch', ['epochs', 'seed'])).toBe('epochs');

@@ -91,6 +91,31 @@ describe('model.py per layer type', () => {
     );
   });
 
+  it('relu6 and hardswish export as nn.ReLU6 and nn.Hardswish', () => {
+    const a = arch(
+      [7],
+      [
+        { units: 5, activation: 'relu6' },
+        { units: 4, activation: 'hardswish' },
+        { units: 2, activation: 'sigmoid' },
+      ],
+      'mse',
+    );
+    expect(seq(a)).toBe(
+      body(
+        '# layers.0: dense 5 relu6  [7] -> [5]',
+        'nn.Linear(7, 5),',
+        'nn.ReLU6(),',
+        '# layers.1: dense 4 hardswish  [5] -> [4]',
+        'nn.Linear(5, 4),',
+        'nn.Hardswish(),',
+        '# layers.2: dense 2 sigmoid  [4] -> [2]',
+        'nn.Linear(4, 2),',
+        'nn.Sigmoid(),',
+      ),
+    );
+  });
+
   it("conv2d: symmetric 'same', 'valid' without bias, numeric padding", () => {
     const a = arch(
       [6, 7, 2],

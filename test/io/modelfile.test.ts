@@ -86,6 +86,13 @@ describe('model files', () => {
     expect(Date.parse(back.createdAt)).toBeGreaterThan(Date.parse('2024-01-01'));
   });
 
+  it('reads relu6 and hardswish layers (the shared activation vocabulary)', () => {
+    for (const activation of ['relu6', 'hardswish']) {
+      const bytes = rewrite(saveModel(makeModel()), (_t, h) => (layer(h, 1).activation = activation));
+      expect(loadModel(bytes, FILE).architecture.layers[1]).toMatchObject({ activation });
+    }
+  });
+
   const good = saveModel(makeModel());
   const header = (h: Json) => rewrite(good, (_t, hh) => Object.assign(hh, h));
   it.each<[string, () => Uint8Array, RegExp]>([

@@ -40,11 +40,15 @@ const ACTS: Act[] = [
   { name: 'sigmoid' },
   { name: 'tanh' },
   { name: 'gelu' },
+  { name: 'relu6' },
+  { name: 'hardswish' },
   { name: 'softmax' },
 ];
 const actName = (a: Act) => (a.alpha === undefined ? a.name : `${a.name}(${a.alpha})`);
-/** identity and relu (and their 0/1 derivatives) introduce no rounding: compare exactly. */
-const isExact = (a: Act) => a.name === 'identity' || a.name === 'relu';
+/** identity, relu and relu6 (and their 0/1 derivatives) introduce no rounding: compare exactly. */
+const isExact = (a: Act) => a.name === 'identity' || a.name === 'relu' || a.name === 'relu6';
+/** Activations with kinks away from 0 (relu6: 0 and 6; hardswish: -3 and 3) get a [-8, 8] pass. */
+const hasFarKinks = (a: Act) => a.name === 'relu6' || a.name === 'hardswish';
 
 async function gpuForward(act: Act, [rows, cols]: Shape, z: Float32Array): Promise<Float32Array> {
   const { env } = await testGpu();
@@ -118,9 +122,16 @@ describe('activation kernels vs float64 reference', () => {
         await check(act, shape, randF32(rng, rows * cols), 'z in [-2,2]');
         // Saturated range: sigmoid's two branches, the tanh clamp at +-15, gelu's tails.
         await check(act, shape, randF32(rng, rows * cols, -40, 40), 'z in [-40,40]', ACTIVATION_WIDE);
+        if (hasFarKinks(act)) await check(act, shape, randF32(rng, rows * cols, -8, 8), 'z in [-8,8]');
       }
     });
   }
+
+  it('relu6 and hardswish at their kinks take the reference convention', async () => {
+    // relu6' (0) = relu6' (6) = 0; hardswish' (-3) = -1/2, hardswish' (3) = 3/2 (PyTorch's).
+    const z = Float32Array.from([-3, 0, 3, 6, -8, 8, 2.5]);
+    for (const name of ['relu6', 'hardswish'] as const) await check({ name }, [1, z.length], z, 'kinks');
+  });
 
   it('softmax with logits of +-100 stays finite and exact', async () => {
     for (const [rows, cols] of [

@@ -2,7 +2,7 @@
 // algorithms (im2col + matmul, implicit GEMM) and two matmul variants (the register-tiled default
 // and the subgroup 'sg' one where 8-lane subgroups exist), plus a split-K variant, and the direct
 // forward kernel (every case, whatever the tuner would time it for):
-//   forward     Z = conv(x, w) + b, A = act(Z)                      (relu / tanh / identity)
+//   forward     Z = conv(x, w) + b, A = act(Z)        (relu / tanh / identity / relu6 / hardswish)
 //   weightGrad  dW = dZ^T col(x), db = column sums of dZ            (with and without bias)
 //   inputGrad   dX = conv^T(dZ, w) * act'(Zprev)                    (the previous layer's act)
 // CASES is a chosen list, not a cross product: every value of batch {1, 3}, H and W {1, 2, 5, 7,
@@ -10,7 +10,8 @@
 // numeric occurs at least twice, with kernels larger than the map under 'same', rectangular
 // kernels and strides, C or F multiples of 4 (the vec4 paths) and output widths of 4. Each case
 // runs an exact tier (integers in -3..3, relu: every f32 sum is exact, so any difference is an
-// indexing bug) and a float tier (inputs in [-2, 2]). Every output and the scratch are
+// indexing bug) and a float tier (inputs in [-2, 2]; Zprev in [-8, 8] under relu6 and hardswish,
+// whose kinks lie at -3, 3 and 6). Every output and the scratch are
 // NaN-poisoned before each run.
 
 import { describe, expect, it } from 'vitest';
@@ -73,13 +74,13 @@ const CASES: Case[] = [
   { B: 3, input: [13, 2, 1], F: 7, k: [3, 1], pad: 'valid', act: 'identity', prev: 'relu' },
   { B: 1, input: [2, 13, 5], F: 16, k: [1, 5], s: 2, pad: 'same', act: 'tanh', prev: 'tanh' },
   { B: 3, input: [5, 2, 3], F: 1, k: 5, pad: 'same', act: 'relu', prev: 'relu', bias: false },
-  { B: 1, input: [1, 7, 5], F: 7, k: [3, 5], s: 2, pad: 1, act: 'relu', prev: 'identity' },
+  { B: 1, input: [1, 7, 5], F: 7, k: [3, 5], s: 2, pad: 1, act: 'relu6', prev: 'hardswish' },
   { B: 3, input: [7, 1, 1], F: 16, k: [3, 1], s: 2, pad: 'same', act: 'tanh', prev: 'relu' },
   { B: 1, input: [5, 13, 1], F: 1, k: [5, 3], pad: 2, act: 'identity', prev: 'tanh' },
   { B: 3, input: [13, 5, 3], F: 7, k: 5, s: 1, pad: 'valid', act: 'relu', prev: 'relu' },
   // Vec4 paths: C a multiple of 4 (col(x) and w rows as vec4), F a multiple of 4 (dZ rows).
   { B: 3, input: [5, 7, 4], F: 16, k: 3, pad: 'same', act: 'relu', prev: 'relu' },
-  { B: 1, input: [7, 5, 8], F: 7, k: 3, s: 2, pad: 1, act: 'tanh', prev: 'tanh' },
+  { B: 1, input: [7, 5, 8], F: 7, k: 3, s: 2, pad: 1, act: 'hardswish', prev: 'relu6' },
   { B: 3, input: [2, 5, 4], F: 1, k: 5, pad: 'same', act: 'relu', prev: 'identity', bias: false },
   { B: 1, input: [13, 13, 8], F: 16, k: 5, s: 2, pad: 'valid', act: 'relu', prev: 'relu' },
   { B: 3, input: [7, 7, 4], F: 16, k: [1, 3], s: [2, 1], pad: 'same', act: 'identity', prev: 'tanh' },
@@ -239,6 +240,8 @@ const colsOf = (form: MatmulForm, g: ConvGeometry) =>
 async function check(form: MatmulForm, c: Case, algo: ConvAlgo, exact: boolean): Promise<void> {
   const g = geometryOf(c);
   const o = inputs(c, g, exact ? (rng, n) => randInts(rng, n) : randF32);
+  if (!exact && (c.prev === 'relu6' || c.prev === 'hardswish'))
+    o.zPrev = randF32(new Rng(seedOf(o.zPrev.length, 8)), o.zPrev.length, -8, 8);
   // relu and its 0/1 derivative add no rounding, so the exact tier stays exact.
   const act: Act = exact ? (c.act === 'identity' ? 'identity' : 'relu') : c.act;
   const prev: Act = exact ? (c.prev === 'identity' ? 'identity' : 'relu') : c.prev;

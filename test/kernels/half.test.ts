@@ -37,6 +37,7 @@ import { prepareOptimizer } from '../../src/kernels/optim.js';
 import { prepareBiasGradSteps } from '../../src/kernels/reduce.js';
 import { resolveModel, type ConvGeometry } from '../../src/nn/layers.js';
 import { resolveOptimizer } from '../../src/optim/optimizers.js';
+import { activationBackward, activationForward } from '../../src/reference/activations.js';
 import { conv2dBackward, conv2dForward } from '../../src/reference/conv.js';
 import { matmul, matmulForward } from '../../src/reference/matmul.js';
 import { Rng } from '../../src/rng.js';
@@ -101,7 +102,16 @@ const VARIANTS: MatmulVariant[] = [
 /** Which tensors of a matmul are f16: all of them, or the first / last layer of a plan. */
 type Mix = 'all' | 'f32-in' | 'f32-out';
 
-async function checkMatmul(form: MatmulForm, [B, K, N]: Shape, variant: MatmulVariant, mix: Mix) {
+/** The epilogue activations run here: relu everywhere, relu6 and hardswish in their own test. */
+type HalfAct = 'relu' | 'relu6' | 'hardswish';
+
+async function checkMatmul(
+  form: MatmulForm,
+  [B, K, N]: Shape,
+  variant: MatmulVariant,
+  mix: Mix,
+  act: HalfAct = 'relu',
+) {
   const { env, dummies } = await testGpu();
   const rng = new Rng(seedOf(B, K, N, FORMS.indexOf(form), 16));
   // forward: lhs X [B,K], rhs W [N,K], bias; weightGrad: dZ [B,N], X [B,K]; inputGrad: dZ, W, Zprev.
@@ -110,7 +120,8 @@ async function checkMatmul(form: MatmulForm, [B, K, N]: Shape, variant: MatmulVa
   const lhs = halfArray(rng, lhsLen);
   const rhs = halfArray(rng, rhsLen);
   const bias = randF32(rng, N);
-  const zPrev = halfArray(rng, B * K);
+  // relu6 and hardswish get Zprev in [-8, 8] (x4 is exact in f16) to reach their kinks at -3, 3, 6.
+  const zPrev = halfArray(rng, B * K).map((v) => (act === 'relu' ? v : 4 * v));
   const outLen = form === 'forward' ? B * N : form === 'weightGrad' ? N * K : B * K;
   // Weight gradients are f32 in every plan; the first layer reads f32 X, the last writes f32.
   const halfLhs = mix !== 'f32-in' && !(form === 'weightGrad' && mix === 'f32-out');
@@ -122,7 +133,7 @@ async function checkMatmul(form: MatmulForm, [B, K, N]: Shape, variant: MatmulVa
   const out = halfOut ? poisonedHalf(env, outLen) : poisoned(env, outLen);
   const outA = halfOut ? poisonedHalf(env, outLen) : poisoned(env, outLen);
   const scratch = poisoned(env, Math.max(1, matmulScratchLength(form, B, K, N, variant)));
-  const relu = form !== 'weightGrad';
+  const epilogue = form !== 'weightGrad';
   const ds = await prepareMatmulSteps(env, {
     form,
     lhs: lhsV,
@@ -134,7 +145,7 @@ async function checkMatmul(form: MatmulForm, [B, K, N]: Shape, variant: MatmulVa
     bias: form === 'forward' ? biasV : undefined,
     outA: form === 'forward' ? outA : undefined,
     aux: form === 'inputGrad' ? auxV : undefined,
-    activation: relu ? 'relu' : undefined,
+    activation: epilogue ? act : undefined,
     variant,
     scratch,
     dummies,
@@ -148,22 +159,17 @@ async function checkMatmul(form: MatmulForm, [B, K, N]: Shape, variant: MatmulVa
     ref = matmulForward(lhs, rhs, bias, B, K, N);
     r = K;
     const gotA = await read(outA);
-    expectAllClose(
-      gotA,
-      ref.map((z) => Math.max(0, z)),
-      halfStoreTol(r),
-      `${form} ${mix} A`,
-      N,
-    );
+    expectAllClose(gotA, activationForward(act, ref, B, N), halfStoreTol(r), `${form} ${mix} ${act} A`, N);
   } else if (form === 'weightGrad') {
     ref = matmul(lhs, rhs, N, B, K, true, false);
     r = B;
   } else {
-    ref = matmul(lhs, rhs, B, N, K, false, false).map((v, i) => (zPrev[i] > 0 ? v : 0));
+    const aPrev = activationForward(act, zPrev, B, K);
+    ref = activationBackward(act, zPrev, aPrev, matmul(lhs, rhs, B, N, K, false, false), B, K);
     r = N;
   }
   const tol = halfOut ? halfStoreTol(r) : matmulTol(r);
-  expectAllClose(got, ref, tol, `${form} ${mix} ${variantName(variant)} ${B}x${K}x${N}`);
+  expectAllClose(got, ref, tol, `${form} ${mix} ${act} ${variantName(variant)} ${B}x${K}x${N}`);
   for (const t of [lhsV, rhsV, biasV, auxV, out, outA, scratch]) env.pool.release(t.buffer);
 }
 
@@ -176,6 +182,15 @@ describe('matmul with f16 tensors vs float64 reference', () => {
       for (const form of FORMS) for (const shape of SHAPES) await checkMatmul(form, shape, variant, 'all');
     });
   }
+  it("relu6 and hardswish epilogues store f16 A and dX * act'", async () => {
+    if (!(await needF16())) return;
+    for (const act of ['relu6', 'hardswish'] as const) {
+      for (const shape of SHAPES) {
+        await checkMatmul('forward', shape, byKind('reg'), 'all', act);
+        await checkMatmul('inputGrad', shape, byKind('reg'), 'all', act);
+      }
+    }
+  });
   it('plan boundaries: f32 X into f16 Z/A, f16 A into f32 logits', async () => {
     if (!(await needF16())) return;
     for (const variant of [byKind('reg'), byKind('wg')]) {

@@ -46,6 +46,8 @@ const LARGE: Shape = [512, 784, 300];
 interface Act {
   name: Exclude<Activation, 'softmax'>;
   alpha?: number;
+  /** inputGrad's Zprev drawn from [-8, 8] instead of [-2, 2], to reach kinks far from 0. */
+  wide?: boolean;
 }
 const ACTS: Act[] = [
   { name: 'identity' },
@@ -55,6 +57,10 @@ const ACTS: Act[] = [
   { name: 'sigmoid' },
   { name: 'tanh' },
   { name: 'gelu' },
+  // Forward Z (sums of K products) already spans the kinks; Zprev needs the wider range to reach
+  // hardswish's -3 and 3 and relu6's cap at 6.
+  { name: 'relu6', wide: true },
+  { name: 'hardswish', wide: true },
 ];
 const IDENTITY = ACTS[0];
 const RELU = ACTS[1];
@@ -157,6 +163,8 @@ const reductionOf = (form: MatmulForm, [B, K, N]: Shape) =>
 
 async function checkFloat(form: MatmulForm, shape: Shape, act: Act, variant: MatmulVariant) {
   const o = operands(form, shape, randF32);
+  if (act.wide && form === 'inputGrad')
+    o.extra = randF32(new Rng(seedOf(...shape, 8)), o.extra!.length, -8, 8);
   const ref = reference(form, shape, o, act);
   const got = await gpu(form, shape, o, act, variant);
   const label = `${form} ${actName(act)} ${variantName(variant)} ${shape.join('x')}`;
@@ -209,7 +217,7 @@ describe('matmul kernels vs float64 reference', () => {
       for (const form of ['forward', 'inputGrad'] as const) {
         it(`${form} ${form === 'forward' ? 'A = ' : 'x '}${actName(act)}${form === 'forward' ? '' : "'"}`, async () => {
           for (const shape of SHAPES) {
-            if (act.name === 'identity' || act.name === 'relu') await checkExact(form, shape, act, SWEEP);
+            if (['identity', 'relu', 'relu6'].includes(act.name)) await checkExact(form, shape, act, SWEEP);
             await checkFloat(form, shape, act, SWEEP);
           }
         });

@@ -46,6 +46,14 @@ describe('reference activations: forward values', () => {
     for (let i = 0; i < 3; i++) expect(Math.abs(approx[i] - exact[i])).toBeLessThan(2e-4);
   });
 
+  it('relu6 caps at 6 and hardswish is z·relu6(z+3)/6 (PyTorch values)', () => {
+    const w = [-8, -3, -1.5, 0, 1.5, 3, 5, 6, 8];
+    expect(Array.from(activationForward('relu6', w, 1, w.length))).toEqual([0, 0, 0, 0, 1.5, 3, 5, 6, 6]);
+    // torch.nn.functional.hardswish of the same points.
+    const hs = [0, 0, -0.375, 0, 1.125, 3, 5, 6, 8];
+    expectAllClose(activationForward('hardswish', w, 1, w.length), hs, VALUE_TOL, 'hardswish');
+  });
+
   it('softmax rows sum to 1 and are shift invariant', () => {
     const rng = new Rng(3);
     const Z = randArray(rng, 4 * 6);
@@ -103,6 +111,44 @@ describe('reference activations: backward', () => {
     });
     expectAllClose(leaky, [0.3, 0.5], VALUE_TOL, 'leaky at 0');
   });
+
+  it('relu6 and hardswish derivatives at the kinks follow PyTorch', () => {
+    // relu6' is 0 at both kinks (0 and 6); hardswish' takes the middle piece (2z+3)/6 on the
+    // closed interval [-3, 3], so -1/2 at -3 and 3/2 at 3. The GPU uses the same convention.
+    const Z = [0, 6, -3, 3];
+    const dA = [1, 1, 1, 1];
+    const back = (name: ActivationName) =>
+      Array.from(activationBackward(name, Z, activationForward(name, Z, 1, 4), dA, 1, 4));
+    expect(back('relu6')).toEqual([0, 0, 0, 1]);
+    expectAllClose(back('hardswish'), [0.5, 1, -0.5, 1.5], VALUE_TOL, 'hardswish at kinks');
+  });
+
+  for (const name of ['relu6', 'hardswish'] as const) {
+    it(`${name} matches finite differences on [-8, 8], every piece`, () => {
+      const rng = new Rng(name.length * 31);
+      // Kinks at -3, 0, 3 and 6: samples stay >= 1e-2 from each, far beyond the FD step.
+      const kinks = [-3, 0, 3, 6];
+      const Z = randArray(rng, 15 * 17, -8, 8).map((v) =>
+        kinks.reduce((x, k) => (Math.abs(x - k) < 1e-2 ? k + 2e-2 : x), v),
+      );
+      const R = randArray(rng, Z.length);
+      for (const [lo, hi] of [
+        [-8, -3],
+        [-3, 0],
+        [0, 3],
+        [3, 6],
+        [6, 8],
+      ]) {
+        expect(
+          Z.some((v) => v > lo && v < hi),
+          `a sample in (${lo}, ${hi})`,
+        ).toBe(true);
+      }
+      const L = (): number => dot(R, activationForward(name, Z, 15, 17));
+      const dZ = activationBackward(name, Z, activationForward(name, Z, 15, 17), R, 15, 17);
+      expectGradMatches(L, Z, dZ, `${name} dZ on [-8, 8]`);
+    });
+  }
 
   for (const name of ACTIVATION_NAMES) {
     for (const [B, N] of SHAPES) {
