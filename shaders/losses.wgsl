@@ -5,9 +5,12 @@
 //                    l = max(z,0) - z*y + log(1 + exp(-|z|))     (stable for any |z|)
 //                    dz = (sigmoid(z) - y) / (active*N); row loss = mean over N;
 //                    correct = every output (z > 0) == (y > 0.5)
-//   loss_softmax_ce: z = logits [B,N], labels [B] (u32)
-//                    l = logsumexp(z) - z[y]; dz = (softmax(z) - onehot(y)) / active;
-//                    correct = first argmax == y
+//   loss_softmax_ce: z = logits [B,N], labels [B] (u32), label smoothing eps in [0, 1)
+//                    q = (1-eps)*onehot(y) + eps/N (PyTorch's CrossEntropyLoss(label_smoothing))
+//                    l = -sum_j q_j log softmax(z)_j
+//                      = (1-eps)*(logsumexp(z) - z[y]) + eps*(logsumexp(z) - mean_j z_j);
+//                    dz = (softmax(z) - q) / active; correct = first argmax == y.
+//                    eps = 0 (the default) takes exactly the plain cross-entropy's path.
 //   loss_mse:        a = outputs [B,N], y [B,N]; l = mean_j (a-y)^2; da = 2(a-y)/(active*N);
 //                    correct = N > 1 ? argmax(a) == argmax(y) : (a >= .5) == (y >= .5)
 // stats[3r..3r+3] = (row loss, 1 if correct else 0, 1 if the row is active). Gradients OVERWRITE
@@ -18,7 +21,8 @@ struct Params {
   rows: u32,
   cols: u32,
   live_rows: u32,
-  _pad: u32,
+  // loss_softmax_ce only: the label smoothing eps; 0 for plain cross-entropy.
+  smoothing: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -117,15 +121,28 @@ fn loss_softmax_ce(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   let inv = 1.0 / sum;
   let scale = grad_scale() / f32(params.live_rows);
+  let eps = params.smoothing;
+  let hit = 1.0 - eps;
+  let spread = eps / f32(n);
+  var zsum = 0.0;
   for (var j = 0u; j < n; j++) {
-    let p = exp(outp[base + j] - mx) * inv;
-    grad[base + j] = (p - select(0.0, 1.0, j == y)) * scale;
+    let z = outp[base + j];
+    let p = exp(z - mx) * inv;
+    // eps = 0: hit = 1 and spread = 0, so this is exactly p - onehot(y).
+    grad[base + j] = (p - (select(0.0, hit, j == y) + spread)) * scale;
+    zsum += z - mx;
   }
   // logsumexp - z_y, with logsumexp = mx + log(sum); a label out of range reads as loss +inf-free 0
   // here, but the data layer rejects such labels before they reach the GPU.
   let zy = outp[base + min(y, n - 1u)];
+  let lse = mx + log(sum);
+  var loss = lse - zy;
+  if (eps > 0.0) {
+    // logsumexp - mean_j z_j = log(sum) - mean_j (z_j - mx): no large values to cancel.
+    loss = hit * loss + eps * (log(sum) - zsum / f32(n));
+  }
   stats[3u * r + 2u] = 1.0;
-  stats[3u * r] = mx + log(sum) - zy;
+  stats[3u * r] = loss;
   stats[3u * r + 1u] = select(0.0, 1.0, arg == y);
 }
 

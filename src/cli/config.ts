@@ -45,6 +45,8 @@ export interface TrainConfig {
   layers: number[];
   activation: Activation;
   loss: 'auto' | LossName;
+  /** softmax-ce label smoothing in [0, 1) (absent in configs saved before it existed: 0). */
+  labelSmoothing?: number;
   init: 'auto' | Init;
   optimizer: OptimizerName;
   lr: number;
@@ -140,6 +142,7 @@ export function resolveTrainConfig(values: Record<string, OptionValue | undefine
     layers,
     activation: v('activation') as Activation,
     loss: v('loss') as TrainConfig['loss'],
+    labelSmoothing: parseLabelSmoothing(v('label-smoothing') as number | undefined),
     init: v('init') as TrainConfig['init'],
     optimizer: v('optimizer') as OptimizerName,
     lr: v('lr') as number,
@@ -201,6 +204,22 @@ export function parseAugment(s: string): AugmentOptions | null {
     }
   }
   return out;
+}
+
+function parseLabelSmoothing(eps: number | undefined): number {
+  if (eps === undefined) return 0;
+  if (!(eps >= 0 && eps < 1))
+    throw new UsageError(`--label-smoothing: ${eps} must be in [0, 1) (0.1 is usual; 0 turns it off)`);
+  return eps;
+}
+
+/** A nonzero --label-smoothing needs the softmax-ce loss: a usage error otherwise. */
+export function checkLabelSmoothingLoss(cfg: TrainConfig, loss: LossName): void {
+  const eps = cfg.labelSmoothing ?? 0;
+  if (eps > 0 && loss !== 'softmax-ce')
+    throw new UsageError(
+      `--label-smoothing ${eps} needs the softmax-ce loss, and this run's loss is ${loss}; drop --label-smoothing or pass --loss softmax-ce (with 3 or more classes)`,
+    );
 }
 
 function parseValidation(s: string): TrainConfig['validation'] {

@@ -190,6 +190,14 @@ export function trainHeader(h: HeaderInput, run: TrainingRun): string {
       `${cfg.optimizer} lr ${cfg.lr}, ${cfg.schedule} schedule, batch ${B}, ${cfg.epochs} epochs, seed ${cfg.seed}`,
     ],
     ...(h.recipe ? [['recipe', h.recipe]] : []),
+    ...((cfg.labelSmoothing ?? 0) > 0
+      ? [
+          [
+            'loss',
+            `${spec.loss} with label smoothing ${cfg.labelSmoothing} (the training loss is the smoothed one; validation and test report plain cross-entropy)`,
+          ],
+        ]
+      : []),
     ['kernels', describeVariants(cfg.variants ?? {})],
     ['precision', describePrecision(cfg.precision ?? 'f32', trainer.precision)],
     ...(test && h.tta === 'flip' ? [['tta', tta]] : []),

@@ -108,6 +108,15 @@ export const TRAIN_CONFIG_OPTIONS: readonly OptionSpec[] = [
     help: 'loss; auto = bce with one sigmoid output for 2 classes, else softmax-ce',
   },
   {
+    name: 'label-smoothing',
+    type: 'number',
+    arg: 'EPS',
+    min: 0,
+    default: 0,
+    defaultText: '0 (off)',
+    help: "softmax-ce only: train on targets (1-EPS)*onehot + EPS/classes, as PyTorch's CrossEntropyLoss(label_smoothing=EPS); EPS in [0, 1), 0.1 is usual; the training loss shown is the smoothed one, validation and test report plain cross-entropy",
+  },
+  {
     name: 'init',
     type: 'choice',
     choices: ['auto', ...INITS],

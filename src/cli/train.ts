@@ -22,6 +22,7 @@ import { FileRunStore } from '../io/run-files.js';
 import type { ModelSpec } from '../nn/model.js';
 import { convert, UsageError, type CommandSpec, type OptionValue, type ParsedArgs } from './args.js';
 import {
+  checkLabelSmoothingLoss,
   CONFIG_OPTION_NAMES,
   modelSpec,
   optimizerConfig,
@@ -217,6 +218,7 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
     if (net.loss && cfg.loss === 'auto') cfg.loss = net.loss;
   }
   const spec = modelSpec(cfg, [h, w, c], data.classNames.length);
+  checkLabelSmoothingLoss(cfg, spec.loss);
   // Resolved before training, so that a --tta the model cannot take fails now, not after the run.
   const tta = resolveTta(cfg.tta, cfg.augment?.flip === true, [h, w, c], spec.loss, '--tta');
   const recipe = resume
@@ -306,6 +308,7 @@ function runConfig(cfg: TrainConfig, train: BatchSource, logEvery: number): RunC
     schedule: scheduleConfig(cfg, stepsPerEpoch),
     variants: cfg.variants,
     precision: cfg.precision ?? 'f32',
+    labelSmoothing: cfg.labelSmoothing ?? 0,
     validationSplit: typeof cfg.validation === 'number' ? cfg.validation : undefined,
     // Training batches only.
     augment: cfg.augment ?? undefined,

@@ -78,7 +78,13 @@ export interface Plan {
   forwardEval: Dispatch[];
   /** Row softmax of the last layer into `output`, when the last activation is softmax. */
   outputSoftmax: Dispatch[];
+  /** The training loss: softmax-ce with the trainer's label smoothing, if any. */
   loss: LossDispatch;
+  /**
+   * The loss evaluation reports: plain cross-entropy, without label smoothing (the same dispatch
+   * as `loss` when there is none). It writes the same gradient and stats buffers.
+   */
+  evalLoss: LossDispatch;
   lossBackward: Dispatch[];
   accumulate: Dispatch;
   evalAccumulate: Dispatch;
@@ -110,6 +116,8 @@ export interface PlanPrecision {
   precision: 'f32' | 'f16';
   /** The trainer's loss scaler (one for every plan, over the model's gradients); f16 needs it. */
   scaler?: LossScaler;
+  /** softmax-ce label smoothing of the training loss, in [0, 1); default 0. */
+  labelSmoothing?: number;
 }
 
 export async function buildPlan(
@@ -146,7 +154,8 @@ export async function buildPlan(
     alloc: mem.alloc,
   };
   const layerSteps = await layerDispatches(env, ctx, mem, ios, castPairs);
-  const loss = await lossSection(env, mem, m, B, acts, grads.dOut[m.layers.length - 1], scaler);
+  const dOutLast = grads.dOut[m.layers.length - 1];
+  const loss = await lossSection(env, mem, m, B, acts, dOutLast, scaler, precision.labelSmoothing ?? 0);
   const { update, optimizer } = await updateSection(env, mem, model, opt, scaler);
 
   const L = m.layers.length;
@@ -163,6 +172,7 @@ export async function buildPlan(
     forwardEval: mse ? [...layerSteps.forwardEval, ...loss.outputSoftmax] : layerSteps.forwardEval,
     outputSoftmax: mse ? [] : loss.outputSoftmax,
     loss: loss.loss,
+    evalLoss: loss.evalLoss,
     lossBackward: loss.lossBackward,
     accumulate: loss.accumulate,
     evalAccumulate: loss.evalAccumulate,
@@ -383,6 +393,7 @@ async function lossSection(
   { z, a }: Activations,
   dOutLast: TensorView,
   scaler: LossScaler | undefined,
+  smoothing: number,
 ) {
   const L = m.layers.length;
   const last = m.layers[L - 1];
@@ -407,7 +418,7 @@ async function lossSection(
   const evalAcc = mem.alloc(4, 'eval-acc');
   const mseNeedsAct = m.spec.loss === 'mse' && last.activation !== 'identity';
   const dA = mseNeedsAct ? mem.alloc(B * outputs, 'dA-out') : dOutLast;
-  const loss = await prepareLoss(env, {
+  const lossArgs = {
     loss: m.spec.loss,
     B,
     N: outputs,
@@ -416,7 +427,9 @@ async function lossSection(
     grad: dA,
     stats,
     amp: scaler?.state,
-  });
+  };
+  const loss = await prepareLoss(env, { ...lossArgs, smoothing });
+  const evalLoss = smoothing > 0 ? await prepareLoss(env, lossArgs) : loss;
   const lossBackward: Dispatch[] = [];
   if (mseNeedsAct) {
     lossBackward.push(
@@ -434,7 +447,7 @@ async function lossSection(
   }
   const accumulate = await prepareLossAccumulate(env, { B, stats, acc });
   const evalAccumulate = await prepareLossAccumulate(env, { B, stats, acc: evalAcc });
-  return { outputSoftmax, targets, acc, evalAcc, loss, lossBackward, accumulate, evalAccumulate };
+  return { outputSoftmax, targets, acc, evalAcc, loss, evalLoss, lossBackward, accumulate, evalAccumulate };
 }
 
 /** The update: [unscale + overflow check], [clip: global norm -> scale], optimizer, [scaler update]. */

@@ -45,6 +45,7 @@ export interface RunConfig {
   variants?: TrainerOptions['variants'];
   conv?: TrainerOptions['conv'];
   precision?: TrainerOptions['precision'];
+  labelSmoothing?: TrainerOptions['labelSmoothing'];
   /** Fraction of the training data held out for validation after each epoch. */
   validationSplit?: number;
   augment?: FitOptions['augment'];
@@ -179,6 +180,7 @@ export class TrainingRun {
       variants: c.variants,
       conv: c.conv,
       precision: c.precision ?? 'f32',
+      labelSmoothing: c.labelSmoothing,
     });
     const run = new TrainingRun(gpu, trainer, o);
     const r = o.resume;

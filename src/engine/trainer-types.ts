@@ -43,6 +43,12 @@ export interface TrainerOptions {
   precision?: Precision;
   /** Dynamic loss scaling of the f16 precision (initial scale, growth interval). */
   lossScale?: LossScaleOptions;
+  /**
+   * Label smoothing eps in [0, 1) of the softmax-ce loss (PyTorch's CrossEntropyLoss
+   * label_smoothing): targets (1-eps)*onehot + eps/K. Training reports this smoothed loss;
+   * evaluate() reports the plain cross-entropy. Default 0; nonzero needs softmax-ce.
+   */
+  labelSmoothing?: number;
 }
 
 export type Precision = 'f32' | 'f16' | 'auto';

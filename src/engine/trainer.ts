@@ -16,6 +16,7 @@ import type { MatmulForm } from '../kernels/matmul.js';
 import { deviceTuning, givenTuning, variantFor, type MatmulTuning } from './tune.js';
 import { writeStepParams } from '../kernels/step-params.js';
 import { resolveModel, type ModelSpec, type ResolvedModel } from '../nn/layers.js';
+import { checkLabelSmoothing } from '../nn/losses.js';
 import type { ParamLayout } from '../nn/model.js';
 import { mix32 } from '../rng.js';
 import { convAlgoPicker } from './conv-pick.js';
@@ -87,6 +88,7 @@ export class Trainer {
   private variants: MatmulTuning;
   /** Conv algorithms: measured per shape on this adapter ('tuned'), or fixed (tests, benchmarks). */
   private readonly convChoice: TrainerOptions['conv'];
+  private readonly labelSmoothing: number;
   private storage: 'f32' | 'f16' = 'f32';
   private scaler: LossScaler | undefined;
   private staging: StagingBuffer[] = [];
@@ -108,6 +110,8 @@ export class Trainer {
     this.schedule = opts.schedule;
     this.rng = new Rng(opts.seed ?? 0);
     this.convChoice = opts.conv ?? 'tuned';
+    this.labelSmoothing = opts.labelSmoothing ?? 0;
+    checkLabelSmoothing(spec.loss, this.labelSmoothing);
     this.env = createKernelEnv(gpu);
     const m = this.model;
     this.feeds = new Feeds(
@@ -271,6 +275,7 @@ export class Trainer {
       p = buildPlan(this.env, this.bufs, this.optimizer, B, this.pickers(), this.dummies, {
         precision: this.storage,
         scaler: this.scaler,
+        labelSmoothing: this.labelSmoothing,
       });
       this.plans.set(B, p);
     }
@@ -313,6 +318,8 @@ export class Trainer {
     if (this.lastActive.get(plan.B) === n) return;
     this.scalar[0] = n;
     writeArray(this.gpu.device.queue, plan.loss.params, ACTIVE_OFFSET, this.scalar);
+    if (plan.evalLoss !== plan.loss)
+      writeArray(this.gpu.device.queue, plan.evalLoss.params, ACTIVE_OFFSET, this.scalar);
     this.lastActive.set(plan.B, n);
   }
 
@@ -365,7 +372,8 @@ export class Trainer {
       const pass = enc.beginComputePass();
       feed.encode(pass);
       encodeAll(pass, plan.forwardEval);
-      encodeAll(pass, [plan.loss, plan.evalAccumulate]);
+      // Evaluation reports the plain cross-entropy, without the training's label smoothing.
+      encodeAll(pass, [plan.evalLoss, plan.evalAccumulate]);
       pass.end();
       device.queue.submit([enc.finish()]);
     }

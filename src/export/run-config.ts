@@ -48,6 +48,8 @@ export interface RunJson {
   normalization: JsonValue;
   classNames: string[];
   loss: string;
+  /** softmax-ce label smoothing of the run (--label-smoothing); 0 when off. */
+  labelSmoothing: number;
   optimizer: RunOptimizer;
   schedule: RunSchedule;
   /** Global batch size (summed over all processes), as in the engine's run. */
@@ -165,6 +167,7 @@ export function runJson(src: RunSource): RunJson {
     normalization: h.normalization ?? { kind: 'scale' },
     classNames: Array.isArray(h.classNames) ? (h.classNames as string[]) : [],
     loss: String(arch.loss),
+    labelSmoothing: arch.loss === 'softmax-ce' ? numOr(cfg.labelSmoothing, 0) : 0,
     optimizer: runOptimizer(training, src.state, notes),
     schedule: runSchedule(training, src.state, notes),
     batchSize: batchSize > 0 ? batchSize : 128,

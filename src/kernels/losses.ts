@@ -1,6 +1,7 @@
 // Loss kernels fused with their gradient (shaders/losses.wgsl). Shapes: outputs [B,N]; targets
 // [B,N] (bce, mse) or labels [B] u32 (softmax-ce); grad [B,N] OVERWRITTEN; stats [B,3] rows of
-// (loss, correct, active). `active` rows <= B are live; the rest contribute nothing. The active
+// (loss, correct, active). `active` rows <= B are live; the rest contribute nothing. softmax-ce
+// takes a label smoothing eps in [0, 1) (0: plain cross-entropy), in the params' last word. The active
 // count lives in the params uniform at byte offset 8 so a trainer can rewrite it for a last
 // partial batch without rebuilding anything.
 
@@ -16,7 +17,7 @@ import {
   type TensorView,
 } from './common.js';
 
-import { LOSSES, type LossName } from '../nn/losses.js';
+import { checkLabelSmoothing, LOSSES, type LossName } from '../nn/losses.js';
 
 export { LOSSES, type LossName };
 
@@ -24,7 +25,10 @@ const ENTRY: Record<LossName, string> = { bce: 'loss_bce', 'softmax-ce': 'loss_s
 const WG = 64;
 
 export interface LossDispatch extends Dispatch {
-  /** Uniform holding (rows, cols, active, 0); write a u32 at ACTIVE_OFFSET to change `active`. */
+  /**
+   * Uniform holding (rows, cols, active, smoothing as f32); write a u32 at ACTIVE_OFFSET to change
+   * `active`.
+   */
   params: GPUBuffer;
 }
 export const ACTIVE_OFFSET = 8;
@@ -42,6 +46,8 @@ export async function prepareLoss(
     stats: TensorView;
     /** Loss-scaler state (src/kernels/amp.ts): multiply the gradient by its scale. */
     amp?: GPUBuffer;
+    /** softmax-ce only: label smoothing eps in [0, 1); default 0 (plain cross-entropy). */
+    smoothing?: number;
   },
 ): Promise<LossDispatch> {
   const { B, N, loss } = a;
@@ -49,13 +55,19 @@ export async function prepareLoss(
   if (!ENTRY[loss]) throw new ConfigError(`Unknown loss '${loss}'; use one of ${LOSSES.join(', ')}.`);
   if (loss === 'softmax-ce' && N < 2)
     throw new ConfigError('softmax-ce needs at least 2 outputs; use bce for one.');
+  const smoothing = a.smoothing ?? 0;
+  checkLabelSmoothing(loss, smoothing);
   requireLength(a.outputs, B * N, `loss ${loss} outputs`);
   requireLength(a.targets, loss === 'softmax-ce' ? B : B * N, `loss ${loss} targets`);
   requireLength(a.grad, B * N, `loss ${loss} grad`);
   requireLength(a.stats, B * 3, `loss ${loss} stats`);
   const entry = ENTRY[loss];
   const pipeline = await env.pipelines.get('losses', entry, { WG, SCALED: a.amp !== undefined });
-  const params = uniformBuffer(env, [{ u: B }, { u: N }, { u: a.active ?? B }, { u: 0 }], `${entry} params`);
+  const params = uniformBuffer(
+    env,
+    [{ u: B }, { u: N }, { u: a.active ?? B }, { f: smoothing }],
+    `${entry} params`,
+  );
   const ce = loss === 'softmax-ce';
   const group = bindGroup(
     env,

@@ -11,6 +11,10 @@
 //                 dz = (σ(z) - y) / (b·N)                  correct_i = ∀j (z>0) == (y>0.5)
 //   softmax-ce    l_i = logsumexp(z_i) - z_i[y_i]
 //                 dz = (softmax(z_i) - onehot(y_i)) / b    correct_i = argmax z_i == y_i
+//     with label smoothing eps in [0,1) (PyTorch's CrossEntropyLoss(label_smoothing=eps)):
+//                 q_i = (1-eps)·onehot(y_i) + eps/N,  l_i = -Σ_j q_ij log softmax(z_i)_j
+//                     = (1-eps)(logsumexp(z_i) - z_i[y_i]) + (eps/N) Σ_j (logsumexp(z_i) - z_ij)
+//                 dz = (softmax(z_i) - q_i) / b;  eps = 0 is the plain form above, bit for bit
 //   mse           l_i = mean_j (a-y)²                      da = 2(a-y) / (b·N)
 //                 correct_i = N>1 ? argmax a_i == argmax y_i : (a>=0.5) == (y>=0.5)
 // argmax takes the first maximal index. All forms stay finite and exact at |z| = 100.
@@ -72,16 +76,22 @@ export function bceWithLogits(z: NumArray, y: NumArray, B: number, N: number, b:
   return { loss: mean(perSample, b), perSample, correct, grad };
 }
 
-/** Softmax cross-entropy on logits z (B,N) with integer class labels (B) in [0,N). */
+/**
+ * Softmax cross-entropy on logits z (B,N) with integer class labels (B) in [0,N), the targets
+ * smoothed by eps in [0, 1) (see the header).
+ */
 export function softmaxCrossEntropy(
   z: NumArray,
   labels: NumArray,
   B: number,
   N: number,
   b: number = B,
+  eps: number = 0,
 ): LossResult {
   checkLossArgs('softmaxCrossEntropy', z, B, N, b);
   checkLength('softmaxCrossEntropy', 'labels', labels, B, `(B)=(${B})`);
+  if (!(eps >= 0 && eps < 1))
+    throw new ShapeError(`softmaxCrossEntropy: label smoothing must be in [0, 1), got ${eps}`);
   const perSample = new Float64Array(b);
   const grad = new Float64Array(B * N);
   let correct = 0;
@@ -100,10 +110,17 @@ export function softmaxCrossEntropy(
     // no 100 - 100 cancellation keep a confident, correct row's tiny loss (e^-100) exact.
     let rest = 0;
     for (let j = 0; j < N; j++) if (j !== top) rest += Math.exp(z[o + j] - m);
-    perSample[i] = Math.log1p(rest) - (z[o + label] - m);
+    const lse = Math.log1p(rest); // logsumexp(z) - m
+    perSample[i] = lse - (z[o + label] - m);
+    if (eps > 0) {
+      let spread = 0; // Σ_j (logsumexp(z) - z_j)
+      for (let j = 0; j < N; j++) spread += lse - (z[o + j] - m);
+      perSample[i] = (1 - eps) * perSample[i] + (eps / N) * spread;
+    }
     const s = 1 + rest;
     for (let j = 0; j < N; j++) {
-      grad[o + j] = (Math.exp(z[o + j] - m) / s - (j === label ? 1 : 0)) / b;
+      const q = (j === label ? 1 - eps : 0) + eps / N;
+      grad[o + j] = (Math.exp(z[o + j] - m) / s - q) / b;
     }
     if (top === label) correct++;
   }

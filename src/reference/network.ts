@@ -53,6 +53,8 @@ export interface NetworkSpec {
   inputSize: number;
   layers: LayerSpec[];
   loss: LossName;
+  /** softmax-ce label smoothing eps in [0, 1) (src/reference/losses.ts); default 0. */
+  labelSmoothing?: number;
 }
 
 /** One dense layer's parameters: W (N,K), b (N). */
@@ -218,7 +220,7 @@ function headLoss(spec: NetworkSpec, cache: ForwardCache, targets: NumArray, row
     case 'bce':
       return bceWithLogits(cache.Z[L - 1], targets, rows, N, rows);
     case 'softmax-ce':
-      return softmaxCrossEntropy(cache.Z[L - 1], targets, rows, N, rows);
+      return softmaxCrossEntropy(cache.Z[L - 1], targets, rows, N, rows, spec.labelSmoothing ?? 0);
     case 'mse':
       return mse(cache.A[L], targets, rows, N, rows);
   }

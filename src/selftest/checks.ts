@@ -158,7 +158,9 @@ const activationFamily: SelftestFamily = {
       const tol = act === 'softmax' ? SOFTMAX : ACTIVATION;
       for (const [rows, cols] of ACT_SHAPES) {
         const rng = new Rng(seedOf(rows, cols, act.length));
-        const z = randF32(rng, rows * cols);
+        // relu6 and hardswish have kinks at -3, 3 and 6: draw z from [-8, 8] to reach them.
+        const wide = act === 'relu6' || act === 'hardswish' ? 8 : 2;
+        const z = randF32(rng, rows * cols, -wide, wide);
         const dA = randF32(rng, rows * cols);
         const a = activationForward(act, z, rows, cols, { alpha });
         const shape = `${rows}x${cols}`;
@@ -195,11 +197,17 @@ const LOSS_SHAPES: [B: number, N: number, active: number][] = [
   [7, 13, 5],
   [130, 3, 130],
 ];
+// Every loss, and softmax-ce again with label smoothing eps 0.1.
+const LOSS_CASES: [LossName, number][] = [
+  ...LOSSES.map((l): [LossName, number] => [l, 0]),
+  ['softmax-ce', 0.1],
+];
 
 const lossFamily: SelftestFamily = {
   name: 'losses',
   async run(h) {
-    for (const loss of LOSSES as readonly LossName[]) {
+    for (const [loss, eps] of LOSS_CASES) {
+      const name = eps > 0 ? `${loss} eps ${eps}` : loss;
       for (const [B, N, active] of LOSS_SHAPES) {
         const rng = new Rng(seedOf(B, N, active, loss.length));
         const outputs = randF32(rng, B * N);
@@ -213,7 +221,7 @@ const lossFamily: SelftestFamily = {
           loss === 'bce'
             ? bceWithLogits(outputs, targets, B, N, active)
             : ce
-              ? softmaxCrossEntropy(outputs, targets, B, N, active)
+              ? softmaxCrossEntropy(outputs, targets, B, N, active, eps)
               : mse(outputs, targets, B, N, active);
         const grad = h.poisoned(B * N);
         const stats = h.poisoned(B * 3);
@@ -226,19 +234,20 @@ const lossFamily: SelftestFamily = {
           targets: h.upload(targets, ce ? 'u32' : 'f32'),
           grad,
           stats,
+          smoothing: eps,
         });
         h.run([d]);
         const shape = `B${B} N${N} active ${active}`;
         const g = await h.download(grad);
         h.compare(
-          { kernel: `loss ${loss} grad`, shape },
+          { kernel: `loss ${name} grad`, shape },
           g.subarray(0, active * N),
           ref.grad.subarray(0, active * N),
           LOSS_GRAD,
         );
         const s = await h.download(stats);
         const rowLoss = Float32Array.from({ length: active }, (_, r) => s[3 * r]);
-        h.compare({ kernel: `loss ${loss} row loss`, shape }, rowLoss, ref.perSample, LOSS);
+        h.compare({ kernel: `loss ${name} row loss`, shape }, rowLoss, ref.perSample, LOSS);
         h.free();
       }
     }

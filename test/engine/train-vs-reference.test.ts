@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { Trainer } from '../../src/engine/trainer.js';
 import type { DenseModelSpec as ModelSpec } from '../../src/nn/model.js';
 import type { OptimizerConfig } from '../../src/optim/optimizers.js';
-import { createOptimState, trainStep, type DenseParams } from '../../src/reference/network.js';
+import { createOptimState, evaluate, trainStep, type DenseParams } from '../../src/reference/network.js';
 import { Rng } from '../../src/rng.js';
 import { testGpu } from '../helpers/gpu.js';
 
@@ -20,6 +20,8 @@ interface Case {
   name: string;
   spec: ModelSpec;
   optimizer: OptimizerConfig;
+  /** softmax-ce label smoothing, for the trainer and the reference alike. */
+  labelSmoothing?: number;
 }
 
 const cases: Case[] = [
@@ -35,6 +37,19 @@ const cases: Case[] = [
       loss: 'softmax-ce',
     },
     optimizer: { name: 'adam', lr: 0.01 },
+  },
+  {
+    name: 'softmax-ce with label smoothing 0.2, relu, momentum',
+    spec: {
+      inputSize: 11,
+      layers: [
+        { units: 7, activation: 'relu' },
+        { units: 13, activation: 'softmax' },
+      ],
+      loss: 'softmax-ce',
+    },
+    optimizer: { name: 'momentum', lr: 0.1, momentum: 0.9 },
+    labelSmoothing: 0.2,
   },
   {
     name: 'bce, leaky_relu/gelu, nesterov momentum with clipping',
@@ -86,7 +101,12 @@ describe('GPU training agrees with the float64 reference at every step', () => {
       const classes = c.spec.loss === 'bce' ? 2 : N;
       const labels = Int32Array.from({ length: COUNT }, () => rng.int(classes));
 
-      const trainer = await Trainer.create(gpu, c.spec, { seed: 7, optimizer: c.optimizer });
+      const trainer = await Trainer.create(gpu, c.spec, {
+        seed: 7,
+        optimizer: c.optimizer,
+        labelSmoothing: c.labelSmoothing,
+      });
+      const refSpec = { ...c.spec, labelSmoothing: c.labelSmoothing };
       const init = await trainer.getWeights();
       const params: DenseParams[] = init.map((w) => ({
         W: Float64Array.from(w.W),
@@ -114,7 +134,7 @@ describe('GPU training agrees with the float64 reference at every step', () => {
           const xb = x.subarray(from * K, (from + rows) * K);
           const lb = labels.subarray(from, from + rows);
           const targets = c.spec.loss === 'softmax-ce' ? lb : oneHotOrValue(lb, N, c.spec.loss);
-          const r = trainStep(c.spec, params, state, xb, targets, rows, c.optimizer, ++t);
+          const r = trainStep(refSpec, params, state, xb, targets, rows, c.optimizer, ++t);
           cpuLosses.push(r.loss);
         }
       }
@@ -141,6 +161,15 @@ describe('GPU training agrees with the float64 reference at every step', () => {
       });
       // The loss must actually have moved: a frozen network would agree trivially.
       expect(Math.abs(cpuLosses[cpuLosses.length - 1] - cpuLosses[0])).toBeGreaterThan(1e-3);
+      if (c.labelSmoothing) {
+        // Evaluation reports the plain cross-entropy, not the smoothed training loss.
+        const e = await trainer.evaluate({ kind: 'float', x, labels, count: COUNT }, { batchSize: BATCH });
+        const plain = evaluate(c.spec, params, x, labels, COUNT);
+        const smoothed = evaluate(refSpec, params, x, labels, COUNT);
+        expect(Math.abs(e.loss - plain.loss)).toBeLessThanOrEqual(1e-3 * Math.max(1, plain.loss));
+        expect(Math.abs(smoothed.loss - plain.loss)).toBeGreaterThan(1e-2);
+        expect(e.accuracy).toBeCloseTo(plain.correct / COUNT, 6);
+      }
       trainer.destroy();
     });
   }

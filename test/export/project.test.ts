@@ -46,6 +46,7 @@ function checkpointBytes(): Uint8Array {
         batchSize: 32,
         epochs: 4,
         seed: 7,
+        labelSmoothing: 0.1,
       },
       steps: 20,
     },
@@ -99,6 +100,8 @@ describe('export --torch project', () => {
     expect(run.schedule).toEqual({ kind: 'step', stepEpochs: 2, gamma: 0.5 });
     expect(run.batchSize).toBe(32);
     expect(run.seed).toBe(7);
+    // --label-smoothing reaches train.py, which passes it to nn.CrossEntropyLoss.
+    expect(run.labelSmoothing).toBe(0.1);
     expect(run.data).toEqual({
       source: '/nonexistent/data',
       path: null,
@@ -114,6 +117,7 @@ describe('export --torch project', () => {
     expect(readme).toContain('momentum lr 0.05, weight decay 0.001');
     const train = await readFile(path.join(out, 'train.py'), 'utf8');
     expect(train).toContain('DistributedSampler');
+    expect(train).toContain('nn.CrossEntropyLoss(label_smoothing=run["labelSmoothing"])');
     expect(await readFile(path.join(out, 'start.safetensors'))).toEqual(Buffer.from(checkpointBytes()));
     expect(await readFile(path.join(out, 'model.py'), 'utf8')).toContain('"layers.1.weight": "3.weight"');
   });

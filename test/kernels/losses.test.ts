@@ -5,8 +5,10 @@
 //  - rows >= active (the tail of a partial batch): grad and stats exactly 0, and their outputs
 //    are NaN on input, so a kernel that reads them would poison a stat and fail.
 // Stability: logits of +-100 must give finite values that match the reference.
+// softmax-ce with label smoothing eps in {0, 0.1, 0.3} at odd shapes (B = 1, 7, 65; K = 2, 10, 13).
 
 import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
 import { encodeDispatch } from '../../src/kernels/common.js';
 import { prepareLoss, type LossName } from '../../src/kernels/losses.js';
 import { bceWithLogits, mse, softmaxCrossEntropy, type LossResult } from '../../src/reference/losses.js';
@@ -45,9 +47,9 @@ function makeCase(loss: LossName, [B, N]: Shape, active: number, big: boolean): 
   return { outputs, targets };
 }
 
-function reference(loss: LossName, [B, N]: Shape, active: number, c: Case): LossResult {
+function reference(loss: LossName, [B, N]: Shape, active: number, c: Case, eps: number): LossResult {
   if (loss === 'bce') return bceWithLogits(c.outputs, c.targets, B, N, active);
-  if (loss === 'softmax-ce') return softmaxCrossEntropy(c.outputs, c.targets, B, N, active);
+  if (loss === 'softmax-ce') return softmaxCrossEntropy(c.outputs, c.targets, B, N, active, eps);
   return mse(c.outputs, c.targets, B, N, active);
 }
 
@@ -66,7 +68,7 @@ function rowCorrect(loss: LossName, [, N]: Shape, active: number, c: Case): numb
   return flags;
 }
 
-async function check(loss: LossName, shape: Shape, active: number, big: boolean) {
+async function check(loss: LossName, shape: Shape, active: number, big: boolean, smoothing = 0) {
   const lossTol: Tol = big ? LOSS_LARGE_LOGITS : LOSS;
   const [B, N] = shape;
   const { env } = await testGpu();
@@ -75,14 +77,24 @@ async function check(loss: LossName, shape: Shape, active: number, big: boolean)
   const tgt = upload(env, c.targets, loss === 'softmax-ce' ? 'u32' : 'f32');
   const grad = poisoned(env, B * N);
   const stats = poisoned(env, B * 3);
-  const d = await prepareLoss(env, { loss, B, N, active, outputs: out, targets: tgt, grad, stats });
+  const d = await prepareLoss(env, {
+    loss,
+    B,
+    N,
+    active,
+    outputs: out,
+    targets: tgt,
+    grad,
+    stats,
+    smoothing,
+  });
   run(env, (pass) => encodeDispatch(pass, d));
   const g = await download(env, grad);
   const s = await download(env, stats);
   free(env, out, tgt, grad, stats);
 
-  const ref = reference(loss, shape, active, c);
-  const label = `${loss} ${B}x${N} active ${active}${big ? ' logits +-100' : ''}`;
+  const ref = reference(loss, shape, active, c, smoothing);
+  const label = `${loss} ${B}x${N} active ${active}${big ? ' logits +-100' : ''} eps ${smoothing}`;
   expect(g.every(Number.isFinite) && s.every(Number.isFinite), `${label}: non-finite grad or stats`).toBe(
     true,
   );
@@ -114,6 +126,34 @@ async function check(loss: LossName, shape: Shape, active: number, big: boolean)
     3,
   );
 }
+
+describe('softmax-ce with label smoothing vs float64 reference', () => {
+  for (const eps of [0, 0.1, 0.3]) {
+    it(`eps ${eps}: B = 1, 7, 65; K = 2, 10, 13; full and partial batches, logits +-100`, async () => {
+      for (const B of [1, 7, 65]) {
+        for (const K of [2, 10, 13]) {
+          await check('softmax-ce', [B, K], B, false, eps);
+          if (B > 1) await check('softmax-ce', [B, K], B - 1, false, eps);
+          await check('softmax-ce', [B, K], B, true, eps);
+        }
+      }
+    });
+  }
+
+  it('rejects eps outside [0, 1) and eps with another loss', async () => {
+    const { env } = await testGpu();
+    const t = poisoned(env, 8);
+    const args = { B: 2, N: 2, outputs: t, targets: t, grad: t, stats: poisoned(env, 6) };
+    await expect(prepareLoss(env, { ...args, loss: 'softmax-ce', smoothing: 1 })).rejects.toThrow(
+      ConfigError,
+    );
+    await expect(prepareLoss(env, { ...args, loss: 'softmax-ce', smoothing: -0.1 })).rejects.toThrow(
+      ConfigError,
+    );
+    await expect(prepareLoss(env, { ...args, loss: 'bce', smoothing: 0.1 })).rejects.toThrow(/softmax-ce/);
+    free(env, t, args.stats);
+  });
+});
 
 describe('loss kernels vs float64 reference', () => {
   it('adapter', async () => {

@@ -34,6 +34,8 @@ function makeLosses(
     ['bce 0/1', (z, b) => bceWithLogits(z, yBits, B, N, b)],
     ['bce soft', (z, b) => bceWithLogits(z, ySoft, B, N, b)],
     ['softmax-ce', (z, b) => softmaxCrossEntropy(z, lab, B, N, b)],
+    ['softmax-ce eps 0.1', (z, b) => softmaxCrossEntropy(z, lab, B, N, b, 0.1)],
+    ['softmax-ce eps 0.3', (z, b) => softmaxCrossEntropy(z, lab, B, N, b, 0.3)],
     ['mse', (a, b) => mse(a, yReal, B, N, b)],
   ];
 }
@@ -121,6 +123,38 @@ describe('reference losses: values', () => {
       expect(Number.isFinite(r.loss)).toBe(true);
       expect(Array.from(r.grad.subarray(3))).toEqual([0, 0, 0]);
     }
+  });
+});
+
+describe('reference losses: label smoothing', () => {
+  it('matches a hand-computed value: z = (ln 3, 0, 0), label 0, eps 0.3', () => {
+    // softmax = (3/5, 1/5, 1/5); q = (0.7 + 0.1, 0.1, 0.1); loss = -(0.8 ln 0.6 + 0.2 ln 0.2).
+    const r = softmaxCrossEntropy([Math.log(3), 0, 0], [0], 1, 3, 1, 0.3);
+    expect(r.loss).toBeCloseTo(-(0.8 * Math.log(0.6) + 0.2 * Math.log(0.2)), 14);
+    expectAllClose(r.grad, [-0.2, 0.1, 0.1], VALUE_TOL, 'smoothed grad');
+    expect(r.correct).toBe(1);
+  });
+
+  it('eps = 0 is the plain cross-entropy bit for bit; accuracy ignores eps', () => {
+    const rng = new Rng(28);
+    const z = randArray(rng, 5 * 7);
+    const lab = labels(rng, 5, 7);
+    const plain = softmaxCrossEntropy(z, lab, 5, 7);
+    const zero = softmaxCrossEntropy(z, lab, 5, 7, 5, 0);
+    expect(Array.from(zero.grad)).toEqual(Array.from(plain.grad));
+    expect(zero.loss).toBe(plain.loss);
+    const smooth = softmaxCrossEntropy(z, lab, 5, 7, 5, 0.2);
+    expect(smooth.correct).toBe(plain.correct);
+    expect(smooth.loss).not.toBe(plain.loss);
+  });
+
+  it('uniform logits: loss log N whatever eps', () => {
+    expect(softmaxCrossEntropy(new Float64Array(4), [1], 1, 4, 1, 0.5).loss).toBeCloseTo(Math.log(4), 15);
+  });
+
+  it('rejects eps outside [0, 1)', () => {
+    expect(() => softmaxCrossEntropy([0, 0], [0], 1, 2, 1, 1)).toThrow(ShapeError);
+    expect(() => softmaxCrossEntropy([0, 0], [0], 1, 2, 1, -0.1)).toThrow(ShapeError);
   });
 });
 

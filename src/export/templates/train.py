@@ -442,6 +442,9 @@ def main():
     total_steps = total_epochs * steps_per_epoch
     base_lr = o["lr"]
     loss_fn = model_py.loss_function()
+    if run.get("labelSmoothing") and model_py.LOSS == "softmax-ce":
+        # The engine's --label-smoothing: the same targets (1-eps)*onehot + eps/classes.
+        loss_fn = nn.CrossEntropyLoss(label_smoothing=run["labelSmoothing"])
 
     log(rank, f"world {world} ({backend or 'single process'}), device {device}, torch {torch.__version__}")
     log(rank, f"start {args.start}: {epochs_done} epochs / {steps_done} steps done; training {epochs} more "
