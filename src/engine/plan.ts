@@ -1,54 +1,63 @@
 // The static plan for one model and one batch size: every buffer a training step touches and
 // every dispatch, prepared once. Encoding a step then only records prepared dispatches.
 //
-// Step order (one compute pass):
+// The model is a graph (src/nn/graph.ts); a straight stack is the graph where each layer reads
+// the one before. Step order (one compute pass):
 //   [gather X, targets from the resident dataset]            (owned by the trainer)
-//   forward   l = 0..L-1: the layer module's forward (training mode) or forwardEval
-//   loss:     bce / softmax-ce on the last Z (logits), mse on the last A -> dZ_L (or dA_L, then
+//   forward   the layers in execution order: the module's forward (training mode) or forwardEval
+//   loss:     bce / softmax-ce on the output layer's Z (logits), mse on its A -> dZ (or dA, then
 //             act backward)
 //   accumulate (loss, correct, rows) into `acc`
-//   backward  l = L-1..0: the layer module's backward: parameter gradients (OVERWRITE their slots
-//             of the flat gradient buffer) and dIn = d loss / d Z of the layer below, with that
-//             layer's act' fused
+//   backward  the layers in reverse execution order: each module's backward writes its parameter
+//             gradients (OVERWRITING their slots of the flat gradient buffer) and dIn = d loss / dZ
+//             of its input's producer, that layer's act' fused; where a tensor has several readers
+//             or a join reads it, their gradients are summed first (plan-graph.ts)
 //   [clip: global norm -> scale]   optimizer: one dispatch over the flat parameters
 //
 // Buffers: X; per layer Z (pre-activation) and A (the same buffer when the activation is the
-// identity; flatten reuses its input's); two gradient buffers used in turn down the backward pass
-// (a layer reads dOut from one and writes dIn to the other); one scratch shared by every conv
-// form (each form needs it only during its own dispatches); per-layer extras (max-pool winners,
-// batch-norm batch statistics).
+// identity; flatten reuses its input's); gradient buffers of one size, each reused once its
+// tensor's last reader has run (two for a straight stack, a few more where skips wait: see
+// plan-graph.ts); one scratch shared by every conv form (each form needs it only during its own
+// dispatches); per-layer extras (max-pool winners, batch-norm batch statistics).
 //
 // Mixed precision (precision 'f16'): every dense and conv layer reads a half copy of its weights,
 // cast from the f32 master weights at the head of each forward pass; Z, A and the gradient with
-// respect to Z are f16 for every layer whose output goes into a layer whose module takes f16
-// views (LayerModule.halfPrecision: dense, conv2d, pooling, batch norm, dropout), which is every
-// layer but the last: X, the logits and the loss stay f32, as do weight gradients, optimizer
+// respect to Z are f16 for every layer whose output goes into one layer whose module takes f16
+// views (LayerModule.halfPrecision: dense, conv2d, pooling, batch norm, dropout), and to no
+// other (joins and tensors read twice stay f32), which in a stack is every layer but the last: X, the logits and the loss stay f32, as do weight gradients, optimizer
 // state, master weights and batch-norm statistics and parameters.
 // The loss gradient is scaled by the loss scaler (src/kernels/amp.ts), the flat gradients are
 // unscaled (and checked for overflow) before clipping and the optimizer, which skips the step on
 // overflow; the scaler's update closes the step.
 
 import { ConfigError } from '../errors.js';
-import { USAGE } from '../gpu/buffers.js';
-import { prepareActivationBackward, prepareActivationForward } from '../kernels/activations.js';
 import { prepareCastWeights, type LossScaler } from '../kernels/amp.js';
 import {
   encodeDispatch,
-  halfView,
   view,
   type Dispatch,
   type KernelEnv,
   type TensorView,
 } from '../kernels/common.js';
 import type { ConvAlgo } from '../kernels/conv.js';
-import { prepareLoss, type LossDispatch } from '../kernels/losses.js';
+import type { LossDispatch } from '../kernels/losses.js';
 import type { MatmulForm, MatmulVariant } from '../kernels/matmul.js';
-import { prepareOptimizer, type OptimizerDispatch } from '../kernels/optim.js';
-import { CLIP_PARTIALS, prepareClip, prepareLossAccumulate } from '../kernels/reduce.js';
+import type { OptimizerDispatch } from '../kernels/optim.js';
 import { createStepParams } from '../kernels/step-params.js';
-import type { ConvGeometry, ResolvedModel } from '../nn/layers.js';
+import type { ConvGeometry, LayerType, ResolvedModel } from '../nn/layers.js';
 import type { ResolvedOptimizer } from '../optim/optimizers.js';
+import { prepareJoinCopy } from '../kernels/join.js';
+import { lossSection, planMemory, updateSection, type PlanMemory } from './plan-sections.js';
 import { LAYER_MODULES } from './layers/index.js';
+import {
+  gradSchedule,
+  gradView,
+  halfOutputs,
+  placeGradients,
+  readersOf,
+  sourceOf,
+  type GradSchedule,
+} from './plan-graph.js';
 import type { ConvForm, LayerIO, PlanContext } from './layers/types.js';
 
 export interface ModelBuffers {
@@ -139,9 +148,11 @@ export async function buildPlan(
   const x = mem.alloc(B * m.inputSize, 'X');
   const stepParams = createStepParams(env, 'step-params');
   mem.owned.push(stepParams);
-  const acts = activationBuffers(mem, m, B, x, halfOutputs(m, half));
-  const grads = gradientBuffers(mem, m, B, acts);
-  const { ios, castPairs } = layerIOs(mem, model, x, acts, grads, half);
+  const readers = readersOf(m);
+  const schedule = gradSchedule(m, readers);
+  const acts = activationBuffers(mem, m, B, x, halfOutputs(m, readers, half));
+  const grads = gradientBuffers(mem, m, B, acts.z, schedule);
+  const { ios, castPairs } = layerIOs(mem, model, x, acts, grads, schedule, half);
   const ctx: PlanContext = {
     env,
     B,
@@ -153,8 +164,8 @@ export async function buildPlan(
     scratch: () => undefined,
     alloc: mem.alloc,
   };
-  const layerSteps = await layerDispatches(env, ctx, mem, ios, castPairs);
-  const dOutLast = grads.dOut[m.layers.length - 1];
+  const layerSteps = await layerDispatches(env, ctx, mem, ios, castPairs, m.order, schedule, grads);
+  const dOutLast = grads.g[m.layers.length - 1];
   const loss = await lossSection(env, mem, m, B, acts, dOutLast, scaler, precision.labelSmoothing ?? 0);
   const { update, optimizer } = await updateSection(env, mem, model, opt, scaler);
 
@@ -185,54 +196,10 @@ export async function buildPlan(
   };
 }
 
-/** The plan's own buffers, from the pool, counted so the plan can report and release them. */
-interface PlanMemory {
-  owned: GPUBuffer[];
-  bytes: number;
-  /** n f32 values. */
-  alloc(n: number, label: string): TensorView;
-  /** n f16 values (two per 4-byte slot; at least 16 bytes, a vec4<f16> pair). */
-  allocHalf(n: number, label: string): TensorView;
-}
-
-function planMemory(env: KernelEnv): PlanMemory {
-  const mem: PlanMemory = {
-    owned: [],
-    bytes: 0,
-    alloc: (n, label) => {
-      const b = env.pool.acquire(Math.max(1, n) * 4, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, label);
-      mem.owned.push(b);
-      mem.bytes += Math.max(1, n) * 4;
-      return view(b, n);
-    },
-    allocHalf: (n, label) => halfView(mem.alloc(Math.max(4, Math.ceil(n / 2)), label).buffer, n),
-  };
-  return mem;
-}
-
-/**
- * Mixed precision: which layers keep Z and A (and d loss / dZ) in f16. A layer does when it and
- * the next layer that is not a flatten both take f16 views; the last layer never does.
- */
-function halfOutputs(m: ResolvedModel, half: boolean): boolean[] {
-  const layers = m.layers;
-  const halfReady = (l: number) => {
-    const type = layers[l].type;
-    return type !== 'flatten' && LAYER_MODULES[type].halfPrecision === true;
-  };
-  return layers.map((_, l) => {
-    if (!half || !halfReady(l)) return false;
-    let c = l + 1;
-    while (c < layers.length && layers[c].type === 'flatten') c++;
-    return c < layers.length && halfReady(c);
-  });
-}
-
-/** Forward buffers: per layer Z and A; `producer[l]` made a layer's input (through flattens), -1 for X. */
+/** Forward buffers: per layer Z and A (a flatten's are its input's views). */
 interface Activations {
   z: TensorView[];
   a: TensorView[];
-  producer: number[];
 }
 
 function activationBuffers(
@@ -242,56 +209,51 @@ function activationBuffers(
   x: TensorView,
   halfOut: readonly boolean[],
 ): Activations {
-  const out: Activations = { z: [], a: [], producer: [] };
-  let prevOut = x;
-  let prevProducer = -1;
-  for (const layer of m.layers) {
-    out.producer.push(prevProducer);
+  const out: Activations = {
+    z: new Array<TensorView>(m.layers.length),
+    a: new Array<TensorView>(m.layers.length),
+  };
+  for (const i of m.order) {
+    const layer = m.layers[i];
     if (layer.type === 'flatten') {
-      out.z.push(prevOut);
-      out.a.push(prevOut);
+      const p = layer.inputs[0];
+      out.z[i] = out.a[i] = p < 0 ? x : out.a[p];
       continue;
     }
-    const make = halfOut[layer.index] ? mem.allocHalf : mem.alloc;
-    const zl = make(B * layer.outSize, `Z${layer.index}`);
-    const al = layer.activation === 'identity' ? zl : make(B * layer.outSize, `A${layer.index}`);
-    out.z.push(zl);
-    out.a.push(al);
-    prevOut = al;
-    prevProducer = layer.index;
+    const make = halfOut[i] ? mem.allocHalf : mem.alloc;
+    const zl = make(B * layer.outSize, `Z${i}`);
+    out.z[i] = zl;
+    out.a[i] = layer.activation === 'identity' ? zl : make(B * layer.outSize, `A${i}`);
   }
   return out;
 }
 
-/** Gradient buffers used in turn: the last layer's dOut in g[0]; each layer's dIn in the other. */
+/** The gradient tensors: G per layer (a flatten's is its source's) and the temporaries' views. */
+interface Gradients {
+  g: TensorView[];
+  temps: TensorView[];
+}
+
 function gradientBuffers(
   mem: PlanMemory,
   m: ResolvedModel,
   B: number,
-  { z, producer }: Activations,
-): { dOut: TensorView[]; dIn: (TensorView | undefined)[] } {
-  const layers = m.layers;
-  const L = layers.length;
-  const gradMax = Math.max(...layers.map((l) => Math.max(l.inSize, l.outSize)));
-  const g = [mem.alloc(B * gradMax, 'grad-0'), mem.alloc(B * gradMax, 'grad-1')];
-  const dOut: TensorView[] = new Array<TensorView>(L);
-  const dIn: (TensorView | undefined)[] = new Array<TensorView | undefined>(L);
-  let parity = 0;
-  // A gradient has the precision of the tensor it is the gradient of (the Z it flows into).
-  const gview = (buf: GPUBuffer, n: number, like: TensorView) =>
-    like.dtype === 'f16' ? halfView(buf, n) : view(buf, n);
-  for (let l = L - 1; l >= 0; l--) {
-    const layer = layers[l];
-    dOut[l] = gview(g[parity].buffer, B * layer.outSize, z[l]);
-    if (producer[l] < 0) break;
-    if (layer.type !== 'flatten') parity = 1 - parity;
-    dIn[l] = gview(g[parity].buffer, B * layer.inSize, z[producer[l]]);
-  }
-  return { dOut, dIn };
+  z: TensorView[],
+  s: GradSchedule,
+): Gradients {
+  const L = m.layers.length;
+  const gradMax = Math.max(...m.layers.map((l) => l.outSize));
+  const placed = placeGradients(s, L - 1, (k) => mem.alloc(B * gradMax, `grad-${k}`).buffer);
+  const g = m.layers.map((l, i) => {
+    const src = sourceOf(m, i);
+    return src < 0 ? z[i] : gradView(placed.get(s.tensorOf[src])!, B * m.layers[src].outSize, z[src]);
+  });
+  const temps = s.temps.map((p, t) => gradView(placed.get(L + t)!, B * m.layers[p].outSize, z[p]));
+  return { g, temps };
 }
 
 /**
- * Each layer's tensors (LayerIO): input, Z, A, gradients, its parameter and state slots. In f16,
+ * Each layer's tensors (LayerIO): inputs, Z, A, gradients, its parameter and state slots. In f16,
  * dense and conv layers read half working copies of their weights (castPairs: master, copy),
  * cast at the head of every forward pass; batch norm's scale and shift stay f32.
  */
@@ -299,25 +261,35 @@ function layerIOs(
   mem: PlanMemory,
   model: ModelBuffers,
   x: TensorView,
-  { z, a, producer }: Activations,
-  { dOut, dIn }: { dOut: TensorView[]; dIn: (TensorView | undefined)[] },
+  { z, a }: Activations,
+  grads: Gradients,
+  s: GradSchedule,
   half: boolean,
 ): { ios: LayerIO[]; castPairs: [TensorView, TensorView][] } {
-  const layers = model.model.layers;
-  const param = (buf: GPUBuffer, s: { offset: number; length: number }) => view(buf, s.length, s.offset * 4);
+  const m = model.model;
+  const param = (buf: GPUBuffer, sl: { offset: number; length: number }) =>
+    view(buf, sl.length, sl.offset * 4);
   const castPairs: [TensorView, TensorView][] = [];
-  const ios = layers.map((layer, l): LayerIO => {
-    const p = producer[l];
+  const dInOf = new Map<number, TensorView>();
+  for (const e of s.events) {
+    if (e.kind !== 'backward' || e.dIn === undefined) continue;
+    const L = m.layers.length;
+    dInOf.set(e.layer, e.dIn < L ? grads.g[e.dIn] : grads.temps[e.dIn - L]);
+  }
+  const ios = m.layers.map((layer, l): LayerIO => {
+    const inputs = layer.inputs.map((p) => (p < 0 ? x : a[p]));
+    const p = sourceOf(m, layer.inputs[0]);
     const io: LayerIO = {
       layer,
-      input: l === 0 ? x : a[l - 1],
+      input: inputs[0],
+      inputs,
       inputZ: p >= 0 ? z[p] : undefined,
-      inputAct: p >= 0 ? layers[p].activation : 'identity',
-      inputAlpha: p >= 0 ? layers[p].alpha : 0.01,
+      inputAct: p >= 0 ? m.layers[p].activation : 'identity',
+      inputAlpha: p >= 0 ? m.layers[p].alpha : 0.01,
       z: z[l],
       a: a[l],
-      dOut: dOut[l],
-      dIn: dIn[l],
+      dOut: grads.g[l],
+      dIn: dInOf.get(l),
     };
     if (layer.param) {
       io.W = param(model.params, layer.param.W);
@@ -343,8 +315,9 @@ function layerIOs(
 
 /**
  * The layer modules' dispatches: the weight casts, then each layer's forward (training and
- * evaluation mode) in order, and the backward in reverse order. One scratch buffer, as long as
- * the longest any layer asks for, is shared (each conv form needs it only during its dispatches).
+ * evaluation mode) in execution order, and the backward pass as the gradient schedule orders it.
+ * One scratch buffer, as long as the longest any layer asks for, is shared (each conv form needs
+ * it only during its dispatches).
  */
 async function layerDispatches(
   env: KernelEnv,
@@ -352,6 +325,9 @@ async function layerDispatches(
   mem: PlanMemory,
   ios: readonly LayerIO[],
   castPairs: readonly [TensorView, TensorView][],
+  order: readonly number[],
+  s: GradSchedule,
+  grads: Gradients,
 ): Promise<{ forward: Dispatch[]; forwardEval: Dispatch[]; backward: Dispatch[] }> {
   let scratchLength = 0;
   for (const io of ios) {
@@ -366,123 +342,42 @@ async function layerDispatches(
   for (const [src, dst] of castPairs) casts.push(await prepareCastWeights(env, { src, dst }));
   const forward: Dispatch[] = [...casts];
   const forwardEval: Dispatch[] = [...casts];
-  const backwardByLayer: Dispatch[][] = [];
-  for (const io of ios) {
-    if (io.layer.type === 'flatten') {
-      backwardByLayer.push([]);
-      continue;
-    }
+  const backwardOf: Dispatch[][] = ios.map(() => []);
+  for (const l of order) {
+    const io = ios[l];
+    if (io.layer.type === 'flatten') continue;
     const d = await LAYER_MODULES[io.layer.type].prepare(ctx, io);
     forward.push(...d.forward);
     forwardEval.push(...d.forwardEval);
-    backwardByLayer.push(d.backward);
+    backwardOf[l] = d.backward;
   }
-  return { forward, forwardEval, backward: backwardByLayer.reverse().flat() };
+  const backward: Dispatch[] = [];
+  const L = ios.length;
+  for (const e of s.events) {
+    if (e.kind === 'backward') backward.push(...backwardOf[e.layer]);
+    else if (e.kind === 'sum') {
+      const target = grads.g[e.target];
+      const n = target.length;
+      const flat = { rows: 1, cols: n, srcStride: n, srcOffset: 0, dstStride: n, dstOffset: 0 };
+      backward.push(
+        await prepareJoinCopy(env, { ...flat, src: grads.temps[e.temp - L], dst: target, accumulate: true }),
+      );
+    } else {
+      const src = ios[e.target].layer;
+      const join = ios[e.join];
+      const mod = LAYER_MODULES[join.layer.type as Exclude<LayerType, 'flatten'>];
+      backward.push(
+        await mod.joinGrad!(ctx, join, {
+          k: e.k,
+          dX: grads.g[e.target],
+          activation: src.activation,
+          alpha: src.alpha,
+          aux: src.activation === 'identity' ? undefined : ios[e.target].z,
+          accumulate: e.accumulate,
+        }),
+      );
+    }
+  }
+  return { forward, forwardEval, backward };
 }
 
-/**
- * The loss and what surrounds it: the output softmax, the loss kernel (d loss / d logits, or
- * d loss / dA then the last activation's backward for mse), and the GPU-side accumulation of
- * (loss, correct, rows) for training and for evaluation.
- */
-async function lossSection(
-  env: KernelEnv,
-  mem: PlanMemory,
-  m: ResolvedModel,
-  B: number,
-  { z, a }: Activations,
-  dOutLast: TensorView,
-  scaler: LossScaler | undefined,
-  smoothing: number,
-) {
-  const L = m.layers.length;
-  const last = m.layers[L - 1];
-  const outputs = m.outputSize;
-  // The final softmax (probabilities) is only needed by predict and by an MSE loss: softmax
-  // cross-entropy works on the logits, so training and evaluation skip it.
-  const outputSoftmax: Dispatch[] = [];
-  if (last.activation === 'softmax') {
-    outputSoftmax.push(
-      await prepareActivationForward(env, {
-        activation: 'softmax',
-        rows: B,
-        cols: outputs,
-        z: z[L - 1],
-        out: a[L - 1],
-      }),
-    );
-  }
-  const targets = mem.alloc(m.spec.loss === 'softmax-ce' ? B : B * outputs, 'targets');
-  const stats = mem.alloc(B * 3, 'stats');
-  const acc = mem.alloc(4, 'acc');
-  const evalAcc = mem.alloc(4, 'eval-acc');
-  const mseNeedsAct = m.spec.loss === 'mse' && last.activation !== 'identity';
-  const dA = mseNeedsAct ? mem.alloc(B * outputs, 'dA-out') : dOutLast;
-  const lossArgs = {
-    loss: m.spec.loss,
-    B,
-    N: outputs,
-    outputs: m.spec.loss !== 'mse' ? z[L - 1] : a[L - 1],
-    targets,
-    grad: dA,
-    stats,
-    amp: scaler?.state,
-  };
-  const loss = await prepareLoss(env, { ...lossArgs, smoothing });
-  const evalLoss = smoothing > 0 ? await prepareLoss(env, lossArgs) : loss;
-  const lossBackward: Dispatch[] = [];
-  if (mseNeedsAct) {
-    lossBackward.push(
-      await prepareActivationBackward(env, {
-        activation: last.activation,
-        alpha: last.alpha,
-        rows: B,
-        cols: outputs,
-        // softmax backward wants S = softmax(Z); the others want Z.
-        z: last.activation === 'softmax' ? a[L - 1] : z[L - 1],
-        dA,
-        out: dOutLast,
-      }),
-    );
-  }
-  const accumulate = await prepareLossAccumulate(env, { B, stats, acc });
-  const evalAccumulate = await prepareLossAccumulate(env, { B, stats, acc: evalAcc });
-  return { outputSoftmax, targets, acc, evalAcc, loss, evalLoss, lossBackward, accumulate, evalAccumulate };
-}
-
-/** The update: [unscale + overflow check], [clip: global norm -> scale], optimizer, [scaler update]. */
-async function updateSection(
-  env: KernelEnv,
-  mem: PlanMemory,
-  model: ModelBuffers,
-  opt: ResolvedOptimizer,
-  scaler: LossScaler | undefined,
-): Promise<{ update: Dispatch[]; optimizer: OptimizerDispatch }> {
-  const P = model.model.paramSize;
-  const update: Dispatch[] = scaler ? [scaler.unscale] : [];
-  let clip: TensorView | undefined;
-  if (opt.maxNorm !== undefined) {
-    const partials = mem.alloc(CLIP_PARTIALS, 'clip-partials');
-    clip = mem.alloc(2, 'clip-scale');
-    update.push(
-      ...(await prepareClip(env, {
-        grads: view(model.grads, P),
-        maxNorm: opt.maxNorm,
-        partials,
-        scale: clip,
-      })),
-    );
-  }
-  const optimizer = await prepareOptimizer(env, {
-    opt,
-    params: view(model.params, P),
-    grads: view(model.grads, P),
-    m: model.m ? view(model.m, P) : undefined,
-    v: model.v ? view(model.v, P) : undefined,
-    clip,
-    amp: scaler?.state,
-  });
-  update.push(optimizer);
-  if (scaler) update.push(scaler.update);
-  return { update, optimizer };
-}

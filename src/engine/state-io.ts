@@ -153,7 +153,7 @@ export function checkMoment(name: string, data: Float32Array | undefined, size: 
 
 /**
  * Starting weights: the initialisers (one, or one per weighted layer; default He before a
- * ReLU-like activation, else Xavier) for dense and conv2d, batch-norm scales 1, every bias 0.
+ * ReLU-like activation, else Xavier) for dense and conv2d, batch-norm scales 1 (layer norm's too), every bias 0.
  * Draws from `rng`, which the caller forks so its own stream does not depend on the kinds.
  */
 export function initialWeights(
@@ -162,14 +162,15 @@ export function initialWeights(
   seed: number,
   rng: Rng,
 ): Weights[] {
-  const weighted = model.params.filter((p) => p.type !== 'batchnorm');
+  const norm = (p: { type: string }) => p.type === 'batchnorm' || p.type === 'layernorm';
+  const weighted = model.params.filter((p) => !norm(p));
   const inits = Array.isArray(init)
     ? init
     : weighted.map((p) => init ?? defaultInit(outputActivation(model, p.layer)));
   const W = initModelWeights(inits, weighted, seed, rng);
   let wi = 0;
   return model.params.map((p) =>
-    p.type === 'batchnorm'
+    norm(p)
       ? { W: new Float32Array(p.units).fill(1), b: new Float32Array(p.units) }
       : { W: W[wi++], b: new Float32Array(p.b.length) },
   );
@@ -186,7 +187,8 @@ export function initialRunningStats(model: ResolvedModel): RunningStats[] {
 /** The activation a weighted layer's output goes through: its own, or a batch norm's right after it. */
 function outputActivation(m: ResolvedModel, index: number): string {
   const own = m.layers[index].activation;
-  const next = m.layers[index + 1];
+  const readers = m.layers[index].readers;
+  const next = readers.length === 1 ? m.layers[readers[0]] : undefined;
   return own === 'identity' && next?.type === 'batchnorm' ? next.activation : own;
 }
 

@@ -14,10 +14,25 @@ export const LAYER_TYPES = [
   'batchnorm',
   'dropout',
   'flatten',
+  'add',
+  'concat',
+  'layernorm',
 ] as const;
 export type LayerType = (typeof LAYER_TYPES)[number];
 
-export interface DenseSpec {
+/**
+ * What every layer spec may carry to place it in a graph (src/nn/graph.ts). Without them a layer
+ * reads the previous layer of the list (the first reads the model's input), so a plain list is a
+ * straight stack.
+ */
+export interface GraphFields {
+  /** A unique name other layers can read this layer's output by ('input' is the model's input). */
+  name?: string;
+  /** The layers whose outputs this one reads, by name; 'input' is the model's input. */
+  inputs?: string | string[];
+}
+
+export interface DenseSpec extends GraphFields {
   /** Optional for dense layers, so the dense-only specs of earlier versions stay valid. */
   type?: 'dense';
   units: number;
@@ -26,7 +41,7 @@ export interface DenseSpec {
   alpha?: number;
 }
 
-export interface Conv2dSpec {
+export interface Conv2dSpec extends GraphFields {
   type: 'conv2d';
   filters: number;
   /** Square size or [kh, kw]. */
@@ -37,11 +52,16 @@ export interface Conv2dSpec {
   padding?: 'same' | 'valid' | number;
   /** Default true. */
   bias?: boolean;
+  /**
+   * Default 1. Channels split into this many groups, each filter seeing C / groups input channels
+   * (PyTorch's groups); groups = C = filters is a depthwise conv. Both C and filters must divide.
+   */
+  groups?: number;
   activation?: Activation;
   alpha?: number;
 }
 
-export interface Pool2dSpec {
+export interface Pool2dSpec extends GraphFields {
   type: 'maxpool2d' | 'avgpool2d';
   /** Square window or [kh, kw]. */
   size: number | [number, number];
@@ -49,11 +69,11 @@ export interface Pool2dSpec {
   stride?: number | [number, number];
 }
 
-export interface GlobalAvgPoolSpec {
+export interface GlobalAvgPoolSpec extends GraphFields {
   type: 'globalavgpool';
 }
 
-export interface BatchNormSpec {
+export interface BatchNormSpec extends GraphFields {
   type: 'batchnorm';
   /** PyTorch's convention: weight of the new batch statistic (default 0.1). */
   momentum?: number;
@@ -63,18 +83,48 @@ export interface BatchNormSpec {
   alpha?: number;
 }
 
-export interface DropoutSpec {
+export interface DropoutSpec extends GraphFields {
   type: 'dropout';
   /** Probability of zeroing an element, in [0, 1). */
   rate: number;
 }
 
-export interface FlattenSpec {
+export interface FlattenSpec extends GraphFields {
   type: 'flatten';
 }
 
+/** Element-wise sum of two or more inputs of one shape (a residual join), then the activation. */
+export interface AddSpec extends GraphFields {
+  type: 'add';
+  activation?: Activation;
+  alpha?: number;
+}
+
+/** Joins two or more inputs along the channel (last) axis; the other axes must agree. */
+export interface ConcatSpec extends GraphFields {
+  type: 'concat';
+}
+
+/** Per position, normalises the last axis: Z = gamma * (X - mean) / sqrt(var + eps) + beta. */
+export interface LayerNormSpec extends GraphFields {
+  type: 'layernorm';
+  /** Default 1e-5 (PyTorch's). */
+  epsilon?: number;
+  activation?: Activation;
+  alpha?: number;
+}
+
 export type LayerSpec =
-  DenseSpec | Conv2dSpec | Pool2dSpec | GlobalAvgPoolSpec | BatchNormSpec | DropoutSpec | FlattenSpec;
+  | DenseSpec
+  | Conv2dSpec
+  | Pool2dSpec
+  | GlobalAvgPoolSpec
+  | BatchNormSpec
+  | DropoutSpec
+  | FlattenSpec
+  | AddSpec
+  | ConcatSpec
+  | LayerNormSpec;
 
 export interface ModelSpec {
   /** Flat input: features per sample. Give this or inputShape. */
@@ -102,6 +152,8 @@ export interface ConvGeometry {
   padRight: number;
   OH: number;
   OW: number;
+  /** Groups (absent = 1): each filter sees C / G channels, W is [F, KH, KW, C / G]. */
+  G?: number;
 }
 
 export interface PoolGeometry {
@@ -126,11 +178,11 @@ export interface TensorSlot {
 export interface ParamLayer {
   /** Index of the layer in spec.layers (model files name tensors `layers.{layer}.*`). */
   layer: number;
-  type: 'dense' | 'conv2d' | 'batchnorm';
+  type: 'dense' | 'conv2d' | 'batchnorm' | 'layernorm';
   W: TensorSlot;
   /** Length 0 for a conv2d without bias. */
   b: TensorSlot;
-  /** Internal shape of W: [units, fanIn], [F, KH, KW, C] or [C]. */
+  /** Internal shape of W: [units, fanIn], [F, KH, KW, C / groups] or [C]. */
   shape: number[];
   /** Initialiser fans: dense fanIn = in features; conv fanIn = C*KH*KW, fanOut = F*KH*KW. */
   fanIn: number;
@@ -152,9 +204,18 @@ export interface ResolvedLayer {
   index: number;
   type: LayerType;
   spec: LayerSpec;
+  /** The spec's name, if it has one. */
+  name?: string;
+  /** The layers this one reads, by index; -1 is the model's input. One entry but for add/concat. */
+  inputs: number[];
+  /** The layers that read this one's output, by index, in ascending order. */
+  readers: number[];
+  /** The first input's shape (every input's, for add; concat's differ in the last axis). */
   inShape: number[];
+  /** Each input's shape, in the order of `inputs`. */
+  inShapes: number[][];
   outShape: number[];
-  /** Values per sample in and out. */
+  /** Values per sample in (all inputs together for concat; one input's for add) and out. */
   inSize: number;
   outSize: number;
   /** Fused activation (identity for layers that have none). */
@@ -162,7 +223,7 @@ export interface ResolvedLayer {
   alpha: number;
   conv?: ConvGeometry;
   pool?: PoolGeometry;
-  /** batchnorm */
+  /** batchnorm, layernorm (epsilon) */
   momentum?: number;
   epsilon?: number;
   /** dropout */
@@ -178,7 +239,14 @@ export interface ResolvedModel {
   inputShape: number[];
   inputSize: number;
   outputSize: number;
+  /** In spec order: layer i is spec.layers[i]; the last one is the model's output. */
   layers: ResolvedLayer[];
+  /** Execution order (topological; spec order when every layer reads only earlier ones). */
+  order: number[];
+  /** The layers that read the model's input. */
+  inputReaders: number[];
+  /** Whether any layer names its inputs (a graph, not a straight stack). */
+  isGraph: boolean;
   params: ParamLayer[];
   /** Total floats of the parameter buffer including alignment padding. */
   paramSize: number;

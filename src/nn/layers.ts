@@ -18,6 +18,7 @@
 import { ConfigError } from '../errors.js';
 import { ACTIVATIONS, isActivation, type Activation } from './activations.js';
 import { LOSSES } from './losses.js';
+import { layerLabel, linkGraph, type GraphLinks } from './graph.js';
 import { LAYER_KINDS, type ResolveContext } from './layer-kinds/index.js';
 import {
   LAYER_TYPES,
@@ -32,6 +33,7 @@ import {
 } from './layer-types.js';
 
 export * from './layer-types.js';
+export { INPUT_NAME, layerLabel } from './graph.js';
 
 /** Every tensor starts on a 64-float (256-byte) boundary: storage bindings need that offset alignment. */
 export const PARAM_ALIGN = 64;
@@ -75,6 +77,19 @@ class Slots {
     this.count += n;
     return slot;
   }
+  /** Lays every parameter and state tensor out again, in the order of `layers`. */
+  relayout(layers: readonly ResolvedLayer[]): void {
+    this.params = 0;
+    this.count = 0;
+    this.state = 0;
+    for (const l of layers) {
+      if (l.param) {
+        l.param.W.offset = this.take(l.param.W.length).offset;
+        l.param.b.offset = l.param.b.length > 0 ? this.take(l.param.b.length).offset : this.params;
+      }
+      if (l.state) Object.assign(l.state, this.takeState(l.index, l.state.channels));
+    }
+  }
   takeState(layer: number, channels: number): StateLayer {
     const step = Math.ceil(channels / PARAM_ALIGN) * PARAM_ALIGN;
     const s = { layer, channels, mean: this.state, variance: this.state + step };
@@ -86,12 +101,14 @@ class Slots {
 /** The validators and allocators one layer's kind module works with. */
 function contextFor(
   i: number,
+  label: string,
   type: LayerType,
-  shape: number[],
+  shapes: number[][],
   isLast: boolean,
   slots: Slots,
 ): ResolveContext {
-  const bad = (m: string): never => fail(`layer ${i} (${type}): ${m}`);
+  const shape = shapes[0];
+  const bad = (m: string): never => fail(`${label}: ${m}`);
   const posInt = (v: unknown, what: string): number => {
     if (!Number.isInteger(v) || (v as number) < 1)
       bad(`${what} must be a positive integer, got ${String(v)}.`);
@@ -101,6 +118,7 @@ function contextFor(
     index: i,
     isLast,
     shape,
+    shapes,
     inSize: shape.reduce((a, b) => a * b, 1),
     bad,
     posInt,
@@ -133,30 +151,44 @@ function contextFor(
 
 /** One layer: its kind checks the spec and fills in shapes, geometry, parameters and cost. */
 function resolveLayer(
-  raw: LayerSpec,
+  specs: readonly LayerSpec[],
   i: number,
-  shape: number[],
-  isLast: boolean,
+  links: GraphLinks,
+  shapes: number[][],
   slots: Slots,
 ): ResolvedLayer {
-  if (raw === null || typeof raw !== 'object') fail(`layer ${i} must be an object.`);
+  const raw = specs[i];
   const type: LayerType = raw.type ?? 'dense';
   if (!(LAYER_TYPES as readonly string[]).includes(type))
     fail(`layer ${i}: unknown type '${String(type)}' (use ${LAYER_TYPES.join(', ')}).`);
-  const ctx = contextFor(i, type, shape, isLast, slots);
+  const label = layerLabel(specs, i);
+  const kind = LAYER_KINDS[type];
+  const inputs = links.inputs[i];
+  if (kind.joins === true && inputs.length < 2)
+    fail(`${label}: it joins two or more inputs; list them as inputs: ['a', 'b'].`);
+  if (kind.joins !== true && inputs.length !== 1)
+    fail(
+      `${label}: it reads one input, got ${inputs.length}; join several with an 'add' or 'concat' layer first.`,
+    );
+  const inShapes = inputs.map((p) => [...shapes[p + 1]]);
+  const ctx = contextFor(i, label, type, inShapes, i === specs.length - 1, slots);
   const r: ResolvedLayer = {
     index: i,
     type,
     spec: raw,
-    inShape: [...shape],
-    outShape: [...shape],
+    name: links.names[i],
+    inputs,
+    readers: links.readers[i],
+    inShape: inShapes[0],
+    inShapes,
+    outShape: [...inShapes[0]],
     inSize: ctx.inSize,
     outSize: ctx.inSize,
     activation: 'identity',
     alpha: 0.01,
     macs: 0,
   };
-  LAYER_KINDS[type].resolve(raw, r, ctx);
+  kind.resolve(raw, r, ctx);
   r.outSize = r.outShape.reduce((a, b) => a * b, 1);
   return r;
 }
@@ -182,14 +214,18 @@ export function resolveModel(spec: ModelSpec): ResolvedModel {
   if (!Array.isArray(spec.layers) || spec.layers.length === 0) fail('it needs at least one layer.');
   if (!(LOSSES as readonly string[]).includes(spec.loss))
     fail(`unknown loss '${String(spec.loss)}' (use ${LOSSES.join(', ')}).`);
+  const links = linkGraph(spec.layers, fail);
   const slots = new Slots();
-  const layers: ResolvedLayer[] = [];
-  let shape = inputShape;
-  spec.layers.forEach((raw, i) => {
-    const r = resolveLayer(raw, i, shape, i === spec.layers.length - 1, slots);
-    layers.push(r);
-    shape = r.outShape;
-  });
+  const layers: ResolvedLayer[] = new Array<ResolvedLayer>(spec.layers.length);
+  // shapes[p + 1] is producer p's output shape; shapes[0] the model's input.
+  const shapes: number[][] = [inputShape];
+  for (const i of links.order) {
+    layers[i] = resolveLayer(spec.layers, i, links, shapes, slots);
+    shapes[i + 1] = layers[i].outShape;
+  }
+  // Shapes resolve in execution order, but the buffers are laid out in list order (as model files
+  // and the reference list parameters), whatever order a graph runs in.
+  if (links.isGraph) slots.relayout(layers);
   const last = layers[layers.length - 1];
   checkHead(spec, last);
   return {
@@ -198,6 +234,9 @@ export function resolveModel(spec: ModelSpec): ResolvedModel {
     inputSize: inputShape.reduce((a, b) => a * b, 1),
     outputSize: last.outSize,
     layers,
+    order: links.order,
+    inputReaders: links.inputReaders,
+    isGraph: links.isGraph,
     params: layers.flatMap((l): ParamLayer[] => (l.param ? [l.param] : [])),
     paramSize: slots.params,
     paramCount: slots.count,

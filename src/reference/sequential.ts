@@ -1,22 +1,18 @@
-// A whole sequential CNN in float64: the end-to-end reference a GPU training run of any layer
-// mix (dense, conv2d, pooling, batch norm, dropout, flatten) is compared with step by step.
-// The CNN twin of network.ts, which it equals exactly on a dense-only model.
+// A whole model in float64: the end-to-end reference a GPU training run of any layer mix is
+// compared with step by step. A model is a graph (each layer reads the layers in its `inputs`,
+// -1 being the model's input; without them, the previous layer); a straight stack is the special
+// case, and there this is the CNN twin of network.ts, which it equals exactly on a dense-only model.
 //
 // Tensors are NHWC and batch-major, (rows, inSize) per layer with inSize = H·W·C or F.
 // Models are structural (RefModel): src/nn/layers.ts resolveModel(spec) fits it directly.
 //
-//   forward   A_0 = x, then per layer l (Z = pre-activation, A = output):
-//             dense      Z = A·Wᵀ + b                     A = act(Z)   (softmax only on the last)
-//             conv2d     Z = conv(A, W) + b               A = act(Z)   (conv.ts)
-//             batchnorm  Z = γ·x̂ + β                      A = act(Z)   (batchnorm.ts)
-//                        training: batch statistics over rows·H·W per channel;
-//                        evaluation: the running statistics
-//             maxpool2d, avgpool2d, globalavgpool         (pool.ts)
-//             dropout    training: A ⊙ mask(seed, stream = l, step, element); evaluation: A
-//             flatten    A (NHWC order, no data moves)
+//   forward   layers in execution order (model.order, or list order), each on its inputs'
+//             outputs (layer-ops.ts gives every layer's maths); the last layer of the list is
+//             the model's output.
 //   loss      as network.ts: bce / softmax-ce on the last layer's Z (logits), mse on its A
 //             with act' applied; mean over rows (over rows·N for bce / mse).
-//   backward  the layers' backward functions in reverse; batch norm through the batch statistics.
+//   backward  the layers in reverse execution order; a layer read by several others gets the sum
+//             of their gradients; batch norm through the batch statistics.
 //   update    optional clip by the global norm over EVERY W and b (γ and β included), then the
 //             optimizer on each array, weight decay on all of them (as network.ts does).
 //             Afterwards the batch-norm running statistics move with the batch statistics of
@@ -26,98 +22,38 @@
 // Gradients are fresh arrays each step (overwrite, never accumulate).
 
 import { ConfigError, ShapeError } from '../errors.js';
-// Names (layer types, losses) come from the engine's one vocabulary; no engine code is imported.
-import type { LayerType } from '../nn/layer-types.js';
-import type { LossName } from '../nn/losses.js';
-import { activationBackward, activationForward, type ActivationName } from './activations.js';
-import {
-  batchNormBackward,
-  batchNormForwardEval,
-  batchNormForwardTrain,
-  updateRunningStats,
-} from './batchnorm.js';
+import { activationBackward } from './activations.js';
+import { updateRunningStats } from './batchnorm.js';
 import { checkLength, type NumArray } from './check.js';
-import { conv2dBackward, conv2dForward, type ConvGeom } from './conv.js';
-import { dropoutBackward, dropoutForward, dropoutMask } from './dropout.js';
+import { backwardLayer, forwardLayer, need } from './layer-ops.js';
 import { bceWithLogits, mse, softmaxCrossEntropy, type LossResult } from './losses.js';
-import { matmulBackward, matmulForward } from './matmul.js';
+import type {
+  RefBnState,
+  RefModel,
+  RefOptimState,
+  RefParams,
+  SeqLayerCache,
+  SeqMode,
+} from './model-types.js';
 import {
   clipScale,
   createParamState,
   optimizerStep,
   resolveOptimizerConfig,
   type OptimizerConfig,
-  type ParamState,
 } from './optim.js';
-import {
-  avgPool2dBackward,
-  avgPool2dForward,
-  globalAvgPoolBackward,
-  globalAvgPoolForward,
-  maxPool2dBackward,
-  maxPool2dForward,
-  type PoolGeom,
-} from './pool.js';
 import { globalNorm } from './reduce.js';
 
-export type RefLayerType = LayerType;
-
-export interface RefLayer {
-  type: RefLayerType;
-  /** Values per sample in and out. */
-  inSize: number;
-  outSize: number;
-  inShape: number[];
-  outShape: number[];
-  /** Fused activation of dense, conv2d and batchnorm ('identity' elsewhere). */
-  activation: ActivationName;
-  alpha: number;
-  conv?: ConvGeom;
-  /** maxpool2d, avgpool2d and globalavgpool (H, W, C read from it). */
-  pool?: PoolGeom;
-  momentum?: number;
-  epsilon?: number;
-  rate?: number;
-  /** Present on dense, conv2d and batchnorm: W's shape and b's length (0 for a conv without bias). */
-  param?: { shape: number[]; b: { length: number } };
-}
-
-export interface RefModel {
-  layers: RefLayer[];
-  /** The loss sits in the spec, where src/nn/layers.ts ResolvedModel keeps it. */
-  spec: { loss: LossName };
-  inputSize: number;
-  outputSize: number;
-}
-
-/** One entry per layer with `param`, in layer order: dense W (units, in), conv W (F,KH,KW,C), batch-norm γ and β. */
-export type RefParams = { W: Float64Array; b: Float64Array }[];
-
-/** One entry per batchnorm layer, in layer order: running mean and (unbiased) running variance. */
-export type RefBnState = { mean: Float64Array; variance: Float64Array }[];
-
-export type RefOptimState = { W: ParamState; b: ParamState }[];
-
-export interface SeqMode {
-  training: boolean;
-  /** Dropout mask counters (read in training mode only). */
-  seed: number;
-  step: number;
-}
-
-/** What one layer kept from the forward pass for the backward pass. */
-export interface SeqLayerCache {
-  /** Input (rows, inSize). */
-  X: Float64Array;
-  /** Pre-activation (rows, outSize); the output itself for layers without an activation. */
-  Z: Float64Array;
-  /** Output (rows, outSize). */
-  A: Float64Array;
-  argmax?: Int32Array;
-  mask?: Float64Array;
-  /** batchnorm, training mode. */
-  bn?: { xhat: Float64Array; invStd: Float64Array; mean: Float64Array; variance: Float64Array; rows: number };
-}
+export type {
+  RefBnState,
+  RefLayer,
+  RefLayerType,
+  RefModel,
+  RefOptimState,
+  RefParams,
+  SeqLayerCache,
+  SeqMode,
+} from './model-types.js';
 
 export interface SeqForwardResult {
   /** The model's output after the final activation (rows, outputSize). */
@@ -160,18 +96,6 @@ function slots(model: RefModel): { param: number[]; state: number[] } {
   return { param, state };
 }
 
-/** Channels of a batchnorm layer (its last axis) and the rows its statistics run over. */
-function bnShape(l: RefLayer, rows: number): { C: number; R: number } {
-  const C = l.inShape[l.inShape.length - 1];
-  return { C, R: (rows * l.inSize) / C };
-}
-
-function need<T>(v: T | undefined, l: number, what: string): T {
-  if (v === undefined)
-    throw new ConfigError(`sequential: layer ${l} has no ${what}; pass a model from resolveModel`);
-  return v;
-}
-
 function checkModel(model: RefModel, params: RefParams, state: RefBnState): void {
   const L = model.layers.length;
   if (L === 0) throw new ConfigError('sequential: the model has no layers');
@@ -188,19 +112,25 @@ function checkModel(model: RefModel, params: RefParams, state: RefBnState): void
       `sequential: got ${state.length} running-stat entries, the model has ${nStates} batchnorm layers`,
     );
   }
-  let size = model.inputSize;
+  const { inputs } = wiring(model);
+  const sizeOf = (p: number): number => (p < 0 ? model.inputSize : model.layers[p].outSize);
   model.layers.forEach((l, i) => {
-    if (l.inSize !== size) {
+    const given = l.type === 'concat' ? inputs[i].reduce((n, p) => n + sizeOf(p), 0) : sizeOf(inputs[i][0]);
+    const bad = inputs[i].some((p) => p >= i && model.order === undefined) || inputs[i].some((p) => p >= L);
+    if (bad)
       throw new ConfigError(
-        `sequential: layer ${i} (${l.type}) takes ${l.inSize} values, the previous layer gives ${size}`,
+        `sequential: layer ${i} reads a layer that does not run before it; give the model an order`,
+      );
+    if (l.inSize !== given || (l.type === 'add' && inputs[i].some((p) => sizeOf(p) !== l.inSize))) {
+      throw new ConfigError(
+        `sequential: layer ${i} (${l.type}) takes ${l.inSize} values, its input${inputs[i].length > 1 ? 's give' : ' gives'} ${given}`,
       );
     }
-    size = l.outSize;
     if (l.param) {
       const p = params[param[i]];
       checkLength('sequential', `layer ${i} W`, p.W, prod(l.param.shape), `[${l.param.shape.join(', ')}]`);
       checkLength('sequential', `layer ${i} b`, p.b, l.param.b.length, `[${l.param.b.length}]`);
-    } else if (l.type === 'dense' || l.type === 'conv2d' || l.type === 'batchnorm') {
+    } else if (['dense', 'conv2d', 'batchnorm', 'layernorm'].includes(l.type)) {
       throw new ConfigError(
         `sequential: layer ${i} (${l.type}) has no param layout; pass a model from resolveModel`,
       );
@@ -212,6 +142,7 @@ function checkModel(model: RefModel, params: RefParams, state: RefBnState): void
       checkLength('sequential', `layer ${i} running variance`, s.variance, C, `[${C}]`);
     }
   });
+  const size = model.layers[L - 1].outSize;
   if (size !== model.outputSize) {
     throw new ConfigError(
       `sequential: the last layer gives ${size} values, outputSize is ${model.outputSize}`,
@@ -228,6 +159,12 @@ function checkRowsAndInput(model: RefModel, x: NumArray, rows: number): void {
   checkLength('sequential', 'x', x, rows * model.inputSize, `(rows, inputSize)=(${rows},${model.inputSize})`);
 }
 
+/** The layers each layer reads (-1: the model's input) and the execution order. */
+function wiring(model: RefModel): { inputs: number[][]; order: number[] } {
+  const inputs = model.layers.map((l, i) => l.inputs ?? [i - 1]);
+  return { inputs, order: model.order ?? model.layers.map((_, i) => i) };
+}
+
 function forwardUnchecked(
   model: RefModel,
   params: RefParams,
@@ -237,70 +174,13 @@ function forwardUnchecked(
   mode: SeqMode,
 ): SeqForwardResult {
   const { param, state: st } = slots(model);
-  const cache: SeqLayerCache[] = [];
-  let X: Float64Array = Float64Array.from(x);
-  model.layers.forEach((l, i) => {
-    const p = params[param[i]];
-    const act = (Z: Float64Array): Float64Array =>
-      activationForward(l.activation, Z, rows, l.outSize, { alpha: l.alpha });
-    let c: SeqLayerCache;
-    switch (l.type) {
-      case 'dense': {
-        const Z = matmulForward(X, p.W, p.b, rows, l.inSize, l.outSize);
-        c = { X, Z, A: act(Z) };
-        break;
-      }
-      case 'conv2d': {
-        const Z = conv2dForward(X, p.W, p.b.length > 0 ? p.b : null, rows, need(l.conv, i, 'conv geometry'));
-        c = { X, Z, A: act(Z) };
-        break;
-      }
-      case 'batchnorm': {
-        const { C, R } = bnShape(l, rows);
-        const eps = need(l.epsilon, i, 'epsilon');
-        if (mode.training) {
-          const r = batchNormForwardTrain(X, R, C, p.W, p.b, eps);
-          c = { X, Z: r.out, A: act(r.out), bn: { ...r, rows: R } };
-        } else {
-          const s = state[st[i]];
-          const Z = batchNormForwardEval(X, R, C, p.W, p.b, s.mean, s.variance, eps);
-          c = { X, Z, A: act(Z) };
-        }
-        break;
-      }
-      case 'maxpool2d': {
-        const r = maxPool2dForward(X, rows, need(l.pool, i, 'pool geometry'));
-        c = { X, Z: r.out, A: r.out, argmax: r.argmax };
-        break;
-      }
-      case 'avgpool2d': {
-        const A = avgPool2dForward(X, rows, need(l.pool, i, 'pool geometry'));
-        c = { X, Z: A, A };
-        break;
-      }
-      case 'globalavgpool': {
-        const g = need(l.pool, i, 'pool geometry');
-        const A = globalAvgPoolForward(X, rows, g.H, g.W, g.C);
-        c = { X, Z: A, A };
-        break;
-      }
-      case 'dropout': {
-        if (mode.training) {
-          const mask = dropoutMask(mode.seed, i, mode.step, rows, l.inSize, need(l.rate, i, 'rate'));
-          const A = dropoutForward(X, mask);
-          c = { X, Z: A, A, mask };
-        } else {
-          c = { X, Z: X, A: X };
-        }
-        break;
-      }
-      case 'flatten':
-        c = { X, Z: X, A: X };
-        break;
-    }
-    cache.push(c);
-    X = c.A;
-  });
+  const { inputs, order } = wiring(model);
+  const cache: SeqLayerCache[] = new Array<SeqLayerCache>(model.layers.length);
+  const X0: Float64Array = Float64Array.from(x);
+  for (const i of order) {
+    const Xs = inputs[i].map((p) => (p < 0 ? X0 : cache[p].A));
+    cache[i] = forwardLayer(model.layers[i], i, Xs, params[param[i]], state[st[i]], rows, mode);
+  }
   const last = cache[cache.length - 1];
   return { output: last.A, logits: last.Z, cache };
 }
@@ -371,56 +251,32 @@ export function seqGradients(
   const { param } = slots(model);
   const grads: RefParams = params.map(() => ({ W: new Float64Array(0), b: new Float64Array(0) }));
   const L = model.layers.length;
-  // dA: gradient at layer l's output. bce / softmax-ce give it at the last layer's logits (the
-  // sigmoid/softmax Jacobian folded in), so that layer starts from dZ instead.
-  let dA = head.grad;
-  for (let i = L - 1; i >= 0; i--) {
+  const { inputs, order } = wiring(model);
+  // dA[l]: d loss / d (layer l's output), summed over its readers; dA[L] is the model input's.
+  // bce / softmax-ce give the gradient at the last layer's logits (the sigmoid/softmax Jacobian
+  // folded in), so that layer starts from dZ instead.
+  const dA: (Float64Array | undefined)[] = new Array<Float64Array | undefined>(L + 1);
+  dA[L - 1] = head.grad;
+  const addTo = (p: number, g: Float64Array) => {
+    const k = p < 0 ? L : p;
+    const have = dA[k];
+    if (have === undefined) dA[k] = Float64Array.from(g);
+    else for (let j = 0; j < g.length; j++) have[j] += g[j];
+  };
+  for (const i of [...order].reverse()) {
     const l = model.layers[i];
     const c = f.cache[i];
+    const dAi = need(dA[i], i, 'reader (nothing reads its output)');
     const headAtLogits = i === L - 1 && model.spec.loss !== 'mse';
-    const dZ = (): Float64Array =>
-      headAtLogits ? dA : activationBackward(l.activation, c.Z, c.A, dA, rows, l.outSize, { alpha: l.alpha });
-    const p = params[param[i]];
-    switch (l.type) {
-      case 'dense': {
-        const g = matmulBackward(dZ(), c.X, p.W, rows, l.inSize, l.outSize);
-        grads[param[i]] = { W: g.dW, b: g.db };
-        dA = g.dX;
-        break;
-      }
-      case 'conv2d': {
-        const g = conv2dBackward(c.X, p.W, dZ(), rows, l.conv!, p.b.length > 0);
-        grads[param[i]] = { W: g.dW, b: g.db };
-        dA = g.dX;
-        break;
-      }
-      case 'batchnorm': {
-        const bn = c.bn!;
-        const C = bn.invStd.length;
-        const g = batchNormBackward(dZ(), bn.xhat, bn.invStd, p.W, bn.rows, C);
-        grads[param[i]] = { W: g.dGamma, b: g.dBeta };
-        dA = g.dX;
-        break;
-      }
-      case 'maxpool2d':
-        dA = maxPool2dBackward(dA, c.argmax!, rows, l.pool!);
-        break;
-      case 'avgpool2d':
-        dA = avgPool2dBackward(dA, rows, l.pool!);
-        break;
-      case 'globalavgpool': {
-        const g = l.pool!;
-        dA = globalAvgPoolBackward(dA, rows, g.H, g.W, g.C);
-        break;
-      }
-      case 'dropout':
-        dA = dropoutBackward(dA, c.mask!);
-        break;
-      case 'flatten':
-        break;
-    }
+    const dZ = headAtLogits
+      ? dAi
+      : activationBackward(l.activation, c.Z, c.A, dAi, rows, l.outSize, { alpha: l.alpha });
+    const r = backwardLayer(l, c, dZ, params[param[i]], inputs[i].length, rows);
+    if (r.grads) grads[param[i]] = r.grads;
+    inputs[i].forEach((p, k) => addTo(p, r.dXs[k]));
   }
-  return { loss: head.loss, perSample: head.perSample, correct: head.correct, grads, dX: dA, cache: f.cache };
+  const dX = dA[L] ?? new Float64Array(rows * model.inputSize);
+  return { loss: head.loss, perSample: head.perSample, correct: head.correct, grads, dX, cache: f.cache };
 }
 
 /** Zeroed optimizer state matching params. */

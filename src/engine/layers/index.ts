@@ -6,6 +6,8 @@ import { batchNormLayer } from './batchnorm.js';
 import { conv2dLayer } from './conv2d.js';
 import { denseLayer } from './dense.js';
 import { dropoutLayer } from './dropout.js';
+import { addLayer, concatLayer } from './join.js';
+import { layerNormLayer } from './layernorm.js';
 import { avgPoolLayer, globalAvgPoolLayer, maxPoolLayer } from './pool.js';
 import type { LayerModule } from './types.js';
 
@@ -17,6 +19,9 @@ export const LAYER_MODULES: Readonly<Record<Exclude<LayerType, 'flatten'>, Layer
   globalavgpool: globalAvgPoolLayer,
   batchnorm: batchNormLayer,
   dropout: dropoutLayer,
+  add: addLayer,
+  concat: concatLayer,
+  layernorm: layerNormLayer,
 };
 
-export type { LayerModule, LayerIO, LayerDispatches, PlanContext } from './types.js';
+export type { JoinGradTarget, LayerModule, LayerIO, LayerDispatches, PlanContext } from './types.js';

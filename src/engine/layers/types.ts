@@ -34,8 +34,10 @@ export interface PlanContext {
 
 export interface LayerIO {
   layer: ResolvedLayer;
-  /** The layer's input (the previous output after its activation, or the batch X). */
+  /** The layer's (first) input (its producer's output after the activation, or the batch X). */
   input: TensorView;
+  /** Every input, in the order of layer.inputs (joins read several). */
+  inputs: TensorView[];
   /** Pre-activation of the layer that produced `input`, and its activation (for the fused act'). */
   inputZ?: TensorView;
   inputAct: Activation;
@@ -62,6 +64,20 @@ export interface LayerDispatches {
   backward: Dispatch[];
 }
 
+/**
+ * A join's gradient for one of its inputs, which the plan asks for once every reader of that
+ * input's producer has run its backward: dX (+)= the part of dOut that input k fed, times the
+ * producer's act'(aux). `accumulate` adds to what dX holds (another reader wrote it first).
+ */
+export interface JoinGradTarget {
+  k: number;
+  dX: TensorView;
+  activation: Activation;
+  alpha: number;
+  aux?: TensorView;
+  accumulate: boolean;
+}
+
 export interface LayerModule {
   /**
    * Whether its kernels take f16 views for input, Z, A, dOut and dIn (mixed precision); the plan
@@ -71,4 +87,9 @@ export interface LayerModule {
   /** f32 values of plan scratch this layer's dispatches need at most (0 for none). */
   scratchLength?: (ctx: PlanContext, io: LayerIO) => Promise<number>;
   prepare: (ctx: PlanContext, io: LayerIO) => Promise<LayerDispatches>;
+  /**
+   * Joins only (add, concat): their backward is no dispatch of its own but a gradient per input,
+   * prepared by the plan when it assembles that input's gradient (see plan-graph.ts).
+   */
+  joinGrad?: (ctx: PlanContext, io: LayerIO, target: JoinGradTarget) => Promise<Dispatch>;
 }

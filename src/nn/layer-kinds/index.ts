@@ -6,7 +6,9 @@ import type { LayerType } from '../layer-types.js';
 import { batchnorm } from './batchnorm.js';
 import { conv2d } from './conv2d.js';
 import { dense } from './dense.js';
+import { add, concat } from './join.js';
 import type { LayerKind } from './kind.js';
+import { layernorm } from './layernorm.js';
 import { avgpool2d, globalavgpool, maxpool2d } from './pool.js';
 import { dropout, flatten } from './shape-only.js';
 
@@ -19,6 +21,9 @@ export const LAYER_KINDS: Readonly<Record<LayerType, LayerKind>> = {
   batchnorm,
   dropout,
   flatten,
+  add,
+  concat,
+  layernorm,
 };
 
 export type { LayerKind, ResolveContext } from './kind.js';

@@ -11,8 +11,10 @@ export interface ResolveContext {
   index: number;
   /** Whether this is the model's last layer. */
   isLast: boolean;
-  /** The layer's input shape ([H, W, C] or [features]) and its number of values. */
+  /** The layer's (first) input shape ([H, W, C] or [features]) and its number of values. */
   shape: readonly number[];
+  /** Every input's shape, in the order of the spec's inputs (one entry but for joins). */
+  shapes: readonly (readonly number[])[];
   inSize: number;
   /** Throws a ConfigError naming the layer. */
   bad: (message: string) => never;
@@ -41,6 +43,8 @@ export interface LayerKind {
   describe: (l: ResolvedLayer) => string;
   /** Whether training and evaluation differ (batch statistics, dropout masks). */
   hasModes?: boolean;
+  /** Whether it joins two or more inputs (add, concat); every other layer reads exactly one. */
+  joins?: boolean;
 }
 
 /** " relu" after a layer's name, or nothing for the identity. */
