@@ -9,10 +9,18 @@
 // and variant src/engine/conv-tune.ts chooses (it also tries the forward form's variant, the other
 // row count, and one-subgroup workgroups), with that choice's GFLOP/s. Times are the fastest of 3 rounds after a warm-up (one submit
 // each, awaited with onSubmittedWorkDone); the chooser measures again on its own (1 rep per round).
+// Depthwise rows (batch 128, 3x3 'same' stride 1, G = C = F; src/kernels/conv-grouped.ts): a
+// depthwise conv is memory-bound, so its forward and input grad are reported in GB/s of the bytes
+// they must move (forward: read x and w, write Z; input grad: read dZ and w, write dX), beside a
+// copyBufferToBuffer of as many bytes (read n, write n), the adapter's practical ceiling.
+// `--depthwise` runs only those rows.
 
 import { acquireGpu } from '../src/gpu/device.js';
 import { chooseConvAlgo, convCandidate, convFlops, timeConv } from '../src/engine/conv-tune.js';
 import { im2colFits } from '../src/kernels/conv.js';
+import { encodeDispatch, view, type Dispatch, type KernelEnv } from '../src/kernels/common.js';
+import { prepareGroupedConvForward, prepareGroupedConvInputGrad } from '../src/kernels/conv-grouped.js';
+import { USAGE } from '../src/gpu/buffers.js';
 import { createKernelEnv } from '../src/kernels/env.js';
 import { variantName, type MatmulForm } from '../src/kernels/matmul.js';
 import { MATMUL_FORMS, chooseMatmulVariants, describeTuning } from '../src/engine/tune.js';
@@ -31,9 +39,10 @@ function sameConv(
   F: number,
   k = 3,
   padding: 'same' | 'valid' = 'same',
+  groups = 1,
 ): ConvGeometry {
   const layers = [
-    { type: 'conv2d' as const, filters: F, kernelSize: k, padding },
+    { type: 'conv2d' as const, filters: F, kernelSize: k, padding, groups },
     { type: 'flatten' as const },
     { units: 1 },
   ];
@@ -49,13 +58,99 @@ const LAYERS: { name: string; B: number; g: ConvGeometry }[] = [
   { name: 'E2 14x14x6->16 5x5v', B: 64, g: sameConv(14, 14, 6, 16, 5, 'valid') },
 ];
 
+const DEPTHWISE: { name: string; B: number; g: ConvGeometry }[] = [
+  { name: 'DW 16x16x96', B: 128, g: sameConv(16, 16, 96, 96, 3, 'same', 96) },
+  { name: 'DW 32x32x32', B: 128, g: sameConv(32, 32, 32, 32, 3, 'same', 32) },
+];
+
+/** Best of 3 rounds (after a warm-up) of `reps` encodes of `encode` in one submit, in ms per rep. */
+async function bestMs(
+  env: KernelEnv,
+  reps: number,
+  encode: (enc: GPUCommandEncoder) => void,
+): Promise<number> {
+  const times: number[] = [];
+  for (let r = 0; r <= 3; r++) {
+    const enc = env.device.createCommandEncoder({ label: 'bench depthwise' });
+    for (let i = 0; i < reps; i++) encode(enc);
+    const t0 = performance.now();
+    env.device.queue.submit([enc.finish()]);
+    await env.device.queue.onSubmittedWorkDone();
+    if (r > 0) times.push((performance.now() - t0) / reps);
+  }
+  return Math.min(...times);
+}
+
+/** Forward and input grad of one depthwise layer in GB/s of bytes moved, and a copy of as many. */
+async function depthwiseRow(env: KernelEnv, name: string, B: number, g: ConvGeometry): Promise<void> {
+  const made: GPUBuffer[] = [];
+  const tensor = (n: number) => {
+    const buf = env.pool.acquire(n * 4, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, 'bench');
+    made.push(buf);
+    env.device.queue.writeBuffer(
+      buf,
+      0,
+      Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37) * 2),
+    );
+    return view(buf, n);
+  };
+  const [xLen, zLen, wLen] = [B * g.H * g.W * g.C, B * g.OH * g.OW * g.F, g.F * g.KH * g.KW];
+  const [x, w, bias, z] = [tensor(xLen), tensor(wLen), tensor(g.F), tensor(zLen)];
+  const [dZ, dX] = [tensor(zLen), tensor(xLen)];
+  const dummies = { read: tensor(4).buffer, write: tensor(4).buffer };
+  const fwd = await prepareGroupedConvForward(env, {
+    B,
+    g,
+    x,
+    w,
+    bias,
+    z,
+    a: z,
+    activation: 'identity',
+    dummies,
+  });
+  const bwd = await prepareGroupedConvInputGrad(env, { B, g, dZ, w, dX, dummies });
+  const pass = (steps: Dispatch[]) => (enc: GPUCommandEncoder) => {
+    const p = enc.beginComputePass();
+    for (const d of steps) encodeDispatch(p, d);
+    p.end();
+  };
+  const cells: string[] = [];
+  for (const [form, steps, bytes] of [
+    ['forward', fwd, (xLen + wLen + zLen) * 4],
+    ['inputGrad', bwd, (zLen + wLen + xLen) * 4],
+  ] as const) {
+    const ms = await bestMs(env, 3, pass(steps));
+    // A copy of half the bytes moves as many: each byte is read once and written once.
+    const half = Math.floor(bytes / 8) * 4;
+    const src = tensor(half / 4).buffer;
+    const dst = tensor(half / 4).buffer;
+    const copyMs = await bestMs(env, 3, (enc) => enc.copyBufferToBuffer(src, 0, dst, 0, half));
+    const gbs = (t: number) => (bytes / (t * 1e6)).toFixed(2);
+    cells.push(
+      `${pad(form, 10)} ${pad(`${gbs(ms)} GB/s (${ms.toFixed(2)} ms)`, 26)} copy ${gbs(copyMs)} GB/s (${copyMs.toFixed(2)} ms), ${((100 * copyMs) / ms).toFixed(0)}% of it`,
+    );
+  }
+  for (const c of cells) console.log(`${pad(name, 22)} ${c}`);
+  for (const b of made) env.pool.release(b);
+}
+
 const gpu = await acquireGpu({ software: adapterArg });
 const env = createKernelEnv(gpu);
 console.log(`adapter: ${gpu.report.name} (${gpu.report.origin})`);
+const pad = (s: string, n: number) => s.padEnd(n);
+
+console.log(
+  `${pad('depthwise (batch 128)', 22)} ${pad('form', 10)} ${pad('bytes moved', 26)} plain copy of as many bytes`,
+);
+for (const { name, B, g } of DEPTHWISE) await depthwiseRow(env, name, B, g);
+if (args.includes('--depthwise')) {
+  gpu.destroy();
+  process.exit(0);
+}
+
 const tuning = await chooseMatmulVariants(env, gpu.report);
 console.log(describeTuning(tuning));
-
-const pad = (s: string, n: number) => s.padEnd(n);
 console.log(
   `${pad('layer (batch 64, 3x3 same)', 22)} ${pad('form', 11)} ${pad('im2col GFLOP/s', 26)} ${pad('implicit GFLOP/s', 26)} ${pad('direct GFLOP/s', 20)} chosen`,
 );

@@ -36,9 +36,9 @@ const MODEL_FIELDS = [
   'createdAt',
 ];
 const ARCH_FIELDS = ['inputShape', 'inputSize', 'layers', 'loss'];
-/** The fields each layer type may store: its register entry's (src/nn/layer-kinds/). */
+/** The fields each layer type may store: its register entry's (src/nn/layer-kinds/), and its place in a graph. */
 const LAYER_FIELDS: Record<string, readonly string[]> = Object.fromEntries(
-  Object.values(LAYER_KINDS).map((k) => [k.type, ['type', ...k.fields]]),
+  Object.values(LAYER_KINDS).map((k) => [k.type, ['type', 'name', 'inputs', ...k.fields]]),
 );
 const STATE_FIELDS = [
   'version',
@@ -57,7 +57,7 @@ export const OPTIM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Dense-only architectures are written as version 1 files. */
 export function isDenseOnly(a: Architecture): boolean {
-  return a.layers.every((l) => l.type === undefined && 'units' in l);
+  return a.layers.every((l) => l.type === undefined && 'units' in l && l.name === undefined && l.inputs === undefined);
 }
 
 /** The engine's view of an architecture; a spec resolveModel rejects fails through `fail`. */

@@ -15,6 +15,7 @@
 //          batchnorm relu) and the blocks take 16, 32, 64 filters with two convs each: a 64x64x3
 //          image then costs 12 MMAC forward instead of 154 (what makes the cat-vs-non-cat recipe
 //          fit on lavapipe), and small sets of large photos overfit less.
+//   resnet, mobilenet   residual and inverted-residual graphs (src/nn/preset-graphs.ts).
 // completeStack: a layer stack of the caller's own (the CLI's --model file) on this data. When its
 // last layer is not already the output layer the loss needs, one is appended (after a flatten if
 // the stack ends in a map).
@@ -23,8 +24,9 @@ import { ConfigError } from '../errors.js';
 import { resolveModel } from './layers.js';
 import type { LayerSpec, ModelSpec } from './layer-types.js';
 import type { LossName } from './losses.js';
+import { mobilenetLayers, resnetLayers } from './preset-graphs.js';
 
-export const ARCHS = ['mlp', 'lenet', 'cnn'] as const;
+export const ARCHS = ['mlp', 'lenet', 'cnn', 'resnet', 'mobilenet'] as const;
 export type Arch = (typeof ARCHS)[number];
 
 /** The output layer a loss needs for `classes` classes. */
@@ -92,7 +94,8 @@ export function presetSpec(
 ): ModelSpec {
   const out = outputLayer(loss, classes);
   if (arch === 'mlp') return { inputSize: shape[0] * shape[1] * shape[2], layers: [...mlpHidden, out], loss };
-  const body = arch === 'lenet' ? lenetLayers(shape) : cnnLayers(shape);
+  const builders = { lenet: lenetLayers, cnn: cnnLayers, resnet: resnetLayers, mobilenet: mobilenetLayers };
+  const body = builders[arch](needImage(arch, shape));
   return { inputShape: [...shape], layers: [...body, out], loss };
 }
 

@@ -1,6 +1,7 @@
 // The self-test's checks for the CNN kernel families, against src/reference/: conv2d (forward
 // with bias and activation, filter and bias grad, input grad with the previous layer's act'; both
-// algorithms, im2col and implicit GEMM, on the tuner's forward variant and the default), pooling (max with
+// algorithms, im2col and implicit GEMM, on the tuner's forward variant and the default; and the
+// grouped/depthwise direct kernels, conv-grouped.ts), pooling (max with
 // its argmax, window average, global average; forward and backward with the previous layer's
 // act' fused), batch norm (training forward: batch statistics and z; backward: dX, dGamma,
 // dBeta), and dropout (the mask from the counter hash: forward and backward, whose keep
@@ -38,6 +39,7 @@ import {
 } from '../reference/pool.js';
 import { Rng } from '../rng.js';
 import type { SelftestFamily } from './checks.js';
+import { groupedConvChecks } from './conv-grouped.js';
 import { randF32, seedOf, type Harness } from './harness.js';
 import {
   BN_FORWARD,
@@ -387,6 +389,7 @@ const convFamily: SelftestFamily = {
         'forward',
       );
     }
+    await groupedConvChecks(h);
   },
 };
 

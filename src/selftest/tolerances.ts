@@ -130,6 +130,51 @@ export const BN_FORWARD: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };
  */
 export const BN_GRAD: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };
 
+// ---- layer norm (test/kernels/layernorm.test.ts) ----
+// Per row: f32 sums of C values (one lane walking the row in the row layout; GW lanes and a tree
+// in the group layout), then xhat = (x - mean) invStd. Two things size the error: the sum length C
+// (a lane's sequential sum of 1000 values put 2.4e-6 on the mean) and the row's conditioning
+// k = max over rows of invStd * max|x|: the f32 mean carries ulp(|mean|)/2, which xhat multiplies
+// by invStd. k is ~1.8 for spread-out rows; a C = 2 row of two near-equal values reaches ~560.
+
+/** invStd per row: f32 sums, one sqrt, one division. Measured l2 3.4e-7, nothing beyond rtol. */
+export const LN_INV_STD: Tol = { atol: 1e-6, rtol: 1e-5, l2: 1e-6 };
+
+/**
+ * The per-row mean over C values. Loosened l2 (1e-3): a mean of values in [-2, 2] lies near 0,
+ * so with one row its L2 is the relative error of one small number (measured 3.1e-4 at |error|
+ * 3e-7 on a row of 1000).
+ */
+export function layerNormMeanTol(C: number): Tol {
+  return { atol: 1e-6 + 1e-8 * C, rtol: 1e-5, l2: 1e-3 };
+}
+
+/**
+ * z = gamma xhat + beta and a = act(z), |gamma| <= 2. Measured beyond rtol: 5e-6 at C = 1000
+ * (row layout, k 1.8), 3.4e-5 at k = 556 (C = 2); rel L2 <= 1e-6.
+ */
+export function layerNormTol(C: number, k: number): Tol {
+  return { atol: 1e-6 + 1e-8 * C + 2e-7 * k, rtol: 1e-5, l2: 3e-6 };
+}
+
+/**
+ * dX = s (g - mean_c g - xhat mean_c(g xhat)) * act'(aux), s = the largest row invStd: the
+ * error of xhat (above) times s, on values of size ~s |g|. Measured beyond rtol <= 2.1e-7 k s.
+ * With C = 2, dX = s^3 eps (g1 - g2) / 2 is what is left of a cancellation of O(s) terms, with no
+ * relative accuracy (measured rel L2 3.3e-2): no L2 bound there. C >= 3 measured rel L2 4.1e-6.
+ */
+export function layerNormGradTol(C: number, k: number, s: number): Tol {
+  return { atol: 1e-6 * Math.max(1, k * s), rtol: 1e-5, l2: C <= 2 ? Infinity : 1e-5 };
+}
+
+/**
+ * dGamma = sum over n rows of dZ xhat, |dZ| <= 2: matmulTol's sum plus each term's xhat error.
+ * Measured beyond rtol 2e-6 with n = 1 (C = 1000, row layout), rel L2 2e-6.
+ */
+export function layerNormGammaTol(n: number, C: number, k: number): Tol {
+  return { atol: n * (2e-6 + 2e-8 * C + 4e-7 * k), rtol: 1e-5, l2: 1e-5 };
+}
+
 // ---- conv2d (test/kernels/conv.test.ts) ----
 // The convolutions run on the matmul kernels, so their outputs are f32 dot products of r terms
 // like matmulTol's (r: KH*KW*C forward, B*OH*OW filter grad and bias grad, KH*KW*F input grad,
@@ -156,6 +201,23 @@ export function convBiasTol(r: number): Tol {
 /** A = act(Z) and dX * act'(Zprev): the sum's error plus the f32 activation's (as matmulActTol). */
 export function convActTol(r: number): Tol {
   return { atol: 2e-6 * r + 1e-6, rtol: 2e-5, l2: 2e-6 };
+}
+
+// ---- grouped and depthwise conv2d (test/kernels/conv-grouped.test.ts) ----
+// The direct kernels (src/kernels/conv-grouped.ts) sum r = KH*KW*C/G products per output, KH*KW*F/G
+// per input-gradient element, and B*OH*OW per weight (chunks of >= 64 rows, then <= 256 partial
+// sums): plain f32 sums with no other rounding, so the conv budgets apply with r counted per group.
+// Measured on lavapipe (depthwise, channel multiplier 2, G = 2..4, G = 1; r up to 18432): max
+// |error| <= 2.9e-7 * r, relative L2 <= 4.1e-7.
+
+/** Z and dW of a grouped conv: convTol of the per-group r. */
+export function groupedConvTol(r: number): Tol {
+  return convTol(r);
+}
+
+/** A = act(Z) and dX * act'(aux) of a grouped conv: convActTol of the per-group r. */
+export function groupedConvActTol(r: number): Tol {
+  return convActTol(r);
 }
 
 // ---- mixed precision (test/kernels/half.test.ts) ----

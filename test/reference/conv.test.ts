@@ -178,3 +178,132 @@ describe('reference conv2d: backward by finite differences', () => {
     expectAllClose(db, [4], { atol: 0, rtol: 0 }, 'db');
   });
 });
+
+// ---- groups: filter f of group g = f / (F/G) sees channels g*C/G .. (g+1)*C/G - 1 ----
+
+/**
+ * The independent formulation of a grouped conv: G ungrouped convs, group g's on the channel
+ * slice g*C/G .. (g+1)*C/G - 1 of x with filters g*F/G .. (g+1)*F/G - 1, outputs interleaved back.
+ */
+function convBySlices(
+  x: Float64Array,
+  w: Float64Array,
+  bias: Float64Array | null,
+  B: number,
+  g: ConvGeom,
+): Float64Array {
+  const G = g.G ?? 1;
+  const [Cg, Fg] = [g.C / G, g.F / G];
+  const M = B * g.OH * g.OW;
+  const Z = new Float64Array(M * g.F);
+  for (let q = 0; q < G; q++) {
+    const xs = new Float64Array(B * g.H * g.W * Cg);
+    for (let p = 0; p < B * g.H * g.W; p++)
+      for (let c = 0; c < Cg; c++) xs[p * Cg + c] = x[p * g.C + q * Cg + c];
+    const ws = w.subarray(q * Fg * g.KH * g.KW * Cg, (q + 1) * Fg * g.KH * g.KW * Cg);
+    const bs = bias ? bias.subarray(q * Fg, (q + 1) * Fg) : null;
+    const zs = conv2dForward(xs, ws, bs, B, { ...g, C: Cg, F: Fg, G: 1 });
+    for (let m = 0; m < M; m++) for (let f = 0; f < Fg; f++) Z[m * g.F + q * Fg + f] = zs[m * Fg + f];
+  }
+  return Z;
+}
+
+const GROUPED: Case[] = [
+  {
+    name: 'G=2, 3x3 same, C=4 F=6',
+    B: 2,
+    H: 5,
+    W: 7,
+    C: 4,
+    conv: { filters: 6, kernelSize: 3, padding: 'same', groups: 2 },
+  },
+  {
+    name: 'G=3 stride 2 same, C=6 F=3',
+    B: 1,
+    H: 7,
+    W: 5,
+    C: 6,
+    conv: { filters: 3, kernelSize: 3, stride: 2, padding: 'same', groups: 3 },
+  },
+  {
+    name: 'depthwise 3x3 same, C=F=5',
+    B: 2,
+    H: 5,
+    W: 5,
+    C: 5,
+    conv: { filters: 5, kernelSize: 3, padding: 'same', groups: 5 },
+  },
+  {
+    name: 'depthwise 5x5 stride 2 pad 2, C=F=3, no bias',
+    B: 3,
+    H: 7,
+    W: 6,
+    C: 3,
+    conv: { filters: 3, kernelSize: 5, stride: 2, padding: 2, groups: 3, bias: false },
+  },
+  {
+    name: 'depthwise with channel multiplier 2 (F=2C), stride [2, 1]',
+    B: 1,
+    H: 5,
+    W: 7,
+    C: 3,
+    conv: { filters: 6, kernelSize: [3, 2], stride: [2, 1], padding: 'same', groups: 3 },
+  },
+];
+
+describe('reference conv2d with groups', () => {
+  it('a depthwise case by hand: each channel convolved with its own filter', () => {
+    // x (1,1,2,2): pixel 0 = [1, 10], pixel 1 = [2, 20]; 1x2 kernels f0 = [1, 2], f1 = [3, 4].
+    const g = geometry(1, 2, 2, { filters: 2, kernelSize: [1, 2], groups: 2 });
+    expect(g.G).toBe(2);
+    const Z = conv2dForward([1, 10, 2, 20], [1, 2, 3, 4], [0.5, -0.5], 1, g);
+    expect(Array.from(Z)).toEqual([1 + 4 + 0.5, 30 + 80 - 0.5]);
+  });
+
+  it('G = 1 (absent) resolves as before: no G on the geometry', () => {
+    expect(geometry(4, 4, 2, { filters: 3, kernelSize: 3 }).G).toBeUndefined();
+    expect(geometry(4, 4, 2, { filters: 3, kernelSize: 3, groups: 1 }).G).toBeUndefined();
+  });
+
+  for (const c of GROUPED) {
+    it(`equals G ungrouped convs on channel slices exactly: ${c.name}`, () => {
+      const g = geometry(c.H, c.W, c.C, c.conv);
+      const rng = new Rng(c.H * 37 + c.C);
+      const ints = (n: number): Float64Array => Float64Array.from({ length: n }, () => rng.int(7) - 3);
+      const x = ints(c.B * c.H * c.W * c.C);
+      const w = ints((g.F * g.KH * g.KW * g.C) / g.G!);
+      const bias = c.conv.bias === false ? null : ints(g.F);
+      expect(Array.from(conv2dForward(x, w, bias, c.B, g))).toEqual(
+        Array.from(convBySlices(x, w, bias, c.B, g)),
+      );
+    });
+
+    it(`backward by finite differences: ${c.name}`, () => {
+      const g = geometry(c.H, c.W, c.C, c.conv);
+      const rng = new Rng(c.B * 211 + c.H * 13 + c.C);
+      const hasBias = c.conv.bias !== false;
+      const x = randArray(rng, c.B * c.H * c.W * c.C);
+      const w = randArray(rng, (g.F * g.KH * g.KW * g.C) / g.G!);
+      const bias = randArray(rng, g.F);
+      const r = randArray(rng, c.B * g.OH * g.OW * g.F);
+      const L = (): number => dot(r, conv2dForward(x, w, hasBias ? bias : null, c.B, g));
+      const grads = conv2dBackward(x, w, r, c.B, g, hasBias);
+      expect(grads.dW.length).toBe(w.length);
+      expectGradMatches(L, x, grads.dX, 'dX');
+      expectGradMatches(L, w, grads.dW, 'dW');
+      if (hasBias) expectGradMatches(L, bias, grads.db, 'db');
+    });
+  }
+
+  it('rejects groups that do not divide C and F, and a w of the ungrouped length', () => {
+    const g = geometry(4, 4, 4, { filters: 6, kernelSize: 3, groups: 2 });
+    const x = new Float64Array(4 * 4 * 4);
+    const w = new Float64Array(6 * 3 * 3 * 2);
+    expect(() => conv2dForward(x, w, null, 1, g)).not.toThrow();
+    expect(() => conv2dForward(x, new Float64Array(6 * 3 * 3 * 4), null, 1, g)).toThrow(ShapeError);
+    expect(() => conv2dForward(x, w, null, 1, { ...g, G: 3 })).toThrow(/groups 3/);
+    expect(() => conv2dBackward(x, w, new Float64Array(2 * 2 * 6), 1, { ...g, G: 0 }, true)).toThrow(
+      ShapeError,
+    );
+  });
+});
