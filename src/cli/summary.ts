@@ -14,7 +14,14 @@ import type { MetricRecord } from '../io/run-store.js';
 import type { TrainingRun } from '../engine/run.js';
 import type { Tta } from '../engine/tta.js';
 import type { GpuDevice } from '../gpu/device.js';
-import { describeLayer, resolveModel, type ModelSpec } from '../nn/layers.js';
+import { planFootprint } from '../engine/plan-graph.js';
+import {
+  describeLayer,
+  resolveModel,
+  type ModelSpec,
+  type ResolvedLayer,
+  type ResolvedModel,
+} from '../nn/layers.js';
 import type { TrainConfig } from './config.js';
 import { dataBytes } from '../data/batches.js';
 import type { OpenedDataset as LoadedData } from '../data/open.js';
@@ -27,10 +34,10 @@ const fmtInt = (n: number) => n.toLocaleString('en-US');
 /** The layers whose multiply-adds are counted (pooling and normalisation cost reads, not MACs). */
 const isProduct = (type: string) => type === 'dense' || type === 'conv2d';
 
-/** Bytes of activations (and their gradients) one batch of B samples keeps on the GPU. */
+/** Bytes of activations (and their gradients) one batch of B samples keeps on the GPU, as the plan lays them out. */
 export function activationBytes(spec: ModelSpec, B: number): number {
-  const m = resolveModel(spec);
-  return B * (m.inputSize + 4 * m.layers.reduce((s, l) => s + l.outSize, 0)) * 4;
+  const f = planFootprint(resolveModel(spec));
+  return B * (f.activations + f.gradients) * 4;
 }
 
 function formatMiB(bytes: number): string {
@@ -45,7 +52,7 @@ export function layerTable(spec: ModelSpec, B: number): string[] {
   const rows = [
     ['input', m.inputShape.join('x'), '', ''],
     ...m.layers.map((l) => [
-      describeLayer(l),
+      describeLayer(l) + wiring(m, l),
       l.outShape.join('x'),
       fmtInt(params.get(l.index) ?? 0),
       isProduct(l.type) ? fmtInt(l.macs) : '',
@@ -62,8 +69,23 @@ export function layerTable(spec: ModelSpec, B: number): string[] {
     line(head),
     ...rows.map(line),
     `total ${fmtInt(m.paramCount)} parameters (${formatMiB(m.paramCount * 4)}), ${fmtInt(macs)} multiply-adds per sample forward`,
-    `activations ${formatMiB(activationBytes(spec, B))} per batch of ${B} (input, and Z, A and their gradients of every layer, float32)`,
+    activationLine(m, B),
   ];
+}
+
+/** In a graph: " (name) <- its inputs", the inputs only when they are not just the previous layer. */
+function wiring(m: ResolvedModel, l: ResolvedLayer): string {
+  if (!m.isGraph) return '';
+  const nameOf = (p: number) => (p < 0 ? 'input' : (m.layers[p].name ?? `#${p}`));
+  const plain = l.inputs.length === 1 && l.inputs[0] === l.index - 1;
+  return `${l.name ? ` '${l.name}'` : ''}${plain ? '' : ` <- ${l.inputs.map(nameOf).join(', ')}`}`;
+}
+
+function activationLine(m: ResolvedModel, B: number): string {
+  const f = planFootprint(m);
+  const total = B * (f.activations + f.gradients) * 4;
+  const grads = `${f.gradientBuffers} gradient buffers of the largest layer, reused once read`;
+  return `activations ${formatMiB(total)} per batch of ${B} (input, Z and A of every layer, ${grads}; float32)`;
 }
 
 /** The network in one line: sizes and activations of a dense stack, else layer by layer. */

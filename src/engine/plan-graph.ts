@@ -155,11 +155,11 @@ function touches(s: GradSchedule, e: GradEvent): { reads: number[]; writes: numb
  * reusing a buffer once its tensor's last reader has run. The output layer's gradient is live
  * from the start (the loss writes it). Returns the buffer of every root tensor id.
  */
-export function placeGradients(
+export function placeGradients<T>(
   s: GradSchedule,
   output: number,
-  make: (index: number) => GPUBuffer,
-): Map<number, GPUBuffer> {
+  make: (index: number) => T,
+): Map<number, T> {
   const first = new Map<number, number>();
   const last = new Map<number, number>();
   const outRoot = s.tensorOf[output];
@@ -171,9 +171,9 @@ export function placeGradients(
       last.set(id, i);
     }
   });
-  const free: GPUBuffer[] = [];
-  const made: GPUBuffer[] = [];
-  const placed = new Map<number, GPUBuffer>();
+  const free: T[] = [];
+  const made: T[] = [];
+  const placed = new Map<number, T>();
   const take = (id: number) => {
     const b = free.pop() ?? make(made.length);
     if (!made.includes(b)) made.push(b);
@@ -185,6 +185,27 @@ export function placeGradients(
     for (const [id, l] of last) if (l === i) free.push(placed.get(id)!);
   });
   return placed;
+}
+
+/**
+ * Values one batch sample keeps for training, as the plan lays them out (f32 counts; f16 tensors
+ * take half): the input, Z and A of every layer (A only with an activation; flattens none), and
+ * the gradient buffers (`gradientBuffers` of the largest layer output each).
+ */
+export function planFootprint(m: ResolvedModel): {
+  activations: number;
+  gradients: number;
+  gradientBuffers: number;
+} {
+  const s = gradSchedule(m, readersOf(m));
+  let buffers = 0;
+  placeGradients(s, m.layers.length - 1, () => buffers++);
+  const forward = m.layers.reduce(
+    (sum, l) => sum + (l.type === 'flatten' ? 0 : l.outSize * (l.activation === 'identity' ? 1 : 2)),
+    m.inputSize,
+  );
+  const largest = Math.max(...m.layers.map((l) => l.outSize));
+  return { activations: forward, gradients: buffers * largest, gradientBuffers: buffers };
 }
 
 /** A view of `n` values of buffer b with the dtype of `like`. */

@@ -34,10 +34,24 @@ describe('layerTable', () => {
     expect(lines.at(-1)).toMatch(/^activations [\d.]+ MiB per batch of 128 /);
   });
 
-  it('activation memory is linear in the batch: input plus four tensors per layer output, float32', () => {
+  it('activation memory is linear in the batch: input, Z and A per layer, and two gradient buffers for a stack', () => {
     const m = resolveModel(cifar);
-    const perSample = (m.inputSize + 4 * m.layers.reduce((s, l) => s + l.outSize, 0)) * 4;
+    const forward = m.layers
+      .filter((l) => l.type !== 'flatten')
+      .reduce((s, l) => s + l.outSize * (l.activation === 'identity' ? 1 : 2), m.inputSize);
+    const perSample = (forward + 2 * Math.max(...m.layers.map((l) => l.outSize))) * 4;
     expect(activationBytes(cifar, 1)).toBe(perSample);
     expect(activationBytes(cifar, 64)).toBe(64 * perSample);
+  });
+
+  it('a graph shows names and inputs, and its skips hold more gradient buffers than a stack', () => {
+    const lines = layerTable(archSpec('resnet', [32, 32, 3], 10, 'softmax-ce', []), 64);
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^add 2 relu 's1\.res\.add' <- s1\.res\.2\.bn, s1\.pool +16x16x32 /),
+    );
+    const n = Number(/(\d+) gradient buffers/.exec(lines.at(-1)!)?.[1]);
+    expect(n).toBeGreaterThan(2);
+    expect(lines.at(-1)).toContain('2 gradient buffers'.replace('2', String(n)));
+    expect(layerTable(cifar, 64).at(-1)).toContain(' 2 gradient buffers');
   });
 });
