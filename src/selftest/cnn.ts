@@ -39,6 +39,7 @@ import {
 } from '../reference/pool.js';
 import { Rng } from '../rng.js';
 import type { SelftestFamily } from './checks.js';
+import { layerNormFamily } from './layernorm.js';
 import { groupedConvChecks } from './conv-grouped.js';
 import { randF32, seedOf, type Harness } from './harness.js';
 import {
@@ -397,5 +398,6 @@ export const CNN_FAMILIES: readonly SelftestFamily[] = [
   convFamily,
   poolFamily,
   batchNormFamily,
+  layerNormFamily,
   dropoutFamily,
 ];

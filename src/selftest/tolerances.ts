@@ -151,10 +151,11 @@ export function layerNormMeanTol(C: number): Tol {
 
 /**
  * z = gamma xhat + beta and a = act(z), |gamma| <= 2. Measured beyond rtol: 5e-6 at C = 1000
- * (row layout, k 1.8), 3.4e-5 at k = 556 (C = 2); rel L2 <= 1e-6.
+ * (row layout, k 1.8), 3.4e-5 at k = 556 (C = 2); rel L2 <= 1e-6 at k <= 560, 7.9e-6 on rows at
+ * 1e3 + noise (k ~ 870: the f32 mean's ulp(1e3)/2 over every element), hence the k term in l2.
  */
 export function layerNormTol(C: number, k: number): Tol {
-  return { atol: 1e-6 + 1e-8 * C + 2e-7 * k, rtol: 1e-5, l2: 3e-6 };
+  return { atol: 1e-6 + 1e-8 * C + 2e-7 * k, rtol: 1e-5, l2: 3e-6 + 2e-8 * k };
 }
 
 /**
