@@ -93,6 +93,9 @@ export function readmeText(run: RunJson, plan: TorchPlan, sourceFile: string, ou
     DATA_ARG: dataArg,
     DATA: run.data.path ?? `(not found here; the run used ${run.data.source ?? 'an unknown dataset'})`,
     LAYERS: String(layers),
+    MODULE: plan.forward
+      ? "an `nn.Module` (`Net`: the graph's layers in a `ModuleList`, run in the engine's order)"
+      : 'a `torch.nn.Sequential`',
     LOSS: run.loss,
     OPTIMIZER: `${o.name} lr ${o.lr}${o.weightDecay ? `, weight decay ${o.weightDecay}` : ''}${o.maxNorm ? `, clip ${o.maxNorm}` : ''}`,
     SCHEDULE: schedule,

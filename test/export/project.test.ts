@@ -115,6 +115,7 @@ describe('export --torch project', () => {
     expect(readme).not.toMatch(/\{\{[A-Z_]+\}\}/);
     expect(readme).toContain('torchrun --standalone --nproc_per_node=4 train.py --data /path/to/data');
     expect(readme).toContain('momentum lr 0.05, weight decay 0.001');
+    expect(readme).toContain('(2 engine layers) as a `torch.nn.Sequential`');
     const train = await readFile(path.join(out, 'train.py'), 'utf8');
     expect(train).toContain('DistributedSampler');
     expect(train).toContain('nn.CrossEntropyLoss(label_smoothing=run["labelSmoothing"])');

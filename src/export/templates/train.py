@@ -263,16 +263,35 @@ def engine_schedule(s, steps_per_epoch):
     return {"kind": "constant"}
 
 
-def slot_to_file(flat, offset, engine_shape, perm):
+def feature_index(blocks):
+    """Torch feature index -> engine index of flat features joined from blocks (a concat after a
+    flatten): (size, (h, w, c)) is a map the engine flattened (h, w, c) and PyTorch (c, h, w);
+    (size, None) is in the same order in both."""
+    index, at = [], 0
+    for size, hwc in blocks:
+        ids = torch.arange(at, at + size)
+        index.append(ids if hwc is None else ids.view(*hwc).permute(2, 0, 1).reshape(-1))
+        at += size
+    return torch.cat(index)
+
+
+def slot_to_file(flat, offset, engine_shape, perm, blocks=None):
     n = math.prod(engine_shape)
     t = flat[offset : offset + n].view(engine_shape)
     if perm is not None:
         t = t.permute(*perm)
+    if blocks is not None:
+        t = t[..., feature_index(blocks)]
     return t.contiguous()
 
 
-def file_to_slot(flat, offset, engine_shape, perm, t):
+def file_to_slot(flat, offset, engine_shape, perm, t, blocks=None):
     n = math.prod(engine_shape)
+    if blocks is not None:
+        t = t.reshape(engine_shape)
+        out = torch.empty_like(t)
+        out[..., feature_index(blocks)] = t
+        t = out
     if perm is not None:
         permuted = [engine_shape[p] for p in perm]
         inverse = [perm.index(k) for k in range(len(perm))]
@@ -284,13 +303,13 @@ def load_optimizer_state(opt, params_by_file, tensors, t, o):
     names = {"momentum": ["m"], "adam": ["m", "v"], "adamw": ["m", "v"]}.get(o["name"], [])
     if not names or t == 0:
         return False
-    for name, offset, shape, perm in model_py.ENGINE_SLOTS:
+    for name, offset, shape, perm, *blocks in model_py.ENGINE_SLOTS:
         p = params_by_file[name]
-        m = slot_to_file(tensors["optim.m"], offset, shape, perm).reshape(p.shape).to(p.device)
+        m = slot_to_file(tensors["optim.m"], offset, shape, perm, *blocks).reshape(p.shape).to(p.device)
         if o["name"] == "momentum":
             opt.state[p] = {"momentum_buffer": m.clone()}
         else:
-            v = slot_to_file(tensors["optim.v"], offset, shape, perm).reshape(p.shape).to(p.device)
+            v = slot_to_file(tensors["optim.v"], offset, shape, perm, *blocks).reshape(p.shape).to(p.device)
             opt.state[p] = {"step": torch.tensor(float(t)), "exp_avg": m.clone(), "exp_avg_sq": v.clone()}
     return True
 
@@ -301,10 +320,10 @@ def optimizer_tensors(opt, params_by_file, o):
     out = {}
     for n in names:
         flat = torch.zeros(model_py.ENGINE_PARAM_SIZE, dtype=torch.float32)
-        for name, offset, shape, perm in model_py.ENGINE_SLOTS:
+        for name, offset, shape, perm, *blocks in model_py.ENGINE_SLOTS:
             state = opt.state.get(params_by_file[name], {})
             if keys[n] in state and state[keys[n]] is not None:
-                file_to_slot(flat, offset, shape, perm, state[keys[n]].detach().cpu().float())
+                file_to_slot(flat, offset, shape, perm, state[keys[n]].detach().cpu().float(), *blocks)
         out[n] = flat
     return out
 
