@@ -19,6 +19,8 @@
 import { ConfigError } from '../errors.js';
 import type { GpuDevice } from '../gpu/device.js';
 import { architectureOf } from '../io/architecture.js';
+import { featureOrders } from '../io/torch-layout.js';
+import { resolveModel } from '../nn/layers.js';
 import type { CheckpointInput, JsonObject, ModelInput } from '../io/modelfile.js';
 import type { ModelSpec } from '../nn/model.js';
 import type { BatchSource } from './batch-source.js';
@@ -172,6 +174,8 @@ export class TrainingRun {
   /** Builds the trainer and, with `resume`, restores the checkpoint into it. */
   static async create(gpu: GpuDevice, o: RunOptions): Promise<TrainingRun> {
     const c = o.config;
+    // A model the files cannot store in PyTorch's layout fails now, not after training.
+    featureOrders(resolveModel(o.spec));
     const trainer = await Trainer.create(gpu, o.spec, {
       seed: c.seed,
       init: c.init,

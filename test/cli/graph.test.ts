@@ -125,5 +125,24 @@ describe('graph models on the command line', () => {
     const lines = r.err.trim().split('\n');
     expect(lines.at(-1)).toMatch(/--model .*layer 4 'sum' \(add\): input 'nope' names no layer/);
     expect(r.err).not.toMatch(/^\s+at /m);
+    // A graph the model file cannot hold in PyTorch's layout fails before training, not after.
+    const mixed = path.join(root, 'mixed.json');
+    await writeFile(
+      mixed,
+      JSON.stringify({
+        layers: [
+          { type: 'flatten', name: 'f' },
+          { type: 'conv2d', inputs: 'input', filters: 432, kernelSize: 1 },
+          { type: 'globalavgpool', name: 'g' },
+          { type: 'add', name: 'sum', inputs: ['f', 'g'] },
+        ],
+      }),
+    );
+    const m = await runCli(TRAIN(path.join(root, 'mixed'), ['--model', mixed]));
+    expect(m.code).toBe(2);
+    expect(m.err.trim().split('\n').at(-1)).toMatch(
+      /layer 3 'sum' \(add\): it adds flat features in different orders/,
+    );
+    expect(m.err).not.toMatch(/epoch 1/);
   });
 });
