@@ -53,6 +53,7 @@ export {
   presetSpec,
   type Arch as Preset,
 } from './nn/presets.js';
+export { mobilenetLayers, resnetLayers } from './nn/preset-graphs.js';
 export type { DatasetSplits, ImageSet } from './data/types.js';
 export { parseIdx, parseIdxImages, parseIdxLabels } from './data/idx.js';
 export { parseCatHdf5 } from './data/hdf5.js';

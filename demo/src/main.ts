@@ -117,6 +117,9 @@ async function loading(text: string, load: () => Promise<DataSummary>): Promise<
     setText('data-stats', app.data ? app.data.stats : 'No dataset loaded.');
     throw e;
   }
+  // A model loaded before its data: its test-set report, now that there is a test set.
+  if (app.model && (app.state === 'idle' || app.state === 'done' || app.state === 'stopped'))
+    await refreshView();
 }
 
 async function loadUrl(): Promise<void> {
@@ -152,6 +155,7 @@ function updateButtons(): void {
   const state = app.state;
   const busy = state === 'running' || state === 'paused' || state === 'lost';
   byId('train', HTMLButtonElement).disabled = busy || !app.gpuReady;
+  byId('continue', HTMLButtonElement).disabled = busy || !app.gpuReady || !app.model;
   byId('pause', HTMLButtonElement).disabled = state !== 'running';
   byId('resume', HTMLButtonElement).disabled = state !== 'paused';
   byId('stop', HTMLButtonElement).disabled = !busy;
@@ -171,14 +175,15 @@ const STATE_TEXT: Record<RunState, string> = {
   failed: 'Training failed (see the message above).',
 };
 
-async function startTraining(): Promise<void> {
+/** A new network from the form ('train'), or the current model trained further ('continue'). */
+async function startTraining(op: 'train' | 'continue'): Promise<void> {
   clearError();
   if (!app.data) throw new ConfigError('Load a dataset first (section 1).');
   const cfg = readForm();
   lossChart.clear();
   accChart.clear();
   app.model = await worker.call({
-    op: 'train',
+    op,
     cfg,
     trainLimit: numberInput('train-limit', 0, 0, 1e9),
     testLimit: numberInput('test-limit', 0, 0, 1e9),
@@ -337,9 +342,20 @@ async function loadModelFile(file: File): Promise<void> {
   const cfg = readFormOrUndefined() ?? PRESETS.mnist;
   app.model = await worker.call({ op: 'load-model', bytes, name: file.name, cfg }, [bytes.buffer]);
   app.state = 'idle';
+  offerModelSize(app.model.inputShape);
   showModelInfo(app.model);
   updateButtons();
   await refreshView();
+}
+
+/** Image folders load at the loaded model's input size, so that it can be tested and trained on them. */
+function offerModelSize([h, w, c]: readonly number[]): void {
+  if (h < 2 || w < 2 || (c !== 1 && c !== 3)) return;
+  const select = byId('folder-size', HTMLSelectElement);
+  const value = `${h}x${w}x${c}`;
+  if (![...select.options].some((o) => o.value === value))
+    select.add(new Option(`${h}x${w} ${c === 1 ? 'grey' : 'colour'} (the loaded model's input)`, value));
+  select.value = value;
 }
 
 // ---- events --------------------------------------------------------------------------------
@@ -399,7 +415,8 @@ datasetSelect().addEventListener('change', () => {
   const v = datasetSelect().value;
   if (isPresetId(v)) applyPreset(v);
 });
-on('train', 'click', 'Training', startTraining);
+on('train', 'click', 'Training', () => startTraining('train'));
+on('continue', 'click', 'Training the model further', () => startTraining('continue'));
 on('pause', 'click', 'Pausing', async () => worker.call({ op: 'pause' }));
 on('resume', 'click', 'Resuming', async () => {
   clearError();

@@ -81,6 +81,8 @@ export type Request =
   | { op: 'load-files'; dataset: string; files: File[] }
   | { op: 'load-folder'; files: FolderFile[]; shape: [number, number, number] }
   | { op: 'train'; cfg: NetConfig; trainLimit: number; testLimit: number }
+  /** Trains the current model further on the loaded data (from its weights; a new optimizer). */
+  | { op: 'continue'; cfg: NetConfig; trainLimit: number; testLimit: number }
   | { op: 'pause' }
   | { op: 'resume' }
   | { op: 'stop' }
@@ -98,6 +100,7 @@ export interface Replies {
   'load-files': DataSummary;
   'load-folder': DataSummary;
   train: ModelSummary;
+  continue: ModelSummary;
   pause: void;
   resume: void;
   stop: void;

@@ -48,6 +48,12 @@ export interface BatchNormState {
  */
 const CONV = 'implicit';
 
+/** Where a run starts from instead of fresh weights: a loaded or earlier model's. */
+export interface StartWeights {
+  weights: Weights[];
+  batchNorm: BatchNormState;
+}
+
 export type RunState = 'idle' | 'running' | 'paused' | 'stopped' | 'done' | 'lost' | 'failed';
 
 export interface RunHooks {
@@ -59,7 +65,8 @@ export interface RunHooks {
 export class Session {
   state: RunState = 'idle';
   private request: 'pause' | 'stop' | undefined;
-  private training: { options: RunOptions; run: TrainingRun; hooks?: RunHooks } | undefined;
+  private training:
+    { options: RunOptions; run: TrainingRun; hooks?: RunHooks; start?: StartWeights } | undefined;
   private pending: (() => Promise<void>)[] = [];
 
   private constructor(
@@ -88,14 +95,16 @@ export class Session {
   }
 
   /**
-   * A new network to train on `set`: a TrainingRun whose store keeps the latest checkpoint in
-   * memory (every epoch, and at a pause or stop), to restart from after a lost device.
+   * A network to train on `set`: a TrainingRun whose store keeps the latest checkpoint in
+   * memory (every epoch, and at a pause or stop), to restart from after a lost device. It starts
+   * from `start`'s weights when given (training a loaded model further), else from fresh ones.
    */
   static async forTraining(
     gpu: GpuDevice,
     meta: ModelMeta,
     cfg: NetConfig,
     set: { images: Uint8Array; labels: Int32Array; count: number },
+    start?: StartWeights,
   ): Promise<Session> {
     const options: RunOptions = {
       spec: meta.spec,
@@ -118,8 +127,9 @@ export class Session {
       checkpointEvery: 1,
     };
     const run = await TrainingRun.create(gpu, options);
+    if (start) setStart(run.trainer, start);
     const session = new Session(gpu, run.trainer, meta, cfg);
-    session.training = { options, run };
+    session.training = { options, run, start };
     return session;
   }
 
@@ -181,6 +191,7 @@ export class Session {
     this.gpu = gpu;
     // No checkpoint yet (lost in the first epoch): the run starts again from the beginning.
     t.run = await TrainingRun.create(gpu, { ...t.options, resume: store.checkpoint });
+    if (!store.checkpoint && t.start) setStart(t.run.trainer, t.start);
     this.trainer = t.run.trainer;
     this.setState('paused');
     await this.runFit();
@@ -244,6 +255,12 @@ export class Session {
   destroy(): void {
     this.trainer.destroy();
   }
+}
+
+function setStart(trainer: Trainer, start: StartWeights): void {
+  trainer.setWeights(start.weights);
+  if (start.batchNorm.stats.length > 0)
+    trainer.setRunningStats(start.batchNorm.stats, start.batchNorm.batchesTracked);
 }
 
 /** uint8 images as a trainer's input, normalised on the GPU with the model's statistics. */

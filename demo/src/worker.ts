@@ -2,18 +2,12 @@
 // decompressing, decoding and training never block the page. main.ts sends Requests (see
 // protocol.ts) and renders what comes back: replies, and step/epoch/state events while training.
 
-import {
-  ConfigError,
-  DeviceLostError,
-  describeLayer,
-  resolveModel,
-  type GpuDevice,
-  type Weights,
-} from '../../src/index.js';
+import { ConfigError, DeviceLostError, resolveModel, type GpuDevice, type Weights } from '../../src/index.js';
 import { loadFromFiles, loadFromUrl, isDatasetId, summarize, trimmed, type LoadedDataset } from './data.js';
 import { evaluateTest } from './evaluate.js';
 import { decodeResized, loadFolder } from './folder.js';
 import { getGpu } from './gpu.js';
+import { firstLayerOf, layerLines } from './layer-info.js';
 import { modelBytes, parseModel } from './modelfile.js';
 import { drawWeights } from './render.js';
 import { classProbs, outputCount, toSpec, type NetConfig } from './network.js';
@@ -28,7 +22,7 @@ import type {
   Request,
   WorkerEvent,
 } from './protocol.js';
-import { Session } from './session.js';
+import { Session, type ModelMeta } from './session.js';
 
 interface State {
   gpu?: GpuDevice;
@@ -94,7 +88,6 @@ function needSession(): Session {
 }
 
 function modelSummary(s: Session): ModelSummary {
-  const m = resolveModel(s.meta.spec);
   return {
     layers: s.meta.spec.layers,
     inputShape: s.meta.inputShape,
@@ -102,38 +95,18 @@ function modelSummary(s: Session): ModelSummary {
     parameterCount: s.trainer.parameterCount,
     classNames: s.meta.classNames,
     origin: st.origin,
-    lines: m.layers.map((l) => {
-      const params = l.param ? l.param.W.length + l.param.b.length : 0;
-      return `${describeLayer(l)} -> ${l.outShape.join('x')}${params ? `, ${params.toLocaleString('en')} parameters` : ''}`;
-    }),
+    lines: layerLines(resolveModel(s.meta.spec)),
   };
 }
 
-/** The first weighted layer as pictures: dense rows as input images, conv filters [KH, KW, C]. */
+/** The weighted layer on the input as pictures: dense rows as input images, conv filters [KH, KW, C]. */
 function firstLayer(s: Session, weights: Weights[]): FirstLayer | undefined {
-  const f = firstLayerShape(s);
+  const f = firstLayerOf(resolveModel(s.meta.spec), s.meta.inputShape);
   if (!f) return undefined;
+  const { param, ...shown } = f;
   const canvas = new OffscreenCanvas(400, 400);
-  drawWeights(canvas, weights[0].W, f.units, f.shape);
-  return { ...f, picture: canvas.transferToImageBitmap() };
-}
-
-function firstLayerShape(s: Session): Omit<FirstLayer, 'picture'> | undefined {
-  const m = resolveModel(s.meta.spec);
-  const p = m.params[0];
-  if (!p || p.type === 'batchnorm') return undefined;
-  const layer = m.layers[p.layer];
-  if (p.type === 'conv2d') {
-    const c = layer.conv!;
-    return {
-      kind: 'conv2d',
-      units: c.F,
-      shape: { height: c.KH, width: c.KW, channels: c.C },
-    };
-  }
-  const [height, width, channels] = s.meta.inputShape;
-  if (height * width * channels !== layer.inSize) return undefined;
-  return { kind: 'dense', units: p.units, shape: { height, width, channels } };
+  drawWeights(canvas, weights[param].W, f.units, f.shape);
+  return { ...shown, picture: canvas.transferToImageBitmap() };
 }
 
 /** First-layer weights and, when the loaded data fits the model, the test-set report. */
@@ -159,14 +132,23 @@ async function modelView(
   return { view, transfer };
 }
 
-async function train(cfg: NetConfig, trainLimit: number, testLimit: number): Promise<ModelSummary> {
-  const gpu = await needGpu();
+/** The loaded data and the training images to use, once no run is in progress. */
+function trainingData(
+  trainLimit: number,
+  testLimit: number,
+): { d: LoadedDataset; trainSet: LoadedDataset['train'] } {
   const d = st.data;
   if (!d) throw new ConfigError('Load a dataset first (section 1).');
-  if (st.session && (st.session.state === 'running' || st.session.state === 'paused'))
+  const state = st.session?.state;
+  if (state === 'running' || state === 'paused' || state === 'lost')
     throw new ConfigError('Stop the current run before starting another.');
   st.testLimit = testLimit;
-  const trainSet = trainLimit > 0 ? trimmed(d.train, trainLimit) : d.train;
+  return { d, trainSet: trainLimit > 0 ? trimmed(d.train, trainLimit) : d.train };
+}
+
+async function train(cfg: NetConfig, trainLimit: number, testLimit: number): Promise<ModelSummary> {
+  const gpu = await needGpu();
+  const { d, trainSet } = trainingData(trainLimit, testLimit);
   const shape: [number, number, number] = [trainSet.height, trainSet.width, trainSet.channels];
   const spec = toSpec(cfg, shape, d.info.classNames.length);
   st.session?.destroy();
@@ -179,6 +161,52 @@ async function train(cfg: NetConfig, trainLimit: number, testLimit: number): Pro
   );
   st.session = session;
   st.origin = `trained here on ${d.info.title}`;
+  return startRun(session);
+}
+
+/** Throws unless the data's images and classes are what the model takes. */
+function checkFits(meta: ModelMeta, d: LoadedDataset): void {
+  const [h, w, c] = meta.inputShape;
+  const t = d.train;
+  if (t.height * t.width * t.channels !== h * w * c || t.channels !== c) {
+    throw new ConfigError(
+      `The model takes ${h}x${w}x${c} images but ${d.info.title} has ${t.height}x${t.width}x${t.channels}; load data of the model's size (an image folder is resized to the size chosen beside it).`,
+    );
+  }
+  if (d.info.classNames.length !== meta.classNames.length) {
+    throw new ConfigError(
+      `The model has ${meta.classNames.length} classes (${meta.classNames.join(', ')}) but ${d.info.title} has ${d.info.classNames.length}; load data with the model's classes.`,
+    );
+  }
+}
+
+/**
+ * Trains the current model (loaded from a file, or trained here) further on the loaded data,
+ * from its weights and batch-norm statistics, with the form's optimizer, batch size and epochs.
+ * A model file holds no optimizer state, so the optimizer starts afresh.
+ */
+async function continueTraining(
+  cfg: NetConfig,
+  trainLimit: number,
+  testLimit: number,
+): Promise<ModelSummary> {
+  const gpu = await needGpu();
+  const old = needSession();
+  const { d, trainSet } = trainingData(trainLimit, testLimit);
+  checkFits(old.meta, d);
+  const start = await old.between(async () => ({
+    weights: await old.weights(),
+    batchNorm: await old.batchNorm(),
+  }));
+  const session = await Session.forTraining(gpu, old.meta, cfg, trainSet, start);
+  old.destroy();
+  st.session = session;
+  st.origin = `${st.origin.replace(/, then trained further here.*$/, '')}, then trained further here on ${d.info.title}`;
+  return startRun(session);
+}
+
+/** Starts the session's run; its progress comes back as events. */
+function startRun(session: Session): ModelSummary {
   void session.train({
     onStep(log, rate) {
       post({ event: 'step', step: log.step, loss: log.loss, accuracy: log.accuracy, rate });
@@ -254,7 +282,8 @@ async function save(): Promise<Replies['save']> {
       // What the CLI's eval reads to find the data when no --data is given.
       ...(dataset === 'folder' ? {} : { config: { data: dataset } }),
     });
-    return { bytes, fileName: `${dataset}-${s.meta.spec.inputShape ? 'cnn' : 'mlp'}.safetensors` };
+    const kind = resolveModel(s.meta.spec).isGraph ? 'graph' : s.meta.spec.inputShape ? 'cnn' : 'mlp';
+    return { bytes, fileName: `${dataset}-${kind}.safetensors` };
   });
 }
 
@@ -292,6 +321,8 @@ async function handle(req: Request): Promise<Handled> {
       return dataReply(await loadFolder(req.files, req.shape, (text) => post({ event: 'progress', text })));
     case 'train':
       return { value: await train(req.cfg, req.trainLimit, req.testLimit) };
+    case 'continue':
+      return { value: await continueTraining(req.cfg, req.trainLimit, req.testLimit) };
     case 'pause':
       st.session?.pause();
       return;

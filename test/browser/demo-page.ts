@@ -1,11 +1,14 @@
 // The browser side of test/browser/demo.test.ts: Chromium's flags and launch, the built demo's
-// server, and probes that read the page (its clock and long tasks, errors, charts, canvases).
+// server, and probes that read the page (its clock and long tasks, errors, charts, canvases), and
+// the check that malformed files give named errors.
 
 import fs from 'node:fs';
 import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { expect } from 'vitest';
 import { resolveInside, type dataMiddleware } from '../../demo/serve-data.js';
 
 export const BASE_ARGS = [
@@ -56,6 +59,18 @@ export async function launchChromium(
     }
   });
   return ctx;
+}
+
+/** A new page of the demo at `origin` with its WebGPU adapter ready, and its errors collected. */
+export async function openDemo(
+  ctx: BrowserContext,
+  origin: string,
+): Promise<{ page: Page; errors: string[] }> {
+  const page = await ctx.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${origin}/`);
+  await page.waitForSelector('body[data-gpu="ready"]', { timeout: 30_000 });
+  return { page, errors };
 }
 
 /** The page's clock, to bracket a phase whose long tasks are measured. */
@@ -192,4 +207,30 @@ export function staticHandler(
       res.setHeader('content-type', types[path.extname(file)] ?? 'application/octet-stream');
       fs.createReadStream(file).pipe(res);
     });
+}
+
+/** Malformed dataset and model files: a clear, named error in the page. */
+export async function rejectsMalformedFiles(page: Page, modelBytes: Buffer): Promise<void> {
+  const garbage = Buffer.concat([gzipSync(Buffer.from([0, 0, 8, 3, 0, 0, 0, 9])), Buffer.from('junk')]);
+  await page.setInputFiles('#data-files', [
+    { name: 'train-images-idx3-ubyte.gz', mimeType: 'application/gzip', buffer: garbage },
+    {
+      name: 'train-labels-idx1-ubyte.gz',
+      mimeType: 'application/gzip',
+      buffer: Buffer.from('not gzip at all'),
+    },
+  ]);
+  await page.waitForSelector('#error:not([hidden])');
+  const dataError = (await page.textContent('#error'))!;
+  expect(dataError).toMatch(/DatasetFormatError: .*(train-images|train-labels)-idx[13]-ubyte\.gz/);
+  await page.setInputFiles('#load-model', {
+    name: 'broken.safetensors',
+    mimeType: 'application/octet-stream',
+    buffer: modelBytes.subarray(0, 100),
+  });
+  await page.waitForFunction(() =>
+    document.querySelector('#error')?.textContent?.includes('broken.safetensors'),
+  );
+  expect(await page.textContent('#error')).toContain('ModelFormatError');
+  console.log(`[demo test] bad data file -> "${dataError}"`);
 }

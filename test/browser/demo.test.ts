@@ -11,8 +11,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { dataDir, dataMiddleware, resolveInside } from '../../demo/serve-data.js';
@@ -20,6 +19,7 @@ import { loadModel } from '../../src/io/modelfile.js';
 import { Rng } from '../../src/rng.js';
 import { makeImageFolder, runCli, synthImage, writePng } from '../cli/helpers.js';
 import { needDataRoot } from '../helpers/datasets.js';
+import { graphModelFile } from './graph-fixture.js';
 import {
   BASE_ARGS,
   WEBGPU_ARGS,
@@ -30,7 +30,9 @@ import {
   inkedPixels,
   launchChromium,
   longestTask,
+  openDemo,
   probs,
+  rejectsMalformedFiles,
   series,
   staticHandler,
   supportsLongTasks,
@@ -111,10 +113,7 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
 
   it('trains MNIST on WebGPU, draws, predicts, saves and reloads, and reports bad files', async () => {
     const ctx = await launch([...BASE_ARGS, ...WEBGPU_ARGS]);
-    const page = await ctx.newPage();
-    const errors = watchErrors(page);
-    await page.goto(`${origin}/`);
-    await page.waitForSelector('body[data-gpu="ready"]', { timeout: 30_000 });
+    const { page, errors } = await openDemo(ctx, origin);
     const adapter = await page.textContent('#gpu-status');
     console.log(`[demo test] ${adapter}`);
 
@@ -202,10 +201,7 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
 
   it('trains a CNN in the worker with no long main-thread task, draws its filters, and the CLI evaluates its file', async () => {
     const ctx = await launch([...BASE_ARGS, ...WEBGPU_ARGS]);
-    const page = await ctx.newPage();
-    const errors = watchErrors(page);
-    await page.goto(`${origin}/`);
-    await page.waitForSelector('body[data-gpu="ready"]', { timeout: 30_000 });
+    const { page, errors } = await openDemo(ctx, origin);
     expect(await supportsLongTasks(page), 'this Chromium reports no longtask entries').toBe(true);
 
     const load0 = await clock(page);
@@ -300,10 +296,7 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
     const cliAcc = (JSON.parse(ev.out) as { accuracy: number }).accuracy;
 
     const ctx = await launch([...BASE_ARGS, ...WEBGPU_ARGS]);
-    const page = await ctx.newPage();
-    const errors = watchErrors(page);
-    await page.goto(`${origin}/`);
-    await page.waitForSelector('body[data-gpu="ready"]', { timeout: 30_000 });
+    const { page, errors } = await openDemo(ctx, origin);
     await page.click('#load-url');
     await page.waitForSelector('body[data-dataset="mnist"]', { timeout: 60_000 });
     await page.fill('#test-limit', '200');
@@ -322,6 +315,56 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
     expect(errors).toEqual([]);
   }, 240_000);
 
+  it('loads a graph model file from the CLI, predicts, and trains it further', async () => {
+    const { root, data, photo, model } = await graphModelFile();
+    profiles.push(root);
+
+    const { page, errors } = await openDemo(await launch([...BASE_ARGS, ...WEBGPU_ARGS]), origin);
+    await page.setInputFiles('#load-model', model);
+    await page.waitForFunction(() =>
+      document.querySelector('#model-info')?.textContent?.includes('loaded from'),
+    );
+    expect(await page.textContent('#model-info')).toContain('input 12x12x3');
+    const layers = await page.locator('#layers-info li').allTextContents();
+    expect(layers).toContain('sum: add 2 relu from r, x -> 12x12x6');
+    expect(layers).toContain('cat: concat 2 -> 12 from sum, x -> 12x12x12');
+    // The folder decodes at the model's input size; the loaded model is then tested on it.
+    expect(await page.inputValue('#folder-size')).toBe('12x12x3');
+    await page.setInputFiles('#folder-input', data);
+    await page.waitForSelector('body[data-dataset="folder"]', { timeout: 60_000 });
+    await page.waitForSelector('#m-test-acc[data-value]');
+    expect(await page.locator('#pred-grid figure').count()).toBe(12);
+    await page.setInputFiles('#upload-image', photo);
+    await page.waitForFunction(() =>
+      document.querySelector('#upload-result')?.textContent?.includes('probability'),
+    );
+    expect(await page.textContent('#upload-result')).toMatch(
+      /^new\.png: (ring|stripes|tl-block) \(probability/,
+    );
+
+    await page.evaluate(() => document.querySelector('#m-test-acc')!.removeAttribute('data-value'));
+    await page.fill('#epochs', '1');
+    await page.fill('#batch', '8');
+    await page.fill('#val-split', '0');
+    await page.click('#continue');
+    await page.waitForSelector('body[data-train-state="done"]', { timeout: 120_000 });
+    await page.waitForSelector('#m-test-acc[data-value]');
+    // 24 training pictures in batches of 8: 3 steps from the loaded weights.
+    expect(await page.textContent('#m-step')).toBe('3');
+    const loss = Number(await page.textContent('#m-loss'));
+    const acc = Number(await page.getAttribute('#m-test-acc', 'data-value'));
+    console.log(
+      `[demo test] graph file trained further: loss ${loss}, test accuracy ${(100 * acc).toFixed(0)}% of 12`,
+    );
+    expect(Number.isFinite(loss)).toBe(true);
+    expect(acc).toBeGreaterThanOrEqual(0);
+    expect(acc).toBeLessThanOrEqual(1);
+    expect(await page.textContent('#m-test-acc')).toMatch(/% of 12$/);
+    expect(await page.textContent('#model-info')).toContain('then trained further here');
+    expect(await page.getAttribute('#weights', 'data-kind')).toBe('conv2d');
+    expect(errors).toEqual([]);
+  }, 180_000);
+
   it('trains on a folder of your own images, lists the bad files, and classifies a new photo', async () => {
     const root = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'demo-folder-')), 'shapes');
     profiles.push(path.dirname(root));
@@ -332,10 +375,7 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
     await writePng(photo, 40, 30, synthImage(1, 40, 30, new Rng(99)));
 
     const ctx = await launch([...BASE_ARGS, ...WEBGPU_ARGS]);
-    const page = await ctx.newPage();
-    const errors = watchErrors(page);
-    await page.goto(`${origin}/`);
-    await page.waitForSelector('body[data-gpu="ready"]', { timeout: 30_000 });
+    const { page, errors } = await openDemo(ctx, origin);
     const load0 = await clock(page);
     await page.setInputFiles('#folder-input', root);
     await page.waitForSelector('body[data-dataset="folder"]', { timeout: 60_000 });
@@ -379,10 +419,7 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
 
   it('pauses and resumes, recovers from a lost device, and answers cat or not cat', async () => {
     const ctx = await launch([...BASE_ARGS, ...WEBGPU_ARGS]);
-    const page = await ctx.newPage();
-    const errors = watchErrors(page);
-    await page.goto(`${origin}/`);
-    await page.waitForSelector('body[data-gpu="ready"]', { timeout: 30_000 });
+    const { page, errors } = await openDemo(ctx, origin);
     await page.selectOption('#dataset', 'catvnoncat');
     await page.click('#load-url');
     await page.waitForSelector('body[data-dataset="catvnoncat"]', { timeout: 60_000 });
@@ -459,29 +496,3 @@ describe.skipIf(!ready)('browser demo (Chromium, WebGPU)', () => {
     }
   }, 240_000);
 });
-
-/** Malformed dataset and model files: a clear, named error in the page. */
-async function rejectsMalformedFiles(page: Page, modelBytes: Buffer): Promise<void> {
-  const garbage = Buffer.concat([gzipSync(Buffer.from([0, 0, 8, 3, 0, 0, 0, 9])), Buffer.from('junk')]);
-  await page.setInputFiles('#data-files', [
-    { name: 'train-images-idx3-ubyte.gz', mimeType: 'application/gzip', buffer: garbage },
-    {
-      name: 'train-labels-idx1-ubyte.gz',
-      mimeType: 'application/gzip',
-      buffer: Buffer.from('not gzip at all'),
-    },
-  ]);
-  await page.waitForSelector('#error:not([hidden])');
-  const dataError = (await page.textContent('#error'))!;
-  expect(dataError).toMatch(/DatasetFormatError: .*(train-images|train-labels)-idx[13]-ubyte\.gz/);
-  await page.setInputFiles('#load-model', {
-    name: 'broken.safetensors',
-    mimeType: 'application/octet-stream',
-    buffer: modelBytes.subarray(0, 100),
-  });
-  await page.waitForFunction(() =>
-    document.querySelector('#error')?.textContent?.includes('broken.safetensors'),
-  );
-  expect(await page.textContent('#error')).toContain('ModelFormatError');
-  console.log(`[demo test] bad data file -> "${dataError}"`);
-}
