@@ -7,7 +7,7 @@
 #   4. `webgpu-trainer eval` the model file train.py wrote: its test accuracy must be at least
 #      the exported model's.
 #
-# Usage: bash scripts/torch-roundtrip.sh [mlp|cnn] [WORK_DIR]     (default mlp, /tmp/wgt-torch-roundtrip)
+# Usage: bash scripts/torch-roundtrip.sh [mlp|cnn|graph] [WORK_DIR]     (default mlp, /tmp/wgt-torch-roundtrip)
 # Env:   ROUNDTRIP_LIMIT (training samples for the engine run, default 12000), ROUNDTRIP_EPOCHS (2).
 #
 # The ranks are started by hand (--rank/--world-size/--init-method tcp://127.0.0.1:PORT), not with
@@ -68,7 +68,32 @@ JSON
       npx tsx scripts/torch-roundtrip-cnn.ts "$WORK/engine" "$LIMIT" "$EPOCHS"
     fi
     ;;
-  *) echo "unknown kind '$KIND' (mlp or cnn)" >&2 && exit 2 ;;
+  graph)
+    # A graph (model.py's Net with a forward): a depthwise conv, a projection skip and an add, a
+    # concat of two branches, layer norm, a grouped conv, a flatten into the dense layer.
+    cat >"$WORK/net.json" <<'JSON'
+{
+  "layers": [
+    { "type": "conv2d", "name": "stem", "filters": 8, "kernelSize": 3, "padding": "same", "activation": "relu" },
+    { "type": "conv2d", "name": "a", "filters": 8, "kernelSize": 3, "padding": "same", "groups": 8 },
+    { "type": "batchnorm", "name": "bn" },
+    { "type": "conv2d", "name": "proj", "inputs": "stem", "filters": 8, "kernelSize": 1, "bias": false },
+    { "type": "add", "name": "sum", "inputs": ["bn", "proj"], "activation": "relu" },
+    { "type": "conv2d", "name": "down", "filters": 8, "kernelSize": 3, "stride": 2, "padding": "same" },
+    { "type": "maxpool2d", "name": "pool", "inputs": "sum", "size": 2 },
+    { "type": "concat", "name": "cat", "inputs": ["down", "pool"] },
+    { "type": "layernorm" },
+    { "type": "conv2d", "filters": 16, "kernelSize": 3, "stride": 2, "padding": "same", "groups": 4, "activation": "relu" },
+    { "type": "flatten" },
+    { "type": "dropout", "rate": 0.1 },
+    { "units": 10, "activation": "softmax" }
+  ]
+}
+JSON
+    "${CLI[@]}" train --data mnist --model "$WORK/net.json" --lr 0.002 --batch-size 64 --epochs "$EPOCHS" \
+      --limit "$LIMIT" --out "$WORK/engine" --progress none
+    ;;
+  *) echo "unknown kind '$KIND' (mlp, cnn or graph)" >&2 && exit 2 ;;
 esac
 
 acc() { # test accuracy of a model file as the engine evaluates it
