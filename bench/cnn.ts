@@ -1,29 +1,34 @@
-// CNN benchmark workloads D (CIFAR-sized CNN) and E (MNIST LeNet-5) and our engine's side of them.
+// CNN benchmark workloads D (CIFAR-sized CNN), E (MNIST LeNet-5) and R (the resnet preset, a graph)
+// and our engine's side of them.
 // No TensorFlow.js here (bench/peers/tfjs-cnn.ts is that side), so the real-GPU bundle
 // (bench/gpu/engine-bench.ts) can import this file.
 //
 // Every participant starts from cnnInit's weights (our layout: conv W [F, KH, KW, C], dense W
-// [units, fanIn] with a flatten's fanIn in NHWC order, zero biases) and trains on
-// prototypeImages's data, batches taken in order from sample 0.
+// [units, fanIn] with a flatten's fanIn in NHWC order, zero biases; batch norm scale 1, shift 0)
+// and trains on prototypeImages's data, batches taken in order from sample 0.
 //
 // FLOPs of one training step (cnnStepFlops), counted for conv2d and dense layers only (pooling,
 // activations, the loss and the optimizer are left out), with MACs = the layer's multiply-adds
 // per sample in the forward pass (conv: OH*OW*F*KH*KW*C; dense: units*fanIn):
 //   flops/step = B * sum over layers of 2*MACs * (1 forward + 1 weight gradient + 1 input gradient)
-// except that the first layer has no input gradient (its input is the data; no participant
-// computes it). Effective GFLOP/s = flops/step / (seconds per step) / 1e9.
+// except for a layer with no parameters upstream of it (the first layer of a stack, the layer(s)
+// reading a graph's input): its input gradient reaches no weight, so no participant computes it.
+// Effective GFLOP/s = flops/step / (seconds per step) / 1e9.
 
 import type { GpuDevice } from '../src/gpu/device.js';
 import { Trainer, type TrainerOptions, type Weights } from '../src/engine/trainer.js';
 import type { TrainingData } from '../src/engine/gpu-data.js';
 import { summariseProfile } from '../src/engine/profile.js';
 import { resolveModel, type ModelSpec } from '../src/nn/layers.js';
+import { presetSpec } from '../src/nn/presets.js';
 import type { OptimizerConfig } from '../src/optim/optimizers.js';
 import { Rng } from '../src/rng.js';
 import { lossTrend } from './peers/stats.js';
 
+export type CnnKey = 'D' | 'E' | 'R';
+
 export interface CnnWorkload {
-  key: 'D' | 'E';
+  key: CnnKey;
   name: string;
   spec: ModelSpec;
   /** SGD with momentum 0.9 (PyTorch's rule: v = mu v + g, p -= lr v; tfjs's momentum is the same). */
@@ -36,7 +41,7 @@ export interface CnnWorkload {
   noise: number;
 }
 
-export const CNN_WORKLOADS: Record<'D' | 'E', CnnWorkload> = {
+export const CNN_WORKLOADS: Record<CnnKey, CnnWorkload> = {
   D: {
     key: 'D',
     name: 'D: CIFAR CNN 32x32x3, conv3x3 32-64-128 (same) + maxpool, dense 10, batch 64, SGD momentum',
@@ -85,30 +90,46 @@ export const CNN_WORKLOADS: Record<'D' | 'E', CnnWorkload> = {
     proto: 0.5,
     noise: 1,
   },
+  R: {
+    key: 'R',
+    name: 'R: preset ResNet 32x32x3 (--arch resnet: 8 bias-free convs + batch norm, 2 residual adds), batch 128, SGD momentum',
+    spec: presetSpec('resnet', [32, 32, 3], 10, 'softmax-ce', []),
+    optimizer: { name: 'momentum', lr: 0.01, momentum: 0.9 },
+    batchSize: 128,
+    batches: 8,
+    proto: 0.3,
+    noise: 0.3,
+  },
 };
 
 /** FLOPs of one training step at batch B (formula in the header). */
 export function cnnStepFlops(spec: ModelSpec, B: number): number {
   const model = resolveModel(spec);
+  // Whether a layer's output gradient is needed: some parameter lies at or upstream of it.
+  const trains = new Array<boolean>(model.layers.length).fill(false);
   let flops = 0;
-  let first = true;
-  for (const l of model.layers) {
+  for (const i of model.order) {
+    const l = model.layers[i];
+    const upstream = l.inputs.some((j) => j >= 0 && trains[j]);
+    trains[i] = upstream || l.param !== undefined;
     if (l.type !== 'conv2d' && l.type !== 'dense') continue;
-    flops += 2 * l.macs * (first ? 2 : 3);
-    first = false;
+    flops += 2 * l.macs * (upstream ? 3 : 2);
   }
   return B * flops;
 }
 
 /**
- * One {W, b} per conv2d/dense layer in our layout, from a seeded Rng: He-normal weights (std
+ * One {W, b} per parameter layer in our layout, from a seeded Rng: He-normal weights (std
  * sqrt(2 / fanIn), fanIn = C*KH*KW for a conv) before a ReLU, LeCun-normal (std sqrt(1 / fanIn))
- * for the softmax layer, zero biases.
+ * for the softmax layer, zero biases; a batch norm's scale is 1 and its shift 0 (PyTorch's and
+ * tfjs's defaults).
  */
 export function cnnInit(spec: ModelSpec, seed: number): Weights[] {
   const rng = new Rng(seed);
   const params = resolveModel(spec).params;
   return params.map((p, i) => {
+    if (p.type === 'batchnorm' || p.type === 'layernorm')
+      return { W: new Float32Array(p.W.length).fill(1), b: new Float32Array(p.b.length) };
     const std = Math.sqrt((i === params.length - 1 ? 1 : 2) / p.fanIn);
     const W = new Float32Array(p.W.length);
     for (let i = 0; i < W.length; i++) W[i] = rng.normal() * std;

@@ -1,19 +1,32 @@
-// The CNN part of `npm run bench` (bench/run.ts): workloads D and E (bench/cnn.ts) trained by this
-// engine, by each TensorFlow.js backend and, when a Python with torch is here, by PyTorch eager on
-// the CPU.
+// The CNN part of `npm run bench` (bench/run.ts): workloads D, E and R (bench/cnn.ts) trained by
+// this engine, by each TensorFlow.js backend and, when a Python with torch is here, by PyTorch
+// eager on the CPU.
 //
 // Same weights, data and batch order for every participant; each one's first CROSS_STEPS losses
 // must match ours (a check that the layouts were converted right), and each one's loss must fall.
-// tfjs-cpu takes about a minute and a half per step of D on 2 cores, so it gets 1 warm-up step
-// and 2 timed ones (E: 3), each synced on its loss; the others are timed back to back.
+// PyTorch's D and E draw their own data and weights from the same distributions (no cross-check);
+// its R gets ours (bench/torch-graph.py), so it is cross-checked too. tfjs-cpu takes about a
+// minute and a half per step of D on 2 cores, so it gets 1 warm-up step and 2 timed ones (E: 3),
+// each synced on its loss; the others are timed back to back. R, the graph, runs against
+// tfjs-webgpu only: tfjs-wasm has no conv weight gradient, and tfjs-cpu would take many minutes
+// per step.
 
 import type { GpuDevice } from '../src/gpu/device.js';
 import type { TrainerOptions } from '../src/engine/trainer.js';
 import { lossTrend, quantile } from './peers/stats.js';
 import { tfjsTrainCnn } from './peers/tfjs-cnn.js';
+import { tfjsTrainGraph } from './peers/tfjs-graph.js';
 import type { TfjsBackend } from './peers/tfjs.js';
-import { torchCnn } from './cnn-torch.js';
-import { benchCnnEngine, cnnData, cnnInit, CNN_WORKLOADS, type CnnEngineResult } from './cnn.js';
+import { torchCnn, torchGraph, type TorchCnnResult } from './cnn-torch.js';
+import {
+  benchCnnEngine,
+  cnnData,
+  cnnInit,
+  CNN_WORKLOADS,
+  type CnnEngineResult,
+  type CnnKey,
+  type CnnWorkload,
+} from './cnn.js';
 
 const CROSS_STEPS = 3;
 // Largest relative difference allowed between a peer's first losses and ours: fp32 sums in
@@ -25,8 +38,8 @@ export interface CnnBenchOptions {
   variants: TrainerOptions['variants'];
   quick: boolean;
   backends: TfjsBackend[];
-  /** Which of D and E to run. */
-  keys: ('D' | 'E')[];
+  /** Which of D, E and R to run. */
+  keys: CnnKey[];
   /** The Python with torch (bench/cnn-torch.ts findTorchPython); undefined skips PyTorch. */
   torchPython?: string;
   /** Why there is no PyTorch column, when there is none. */
@@ -49,9 +62,23 @@ interface Cell {
   gf: string;
 }
 
-type Workload = (typeof CNN_WORKLOADS)['D'];
+type Workload = CnnWorkload;
 
-/** Runs D and/or E for every participant, printing one line per participant as it goes. */
+/** Timed epochs of our engine per workload (R's steps take seconds on lavapipe). */
+const EPOCHS: Record<CnnKey, { quick: number; full: number }> = {
+  D: { quick: 1, full: 2 },
+  E: { quick: 2, full: 4 },
+  R: { quick: 1, full: 2 },
+};
+
+/** Largest relative difference between the first k losses of a peer and ours. */
+function firstLossDiff(peer: number[], ours: number[], k: number): number {
+  return Math.max(
+    ...peer.slice(0, k).map((v, i) => Math.abs(v - ours[i]) / Math.max(Math.abs(ours[i]), 1e-6)),
+  );
+}
+
+/** Runs D, E and/or R for every participant, printing one line per participant as it goes. */
 export async function benchCnns(opts: CnnBenchOptions): Promise<CnnBenchOutcome> {
   const out: CnnBenchOutcome = { report: {}, notes: [], rows: [], ratios: {}, failures: 0, torchRan: false };
   if (!opts.torchPython && opts.keys.length > 0) out.notes.push(`PyTorch CPU column: ${opts.torchMissing}`);
@@ -62,7 +89,7 @@ export async function benchCnns(opts: CnnBenchOptions): Promise<CnnBenchOutcome>
     const ours = await benchCnnEngine(opts.gpu, w, {
       data: ds,
       weights,
-      epochs: key === 'D' ? (opts.quick ? 1 : 2) : opts.quick ? 2 : 4,
+      epochs: opts.quick ? EPOCHS[key].quick : EPOCHS[key].full,
       checkSteps: CROSS_STEPS,
       variants: opts.variants,
       profile: opts.gpu.device.features.has('timestamp-query'),
@@ -77,9 +104,9 @@ export async function benchCnns(opts: CnnBenchOptions): Promise<CnnBenchOutcome>
     const peers: Record<string, unknown> = {};
     const cells: Record<string, Cell> = {};
     if (opts.torchPython) {
-      const t = torchCnn(opts.torchPython, key);
+      const t = torchPeer(opts.torchPython, w, { ds, weights }, ours);
       out.torchRan = true;
-      if (!t.fell) out.failures++;
+      if (!t.fell || t.agree === false) out.failures++;
       peers['torch-cpu'] = t;
       cells['torch-cpu'] = {
         ms: t.msPerStep.toFixed(1),
@@ -91,10 +118,19 @@ export async function benchCnns(opts: CnnBenchOptions): Promise<CnnBenchOutcome>
         `  torch-cpu (${t.device}): ${t.msPerStep.toFixed(1)} ms/step (best window ${t.bestMsPerStep.toFixed(1)}), ` +
           `${t.samplesPerSecond.toFixed(1)} samples/s, ${t.gflops.toFixed(2)} GFLOP/s; ours is ${(t.msPerStep / ours.msPerStep).toFixed(2)}x; ` +
           `loss ${t.losses[0].toFixed(3)} -> ${t.losses[t.losses.length - 1].toFixed(3)}${t.fell ? '' : '  LOSS DID NOT FALL'} ` +
-          `(its own draws of the same distributions)`,
+          (t.firstLossesMaxRelDiff === undefined
+            ? `(its own draws of the same distributions)`
+            : `(our weights and data; first ${CROSS_STEPS} losses within ${t.firstLossesMaxRelDiff.toExponential(1)} of ours` +
+              `${t.agree ? ')' : `)  MISMATCH (over ${CROSS_TOLERANCE})`}`),
       );
     }
     for (const b of opts.backends) {
+      if (key === 'R' && b !== 'webgpu') {
+        out.notes.push(
+          `tfjs-${b} R: not run (${b === 'wasm' ? 'no Conv2DBackpropFilter kernel' : 'minutes per step'})`,
+        );
+        continue;
+      }
       const peer = await tfjsCnnPeer(opts, key, b, w, ours, { ds, weights });
       peers[b] = peer.report;
       cells[b] = peer.cell;
@@ -116,10 +152,14 @@ export async function benchCnns(opts: CnnBenchOptions): Promise<CnnBenchOutcome>
   return out;
 }
 
-/** Steps per tfjs backend: tfjs-cpu and tfjs-wasm are slow enough that a few synced steps must do. */
-function tfjsPlan(b: TfjsBackend, key: 'D' | 'E', quick: boolean) {
+/**
+ * Steps per tfjs backend: tfjs-cpu and tfjs-wasm are slow enough that a few synced steps must do,
+ * and so is tfjs-webgpu on R (over ten seconds a step on lavapipe).
+ */
+function tfjsPlan(b: TfjsBackend, key: CnnKey, quick: boolean) {
   if (b === 'cpu') return { warmup: 1, steps: key === 'D' ? 2 : 3, blockSteps: 0 };
   if (b === 'wasm') return { warmup: 1, steps: 2, blockSteps: 0 };
+  if (key === 'R') return { warmup: 1, steps: 2, blockSteps: quick ? 0 : 2 };
   if (key === 'D') return { warmup: 1, steps: quick ? 2 : 3, blockSteps: quick ? 2 : 3 };
   return { warmup: 2, steps: quick ? 3 : 5, blockSteps: quick ? 3 : 5 };
 }
@@ -127,7 +167,7 @@ function tfjsPlan(b: TfjsBackend, key: 'D' | 'E', quick: boolean) {
 /** One tfjs backend on one CNN workload, checked against our first losses. */
 async function tfjsCnnPeer(
   opts: CnnBenchOptions,
-  key: 'D' | 'E',
+  key: CnnKey,
   b: TfjsBackend,
   w: Workload,
   ours: CnnEngineResult,
@@ -135,8 +175,9 @@ async function tfjsCnnPeer(
 ): Promise<{ report: unknown; cell: Cell; failures: number; ratio?: number; note?: string }> {
   const plan = tfjsPlan(b, key, opts.quick);
   let r: Awaited<ReturnType<typeof tfjsTrainCnn>>;
+  const train = key === 'R' ? tfjsTrainGraph : tfjsTrainCnn;
   try {
-    r = await tfjsTrainCnn({
+    r = await train({
       backend: b,
       spec: w.spec,
       optimizer: { lr: w.optimizer.lr, momentum: w.optimizer.momentum ?? 0.9 },
@@ -161,11 +202,7 @@ async function tfjsCnnPeer(
   const trend = lossTrend(r.losses, 2);
   const ms = Number.isFinite(r.blockMsPerStep) ? r.blockMsPerStep : quantile(r.msPerStep, 0.5);
   const k = Math.min(CROSS_STEPS, r.losses.length);
-  const diff = Math.max(
-    ...r.losses
-      .slice(0, k)
-      .map((v, i) => Math.abs(v - ours.firstLosses[i]) / Math.max(Math.abs(ours.firstLosses[i]), 1e-6)),
-  );
+  const diff = firstLossDiff(r.losses, ours.firstLosses, k);
   const agree = diff <= CROSS_TOLERANCE;
   const timing =
     r.msPerStep.length > 0 && Number.isFinite(r.blockMsPerStep)
@@ -197,4 +234,17 @@ async function tfjsCnnPeer(
     ratio,
     note: b === 'cpu' ? `tfjs-cpu ${key}: ${timing} (too slow for more)` : undefined,
   };
+}
+
+/** PyTorch on one workload: D and E from its own draws, R from our weights and data (cross-checked). */
+function torchPeer(
+  python: string,
+  w: Workload,
+  input: { ds: ReturnType<typeof cnnData>; weights: ReturnType<typeof cnnInit> },
+  ours: CnnEngineResult,
+): TorchCnnResult & { device: string; firstLossesMaxRelDiff?: number; agree?: boolean } {
+  if (w.key !== 'R') return torchCnn(python, w.key);
+  const t = torchGraph(python, w, { data: input.ds, weights: input.weights }, { steps: 4, rounds: 3 });
+  const diff = firstLossDiff(t.losses, ours.firstLosses, CROSS_STEPS);
+  return { ...t, firstLossesMaxRelDiff: diff, agree: diff <= CROSS_TOLERANCE };
 }

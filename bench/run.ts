@@ -1,12 +1,13 @@
 // `npm run bench`: our engine side by side with TensorFlow.js on the same adapter and machine.
 //
-//   npx tsx bench/run.ts [--quick] [--only=matmul,A-sgd,A-adam,B,C,D,E,resident,profile,soak]
-//                        [--backends=webgpu,wasm,cpu] [--soak-steps=10000] [--torch=off]
+//   npx tsx bench/run.ts [--quick] [--only=matmul,A-sgd,A-adam,B,C,D,E,R,resident,profile,soak]
+//                        [--backends=webgpu,wasm,cpu] [--soak-steps=10000]
+//                        [--soak-graph-steps=2000] [--torch=off]
 //
 // Every participant trains identical models from identical initial weights on identical data
-// (bench/peers/synthetic.ts; the CNNs D and E: bench/cnn.ts) with the same batch size and
-// optimizer; each run checks that its loss fell. Prints a table with ratios (and the per-kernel
-// profile of one step of D and E) and writes bench/results/bench-<adapter>.json.
+// (bench/peers/synthetic.ts; the CNNs D, E and the resnet graph R: bench/cnn.ts) with the same
+// batch size and optimizer; each run checks that its loss fell. Prints a table with ratios (and
+// the per-kernel profile of one step of D, E and R) and writes bench/results/bench-<adapter>.json.
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -31,6 +32,7 @@ import { lossTrend } from './peers/stats.js';
 import { findTorchPython } from './cnn-torch.js';
 import { benchCnnEngine, cnnData, cnnInit, CNN_WORKLOADS, type CnnEngineResult } from './cnn.js';
 import { benchCnns } from './run-cnn.js';
+import { describeSoak, graphSoakCase, soak } from './soak.js';
 import { initTfjs, tfjsMatmul, tfjsTrain, tfjsVersions, type TfjsBackend } from './peers/tfjs.js';
 
 const args = new Map(
@@ -191,9 +193,9 @@ for (const key of ['A-sgd', 'A-adam', 'B', 'C']) {
 }
 report.training = training;
 
-// ---- CNN workloads D and E (bench/run-cnn.ts) ----------------------------------------------
+// ---- CNN workloads D, E and R (bench/run-cnn.ts) -------------------------------------------
 // PyTorch eager on the CPU, the native reference, when a Python with torch is here (--torch=off skips it).
-const cnnKeys = (['D', 'E'] as const).filter(want);
+const cnnKeys = (['D', 'E', 'R'] as const).filter(want);
 const cnn = await benchCnns({
   gpu,
   variants: tuning,
@@ -317,37 +319,29 @@ if (want('profile') && gpu.device.features.has('timestamp-query')) {
   report.profile = profiles;
 }
 
-// ---- soak: no growth over many steps ------------------------------------------------------
+// ---- soak: no growth over many steps (bench/soak.ts), a dense stack and a graph -------------
 if (want('soak') && (args.has('soak') || only?.includes('soak'))) {
   const w = WORKLOADS['A-sgd'];
-  const steps = Number(args.get('soak-steps') ?? 10_000);
   const ds = teacherDataset(w.batchSize * 50, 784, 10, 7);
-  const t = await Trainer.create(gpu, w.spec, { seed: 1, optimizer: w.optimizer, variants: tuning });
-  const data: TrainingData = { kind: 'float', x: ds.x, labels: ds.y, count: ds.n };
-  // Warm-up (allocator pools, V8 code, driver caches) before the first sample.
-  await t.fit(data, { epochs: 20, batchSize: w.batchSize });
-  const sample = () => {
-    global.gc?.();
-    return { buffers: t.bufferCount, rssMiB: process.memoryUsage().rss / 2 ** 20 };
-  };
-  const start = sample();
-  // RSS after a full GC every 1,000 steps, so a trend shows, not just two points.
-  const series: number[] = [];
-  await t.fit(data, {
-    epochs: Math.ceil(steps / 50),
-    batchSize: w.batchSize,
-    logEvery: 100,
-    onEpoch: (e) => {
-      if ((e.epoch + 1) % 20 === 0) series.push(Math.round(sample().rssMiB));
+  const cases = [
+    {
+      model: w.name,
+      spec: w.spec,
+      optimizer: w.optimizer,
+      batchSize: w.batchSize,
+      data: { kind: 'float', x: ds.x, labels: ds.y, count: ds.n } satisfies TrainingData,
+      steps: Number(args.get('soak-steps') ?? 10_000),
     },
-  });
-  const end = sample();
-  report.soak = { steps, start, end, rssSeriesMiB: series };
-  console.log(
-    `soak ${steps} steps: GPU buffers ${start.buffers} -> ${end.buffers}, RSS ${start.rssMiB.toFixed(1)} -> ${end.rssMiB.toFixed(1)} MiB ` +
-      `(every 1,000 steps: ${series.join(', ')})`,
-  );
-  if (end.buffers !== start.buffers) failures++;
+    graphSoakCase(Number(args.get('soak-graph-steps') ?? 2_000)),
+  ];
+  const results = [];
+  for (const c of cases) {
+    const r = await soak(gpu, c, tuning);
+    console.log(describeSoak(r));
+    if (r.grew) failures++;
+    results.push(r);
+  }
+  report.soak = results;
 }
 
 // ---- report -------------------------------------------------------------------------------
@@ -372,10 +366,25 @@ mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 const suffix = `${quick ? '-quick' : ''}${only ? `-${only.join('-')}` : ''}`;
 if (report.cnn && only && !quick) {
   // A partial run's CNN rows also go into the adapter's main file, next to what it already holds
-  // (A, B, C from the last full run), so the main file always has the latest of each.
+  // (A, B, C from the last full run, the CNN workloads this run left out), so the main file always
+  // has the latest of each; every workload's entry carries the date it was measured.
   const main = new URL(`./results/bench-${gpu.report.kind}.json`, import.meta.url);
   const prev = existsSync(main) ? (JSON.parse(readFileSync(main, 'utf8')) as Record<string, unknown>) : {};
-  prev.cnn = { date: report.date, adapter: report.adapter, versions: report.versions, ...cnnReport };
+  const prevCnn = (prev.cnn ?? {}) as Record<string, unknown>;
+  const META = ['date', 'adapter', 'versions'];
+  const dated = (rows: Record<string, unknown>, when: unknown) =>
+    Object.fromEntries(
+      Object.entries(rows)
+        .filter(([k]) => !META.includes(k))
+        .map(([k, v]) => [k, { date: when, ...(v as object) }]),
+    );
+  prev.cnn = {
+    date: report.date,
+    adapter: report.adapter,
+    versions: report.versions,
+    ...dated(prevCnn, prevCnn.date),
+    ...dated(cnnReport, report.date),
+  };
   writeFileSync(main, JSON.stringify(prev, null, 2));
   console.log(`merged the CNN rows into ${main.pathname}`);
 }
