@@ -127,6 +127,11 @@ export interface PlanPrecision {
   scaler?: LossScaler;
   /** softmax-ce label smoothing of the training loss, in [0, 1); default 0. */
   labelSmoothing?: number;
+  /**
+   * A plan for evaluate and predict only: forward passes and the loss, no backward dispatches,
+   * one gradient buffer (the loss writes it). Its `backward` is empty; do not fit with it.
+   */
+  inference?: boolean;
 }
 
 export async function buildPlan(
@@ -148,10 +153,11 @@ export async function buildPlan(
   const x = mem.alloc(B * m.inputSize, 'X');
   const stepParams = createStepParams(env, 'step-params');
   mem.owned.push(stepParams);
+  const inference = precision.inference === true;
   const readers = readersOf(m);
-  const schedule = gradSchedule(m, readers);
+  const schedule: GradSchedule = inference ? { events: [], tensorOf: [], temps: [] } : gradSchedule(m, readers);
   const acts = activationBuffers(mem, m, B, x, halfOutputs(m, readers, half));
-  const grads = gradientBuffers(mem, m, B, acts.z, schedule);
+  const grads = inference ? lossGradientOnly(mem, m, B) : gradientBuffers(mem, m, B, acts.z, schedule);
   const { ios, castPairs } = layerIOs(mem, model, x, acts, grads, schedule, half);
   const ctx: PlanContext = {
     env,
@@ -162,6 +168,7 @@ export async function buildPlan(
     pickConv: pick.conv,
     denseBiasChunk: pick.denseBiasChunk ?? 0,
     scratch: () => undefined,
+    inference,
     alloc: mem.alloc,
   };
   const layerSteps = await layerDispatches(env, ctx, mem, ios, castPairs, m.order, schedule, grads);
@@ -250,6 +257,12 @@ function gradientBuffers(
   });
   const temps = s.temps.map((p, t) => gradView(placed.get(L + t)!, B * m.layers[p].outSize, z[p]));
   return { g, temps };
+}
+
+/** An inference plan's gradients: the loss's output gradient only, which every layer's dOut names. */
+function lossGradientOnly(mem: PlanMemory, m: ResolvedModel, B: number): Gradients {
+  const g = mem.alloc(B * m.outputSize, 'grad-out');
+  return { g: m.layers.map(() => g), temps: [] };
 }
 
 /**

@@ -26,6 +26,7 @@ import { validateSchedule, type Schedule } from '../optim/schedules.js';
 import { Rng, type RngState } from '../rng.js';
 import { buildPlan, encodeAll, type ModelBuffers, type Plan, type PlanPickers } from './plan.js';
 import { prepareLossScaler, resolveLossScale, type LossScaleState, type LossScaler } from '../kernels/amp.js';
+import { fasterPrecision } from './precision-pick.js';
 import { profileDispatches, type KernelTime } from './profile.js';
 import {
   dataFeatures,
@@ -82,6 +83,7 @@ export class Trainer {
   private readonly io: StateIO;
   private readonly dummies: { read: GPUBuffer; write: GPUBuffer };
   private readonly plans = new Map<number, Promise<Plan>>();
+  private readonly inferPlans = new Map<number, Promise<Plan>>();
   private readonly feeds: Feeds;
   /** Streamed sets read into memory because they fit the memory budget. */
   private readonly loaded = new WeakMap<BatchSource, Promise<Uint8Data>>();
@@ -178,38 +180,9 @@ export class Trainer {
     this.io.writeLossScale(this.storage === 'f16' ? this.scaler : undefined, s);
   }
 
-  /**
-   * 'auto': times a forward (evaluation mode: running statistics stay untouched) and backward
-   * pass of batch 64 in each precision, best of 5 after a warm-up, on whatever the buffers hold.
-   * Weights and optimizer state are not touched; the measuring plans are released.
-   */
-  private async fasterPrecision(): Promise<'f32' | 'f16'> {
-    const B = 64;
-    const device = this.gpu.device;
-    const pickers = this.pickers();
-    const time = async (precision: 'f32' | 'f16'): Promise<number> => {
-      const plan = await buildPlan(this.env, this.bufs, this.optimizer, B, pickers, this.dummies, {
-        precision,
-        scaler: this.scaler,
-      });
-      const list = [...plan.forwardEval, plan.loss, ...plan.lossBackward, ...plan.backward];
-      let best = Infinity;
-      for (let i = 0; i < 6; i++) {
-        const t0 = performance.now();
-        const enc = device.createCommandEncoder();
-        const pass = enc.beginComputePass();
-        encodeAll(pass, list);
-        pass.end();
-        device.queue.submit([enc.finish()]);
-        await device.queue.onSubmittedWorkDone();
-        if (i > 0) best = Math.min(best, performance.now() - t0);
-      }
-      for (const b of plan.buffers) this.env.pool.release(b);
-      return best;
-    };
-    const f32 = await time('f32');
-    const f16 = await time('f16');
-    return f16 < f32 ? 'f16' : 'f32';
+  /** 'auto': the faster precision on this adapter (src/engine/precision-pick.ts). */
+  private fasterPrecision(): Promise<'f32' | 'f16'> {
+    return fasterPrecision(this.env, this.bufs, this.optimizer, this.pickers(), this.dummies, this.scaler);
   }
 
   get parameterCount(): number {
@@ -269,17 +242,34 @@ export class Trainer {
     return { matmul, conv, denseBiasChunk: denseBiasChunk(!report.software && report.kind === 'hardware') };
   }
 
-  private plan(B: number): Promise<Plan> {
-    let p = this.plans.get(B);
-    if (!p) {
-      p = buildPlan(this.env, this.bufs, this.optimizer, B, this.pickers(), this.dummies, {
-        precision: this.storage,
-        scaler: this.scaler,
-        labelSmoothing: this.labelSmoothing,
-      });
-      this.plans.set(B, p);
+  /**
+   * The plan for batch size B: a training plan for fit (and profiling), or for evaluate and
+   * predict an inference plan (forward only: no backward pipelines to compile), unless a
+   * training plan of that size exists already, which serves both.
+   */
+  private plan(B: number, purpose: 'train' | 'infer' = 'train'): Promise<Plan> {
+    const trained = this.plans.get(B);
+    if (trained) return trained;
+    if (purpose === 'infer') {
+      let p = this.inferPlans.get(B);
+      if (!p) {
+        p = this.buildPlan(B, true);
+        this.inferPlans.set(B, p);
+      }
+      return p;
     }
+    const p = this.buildPlan(B, false);
+    this.plans.set(B, p);
     return p;
+  }
+
+  private buildPlan(B: number, inference: boolean): Promise<Plan> {
+    return buildPlan(this.env, this.bufs, this.optimizer, B, this.pickers(), this.dummies, {
+      precision: this.storage,
+      scaler: this.scaler,
+      labelSmoothing: this.labelSmoothing,
+      inference,
+    });
   }
 
   /**
@@ -357,7 +347,7 @@ export class Trainer {
     this.validate(data, 'evaluation data');
     const ids = o.ids ?? Uint32Array.from({ length: data.count }, (_, i) => i);
     const B = Math.min(o.batchSize ?? 256, ids.length);
-    const plan = await this.plan(B);
+    const plan = await this.plan(B, 'infer');
     const src = await this.source(data, 'auto', o.memoryBudget);
     const feed = await this.feeds.get(plan, src, 'auto');
     feed.begin(ids, B, 0);
@@ -401,7 +391,7 @@ export class Trainer {
         );
     }
     const B = Math.min(o.batchSize ?? 256, d.count);
-    const plan = await this.plan(B);
+    const plan = await this.plan(B, 'infer');
     const feed = await this.feeds.get(plan, d, 'auto');
     const out = new Float32Array(d.count * outputs);
     feed.begin(

@@ -198,6 +198,40 @@ describe('Trainer', () => {
     expect(t.bufferCount).toBe(before);
   });
 
+  it('evaluates and predicts on a forward-only plan, the same numbers a training plan gives', async () => {
+    const { gpu } = await testGpu();
+    const cnn: ModelSpec = {
+      inputShape: [4, 3, 1],
+      layers: [
+        { type: 'conv2d', filters: 3, kernelSize: 2, padding: 'same', name: 'c' },
+        { type: 'conv2d', filters: 3, kernelSize: 2, padding: 'same', activation: 'relu', name: 'x' },
+        { type: 'conv2d', filters: 3, kernelSize: 2, padding: 'same', name: 'y' },
+        { type: 'add', inputs: ['y', 'c'] },
+        { type: 'flatten' },
+        { units: 4, activation: 'softmax' },
+      ],
+      loss: 'softmax-ce',
+    };
+    const opts = { seed: 3, optimizer: { name: 'sgd' as const, lr: 0.01 } };
+    const data = floatData(21);
+    // a: only inference plans; b: a fit first makes a training plan, which then serves predict
+    // and evaluate too, on a's weights set back (no running statistics to differ).
+    const a = await Trainer.create(gpu, cnn, opts);
+    const b = await Trainer.create(gpu, cnn, opts);
+    const pa = await a.predict(data.x, { batchSize: 8 });
+    const ea = await a.evaluate(data, { batchSize: 8 });
+    const inferenceBytes = a.gpuBytes;
+    await b.fit(data, { epochs: 1, batchSize: 8 });
+    const trainingBytes = b.gpuBytes;
+    b.setWeights(await a.getWeights());
+    expect(Array.from(await b.predict(data.x, { batchSize: 8 }))).toEqual(Array.from(pa));
+    expect(await b.evaluate(data, { batchSize: 8 })).toEqual(ea);
+    // No gradient buffers, no backward scratch.
+    expect(inferenceBytes).toBeLessThan(trainingBytes);
+    a.destroy();
+    b.destroy();
+  });
+
   it('predicts probabilities and evaluates every sample once, including a partial batch', async () => {
     const { gpu } = await testGpu();
     const t = await Trainer.create(gpu, spec, { seed: 1, optimizer: { name: 'sgd', lr: 0.1 } });

@@ -38,6 +38,7 @@ async function prepare(ctx: PlanContext, io: LayerIO): Promise<LayerDispatches> 
   };
   const forward = await prepareBatchNormForward(ctx.env, { ...common, training: true });
   const forwardEval = await prepareBatchNormForward(ctx.env, { ...common, training: false });
+  if (ctx.inference) return { forward, forwardEval, backward: [] };
   // A first-layer batch norm still needs dGamma/dBeta; its input gradient goes nowhere.
   const dX = io.dIn ?? ctx.alloc(B * layer.inSize, `L${layer.index}-bn-dx-unused`);
   const backward = await prepareBatchNormBackward(ctx.env, {

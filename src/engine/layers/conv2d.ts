@@ -26,9 +26,11 @@ import type { LayerDispatches, LayerIO, LayerModule, PlanContext } from './types
 
 async function scratchLength(ctx: PlanContext, io: LayerIO): Promise<number> {
   const g = io.layer.conv!;
-  if ((g.G ?? 1) > 1) return groupedConvScratchLength(ctx.B, g);
+  // The grouped kernels' scratch is the weight gradient's partial sums.
+  if ((g.G ?? 1) > 1) return ctx.inference ? 0 : groupedConvScratchLength(ctx.B, g);
   let n = 0;
   for (const form of ['forward', 'weightGrad', 'inputGrad'] as const) {
+    if (form !== 'forward' && ctx.inference) continue;
     if (form === 'inputGrad' && !io.dIn) continue;
     n = Math.max(n, convScratchLength(form, ctx.B, g, await ctx.pickConv(g, ctx.B, form)));
   }
@@ -60,6 +62,7 @@ async function prepareGrouped(ctx: PlanContext, io: LayerIO): Promise<LayerDispa
     alpha: layer.alpha,
     dummies: ctx.dummies,
   });
+  if (ctx.inference) return { forward, forwardEval: forward, backward: [] };
   const backward = await prepareGroupedConvWeightGrad(ctx.env, {
     B,
     g,
@@ -108,6 +111,7 @@ async function prepare(ctx: PlanContext, io: LayerIO): Promise<LayerDispatches> 
     scratch: ctx.scratch(),
     dummies: ctx.dummies,
   });
+  if (ctx.inference) return { forward, forwardEval: forward, backward: [] };
   const backward: Dispatch[] = await prepareConvWeightGrad(ctx.env, {
     B,
     g,

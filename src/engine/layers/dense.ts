@@ -47,6 +47,7 @@ async function prepare(ctx: PlanContext, io: LayerIO): Promise<LayerDispatches> 
     activation: softmax ? 'identity' : layer.activation,
     alpha: layer.alpha,
   });
+  if (ctx.inference) return { forward, forwardEval: forward, backward: [] };
   const backward: Dispatch[] = [
     ...(await matmul(ctx, { form: 'weightGrad', lhs: io.dOut, rhs: io.input, B, K, N, out: io.dW! })),
     ...(await biasGrad(ctx, B, N, io)),

@@ -36,6 +36,7 @@ async function prepare(ctx: PlanContext, io: LayerIO): Promise<LayerDispatches> 
     mean,
     invStd,
   });
+  if (ctx.inference) return { forward: [forward], forwardEval: [forward], backward: [] };
   const backward = await prepareLayerNormBackward(ctx.env, {
     ...shape,
     x: io.input,

@@ -28,6 +28,11 @@ export interface PlanContext {
   denseBiasChunk: number;
   /** The plan's shared scratch (split-K partials, im2col columns); sized by the plan. */
   scratch: () => TensorView | undefined;
+  /**
+   * An inference plan (evaluate, predict): modules prepare their forward dispatches only, so no
+   * backward pipeline is compiled and no gradient scratch is sized.
+   */
+  inference: boolean;
   /** Allocates a plan-owned buffer of n f32/u32 values. */
   alloc: (n: number, label: string) => TensorView;
 }
