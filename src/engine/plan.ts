@@ -32,13 +32,7 @@
 
 import { ConfigError } from '../errors.js';
 import { prepareCastWeights, type LossScaler } from '../kernels/amp.js';
-import {
-  encodeDispatch,
-  view,
-  type Dispatch,
-  type KernelEnv,
-  type TensorView,
-} from '../kernels/common.js';
+import { encodeDispatch, view, type Dispatch, type KernelEnv, type TensorView } from '../kernels/common.js';
 import type { ConvAlgo } from '../kernels/conv.js';
 import type { LossDispatch } from '../kernels/losses.js';
 import type { MatmulForm, MatmulVariant } from '../kernels/matmul.js';
@@ -155,7 +149,9 @@ export async function buildPlan(
   mem.owned.push(stepParams);
   const inference = precision.inference === true;
   const readers = readersOf(m);
-  const schedule: GradSchedule = inference ? { events: [], tensorOf: [], temps: [] } : gradSchedule(m, readers);
+  const schedule: GradSchedule = inference
+    ? { events: [], tensorOf: [], temps: [] }
+    : gradSchedule(m, readers);
   const acts = activationBuffers(mem, m, B, x, halfOutputs(m, readers, half));
   const grads = inference ? lossGradientOnly(mem, m, B) : gradientBuffers(mem, m, B, acts.z, schedule);
   const { ios, castPairs } = layerIOs(mem, model, x, acts, grads, schedule, half);
@@ -393,4 +389,3 @@ async function layerDispatches(
   }
   return { forward, forwardEval, backward };
 }
-

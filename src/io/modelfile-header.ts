@@ -57,7 +57,9 @@ export const OPTIM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Dense-only architectures are written as version 1 files. */
 export function isDenseOnly(a: Architecture): boolean {
-  return a.layers.every((l) => l.type === undefined && 'units' in l && l.name === undefined && l.inputs === undefined);
+  return a.layers.every(
+    (l) => l.type === undefined && 'units' in l && l.name === undefined && l.inputs === undefined,
+  );
 }
 
 /** The engine's view of an architecture; a spec resolveModel rejects fails through `fail`. */

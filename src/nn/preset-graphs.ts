@@ -32,8 +32,23 @@ class Builder {
   }
 
   /** conv (no bias) -> batch norm with `act`, reading `from` (default: the last output). */
-  convBn(name: string, filters: number, k: number, stride: number, act: Activation, from = this.at, groups = 1): string {
-    const conv: LayerSpec = { type: 'conv2d', name: `${name}.conv`, inputs: from, filters, kernelSize: k, stride };
+  convBn(
+    name: string,
+    filters: number,
+    k: number,
+    stride: number,
+    act: Activation,
+    from = this.at,
+    groups = 1,
+  ): string {
+    const conv: LayerSpec = {
+      type: 'conv2d',
+      name: `${name}.conv`,
+      inputs: from,
+      filters,
+      kernelSize: k,
+      stride,
+    };
     Object.assign(conv, { padding: k === 1 ? 'valid' : 'same', bias: false }, groups > 1 ? { groups } : {});
     this.layers.push(conv, { type: 'batchnorm', name: `${name}.bn`, activation: act });
     this.at = `${name}.bn`;
@@ -65,7 +80,8 @@ class Builder {
     const s = this.stride(stride);
     this.convBn(`${name}.1`, filters, 3, s, 'relu', x);
     const r = this.convBn(`${name}.2`, filters, 3, 1, 'identity');
-    const skip = s !== 1 || inWidth !== filters ? this.convBn(`${name}.proj`, filters, 1, s, 'identity', x) : x;
+    const skip =
+      s !== 1 || inWidth !== filters ? this.convBn(`${name}.proj`, filters, 1, s, 'identity', x) : x;
     this.add(`${name}.add`, r, skip, 'relu');
   }
 

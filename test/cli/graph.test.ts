@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModelFile } from '../../src/io/files.js';
-import { makeImageFolder, runCli } from './helpers.js';
+import { interruptAndResume, makeImageFolder, runCli } from './helpers.js';
 
 let root: string;
 let data: string;
@@ -83,30 +83,11 @@ describe('graph models on the command line', () => {
     const net = path.join(root, 'graph-resume.json');
     await writeFile(net, JSON.stringify(GRAPH));
     const args = (out: string) => TRAIN(out, ['--model', net, '--epochs', '3']);
-    const whole = path.join(root, 'whole');
-    const r1 = await runCli(args(whole));
-    expect(r1.code, r1.err).toBe(0);
-    const part = path.join(root, 'part');
-    let fire: (() => void) | undefined;
-    let fired = false;
-    const r2 = await runCli(args(part), {
-      onInterrupt: (h) => {
-        fire = h;
-        return () => (fire = undefined);
-      },
-      onErr: (t) => {
-        if (!fired && t.includes('epoch 2/3 [')) {
-          fired = true;
-          fire?.();
-        }
-      },
-    });
-    expect(fired).toBe(true);
-    expect(r2.code, r2.err).toBe(130);
-    const r3 = await runCli(['train', '--resume', path.join(part, 'checkpoint.safetensors')]);
-    expect(r3.code, r3.err).toBe(0);
-    const a = await loadModelFile(path.join(whole, 'model.safetensors'));
-    const b = await loadModelFile(path.join(part, 'model.safetensors'));
+    const { whole: a, part: b } = await interruptAndResume(
+      args,
+      path.join(root, 'whole'),
+      path.join(root, 'part'),
+    );
     expect(b.weights).toHaveLength(a.weights.length);
     a.weights.forEach((w, k) => {
       expect(Array.from(b.weights[k].W), `param ${k} W`).toEqual(Array.from(w.W));

@@ -11,7 +11,11 @@ import { main } from '../../src/cli/main.js';
 import type { StepLog } from '../../src/engine/trainer.js';
 import type { GpuDevice } from '../../src/gpu/device.js';
 import { Rng } from '../../src/rng.js';
+import { expect } from 'vitest';
+import { loadModelFile } from '../../src/io/files.js';
 import { testGpu } from '../helpers/gpu.js';
+
+type ModelFile = Awaited<ReturnType<typeof loadModelFile>>;
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -58,6 +62,43 @@ export function destroyDeviceAfter(gpu: GpuDevice, steps: number): NonNullable<C
         gpu.destroy();
       }
     },
+  };
+}
+
+/**
+ * The resume contract from the command line: `args(whole)` runs to the end; `args(part)` gets a
+ * Ctrl-C when stderr shows `at` (exit 130, a checkpoint written), then `train --resume` finishes it.
+ * Returns both runs' model files, for the caller to compare.
+ */
+export async function interruptAndResume(
+  args: (out: string) => string[],
+  whole: string,
+  part: string,
+  at = 'epoch 2/3 [',
+): Promise<{ whole: ModelFile; part: ModelFile }> {
+  const r1 = await runCli(args(whole));
+  expect(r1.code, r1.err).toBe(0);
+  let fire: (() => void) | undefined;
+  let fired = false;
+  const r2 = await runCli(args(part), {
+    onInterrupt: (h) => {
+      fire = h;
+      return () => (fire = undefined);
+    },
+    onErr: (t) => {
+      if (!fired && t.includes(at)) {
+        fired = true;
+        fire?.();
+      }
+    },
+  });
+  expect(fired).toBe(true);
+  expect(r2.code, r2.err).toBe(130);
+  const r3 = await runCli(['train', '--resume', path.join(part, 'checkpoint.safetensors')]);
+  expect(r3.code, r3.err).toBe(0);
+  return {
+    whole: await loadModelFile(path.join(whole, 'model.safetensors')),
+    part: await loadModelFile(path.join(part, 'model.safetensors')),
   };
 }
 

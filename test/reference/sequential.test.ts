@@ -23,7 +23,6 @@ import { Rng } from '../../src/rng.js';
 import { expectAllClose, randArray } from './helpers.js';
 import { expectModelGradients, randomParams, ref, targetsFor } from './model-helpers.js';
 
-
 describe('reference sequential: a dense-only model is network.ts', () => {
   const specs: {
     name: string;
