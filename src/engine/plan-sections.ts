@@ -10,7 +10,17 @@ import { prepareOptimizer, type OptimizerDispatch } from '../kernels/optim.js';
 import { CLIP_PARTIALS, prepareClip, prepareLossAccumulate } from '../kernels/reduce.js';
 import type { ResolvedModel } from '../nn/layers.js';
 import type { ResolvedOptimizer } from '../optim/optimizers.js';
-import type { ModelBuffers } from './plan.js';
+
+/** The model's own GPU buffers, which every plan of it shares. */
+export interface ModelBuffers {
+  params: GPUBuffer;
+  grads: GPUBuffer;
+  m?: GPUBuffer;
+  v?: GPUBuffer;
+  /** Batch-norm running statistics (absent without batch norm). */
+  state?: GPUBuffer;
+  model: ResolvedModel;
+}
 
 /** The plan's own buffers, from the pool, counted so the plan can report and release them. */
 export interface PlanMemory {

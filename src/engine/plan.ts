@@ -41,7 +41,13 @@ import { createStepParams } from '../kernels/step-params.js';
 import type { ConvGeometry, LayerType, ResolvedModel } from '../nn/layers.js';
 import type { ResolvedOptimizer } from '../optim/optimizers.js';
 import { prepareJoinCopy } from '../kernels/join.js';
-import { lossSection, planMemory, updateSection, type PlanMemory } from './plan-sections.js';
+import {
+  lossSection,
+  planMemory,
+  updateSection,
+  type ModelBuffers,
+  type PlanMemory,
+} from './plan-sections.js';
 import { LAYER_MODULES } from './layers/index.js';
 import {
   gradSchedule,
@@ -54,15 +60,7 @@ import {
 } from './plan-graph.js';
 import type { ConvForm, LayerIO, PlanContext } from './layers/types.js';
 
-export interface ModelBuffers {
-  params: GPUBuffer;
-  grads: GPUBuffer;
-  m?: GPUBuffer;
-  v?: GPUBuffer;
-  /** Batch-norm running statistics (absent without batch norm). */
-  state?: GPUBuffer;
-  model: ResolvedModel;
-}
+export type { ModelBuffers } from './plan-sections.js';
 
 export interface Plan {
   B: number;

@@ -10,8 +10,7 @@
 //                 after its last reader. A conv whose 'same' padding is odd pads with F.pad first.
 
 import type { ResolvedModel } from '../nn/layers.js';
-import { activationCall, layerText, tuple, type LayerTorch } from './torch-layers.js';
-import type { TorchModule } from './torch-model.js';
+import { activationCall, layerText, tuple, type LayerTorch, type TorchModule } from './torch-layers.js';
 
 const INPUT = 'x';
 const value = (p: number): string => (p < 0 ? INPUT : `h${p}`);

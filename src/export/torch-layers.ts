@@ -8,6 +8,13 @@ import type { FeatureBlock, FeatureOrder } from '../io/torch-layout.js';
 import type { Activation } from '../nn/activations.js';
 import { describeLayer, type ResolvedLayer } from '../nn/layers.js';
 
+export interface TorchModule {
+  /** Python expression, e.g. `nn.Linear(784, 128)`. */
+  code: string;
+  /** Comment on the line above it (the layer it starts), if any. */
+  comment?: string;
+}
+
 /** Where one parameter tensor lives in the engine's flat parameter (and moment) buffers. */
 export interface EngineSlot {
   /** Model file name, e.g. `layers.0.weight`. */

@@ -41,6 +41,7 @@ import { featureOrders, type FeatureBlock } from '../io/torch-layout.js';
 import { resolveModel, type LayerSpec, type ModelSpec, type ResolvedModel } from '../nn/layers.js';
 import type { LossName } from '../nn/losses.js';
 import { graphModules, netClassSource } from './torch-graph.js';
+import type { TorchModule } from './torch-layers.js';
 import {
   activationModule,
   chw,
@@ -62,12 +63,7 @@ export interface ArchitectureJson {
   loss: LossName;
 }
 
-export interface TorchModule {
-  /** Python expression, e.g. `nn.Linear(784, 128)`. */
-  code: string;
-  /** Comment on the line above it (the layer it starts), if any. */
-  comment?: string;
-}
+export type { TorchModule } from './torch-layers.js';
 
 export interface TorchPlan {
   resolved: ResolvedModel;
