@@ -1,20 +1,25 @@
-// 2-D pooling over NHWC maps, forward and backward side by side. No padding: window (oh, ow)
-// covers rows oh*SH .. oh*SH+KH-1 and columns ow*SW .. ow*SW+KW-1, all inside the map.
+// 2-D pooling over NHWC maps, forward and backward side by side. The map is padded by PH rows
+// top and bottom and PW columns left and right (PyTorch's padding, at most half the window):
+// window (oh, ow) covers rows oh*SH-PH .. oh*SH-PH+KH-1 and columns ow*SW-PW .. ow*SW-PW+KW-1,
+// and the loops visit only its cells inside the map (span below; never empty, as the padding is
+// at most half the window). So padded cells never win a max (PyTorch's -inf) and add 0 to a mean.
 //   maxpool_forward:  out[b,oh,ow,c] = max over the window of x[b,h,w,c]; argmax[b,oh,ow,c] = the
 //                     winner's flat index into x (ties: the first in row-major window
 //                     order wins, since only a strictly greater value replaces the best)
 //   maxpool_backward: dX[i] = sum of dOut[b,oh,ow,c] over the windows containing element i
 //                     whose argmax is i, times act'(aux[b,h,w,c])
-//   avgpool_forward:  out = window sum / (KH*KW)          (global average pool: KH=H, KW=W)
+//   avgpool_forward:  out = window sum / (KH*KW), padding included in the count (PyTorch's
+//                     count_include_pad=True)       (global average pool: KH=H, KW=W)
 //   avgpool_backward: dX[b,h,w,c] = sum of dOut over the windows containing (h, w) / (KH*KW),
 //                     times act'(aux)
 // Backward is a GATHER, one invocation per input element: it visits only the windows that can
-// contain (h, w) (oh from ceil((h-KH+1)/SH) to floor(h/SH)), so it needs no atomics and sums the
+// contain (h, w) (oh from ceil((h+PH-KH+1)/SH) to floor((h+PH)/SH)), so it needs no atomics and sums the
 // overlaps of windows in a fixed order (deterministic). Elements no window covers get 0.
 // maxpool_backward_tiles(4) give the same dX when the windows tile the map (KH == SH, KW == SW,
 // the usual 2x2/2 pool): no element lies in two windows, so one invocation per dOut element can
-// write its whole window (the winner gets dOut, the rest 0; the last window row and column also
-// zero the uncovered remainder of an odd-sized map). A quarter of the invocations and none of
+// write its whole window (the winner gets dOut, the rest 0; the first window starts at or before
+// the map's first row, and the last window row and column also zero the uncovered remainder of an
+// odd-sized map). A quarter of the invocations and none of
 // the window-range divisions of the gather, which on CPU drivers is most of a pool's cost.
 // One invocation per output (forward) or input (backward) element on a 2-D grid of WG-wide
 // workgroups; every kernel OVERWRITES its output. The *4 max-pool entry points do the same for 4
@@ -33,10 +38,14 @@ struct Dims {
   KW: u32,
   SH: u32,
   SW: u32,
+  PH: u32, // padding rows on top and on the bottom
+  PW: u32, // padding columns on the left and on the right
   OH: u32,
   OW: u32,
   count: u32, // invocations: B*OH*OW*C forward and for the tiles scatter, B*H*W*C backward (/4 in vec4)
-  _pad: u32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> dims: Dims;
@@ -90,6 +99,14 @@ fn window_range(p: u32, k: u32, s: u32, n_out: u32) -> vec2<u32> {
   return vec2<u32>(lo, hi);
 }
 
+// The map rows (or columns) [lo, hi) of window o along an axis of n cells, window k, stride s and
+// padding p: the window starts at o*s - p; its padded cells (before 0, from n on) are cut off.
+// Unsigned throughout: o*s and the bounds are shifted by p only after the clamps.
+fn span(o: u32, s: u32, p: u32, k: u32, n: u32) -> vec2<u32> {
+  let start = o * s;
+  return vec2<u32>(max(start, p) - p, min(start + k, n + p) - p);
+}
+
 fn apply_prev_act(v: f32, i: u32) -> f32 {
   if (ACT == 0u) {
     return v;
@@ -104,14 +121,14 @@ fn maxpool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     return;
   }
   let o = unflatten(i, dims.OH, dims.OW);
-  let h0 = o.y * dims.SH;
-  let w0 = o.z * dims.SW;
+  let rh = span(o.y, dims.SH, dims.PH, dims.KH, dims.H);
+  let rw = span(o.z, dims.SW, dims.PW, dims.KW, dims.W);
   let base = o.x * dims.H * dims.W;
-  var arg = (base + h0 * dims.W + w0) * dims.C + o.w;
+  var arg = (base + rh.x * dims.W + rw.x) * dims.C + o.w;
   var best = f32(src[arg]);
-  for (var kh = 0u; kh < dims.KH; kh++) {
-    for (var kw = 0u; kw < dims.KW; kw++) {
-      let at = (base + (h0 + kh) * dims.W + w0 + kw) * dims.C + o.w;
+  for (var h = rh.x; h < rh.y; h++) {
+    for (var w = rw.x; w < rw.y; w++) {
+      let at = (base + h * dims.W + w) * dims.C + o.w;
       let v = f32(src[at]);
       if (v > best) {
         best = v;
@@ -130,8 +147,8 @@ fn maxpool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     return;
   }
   let p = unflatten(i, dims.H, dims.W);
-  let rh = window_range(p.y, dims.KH, dims.SH, dims.OH);
-  let rw = window_range(p.z, dims.KW, dims.SW, dims.OW);
+  let rh = window_range(p.y + dims.PH, dims.KH, dims.SH, dims.OH);
+  let rw = window_range(p.z + dims.PW, dims.KW, dims.SW, dims.OW);
   var s = 0.0;
   for (var oh = rh.x; oh <= rh.y; oh++) {
     for (var ow = rw.x; ow <= rw.y; ow++) {
@@ -151,13 +168,13 @@ fn avgpool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     return;
   }
   let o = unflatten(i, dims.OH, dims.OW);
-  let h0 = o.y * dims.SH;
-  let w0 = o.z * dims.SW;
+  let rh = span(o.y, dims.SH, dims.PH, dims.KH, dims.H);
+  let rw = span(o.z, dims.SW, dims.PW, dims.KW, dims.W);
   let base = o.x * dims.H * dims.W;
   var s = 0.0;
-  for (var kh = 0u; kh < dims.KH; kh++) {
-    for (var kw = 0u; kw < dims.KW; kw++) {
-      s += f32(src[(base + (h0 + kh) * dims.W + w0 + kw) * dims.C + o.w]);
+  for (var h = rh.x; h < rh.y; h++) {
+    for (var w = rw.x; w < rw.y; w++) {
+      s += f32(src[(base + h * dims.W + w) * dims.C + o.w]);
     }
   }
   dst[i] = dst_t(s / f32(dims.KH * dims.KW));
@@ -170,8 +187,8 @@ fn avgpool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     return;
   }
   let p = unflatten(i, dims.H, dims.W);
-  let rh = window_range(p.y, dims.KH, dims.SH, dims.OH);
-  let rw = window_range(p.z, dims.KW, dims.SW, dims.OW);
+  let rh = window_range(p.y + dims.PH, dims.KH, dims.SH, dims.OH);
+  let rw = window_range(p.z + dims.PW, dims.KW, dims.SW, dims.OW);
   var s = 0.0;
   for (var oh = rh.x; oh <= rh.y; oh++) {
     for (var ow = rw.x; ow <= rw.y; ow++) {
@@ -190,16 +207,16 @@ fn maxpool_forward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
   }
   let CG = dims.C / 4u;
   let o = unflatten_c(i, dims.OH, dims.OW, CG);
-  let h0 = o.y * dims.SH;
-  let w0 = o.z * dims.SW;
+  let rh = span(o.y, dims.SH, dims.PH, dims.KH, dims.H);
+  let rw = span(o.z, dims.SW, dims.PW, dims.KW, dims.W);
   let base = o.x * dims.H * dims.W;
   let lanes = vec4<u32>(0u, 1u, 2u, 3u);
-  var at = (base + h0 * dims.W + w0) * CG + o.w;
+  var at = (base + rh.x * dims.W + rw.x) * CG + o.w;
   var best = vec4<f32>(src4[at]);
   var arg = vec4<u32>(at * 4u) + lanes;
-  for (var kh = 0u; kh < dims.KH; kh++) {
-    for (var kw = 0u; kw < dims.KW; kw++) {
-      at = (base + (h0 + kh) * dims.W + w0 + kw) * CG + o.w;
+  for (var h = rh.x; h < rh.y; h++) {
+    for (var w = rw.x; w < rw.y; w++) {
+      at = (base + h * dims.W + w) * CG + o.w;
       let v = vec4<f32>(src4[at]);
       let gt = v > best;
       best = select(best, v, gt);
@@ -219,8 +236,8 @@ fn maxpool_backward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
   }
   let CG = dims.C / 4u;
   let p = unflatten_c(i, dims.H, dims.W, CG);
-  let rh = window_range(p.y, dims.KH, dims.SH, dims.OH);
-  let rw = window_range(p.z, dims.KW, dims.SW, dims.OW);
+  let rh = window_range(p.y + dims.PH, dims.KH, dims.SH, dims.OH);
+  let rw = window_range(p.z + dims.PW, dims.KW, dims.SW, dims.OW);
   let mine = vec4<u32>(i * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
   var s = vec4<f32>(0.0);
   for (var oh = rh.x; oh <= rh.y; oh++) {
@@ -237,8 +254,8 @@ fn maxpool_backward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
 }
 
 // maxpool_backward for tiling windows (KH == SH, KW == SW): invocation i owns dOut element i and
-// writes every dX element of its window; the windows of the last row and column also cover the
-// rows and columns no window reaches (they get 0, as in the gather).
+// writes every dX element of its window inside the map; the windows of the last row and column
+// also cover the rows and columns no window reaches (they get 0, as in the gather).
 @compute @workgroup_size(WG)
 fn maxpool_backward_tiles(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat(gid, nwg);
@@ -248,10 +265,12 @@ fn maxpool_backward_tiles(@builtin(global_invocation_id) gid: vec3<u32>, @builti
   let o = unflatten(i, dims.OH, dims.OW);
   let g = f32(src[i]);
   let winner = argmax_in[i];
-  let h0 = o.y * dims.SH;
-  let w0 = o.z * dims.SW;
-  let h1 = select(h0 + dims.KH, dims.H, o.y + 1u == dims.OH);
-  let w1 = select(w0 + dims.KW, dims.W, o.z + 1u == dims.OW);
+  let rh = span(o.y, dims.SH, dims.PH, dims.KH, dims.H);
+  let rw = span(o.z, dims.SW, dims.PW, dims.KW, dims.W);
+  let h0 = rh.x;
+  let w0 = rw.x;
+  let h1 = select(rh.y, dims.H, o.y + 1u == dims.OH);
+  let w1 = select(rw.y, dims.W, o.z + 1u == dims.OW);
   let base = o.x * dims.H * dims.W;
   for (var h = h0; h < h1; h++) {
     for (var w = w0; w < w1; w++) {
@@ -277,10 +296,12 @@ fn maxpool_backward_tiles4(@builtin(global_invocation_id) gid: vec3<u32>, @built
   let g = vec4<f32>(src4[i]);
   let winner = argmax4_in[i];
   let lanes = vec4<u32>(0u, 1u, 2u, 3u);
-  let h0 = o.y * dims.SH;
-  let w0 = o.z * dims.SW;
-  let h1 = select(h0 + dims.KH, dims.H, o.y + 1u == dims.OH);
-  let w1 = select(w0 + dims.KW, dims.W, o.z + 1u == dims.OW);
+  let rh = span(o.y, dims.SH, dims.PH, dims.KH, dims.H);
+  let rw = span(o.z, dims.SW, dims.PW, dims.KW, dims.W);
+  let h0 = rh.x;
+  let w0 = rw.x;
+  let h1 = select(rh.y, dims.H, o.y + 1u == dims.OH);
+  let w1 = select(rw.y, dims.W, o.z + 1u == dims.OW);
   let base = o.x * dims.H * dims.W;
   for (var h = h0; h < h1; h++) {
     for (var w = w0; w < w1; w++) {

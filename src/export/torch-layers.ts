@@ -149,7 +149,10 @@ export function layerTorch(l: ResolvedLayer, isOutput: boolean): LayerTorch {
     case 'avgpool2d': {
       const p = l.pool!;
       const cls = l.type === 'maxpool2d' ? 'nn.MaxPool2d' : 'nn.AvgPool2d';
-      t.main = `${cls}(kernel_size=${sizeArg(p.KH, p.KW)}, stride=${sizeArg(p.SH, p.SW)})`;
+      // AvgPool2d's default count_include_pad=True is the engine's mean over padding.
+      const { PH = 0, PW = 0 } = p;
+      const pad = PH + PW > 0 ? `, padding=${sizeArg(PH, PW)}` : '';
+      t.main = `${cls}(kernel_size=${sizeArg(p.KH, p.KW)}, stride=${sizeArg(p.SH, p.SW)}${pad})`;
       break;
     }
     case 'globalavgpool':

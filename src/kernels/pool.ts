@@ -1,4 +1,6 @@
 // Pooling kernels (shaders/pool.wgsl) over NHWC maps; x, dX are [B,H,W,C], out, dOut [B,OH,OW,C].
+// Windows KHxKW, stride SHxSW, over the map padded by PH rows and PW columns on each side
+// (PyTorch's padding; padded cells never win a max and count as zeros in a mean).
 //   maxpool forward   out = window max, argmax (u32, the winner's flat index into x, as the
 //                     reference's; ties: the first in row-major window order)
 //   maxpool backward  dX = gather of dOut over the windows whose argmax is this element, * act'(aux);
@@ -99,11 +101,15 @@ async function prepare(
   dst: TensorView,
   extra: PrevActivation & { argmaxOut?: TensorView; argmaxIn?: TensorView },
 ): Promise<Dispatch> {
-  const { H, W, C, KH, KW, SH, SW, OH, OW } = g;
+  const { H, W, C, KH, KW, SH, SW, PH = 0, PW = 0, OH, OW } = g;
   requireDims({ B, H, W, C, KH, KW, SH, SW, OH, OW }, entry);
-  if (KH > H || KW > W || OH !== Math.floor((H - KH) / SH) + 1 || OW !== Math.floor((W - KW) / SW) + 1) {
+  const [Hp, Wp] = [H + 2 * PH, W + 2 * PW];
+  const fits = KH <= Hp && KW <= Wp && OH === Math.floor((Hp - KH) / SH) + 1;
+  // Padding at most half the window keeps a map cell in every window (the shader relies on it).
+  const padOk = [PH, PW].every((p) => Number.isInteger(p) && p >= 0) && 2 * PH <= KH && 2 * PW <= KW;
+  if (!fits || !padOk || OW !== Math.floor((Wp - KW) / SW) + 1) {
     throw new ShapeError(
-      `${entry}: geometry ${KH}x${KW}/${SH}x${SW} over ${H}x${W} does not give ${OH}x${OW}; build it with resolveModel (OH = floor((H - KH) / SH) + 1, no padding).`,
+      `${entry}: geometry ${KH}x${KW}/${SH}x${SW} padded ${PH}x${PW} over ${H}x${W} does not give ${OH}x${OW}; build it with resolveModel (OH = floor((H + 2*PH - KH) / SH) + 1, padding at most half the window).`,
     );
   }
   const backward = entry.endsWith('backward');
@@ -123,7 +129,7 @@ async function prepare(
   const count = (backward && !tiles ? inCount : outCount) / (vec ? 4 : 1);
   const params = uniformBuffer(
     env,
-    [B, H, W, C, KH, KW, SH, SW, OH, OW, count, 0].map((u) => ({ u })),
+    [B, H, W, C, KH, KW, SH, SW, PH, PW, OH, OW, count, 0, 0, 0].map((u) => ({ u })),
     `${entry} params`,
   );
   // Binding numbers: 0 params, 1-5 the scalar views, 6-10 the vec4 views of the same tensors.

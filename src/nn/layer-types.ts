@@ -67,6 +67,8 @@ export interface Pool2dSpec extends GraphFields {
   size: number | [number, number];
   /** Default: the window size. */
   stride?: number | [number, number];
+  /** PyTorch's padding: p or [ph, pw] on both sides, at most half the window (default 0). */
+  padding?: number | [number, number];
 }
 
 export interface GlobalAvgPoolSpec extends GraphFields {
@@ -164,6 +166,9 @@ export interface PoolGeometry {
   KW: number;
   SH: number;
   SW: number;
+  /** Padding on each side (rows top and bottom, columns left and right); absent is 0. */
+  PH?: number;
+  PW?: number;
   OH: number;
   OW: number;
 }

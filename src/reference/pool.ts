@@ -1,13 +1,18 @@
 // Pooling, CPU reference in float64, forward and backward side by side. Written from the maths.
 //
 // Shapes (row-major, NHWC): x is (B,H,W,C), out is (B,OH,OW,C). Windows KHxKW with stride
-// (SH,SW) and no padding: window (oh,ow) covers rows oh·SH..oh·SH+KH-1, columns ow·SW..ow·SW+KW-1.
+// (SH,SW) over the map padded by PH rows top and bottom and PW columns left and right (PyTorch's
+// padding, at most half the window; absent is 0): window (oh,ow) covers rows oh·SH-PH..oh·SH-PH+KH-1
+// and columns ow·SW-PW..ow·SW-PW+KW-1, OH = floor((H + 2·PH - KH)/SH) + 1. Only its cells inside
+// the map take part below; the padded ones are what PyTorch makes them:
 //
-//   max      out = max over the window; argmax is the FLAT index into x of the winner. Ties go
-//            to the first element in row-major window order (kh outer, kw inner): a later
-//            element replaces the best only when strictly greater.
+//   max      out = max over the window's map cells (padding is -inf: it never wins); argmax is
+//            the FLAT index into x of the winner. Ties go to the first element in row-major
+//            window order (kh outer, kw inner): a later element replaces the best only when
+//            strictly greater.
 //            dX[argmax[o]] += dOut[o]  (a pixel that wins several overlapping windows sums them)
-//   avg      out = (1/(KH·KW))·Σ window;  dX[every window element] += dOut/(KH·KW)
+//   avg      out = (1/(KH·KW))·Σ window, padding counting as zeros (count_include_pad=True);
+//            dX[every window element in the map] += dOut/(KH·KW)
 //   global   out[n,c] = (1/(H·W))·Σ_{h,w} x[n,h,w,c];  dX[n,h,w,c] = dOut[n,c]/(H·W)
 // Backward OVERWRITES: it returns fresh arrays.
 
@@ -23,20 +28,33 @@ export interface PoolGeom {
   KW: number;
   SH: number;
   SW: number;
+  /** Padding on each side; absent is 0. */
+  PH?: number;
+  PW?: number;
   OH: number;
   OW: number;
 }
 
+/** The rows (or columns) [lo, hi) of the map that window o covers: its padded cells cut off. */
+function span(o: number, S: number, P: number, K: number, n: number): [number, number] {
+  const start = o * S - P;
+  return [Math.max(start, 0), Math.min(start + K, n)];
+}
+
 function checkGeom(fn: string, B: number, g: PoolGeom): void {
-  const { H, W, C, KH, KW, SH, SW, OH, OW } = g;
-  checkDims(fn, { B, H, W, C, KH, KW, SH, SW, OH, OW });
+  const { H, W, C, KH, KW, SH, SW, PH = 0, PW = 0, OH, OW } = g;
+  checkDims(fn, { B, H, W, C, KH, KW, SH, SW, PH, PW, OH, OW });
   if (KH < 1 || KW < 1 || SH < 1 || SW < 1) {
     throw new ShapeError(`${fn}: window ${KH}x${KW} and stride ${SH}x${SW} must be at least 1`);
   }
-  // Pools never pad, so every window must lie inside the map.
-  if (OH > 0 && OW > 0 && ((OH - 1) * SH + KH > H || (OW - 1) * SW + KW > W)) {
+  // At most half the window, so every window holds at least one cell of the map.
+  if (2 * PH > KH || 2 * PW > KW) {
+    throw new ShapeError(`${fn}: padding ${PH}x${PW} exceeds half the ${KH}x${KW} window`);
+  }
+  // Every window must lie inside the padded map.
+  if (OH > 0 && OW > 0 && ((OH - 1) * SH + KH > H + 2 * PH || (OW - 1) * SW + KW > W + 2 * PW)) {
     throw new ShapeError(
-      `${fn}: ${OH}x${OW} windows of ${KH}x${KW} with stride ${SH}x${SW} do not fit the ${H}x${W} input; use OH = floor((H - KH) / SH) + 1`,
+      `${fn}: ${OH}x${OW} windows of ${KH}x${KW} with stride ${SH}x${SW} do not fit the ${H}x${W} input padded by ${PH}x${PW}; use OH = floor((H + 2*PH - KH) / SH) + 1`,
     );
   }
 }
@@ -58,18 +76,20 @@ export function maxPool2dForward(
   const fn = 'maxPool2dForward';
   checkGeom(fn, B, g);
   checkX(fn, 'x', x, B, g);
-  const { H, W, C, KH, KW, SH, SW, OH, OW } = g;
+  const { H, W, C, KH, KW, SH, SW, PH = 0, PW = 0, OH, OW } = g;
   const out = new Float64Array(B * OH * OW * C);
   const argmax = new Int32Array(B * OH * OW * C);
   for (let n = 0; n < B; n++) {
     for (let oh = 0; oh < OH; oh++) {
+      const [h0, h1] = span(oh, SH, PH, KH, H);
       for (let ow = 0; ow < OW; ow++) {
+        const [w0, w1] = span(ow, SW, PW, KW, W);
         for (let c = 0; c < C; c++) {
           let best = -Infinity;
           let at = -1;
-          for (let kh = 0; kh < KH; kh++) {
-            for (let kw = 0; kw < KW; kw++) {
-              const i = ((n * H + oh * SH + kh) * W + ow * SW + kw) * C + c;
+          for (let h = h0; h < h1; h++) {
+            for (let w = w0; w < w1; w++) {
+              const i = ((n * H + h) * W + w) * C + c;
               // at < 0 takes the first element even when it is -Infinity or NaN.
               if (at < 0 || x[i] > best) {
                 best = x[i];
@@ -112,16 +132,18 @@ export function avgPool2dForward(x: NumArray, B: number, g: PoolGeom): Float64Ar
   const fn = 'avgPool2dForward';
   checkGeom(fn, B, g);
   checkX(fn, 'x', x, B, g);
-  const { H, W, C, KH, KW, SH, SW, OH, OW } = g;
+  const { H, W, C, KH, KW, SH, SW, PH = 0, PW = 0, OH, OW } = g;
   const inv = 1 / (KH * KW);
   const out = new Float64Array(B * OH * OW * C);
   for (let n = 0; n < B; n++) {
     for (let oh = 0; oh < OH; oh++) {
+      const [h0, h1] = span(oh, SH, PH, KH, H);
       for (let ow = 0; ow < OW; ow++) {
+        const [w0, w1] = span(ow, SW, PW, KW, W);
         for (let c = 0; c < C; c++) {
           let s = 0;
-          for (let kh = 0; kh < KH; kh++) {
-            for (let kw = 0; kw < KW; kw++) s += x[((n * H + oh * SH + kh) * W + ow * SW + kw) * C + c];
+          for (let h = h0; h < h1; h++) {
+            for (let w = w0; w < w1; w++) s += x[((n * H + h) * W + w) * C + c];
           }
           out[((n * OH + oh) * OW + ow) * C + c] = s * inv;
         }
@@ -131,21 +153,23 @@ export function avgPool2dForward(x: NumArray, B: number, g: PoolGeom): Float64Ar
   return out;
 }
 
-/** dX (B,H,W,C): each window's dOut spread evenly over its KH·KW elements, summed over windows. */
+/** dX (B,H,W,C): each window's dOut/(KH·KW) on each of its map elements, summed over windows. */
 export function avgPool2dBackward(dOut: NumArray, B: number, g: PoolGeom): Float64Array {
   const fn = 'avgPool2dBackward';
   checkGeom(fn, B, g);
   checkOut(fn, 'dOut', dOut, B, g);
-  const { H, W, C, KH, KW, SH, SW, OH, OW } = g;
+  const { H, W, C, KH, KW, SH, SW, PH = 0, PW = 0, OH, OW } = g;
   const inv = 1 / (KH * KW);
   const dX = new Float64Array(B * H * W * C);
   for (let n = 0; n < B; n++) {
     for (let oh = 0; oh < OH; oh++) {
+      const [h0, h1] = span(oh, SH, PH, KH, H);
       for (let ow = 0; ow < OW; ow++) {
+        const [w0, w1] = span(ow, SW, PW, KW, W);
         for (let c = 0; c < C; c++) {
           const d = dOut[((n * OH + oh) * OW + ow) * C + c] * inv;
-          for (let kh = 0; kh < KH; kh++) {
-            for (let kw = 0; kw < KW; kw++) dX[((n * H + oh * SH + kh) * W + ow * SW + kw) * C + c] += d;
+          for (let h = h0; h < h1; h++) {
+            for (let w = w0; w < w1; w++) dX[((n * H + h) * W + w) * C + c] += d;
           }
         }
       }

@@ -6,7 +6,9 @@
 //   global  [B,H,W,C] -> [B,C] mean; dX = dOut / (H*W), * act'(aux)
 // Geometries: batch 1 and 3; H, W in {1, 2, 5, 7, 13}; C in {1, 3, 5}; windows 2 and 3 with
 // strides 1 (overlapping), 2, 3 (gaps: elements no window covers must get 0), windows equal to
-// the map. Outputs are NaN-poisoned before every run.
+// the map; PyTorch's padding (ResNet's 3x3/2 pad 1 stem pool, 112 -> 56 and 7 -> 4; tiling
+// 2x2/2 pad 1 windows; a 1x1 map whose window is mostly padding; one padded axis). Outputs are
+// NaN-poisoned before every run.
 
 import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../../src/errors.js';
@@ -37,8 +39,22 @@ import { download, poisoned, run, testGpu, upload } from '../helpers/gpu.js';
 import { POOL, POOL_GRAD } from '../tolerances.js';
 import { free, randF32, randInts, seedOf } from './inputs.js';
 
-function geom(H: number, W: number, C: number, KH: number, KW: number, SH: number, SW: number): PoolGeometry {
-  return { H, W, C, KH, KW, SH, SW, OH: Math.floor((H - KH) / SH) + 1, OW: Math.floor((W - KW) / SW) + 1 };
+function geom(
+  ...[H, W, C, KH, KW, SH, SW, PH = 0, PW = 0]: [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number?,
+    number?,
+  ]
+): PoolGeometry {
+  const [OH, OW] = [Math.floor((H + 2 * PH - KH) / SH) + 1, Math.floor((W + 2 * PW - KW) / SW) + 1];
+  // Unpadded geometries leave PH and PW absent, as resolveModel does.
+  return { H, W, C, KH, KW, SH, SW, ...(PH + PW > 0 ? { PH, PW } : {}), OH, OW };
 }
 
 interface Case {
@@ -64,9 +80,18 @@ const CASES: Case[] = [
   { B: 1, g: geom(7, 5, 8, 3, 3, 1, 1) }, // stride 1: up to 9 windows per element
   { B: 3, g: geom(13, 7, 12, 2, 3, 3, 3) }, // stride > window: gaps
   { B: 2, g: geom(4, 4, 4, 4, 4, 1, 1) }, // window = map
+  // Padded (PyTorch's padding): padded cells never win a max and count as zeros in a mean.
+  { B: 1, g: geom(112, 112, 4, 3, 3, 2, 2, 1, 1) }, // ResNet's stem pool, 112 -> 56, vec4
+  { B: 3, g: geom(7, 7, 3, 3, 3, 2, 2, 1, 1) }, // the same on 7 -> 4
+  { B: 2, g: geom(5, 6, 3, 2, 2, 2, 2, 1, 1) }, // tiles with padding: 3x4 windows, max scatters
+  { B: 3, g: geom(5, 6, 8, 2, 2, 2, 2, 1, 1) }, // the same, vec4
+  { B: 1, g: geom(1, 1, 5, 3, 3, 2, 2, 1, 1) }, // 1x1 map, the window 8/9 padding
+  { B: 3, g: geom(1, 7, 4, 2, 3, 1, 2, 1, 1) }, // one-row map, two overlapping padded rows, vec4
+  { B: 1, g: geom(13, 11, 1, 3, 3, 2, 2, 0, 1) }, // only the columns padded
+  { B: 3, g: geom(11, 13, 5, 3, 3, 1, 1, 1, 1) }, // stride 1: the output keeps the map's size
 ];
 const caseName = ({ B, g }: Case) =>
-  `B${B} ${g.H}x${g.W}x${g.C} win ${g.KH}x${g.KW}/${g.SH}x${g.SW} -> ${g.OH}x${g.OW}`;
+  `B${B} ${g.H}x${g.W}x${g.C} win ${g.KH}x${g.KW}/${g.SH}x${g.SW} pad ${g.PH ?? 0}x${g.PW ?? 0} -> ${g.OH}x${g.OW}`;
 
 interface Prev {
   activation: Activation;
@@ -149,7 +174,8 @@ async function gpuAvgForward(kind: 'avg' | 'global', { B, g }: Case, x: Float32A
 /** Inputs: small integers (exact tier; |v| <= 3 gives many ties) or uniform floats in [-2, 2]. */
 function inputs(c: Case, exact: boolean, salt: number) {
   const { B, g } = c;
-  const rng = new Rng(seedOf(B, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, exact ? 1 : 0, salt));
+  const pads = g.PH || g.PW ? [g.PH ?? 0, g.PW ?? 0] : []; // unpadded cases keep their seeds
+  const rng = new Rng(seedOf(B, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, ...pads, exact ? 1 : 0, salt));
   const gen = (n: number) => (exact ? randInts(rng, n) : randF32(rng, n));
   const inN = B * g.H * g.W * g.C;
   return { x: gen(inN), dOut: gen(B * g.OH * g.OW * g.C), aux: randF32(rng, inN) };
@@ -278,6 +304,16 @@ describe('pooling kernels vs float64 reference', () => {
       ShapeError,
     );
     await expect(prepareAvgPoolForward(env, { B: 2, g, x, out })).rejects.toThrow(/needs 210/);
+    // Padding over half the window (its windows could be all padding), or not the padded OH.
+    const gp = geom(5, 7, 3, 2, 2, 2, 2, 1, 1);
+    for (const bad of [
+      { ...gp, PH: 2, OH: 4 },
+      { ...gp, OH: 2 },
+    ]) {
+      await expect(prepareMaxPoolForward(env, { B: 1, g: bad, x, out, argmax: out })).rejects.toThrow(
+        /padded/,
+      );
+    }
     await expect(
       prepareAvgPoolBackward(env, { B: 1, g, dOut: out, dX: x, activation: 'relu' }),
     ).rejects.toThrow(/needs aux/);

@@ -22,10 +22,11 @@ function geometry(
   C: number,
   size: Size,
   stride?: Size,
+  padding?: Size,
 ): PoolGeometry {
   const model = resolveModel({
     inputShape: [H, W, C],
-    layers: [{ type, size, stride }, { type: 'flatten' }, { units: 1 }],
+    layers: [{ type, size, stride, padding }, { type: 'flatten' }, { units: 1 }],
     loss: 'mse',
   });
   return model.layers[0].pool!;
@@ -48,6 +49,7 @@ interface Case {
   C: number;
   size: Size;
   stride?: Size;
+  padding?: Size;
 }
 
 const CASES: Case[] = [
@@ -55,7 +57,42 @@ const CASES: Case[] = [
   { name: 'overlapping 3x3 stride 1', B: 1, H: 6, W: 5, C: 2, size: 3, stride: 1 },
   { name: 'overlapping rectangular 3x2 stride [2, 1]', B: 3, H: 7, W: 5, C: 1, size: [3, 2], stride: [2, 1] },
   { name: 'window = map (1x1 output)', B: 2, H: 3, W: 4, C: 5, size: [3, 4] },
+  // PyTorch's padding: padded cells never win a max and count as zeros in a mean.
+  {
+    name: "3x3/2 pad 1 (ResNet's stem pool), 7 -> 4",
+    B: 2,
+    H: 7,
+    W: 7,
+    C: 2,
+    size: 3,
+    stride: 2,
+    padding: 1,
+  },
+  { name: '2x2/2 pad 1 tiles a 5x6 map -> 3x4', B: 1, H: 5, W: 6, C: 3, size: 2, padding: 1 },
+  {
+    name: 'one-row map, 3x2 window stride [2, 1] pad [1, 1] -> 1x6',
+    B: 2,
+    H: 1,
+    W: 5,
+    C: 3,
+    size: [3, 2],
+    stride: [2, 1],
+    padding: [1, 1],
+  },
+  {
+    name: '3x3/2 pad [0, 1] on 11x13 (padding one axis)',
+    B: 1,
+    H: 11,
+    W: 13,
+    C: 1,
+    size: 3,
+    stride: 2,
+    padding: [0, 1],
+  },
 ];
+
+/** x (1,3,3,1) = [[1,2,3],[4,5,6],[7,8,9]] times `sign`; 3x3/2 pad 1 windows see its four corners' 2x2 blocks. */
+const padded3x3 = (sign: number): number[] => [1, 2, 3, 4, 5, 6, 7, 8, 9].map((v) => v * sign);
 
 describe('reference maxpool2d', () => {
   it('values and argmax by hand, NHWC flat indices', () => {
@@ -90,9 +127,22 @@ describe('reference maxpool2d', () => {
     expect(Array.from(maxPool2dBackward([0.25, 0.5], argmax, 1, g))).toEqual([0, 0.75, 0]);
   });
 
+  it('padded cells never win, even over negative values or -Infinity (PyTorch pads with -inf)', () => {
+    const g = geometry('maxpool2d', 3, 3, 1, 3, 2, 1);
+    expect([g.OH, g.OW, g.PH, g.PW]).toEqual([2, 2, 1, 1]);
+    // Window (oh, ow) covers rows 2oh-1..2oh+1: the 2x2 blocks at (0,0), (0,1), (1,0), (1,1).
+    const r = maxPool2dForward(padded3x3(-1), 1, g);
+    expect(Array.from(r.out)).toEqual([-1, -2, -4, -5]);
+    expect(Array.from(r.argmax)).toEqual([0, 1, 3, 4]);
+    // All -Infinity: the first map cell of each window wins, never a padded one.
+    const inf = maxPool2dForward(new Float64Array(9).fill(-Infinity), 1, g);
+    expect(Array.from(inf.argmax)).toEqual([0, 1, 3, 4]);
+    expect(Array.from(maxPool2dBackward([1, 2, 3, 4], r.argmax, 1, g))).toEqual([1, 2, 0, 3, 4, 0, 0, 0, 0]);
+  });
+
   for (const c of CASES) {
     it(`backward by finite differences (distinct values): ${c.name}`, () => {
-      const g = geometry('maxpool2d', c.H, c.W, c.C, c.size, c.stride);
+      const g = geometry('maxpool2d', c.H, c.W, c.C, c.size, c.stride, c.padding);
       const rng = new Rng(c.H * 13 + c.W * 3 + c.C);
       const x = distinct(rng, c.B * c.H * c.W * c.C);
       const r = randArray(rng, c.B * g.OH * g.OW * c.C);
@@ -111,6 +161,10 @@ describe('reference maxpool2d', () => {
     expect(() => maxPool2dBackward(new Float64Array(4), Int32Array.from([0, 1, 2, 16]), 1, g)).toThrow(
       ShapeError,
     );
+    // Padding over half the window, and output sizes the padding does not give.
+    const p = geometry('maxpool2d', 4, 4, 1, 2, 2, 1);
+    expect(() => maxPool2dForward(new Float64Array(16), 1, { ...p, PH: 2, OH: 4 })).toThrow(/exceeds half/);
+    expect(() => maxPool2dForward(new Float64Array(16), 1, { ...p, OH: 4 })).toThrow(/padded by 1x1/);
   });
 });
 
@@ -123,9 +177,17 @@ describe('reference avgpool2d', () => {
     expect(Array.from(avgPool2dBackward([4, 8, 12, 16], 1, g))).toEqual([1, 3, 2, 4, 10, 6, 3, 7, 4]);
   });
 
+  it('padding counts as zeros and in the divisor (count_include_pad), small integers (exact)', () => {
+    const g = geometry('avgpool2d', 3, 3, 1, 3, 2, 1);
+    // Each window holds one 2x2 block of the map and five padded zeros; all divide by 9.
+    expect(Array.from(avgPool2dForward(padded3x3(9), 1, g))).toEqual([12, 16, 24, 28]);
+    // dOut/9 = 1, 2, 3, 4 spread over each window's map cells; the centre is in all four.
+    expect(Array.from(avgPool2dBackward([9, 18, 27, 36], 1, g))).toEqual([1, 3, 2, 4, 10, 6, 3, 7, 4]);
+  });
+
   for (const c of CASES) {
     it(`backward by finite differences: ${c.name}`, () => {
-      const g = geometry('avgpool2d', c.H, c.W, c.C, c.size, c.stride);
+      const g = geometry('avgpool2d', c.H, c.W, c.C, c.size, c.stride, c.padding);
       const rng = new Rng(c.H * 17 + c.W * 5 + c.C);
       const x = randArray(rng, c.B * c.H * c.W * c.C);
       const r = randArray(rng, c.B * g.OH * g.OW * c.C);

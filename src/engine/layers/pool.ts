@@ -1,6 +1,7 @@
 // Pooling layers (src/kernels/pool.ts), NHWC:
 //   maxpool2d      out = window max; forward records the winner so backward routes dOut to it
 //   avgpool2d      out = window mean; backward spreads dOut / (KH*KW) over the window
+//   (both with PyTorch's padding, carried by the layer's PoolGeometry as PH, PW)
 //   globalavgpool  [B,H,W,C] -> [B,C] mean over H, W; backward spreads dOut / (H*W)
 // Backward writes dIn = d/dX * act'(inputZ) (fused) and is skipped for a first layer.
 
