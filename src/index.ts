@@ -7,6 +7,8 @@ export {
   Trainer,
   type EpochLog,
   type FitOptions,
+  type FreezeSpec,
+  type FreezeSummary,
   type History,
   type StepLog,
   type TrainerOptions,

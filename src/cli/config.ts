@@ -68,6 +68,12 @@ export interface TrainConfig {
   augment: AugmentOptions | null;
   /** Test-time augmentation of the final test evaluation (src/engine/tta.ts). */
   tta: TtaChoice;
+  /** Fine-tuning: frozen layers at the start (absent in configs saved before it existed: none). */
+  freeze?: 'none' | 'backbone';
+  /** Epochs after which every layer trains (src/cli/freeze-flags.ts), or null: never. */
+  unfreezeAfter?: number | null;
+  /** Learning-rate factor from the unfreeze on. */
+  unfreezeLrFactor?: number;
   /** Matmul variants the run used (fixed at the start so a resume runs the same kernels). */
   variants?: Record<MatmulForm, MatmulVariant>;
 }
@@ -160,6 +166,9 @@ export function resolveTrainConfig(values: Record<string, OptionValue | undefine
     validation,
     augment: parseAugment(String(v('augment') ?? 'none')),
     tta: (v('tta') as TtaChoice | undefined) ?? 'auto',
+    freeze: (v('freeze') as TrainConfig['freeze'] | undefined) ?? 'none',
+    unfreezeAfter: (v('unfreeze-after') as number | undefined) ?? null,
+    unfreezeLrFactor: (v('unfreeze-lr-factor') as number | undefined) ?? 0.1,
   };
 }
 

@@ -11,6 +11,7 @@ import { ConfigError, EngineError } from '../errors.js';
 import { closest, helpText, parseArgs, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { evalCommand, runEval } from './eval.js';
 import { exportCommand, runExport } from './export.js';
+import { importCommand, runImport } from './import.js';
 import { infoCommand, runInfo } from './info.js';
 import { processIo, type CliContext } from './terminal.js';
 import { predictCommand, runPredict } from './predict.js';
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, Command> = {
   info: { spec: infoCommand, run: runInfo },
   selftest: { spec: selftestCommand, run: runSelftestCommand },
   export: { spec: exportCommand, run: runExport },
+  import: { spec: importCommand, run: runImport },
 };
 
 function version(): string {

@@ -32,7 +32,12 @@ export const predictCommand: CommandSpec = {
       default: 1,
       help: 'show the K most likely classes per image',
     },
-    { name: 'json', type: 'boolean', default: false, help: 'print JSON instead of a table' },
+    {
+      name: 'json',
+      type: 'boolean',
+      default: false,
+      help: "print JSON instead of a table: per image its top classes and `probabilities`, every class's probability in class-index order",
+    },
     {
       name: 'resize',
       type: 'choice',
@@ -147,6 +152,8 @@ export async function runPredict(args: ParsedArgs, ctx: CliContext): Promise<num
         index: best,
         probability: probs[i][best],
         top: order.slice(0, k).map((j) => ({ class: m.classNames[j], index: j, probability: probs[i][j] })),
+        // Every class in class-index order (a bce model's one output p as [1 - p, p]).
+        probabilities: Array.from(probs[i]),
       };
     });
     if (v.json) {

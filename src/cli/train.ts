@@ -46,6 +46,15 @@ import { duration, pct, processInterrupt, type CliContext } from './terminal.js'
 import { acquireRunLock } from './lock.js';
 import { runProgress, type ProgressMode } from './progress.js';
 import { applyRecipe } from './recipe.js';
+import {
+  applyBackbone,
+  backboneRows,
+  fitBackbone,
+  openBackbone,
+  provenance,
+  type FromPlan,
+} from './from-model.js';
+import { checkFreezeFlags, freezeConfig, freezeRow, unfreezeLine } from './freeze-flags.js';
 import { describeNet, streams, summaryTable, trainHeader } from './summary.js';
 
 export const trainCommand: CommandSpec = {
@@ -79,6 +88,13 @@ export const trainCommand: CommandSpec = {
       help: 'continue from a checkpoint; its configuration is used (only --data, --out, display options, --lr, --max-norm and --tta may be given)',
     },
     {
+      name: 'from',
+      type: 'string',
+      arg: 'MODEL',
+      defaultText: 'none',
+      help: "start from a model file's network and weights (from `import` or an earlier `train`; not with --arch or --model): its head is replaced for the data's classes (kept when they are the file's), and images get its input size, channels and normalisation unless --image-size, --channels or --normalize is given",
+    },
+    {
       name: 'checkpoint-every',
       type: 'int',
       arg: 'EPOCHS',
@@ -108,6 +124,7 @@ export const trainCommand: CommandSpec = {
     'webgpu-trainer train --data catvnoncat --layers 20,7,5 --normalize scale --init numpy-lecun-normal --seed 1 --optimizer sgd --lr 0.0075 --schedule constant --batch-size 209 --epochs 2500 --validation none --checkpoint-every 0',
     'webgpu-trainer train --data ./my-images --image-size 64x64 --out runs/mine',
     'webgpu-trainer train --resume runs/mnist/checkpoint.safetensors',
+    'webgpu-trainer train --data ./my-images --from resnet18.safetensors --epochs 5',
   ],
 };
 
@@ -162,6 +179,8 @@ interface Prepared {
   recipe?: string;
   /** Test-time augmentation of the final test evaluation (src/engine/tta.ts). */
   tta: Tta;
+  /** --from: the model file the run starts from (src/cli/from-model.ts). */
+  from?: FromPlan;
 }
 
 async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
@@ -194,6 +213,7 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
     }
     cfg = resolveTrainConfig(merged);
   }
+  const backbone = typeof v.from === 'string' ? await openBackbone(v.from, cfg, explicit) : undefined;
   checkDataSpec(cfg.data);
   io.err(`loading ${cfg.data} ...\n`);
   const data = await loadData(
@@ -205,12 +225,17 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
   );
   // The size an image folder chose is stored with the run, so a resume reads the same records.
   if (data.imageSize) cfg.imageSize = data.imageSize.size;
-  const norm = resume
-    ? parseNormalization(resume.model.normalization, data.shape[2], String(v.resume))
-    : data.trainShards && cfg.normalize === 'standardize'
-      ? // Left on disk: one pass over the shards, the same statistics as from memory.
-        histogramNormalization(await (await ShardSet.open(data.trainShards)).pixelHistogram(data.train.count))
-      : computeNormalization(data.train, cfg.normalize);
+  const from = backbone && fitBackbone(backbone, cfg, data, explicit);
+  const norm =
+    from?.normalization ??
+    (resume
+      ? parseNormalization(resume.model.normalization, data.shape[2], String(v.resume))
+      : data.trainShards && cfg.normalize === 'standardize'
+        ? // Left on disk: one pass over the shards, the same statistics as from memory.
+          histogramNormalization(
+            await (await ShardSet.open(data.trainShards)).pixelHistogram(data.train.count),
+          )
+        : computeNormalization(data.train, cfg.normalize));
   const [h, w, c] = data.shape;
   if (!resume && cfg.model !== null) {
     const net = await readModelJson(cfg.model);
@@ -224,6 +249,7 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
   const recipe = resume
     ? undefined
     : applyRecipe(cfg, explicit, trainCount(cfg, data.train.count), [h, w, c]);
+  checkFreezeFlags(cfg, explicit);
   if (resume) {
     const a = resume.model.architecture;
     const mine = architectureOf(spec, [h, w, c]);
@@ -257,6 +283,7 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
     resume,
     recipe,
     tta,
+    from,
   };
 }
 
@@ -309,6 +336,7 @@ function runConfig(cfg: TrainConfig, train: BatchSource, logEvery: number): RunC
     variants: cfg.variants,
     precision: cfg.precision ?? 'f32',
     labelSmoothing: cfg.labelSmoothing ?? 0,
+    ...freezeConfig(cfg),
     validationSplit: typeof cfg.validation === 'number' ? cfg.validation : undefined,
     // Training batches only.
     augment: cfg.augment ?? undefined,
@@ -324,7 +352,7 @@ async function createRun(gpu: GpuDevice, p: Prepared, o: TrainOptions): Promise<
   // Fixed before the run and stored in its configuration, so a resume runs the same kernels.
   if (!cfg.variants) cfg.variants = (await chooseVariants(gpu)).variants;
   const shape = p.data.shape;
-  return TrainingRun.create(gpu, {
+  const run = await TrainingRun.create(gpu, {
     spec,
     data: { train: p.train, test: p.test, validation: cfg.validation === 'test' ? p.test : undefined },
     config: runConfig(cfg, p.train, o.logEvery),
@@ -340,6 +368,7 @@ async function createRun(gpu: GpuDevice, p: Prepared, o: TrainOptions): Promise<
           test: p.test?.count ?? 0,
           shape: [...shape],
         },
+        ...fromBlock(p),
       },
     },
     store: new FileRunStore(p.outDir),
@@ -350,6 +379,14 @@ async function createRun(gpu: GpuDevice, p: Prepared, o: TrainOptions): Promise<
     advice: CLI_ADVICE,
     caption: `${cfg.data}, ${describeNet(spec)}`,
   });
+  if (p.from) await applyBackbone(run.trainer, p.from);
+  return run;
+}
+
+/** training.from: the --from file's provenance (a resume carries it over from its checkpoint). */
+function fromBlock(p: Prepared): JsonObject {
+  const from = p.from ? provenance(p.from.backbone) : p.resume?.model.training.from;
+  return from === undefined ? {} : { from };
 }
 
 async function trainOn(gpu: GpuDevice, p: Prepared, o: TrainOptions): Promise<number> {
@@ -363,6 +400,8 @@ async function trainOn(gpu: GpuDevice, p: Prepared, o: TrainOptions): Promise<nu
     }
     await writeSkippedList(p.outDir, p.data.skipped ?? []);
     io.out(trainHeader({ gpu, ...p, resumeFile: o.resumeFile }, run));
+    io.out(freezeRow(p.cfg, run.trainer.freezeSummary, run.trainer.freeze));
+    if (p.from) io.out(backboneRows(p.from, p.cfg, p.norm));
     const result = await trainUntilDone(run, p, o);
     const store = run.store as FileRunStore;
     const files = store.files;
@@ -411,13 +450,18 @@ async function trainUntilDone(run: TrainingRun, p: Prepared, o: TrainOptions): P
     io.err('\nCtrl-C: stopping after this step and writing a checkpoint (Ctrl-C again to quit at once)\n');
   });
   try {
+    const progress = runProgress(io, o.progressMode, {
+      epochs: p.cfg.epochs,
+      stepsPerEpoch: run.stepsPerEpoch,
+      start: run.start,
+    });
     return await run.train({
       signal: stop.signal,
-      ...runProgress(io, o.progressMode, {
-        epochs: p.cfg.epochs,
-        stepsPerEpoch: run.stepsPerEpoch,
-        start: run.start,
-      }),
+      onStep: progress.onStep,
+      onEpoch: async (e, info) => {
+        await progress.onEpoch(e, info);
+        if (info.unfrozen) io.err(unfreezeLine(e.epoch + 1, run.trainer.lrFactor));
+      },
       afterStep: o.ctx.runHooks?.afterStep,
     });
   } finally {

@@ -8,11 +8,14 @@ import { ConfigError, ShapeError } from '../errors.js';
 import { USAGE } from '../gpu/buffers.js';
 import { view, type KernelEnv } from '../kernels/common.js';
 import {
+  loadStreamed,
   memoryReader,
+  sourceBytes,
   type BatchSource,
   type FloatData,
   type StreamedData,
   type TrainingData,
+  type Uint8Data,
 } from './batch-source.js';
 import { GatherFeed, HostFeed, StreamFeed, type Feed, type FeedModel, type Residency } from './feed.js';
 import {
@@ -29,6 +32,8 @@ export class Feeds {
   private readonly feeds = new Map<string, Feed>();
   private readonly residents = new WeakMap<TrainingData, ResidentData>();
   private readonly ids = new WeakMap<BatchSource, string>();
+  /** Streamed sets read into memory because they fit the memory budget. */
+  private readonly loaded = new WeakMap<BatchSource, Promise<Uint8Data>>();
   private seq = 0;
 
   constructor(
@@ -102,6 +107,24 @@ export class Feeds {
     }
     this.feeds.set(key, f);
     return f;
+  }
+
+  /**
+   * What a fit or evaluation feeds from: streamed data that fits the memory budget (or must be
+   * resident) is read into memory once; everything else as given.
+   */
+  async source(data: BatchSource, residency: Residency, budget: number | undefined): Promise<BatchSource> {
+    if (data.kind !== 'stream') return data;
+    const fitsBudget = budget !== undefined && sourceBytes(data) <= budget;
+    if (residency === 'upload' || (residency === 'auto' && !fitsBudget)) return data;
+    let p = this.loaded.get(data);
+    if (!p) {
+      p = loadStreamed(data);
+      this.loaded.set(data, p);
+    }
+    const d = await p;
+    if (residency === 'auto' && !fitsResident(this.env, d)) return data;
+    return d;
   }
 
   private resident(data: TrainingData): ResidentData {

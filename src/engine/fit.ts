@@ -29,6 +29,8 @@ export interface FitTrainer {
   readonly model: ResolvedModel;
   readonly optimizer: ResolvedOptimizer;
   readonly schedule: Schedule | undefined;
+  /** Multiplies the scheduled learning rate (a fine-tune's lower rate once the backbone trains). */
+  readonly lrFactor: number;
   readonly rng: Rng;
   step: number;
   batchesTracked: number;
@@ -44,6 +46,11 @@ export interface FitTrainer {
 export interface FitMachinery {
   validate(data: BatchSource, what: string): void;
   plan(B: number): Promise<Plan>;
+  /**
+   * Brings the plan's step lists up to date with the trainer's frozen set (Trainer.setFreeze,
+   * between steps); resolves at once when they are.
+   */
+  refresh(plan: Plan): Promise<void>;
   source(data: BatchSource, residency: Residency, budget: number | undefined): Promise<BatchSource>;
   feed(plan: Plan, src: BatchSource, residency: Residency, augment?: AugmentOptions): Promise<Feed>;
   /** Writes the live row count (and the dropout step) of this batch. */
@@ -171,7 +178,8 @@ async function trainEpoch(run: FitRun, epoch: number): Promise<Sums> {
   const firstBatch = epoch === run.startEpoch ? (o.start?.batch ?? 0) : 0;
   feed.begin(order, B, firstBatch);
   for (let bi = firstBatch; bi < run.stepsPerEpoch; bi++) {
-    const lr = learningRate(t.optimizer.lr, t.schedule, t.step, run.totalSteps);
+    await run.m.refresh(run.plan);
+    const lr = learningRate(t.optimizer.lr, t.schedule, t.step, run.totalSteps) * t.lrFactor;
     const logNow = (bi + 1) % run.logEvery === 0 || bi === run.stepsPerEpoch - 1;
     const staging = await trainStep(run, epoch, bi, lr, logNow);
     t.step++;

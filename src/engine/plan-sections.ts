@@ -1,5 +1,5 @@
 // The ends of a plan (plan.ts): the memory its buffers come from, the loss with what surrounds
-// it, and the update (unscale, clip, optimizer, loss-scale update).
+// it, and the update (unscale, clip, optimizer over the trainable ranges, loss-scale update).
 
 import { USAGE } from '../gpu/buffers.js';
 import { prepareActivationBackward, prepareActivationForward } from '../kernels/activations.js';
@@ -117,39 +117,52 @@ export async function lossSection(
   return { outputSoftmax, targets, acc, evalAcc, loss, evalLoss, lossBackward, accumulate, evalAccumulate };
 }
 
-/** The update: [unscale + overflow check], [clip: global norm -> scale], optimizer, [scaler update]. */
+/**
+ * The update: [unscale + overflow check], [clip: global norm -> scale], optimizer, [scaler
+ * update]. The optimizer runs once per trainable range [offset, end) of the flat parameters
+ * (src/engine/freeze.ts): one range over everything unless layers are frozen. The clip's norm
+ * spans from the first range's start to the last one's end; the frozen gradients in between are
+ * zero (the trainer clears them when it freezes, and no backward writes them).
+ */
 export async function updateSection(
   env: KernelEnv,
   mem: PlanMemory,
   model: ModelBuffers,
   opt: ResolvedOptimizer,
   scaler: LossScaler | undefined,
-): Promise<{ update: Dispatch[]; optimizer: OptimizerDispatch }> {
-  const P = model.model.paramSize;
+  ranges: readonly (readonly [number, number])[] = [[0, model.model.paramSize]],
+): Promise<{ update: Dispatch[]; optimizers: OptimizerDispatch[] }> {
   const update: Dispatch[] = scaler ? [scaler.unscale] : [];
+  const slice = (buf: GPUBuffer, [from, to]: readonly [number, number]) => view(buf, to - from, from * 4);
   let clip: TensorView | undefined;
   if (opt.maxNorm !== undefined) {
     const partials = mem.alloc(CLIP_PARTIALS, 'clip-partials');
     clip = mem.alloc(2, 'clip-scale');
+    const span = [ranges[0][0], ranges[ranges.length - 1][1]] as const;
     update.push(
       ...(await prepareClip(env, {
-        grads: view(model.grads, P),
+        grads: slice(model.grads, span),
         maxNorm: opt.maxNorm,
         partials,
         scale: clip,
       })),
     );
   }
-  const optimizer = await prepareOptimizer(env, {
-    opt,
-    params: view(model.params, P),
-    grads: view(model.grads, P),
-    m: model.m ? view(model.m, P) : undefined,
-    v: model.v ? view(model.v, P) : undefined,
-    clip,
-    amp: scaler?.state,
-  });
-  update.push(optimizer);
+  const optimizers: OptimizerDispatch[] = [];
+  for (const r of ranges) {
+    optimizers.push(
+      await prepareOptimizer(env, {
+        opt,
+        params: slice(model.params, r),
+        grads: slice(model.grads, r),
+        m: model.m ? slice(model.m, r) : undefined,
+        v: model.v ? slice(model.v, r) : undefined,
+        clip,
+        amp: scaler?.state,
+      }),
+    );
+  }
+  update.push(...optimizers);
   if (scaler) update.push(scaler.update);
-  return { update, optimizer };
+  return { update, optimizers };
 }

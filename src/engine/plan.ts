@@ -14,6 +14,11 @@
 //             or a join reads it, their gradients are summed first (plan-graph.ts)
 //   [clip: global norm -> scale]   optimizer: one dispatch over the flat parameters
 //
+// Frozen layers (src/engine/freeze.ts): the forward, backward and update lists are prepared per
+// frozen set (plan-steps.ts) over the same buffers, so Plan.refreeze changes them between steps:
+// frozen batch norms train in evaluation mode, the backward pass stops where nothing upstream
+// trains, and the optimizer runs over the trainable stretches of the parameters only.
+//
 // Buffers: X; per layer Z (pre-activation) and A (the same buffer when the activation is the
 // identity; flatten reuses its input's); gradient buffers of one size, each reused once its
 // tensor's last reader has run (two for a straight stack, a few more where skips wait: see
@@ -31,24 +36,22 @@
 // overflow; the scaler's update closes the step.
 
 import { ConfigError } from '../errors.js';
-import { prepareCastWeights, type LossScaler } from '../kernels/amp.js';
+import type { LossScaler } from '../kernels/amp.js';
 import { encodeDispatch, view, type Dispatch, type KernelEnv, type TensorView } from '../kernels/common.js';
 import type { ConvAlgo } from '../kernels/conv.js';
 import type { LossDispatch } from '../kernels/losses.js';
 import type { MatmulForm, MatmulVariant } from '../kernels/matmul.js';
-import type { OptimizerDispatch } from '../kernels/optim.js';
 import { createStepParams } from '../kernels/step-params.js';
-import type { ConvGeometry, LayerType, ResolvedModel } from '../nn/layers.js';
+import type { ConvGeometry, ResolvedModel } from '../nn/layers.js';
 import type { ResolvedOptimizer } from '../optim/optimizers.js';
-import { prepareJoinCopy } from '../kernels/join.js';
+import { lossSection, planMemory, type ModelBuffers, type PlanMemory } from './plan-sections.js';
 import {
-  lossSection,
-  planMemory,
-  updateSection,
-  type ModelBuffers,
-  type PlanMemory,
-} from './plan-sections.js';
-import { LAYER_MODULES } from './layers/index.js';
+  prepareSteps,
+  recyclingMemory,
+  type HyperWriter,
+  type PlanSteps,
+  type StepParts,
+} from './plan-steps.js';
 import {
   gradSchedule,
   gradView,
@@ -91,12 +94,20 @@ export interface Plan {
   evalAccumulate: Dispatch;
   backward: Dispatch[];
   update: Dispatch[];
-  optimizer: OptimizerDispatch;
+  /** Sets the optimizer's rate and step (t from 1) for the next update. */
+  optimizer: HyperWriter;
   /** Mixed precision: the dynamic loss scaler (absent in f32). */
   scaler?: LossScaler;
   buffers: GPUBuffer[];
   /** Bytes of the plan's own buffers (activations, gradients, scratch, per-layer extras). */
   bytes: number;
+  /** The frozen set the step lists were prepared for (frozenKey). */
+  frozen: string;
+  /**
+   * Prepares the step lists again for another frozen set (src/engine/plan-steps.ts), keeping
+   * every buffer: feeds bound to X and the targets stay valid. Takes effect from the next step.
+   */
+  refreeze(frozen: readonly boolean[] | undefined): Promise<void>;
   /** Which data feed last wrote X and the targets (the trainer skips re-gathering the same batch). */
   inputsFrom?: object;
 }
@@ -124,6 +135,8 @@ export interface PlanPrecision {
    * one gradient buffer (the loss writes it). Its `backward` is empty; do not fit with it.
    */
   inference?: boolean;
+  /** Per layer, whether it is frozen (src/engine/freeze.ts); default nothing. */
+  frozen?: readonly boolean[];
 }
 
 export async function buildPlan(
@@ -153,6 +166,10 @@ export async function buildPlan(
   const acts = activationBuffers(mem, m, B, x, halfOutputs(m, readers, half));
   const grads = inference ? lossGradientOnly(mem, m, B) : gradientBuffers(mem, m, B, acts.z, schedule);
   const { ios, castPairs } = layerIOs(mem, model, x, acts, grads, schedule, half);
+  const dOutLast = grads.g[m.layers.length - 1];
+  const loss = await lossSection(env, mem, m, B, acts, dOutLast, scaler, precision.labelSmoothing ?? 0);
+  // What the step lists allocate is recycled when they are prepared again (a new frozen set).
+  const stepMem = recyclingMemory(mem);
   const ctx: PlanContext = {
     env,
     B,
@@ -163,16 +180,15 @@ export async function buildPlan(
     denseBiasChunk: pick.denseBiasChunk ?? 0,
     scratch: () => undefined,
     inference,
-    alloc: mem.alloc,
+    alloc: stepMem.alloc,
   };
-  const layerSteps = await layerDispatches(env, ctx, mem, ios, castPairs, m.order, schedule, grads);
-  const dOutLast = grads.g[m.layers.length - 1];
-  const loss = await lossSection(env, mem, m, B, acts, dOutLast, scaler, precision.labelSmoothing ?? 0);
-  const { update, optimizer } = await updateSection(env, mem, model, opt, scaler);
+  const parts: StepParts = { env, ctx, mem: stepMem, model, opt, scaler, ios, castPairs, schedule, grads };
+  const frozen = precision.frozen;
+  const steps = await prepareSteps(parts, frozen);
 
   const L = m.layers.length;
   const mse = m.spec.loss === 'mse';
-  return {
+  const plan: Plan = {
     B,
     x,
     targets: loss.targets,
@@ -180,22 +196,49 @@ export async function buildPlan(
     acc: loss.acc,
     evalAcc: loss.evalAcc,
     stepParams,
-    forward: mse ? [...layerSteps.forward, ...loss.outputSoftmax] : layerSteps.forward,
-    forwardEval: mse ? [...layerSteps.forwardEval, ...loss.outputSoftmax] : layerSteps.forwardEval,
+    forward: [],
+    forwardEval: [],
     outputSoftmax: mse ? [] : loss.outputSoftmax,
     loss: loss.loss,
     evalLoss: loss.evalLoss,
     lossBackward: loss.lossBackward,
     accumulate: loss.accumulate,
     evalAccumulate: loss.evalAccumulate,
-    backward: layerSteps.backward,
-    update,
-    optimizer,
+    backward: [],
+    update: [],
+    optimizer: steps.optimizer,
     scaler,
     buffers: mem.owned,
-    bytes: mem.bytes,
+    get bytes() {
+      return mem.bytes;
+    },
+    frozen: frozenKey(frozen),
+    refreeze: async (next) => {
+      if (plan.frozen === frozenKey(next)) return;
+      stepMem.restart();
+      const old = hypers;
+      apply(await prepareSteps(parts, next));
+      plan.frozen = frozenKey(next);
+      // Queue order: steps already submitted keep their uniforms' contents until they ran.
+      for (const b of old) env.pool.release(b);
+    },
   };
+  let hypers: GPUBuffer[] = [];
+  const apply = (s: PlanSteps) => {
+    plan.forward = mse ? [...s.forward, ...loss.outputSoftmax] : s.forward;
+    plan.forwardEval = mse ? [...s.forwardEval, ...loss.outputSoftmax] : s.forwardEval;
+    plan.backward = s.backward;
+    plan.update = s.update;
+    plan.optimizer = s.optimizer;
+    hypers = s.hypers;
+  };
+  apply(steps);
+  return plan;
 }
+
+/** A frozen set as a key: the frozen layers' indices ('' for none). */
+export const frozenKey = (frozen: readonly boolean[] | undefined): string =>
+  (frozen ?? []).flatMap((f, i) => (f ? [i] : [])).join(',');
 
 /** Forward buffers: per layer Z and A (a flatten's are its input's views). */
 interface Activations {
@@ -318,72 +361,4 @@ function layerIOs(
     return io;
   });
   return { ios, castPairs };
-}
-
-/**
- * The layer modules' dispatches: the weight casts, then each layer's forward (training and
- * evaluation mode) in execution order, and the backward pass as the gradient schedule orders it.
- * One scratch buffer, as long as the longest any layer asks for, is shared (each conv form needs
- * it only during its dispatches).
- */
-async function layerDispatches(
-  env: KernelEnv,
-  ctx: PlanContext,
-  mem: PlanMemory,
-  ios: readonly LayerIO[],
-  castPairs: readonly [TensorView, TensorView][],
-  order: readonly number[],
-  s: GradSchedule,
-  grads: Gradients,
-): Promise<{ forward: Dispatch[]; forwardEval: Dispatch[]; backward: Dispatch[] }> {
-  let scratchLength = 0;
-  for (const io of ios) {
-    if (io.layer.type === 'flatten') continue;
-    const mod = LAYER_MODULES[io.layer.type];
-    if (mod.scratchLength) scratchLength = Math.max(scratchLength, await mod.scratchLength(ctx, io));
-  }
-  const scratchView = scratchLength > 0 ? mem.alloc(scratchLength, 'conv-scratch') : undefined;
-  ctx.scratch = () => scratchView;
-
-  const casts: Dispatch[] = [];
-  for (const [src, dst] of castPairs) casts.push(await prepareCastWeights(env, { src, dst }));
-  const forward: Dispatch[] = [...casts];
-  const forwardEval: Dispatch[] = [...casts];
-  const backwardOf: Dispatch[][] = ios.map(() => []);
-  for (const l of order) {
-    const io = ios[l];
-    if (io.layer.type === 'flatten') continue;
-    const d = await LAYER_MODULES[io.layer.type].prepare(ctx, io);
-    forward.push(...d.forward);
-    forwardEval.push(...d.forwardEval);
-    backwardOf[l] = d.backward;
-  }
-  const backward: Dispatch[] = [];
-  const L = ios.length;
-  for (const e of s.events) {
-    if (e.kind === 'backward') backward.push(...backwardOf[e.layer]);
-    else if (e.kind === 'sum') {
-      const target = grads.g[e.target];
-      const n = target.length;
-      const flat = { rows: 1, cols: n, srcStride: n, srcOffset: 0, dstStride: n, dstOffset: 0 };
-      backward.push(
-        await prepareJoinCopy(env, { ...flat, src: grads.temps[e.temp - L], dst: target, accumulate: true }),
-      );
-    } else {
-      const src = ios[e.target].layer;
-      const join = ios[e.join];
-      const mod = LAYER_MODULES[join.layer.type as Exclude<LayerType, 'flatten'>];
-      backward.push(
-        await mod.joinGrad!(ctx, join, {
-          k: e.k,
-          dX: grads.g[e.target],
-          activation: src.activation,
-          alpha: src.alpha,
-          aux: src.activation === 'identity' ? undefined : ios[e.target].z,
-          accumulate: e.accumulate,
-        }),
-      );
-    }
-  }
-  return { forward, forwardEval, backward };
 }

@@ -7,6 +7,8 @@ import { ConfigError } from '../errors.js';
 import { USAGE, type BufferPool } from '../gpu/buffers.js';
 import { StagingBuffer } from '../gpu/readback.js';
 import { encodeDispatch, type Dispatch } from '../kernels/common.js';
+import type { TrainingData } from './batch-source.js';
+import type { FitMachinery, FitTrainer } from './fit.js';
 
 export interface KernelTime {
   label: string;
@@ -66,4 +68,45 @@ export function summariseProfile(
     by.set(t.kind, e);
   }
   return [...by.values()].sort((a, b) => b.ms - a.ms);
+}
+
+/**
+ * Times every kernel of one training step of `t` (Trainer.profileStep): successive calls walk
+ * through `data` a batch at a time, so the step is a steady-state one. The step really runs.
+ */
+export async function profileTrainingStep(
+  t: FitTrainer & { lrFactor: number },
+  m: FitMachinery,
+  pool: BufferPool,
+  data: TrainingData,
+  batchSize: number,
+): Promise<KernelTime[]> {
+  m.validate(data, 'profile data');
+  const B = Math.min(batchSize, data.count);
+  const plan = await m.plan(B);
+  const feed = await m.feed(plan, data, 'auto');
+  const start = (t.step * B) % data.count;
+  feed.begin(
+    Uint32Array.from({ length: B }, (_, i) => (start + i) % data.count),
+    B,
+    0,
+  );
+  const n = await feed.load(plan, 0, 'profile batch');
+  await feed.settle();
+  m.setActive(plan, n);
+  plan.optimizer.writeHyper(t.gpu.device.queue, t.optimizer.lr * t.lrFactor, t.step + 1);
+  const list = [
+    ...feed.dispatches(),
+    ...plan.forward,
+    plan.loss,
+    ...plan.lossBackward,
+    plan.accumulate,
+    ...plan.backward,
+    ...plan.update,
+  ];
+  const times = await profileDispatches(t.gpu.device, pool, list);
+  t.step++;
+  t.batchesTracked++;
+  t.gpu.throwIfFailed();
+  return times;
 }

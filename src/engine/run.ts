@@ -15,6 +15,10 @@
 // `start`, which gives the same weights bit for bit as a run that never stopped
 // (test/engine/run.test.ts, test/cli/resume.test.ts). train() called again after a stop
 // continues the same way in memory (the demo's pause and resume).
+//
+// Fine-tuning: `freeze` starts the run with frozen layers and `unfreezeAfter` unfreezes them at
+// the end of that epoch, the learning rate times `unfreezeLrFactor` from then on; a checkpoint
+// keeps where the run stands (its schedule block holds the freeze and the rate factor).
 
 import { ConfigError } from '../errors.js';
 import type { GpuDevice } from '../gpu/device.js';
@@ -24,6 +28,7 @@ import { resolveModel } from '../nn/layers.js';
 import type { CheckpointInput, JsonObject, ModelInput } from '../io/modelfile.js';
 import type { ModelSpec } from '../nn/model.js';
 import type { BatchSource } from './batch-source.js';
+import { freezeFromJson, freezeToJson } from './freeze.js';
 import { RunGuard, type RunAdvice } from './run-guard.js';
 import { MemoryRunStore, type RunStore } from '../io/run-store.js';
 import {
@@ -48,6 +53,14 @@ export interface RunConfig {
   conv?: TrainerOptions['conv'];
   precision?: TrainerOptions['precision'];
   labelSmoothing?: TrainerOptions['labelSmoothing'];
+  /** Frozen layers at the start (fine-tuning a pretrained backbone); default 'none'. */
+  freeze?: TrainerOptions['freeze'];
+  /**
+   * Unfreeze every layer after this many epochs (needs `freeze`), the scheduled learning rate
+   * times `unfreezeLrFactor` (default 0.1) from then on.
+   */
+  unfreezeAfter?: number;
+  unfreezeLrFactor?: number;
   /** Fraction of the training data held out for validation after each epoch. */
   validationSplit?: number;
   augment?: FitOptions['augment'];
@@ -110,6 +123,8 @@ export interface EpochInfo {
   position: { epoch: number; batch: number };
   /** Mixed precision: the loss scale and the steps skipped for overflowing gradients so far. */
   lossScale?: Awaited<ReturnType<Trainer['lossScaleState']>>;
+  /** True after the epoch whose end unfroze the network (RunConfig.unfreezeAfter). */
+  unfrozen?: boolean;
 }
 
 export interface RunControl {
@@ -185,7 +200,9 @@ export class TrainingRun {
       conv: c.conv,
       precision: c.precision ?? 'f32',
       labelSmoothing: c.labelSmoothing,
+      freeze: c.freeze,
     });
+    checkUnfreeze(c);
     const run = new TrainingRun(gpu, trainer, o);
     const r = o.resume;
     if (r) {
@@ -194,6 +211,10 @@ export class TrainingRun {
       trainer.setOptimizerState(r.optimizerState);
       trainer.rng.restore(r.state.rngState);
       if (r.state.lossScale) trainer.setLossScaleState(r.state.lossScale);
+      // The freeze state and rate factor the run had reached (it may have unfrozen already).
+      const sched = r.state.schedule;
+      if (sched.freeze !== undefined) trainer.setFreeze(freezeFromJson(sched.freeze, 'checkpoint'));
+      if (typeof sched.lrFactor === 'number') trainer.lrFactor = sched.lrFactor;
       run.start = { epoch: r.state.epoch, batch: r.state.batchInEpoch };
     }
     return run;
@@ -294,7 +315,20 @@ export class TrainingRun {
         });
         const lossScale = await trainer.lossScaleState();
         if (lossScale) store.appendMetric({ type: 'loss-scale', epoch: e.epoch, ...lossScale });
-        await control.onEpoch?.(e, { complete, position: pos, ...(lossScale ? { lossScale } : {}) });
+        // From the next step on, every layer trains, at the lower rate.
+        const unfrozen = complete && c.unfreezeAfter === e.epoch + 1 && trainer.freeze !== 'none';
+        if (unfrozen) {
+          trainer.setFreeze('none');
+          trainer.lrFactor = c.unfreezeLrFactor ?? DEFAULT_UNFREEZE_LR_FACTOR;
+          store.appendMetric({ type: 'unfreeze', epoch: e.epoch + 1, lrFactor: trainer.lrFactor });
+        }
+        const info = {
+          complete,
+          position: pos,
+          ...(lossScale ? { lossScale } : {}),
+          ...(unfrozen ? { unfrozen } : {}),
+        };
+        await control.onEpoch?.(e, info);
         if (complete && every > 0 && (e.epoch + 1) % every === 0 && !stopRequested())
           await this.saveCheckpoint();
       },
@@ -325,6 +359,13 @@ export class TrainingRun {
     };
   }
 
+  /** What a checkpoint records of the freeze (kept in its schedule block): where the run is. */
+  private freezeState(): JsonObject {
+    const { trainer, o } = this;
+    if (o.config.freeze === undefined && trainer.freeze === 'none' && trainer.lrFactor === 1) return {};
+    return { freeze: freezeToJson(trainer.freeze), lrFactor: trainer.lrFactor };
+  }
+
   private async saveCheckpoint(): Promise<void> {
     const { trainer, o } = this;
     const pos = { ...trainer.position };
@@ -344,7 +385,7 @@ export class TrainingRun {
           trainSamples: this.trainCount,
         },
         optimizer: json(o.config.optimizer),
-        schedule: json(o.config.schedule),
+        schedule: { ...json(o.config.schedule), ...this.freezeState() },
         ...(lossScale ? { lossScale } : {}),
       },
       optimizerState: this.guard.finite(await trainer.getOptimizerState(), trainer.step, 'optimizer state'),
@@ -352,6 +393,26 @@ export class TrainingRun {
     await this.store.saveCheckpoint(checkpoint);
     this.guard.saved(this.store.checkpointName, pos, this.stepsPerEpoch);
   }
+}
+
+export const DEFAULT_UNFREEZE_LR_FACTOR = 0.1;
+
+/** unfreezeAfter needs a frozen start and a positive whole number of epochs within the run. */
+function checkUnfreeze(c: RunConfig): void {
+  if (c.unfreezeAfter === undefined) {
+    if (c.unfreezeLrFactor !== undefined)
+      throw new ConfigError(
+        'unfreezeLrFactor applies when unfreezeAfter is set; set it, or drop the factor.',
+      );
+    return;
+  }
+  if (!Number.isInteger(c.unfreezeAfter) || c.unfreezeAfter < 1)
+    throw new ConfigError(`unfreezeAfter must be a positive whole number of epochs, got ${c.unfreezeAfter}.`);
+  if ((c.freeze ?? 'none') === 'none')
+    throw new ConfigError("unfreezeAfter needs frozen layers to unfreeze: set freeze (e.g. 'backbone').");
+  const f = c.unfreezeLrFactor ?? DEFAULT_UNFREEZE_LR_FACTOR;
+  if (!(f > 0 && Number.isFinite(f)))
+    throw new ConfigError(`unfreezeLrFactor must be a positive number, got ${f}.`);
 }
 
 function testBlock(t: TestResult): JsonObject {

@@ -49,7 +49,20 @@ export interface TrainerOptions {
    * evaluate() reports the plain cross-entropy. Default 0; nonzero needs softmax-ce.
    */
   labelSmoothing?: number;
+  /**
+   * Frozen layers (fine-tuning, src/engine/freeze.ts): their parameters are left alone by the
+   * optimizer, their batch norms run on running statistics, and no gradient is computed for them.
+   * 'backbone' freezes all but the last layer with parameters (the head). Default 'none';
+   * Trainer.setFreeze changes it between steps.
+   */
+  freeze?: FreezeSpec;
 }
+
+/**
+ * What to freeze: nothing, every layer but the head, or these layers (indices into spec.layers;
+ * every producer of a frozen layer must be frozen too).
+ */
+export type FreezeSpec = 'none' | 'backbone' | { layers: readonly number[] };
 
 export type Precision = 'f32' | 'f16' | 'auto';
 export const PRECISIONS: readonly Precision[] = ['f32', 'f16', 'auto'];

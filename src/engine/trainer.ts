@@ -27,21 +27,16 @@ import { Rng, type RngState } from '../rng.js';
 import { buildPlan, encodeAll, type ModelBuffers, type Plan, type PlanPickers } from './plan.js';
 import { prepareLossScaler, resolveLossScale, type LossScaleState, type LossScaler } from '../kernels/amp.js';
 import { fasterPrecision } from './precision-pick.js';
-import { profileDispatches, type KernelTime } from './profile.js';
+import { profileTrainingStep, type KernelTime } from './profile.js';
 import {
   dataFeatures,
   firstNonFinite,
-  loadStreamed,
-  sourceBytes,
   validateData,
   validateStreamed,
   type BatchSource,
   type TrainingData,
-  type Uint8Data,
 } from './batch-source.js';
-import type { Residency } from './feed.js';
 import { Feeds } from './feeds.js';
-import { fitsResident } from './gpu-data.js';
 import { fit, type FitMachinery } from './fit.js';
 import {
   StateIO,
@@ -52,10 +47,26 @@ import {
   type RunningStats,
   type Weights,
 } from './state-io.js';
-import { PRECISIONS, type FitOptions, type History, type TrainerOptions } from './trainer-types.js';
+import {
+  PRECISIONS,
+  type FitOptions,
+  type FreezeSpec,
+  type History,
+  type TrainerOptions,
+} from './trainer-types.js';
+import { freezeSummary, resolveFreeze, type FreezeSummary } from './freeze.js';
 
 export type { RunningStats, Weights, OptimizerState } from './state-io.js';
-export type { EpochLog, FitOptions, History, Precision, StepLog, TrainerOptions } from './trainer-types.js';
+export type {
+  EpochLog,
+  FitOptions,
+  FreezeSpec,
+  History,
+  Precision,
+  StepLog,
+  TrainerOptions,
+} from './trainer-types.js';
+export type { FreezeSummary } from './freeze.js';
 export { PRECISIONS } from './trainer-types.js';
 
 export class Trainer {
@@ -71,6 +82,8 @@ export class Trainer {
   readonly augmentSeed: number;
   readonly optimizer: ResolvedOptimizer;
   readonly schedule: Schedule | undefined;
+  /** Multiplies the scheduled learning rate (e.g. a fine-tune's lower rate once all layers train). */
+  lrFactor = 1;
   /** Optimizer steps taken so far (t of the next step is step + 1). */
   step = 0;
   readonly rng: Rng;
@@ -85,8 +98,6 @@ export class Trainer {
   private readonly plans = new Map<number, Promise<Plan>>();
   private readonly inferPlans = new Map<number, Promise<Plan>>();
   private readonly feeds: Feeds;
-  /** Streamed sets read into memory because they fit the memory budget. */
-  private readonly loaded = new WeakMap<BatchSource, Promise<Uint8Data>>();
   private variants: MatmulTuning;
   /** Conv algorithms: measured per shape on this adapter ('tuned'), or fixed (tests, benchmarks). */
   private readonly convChoice: TrainerOptions['conv'];
@@ -97,6 +108,7 @@ export class Trainer {
   /** Scratch for 4-byte uniform updates (no per-step allocation). */
   private readonly scalar = new Uint32Array(1);
   private destroyed = false;
+  private frozen: { spec: FreezeSpec; layers: boolean[] };
 
   private constructor(
     readonly gpu: GpuDevice,
@@ -114,6 +126,8 @@ export class Trainer {
     this.convChoice = opts.conv ?? 'tuned';
     this.labelSmoothing = opts.labelSmoothing ?? 0;
     checkLabelSmoothing(spec.loss, this.labelSmoothing);
+    const freeze = opts.freeze ?? 'none';
+    this.frozen = { spec: freeze, layers: resolveFreeze(this.model, freeze) };
     this.env = createKernelEnv(gpu);
     const m = this.model;
     this.feeds = new Feeds(
@@ -249,7 +263,8 @@ export class Trainer {
    */
   private plan(B: number, purpose: 'train' | 'infer' = 'train'): Promise<Plan> {
     const trained = this.plans.get(B);
-    if (trained) return trained;
+    // An inference use reads forwardEval only, which no frozen set changes.
+    if (trained) return purpose === 'infer' ? trained : trained.then((p) => this.fresh(p));
     if (purpose === 'infer') {
       let p = this.inferPlans.get(B);
       if (!p) {
@@ -269,30 +284,40 @@ export class Trainer {
       scaler: this.scaler,
       labelSmoothing: this.labelSmoothing,
       inference,
+      frozen: inference ? undefined : this.frozen.layers,
     });
   }
 
+  /** The plan with its step lists prepared for the current frozen set. */
+  private async fresh(p: Plan): Promise<Plan> {
+    await p.refreeze(this.frozen.layers);
+    return p;
+  }
+
+  // ---- frozen layers (src/engine/freeze.ts) --------------------------------------------
+
+  /** What is frozen now, as set by TrainerOptions.freeze or setFreeze. */
+  get freeze(): FreezeSpec {
+    return this.frozen.spec;
+  }
+
+  /** Frozen layers and parameters, counted. */
+  get freezeSummary(): FreezeSummary {
+    return freezeSummary(this.model, this.frozen.layers);
+  }
+
   /**
-   * What a fit or evaluation feeds from: streamed data that fits the memory budget (or must be
-   * resident) is read into memory once; everything else as given.
+   * Freezes (or unfreezes) layers from the next training step on: the training plans prepare
+   * their step lists again; weights, running statistics and optimizer state stay as they are.
+   * Throws ConfigError for a set that is not closed upstream (src/engine/freeze.ts).
    */
-  private async source(
-    data: BatchSource,
-    residency: Residency,
-    budget: number | undefined,
-  ): Promise<BatchSource> {
-    if (data.kind !== 'stream') return data;
-    const bytes = sourceBytes(data);
-    const fitsBudget = budget !== undefined && bytes <= budget;
-    if (residency === 'upload' || (residency === 'auto' && !fitsBudget)) return data;
-    let p = this.loaded.get(data);
-    if (!p) {
-      p = loadStreamed(data);
-      this.loaded.set(data, p);
-    }
-    const d = await p;
-    if (residency === 'auto' && !fitsResident(this.env, d)) return data;
-    return d;
+  setFreeze(f: FreezeSpec): void {
+    this.frozen = { spec: f, layers: resolveFreeze(this.model, f) };
+    // The gradients of frozen layers are no longer written: zero them, so that a clip's norm
+    // over a span of trainable ranges counts nothing stale (plan-sections.ts updateSection).
+    const enc = this.gpu.device.createCommandEncoder({ label: 'freeze-clear-grads' });
+    enc.clearBuffer(this.bufs.grads);
+    this.gpu.device.queue.submit([enc.finish()]);
   }
 
   private lastActive = new Map<number, number>();
@@ -327,15 +352,19 @@ export class Trainer {
   /** Trains on `data` (src/engine/fit.ts); the step counters and `position` advance as it goes. */
   async fit(data: BatchSource, o: FitOptions): Promise<History> {
     this.check();
-    const machinery: FitMachinery = {
+    return fit(this, this.machinery(), data, o);
+  }
+
+  private machinery(): FitMachinery {
+    return {
       validate: (d, what) => this.validate(d, what),
       plan: (B) => this.plan(B),
-      source: (d, residency, budget) => this.source(d, residency, budget),
+      refresh: (plan) => plan.refreeze(this.frozen.layers),
+      source: (d, residency, budget) => this.feeds.source(d, residency, budget),
       feed: (plan, src, residency, augment) => this.feeds.get(plan, src, residency, augment),
       setActive: (plan, n) => this.setActive(plan, n),
       staging: () => this.stagingFor(),
     };
-    return fit(this, machinery, data, o);
   }
 
   /** Mean loss and accuracy over `data` (or the subset `ids`), forward only. */
@@ -348,7 +377,7 @@ export class Trainer {
     const ids = o.ids ?? Uint32Array.from({ length: data.count }, (_, i) => i);
     const B = Math.min(o.batchSize ?? 256, ids.length);
     const plan = await this.plan(B, 'infer');
-    const src = await this.source(data, 'auto', o.memoryBudget);
+    const src = await this.feeds.source(data, 'auto', o.memoryBudget);
     const feed = await this.feeds.get(plan, src, 'auto');
     feed.begin(ids, B, 0);
     const device = this.gpu.device;
@@ -426,34 +455,7 @@ export class Trainer {
    */
   async profileStep(data: TrainingData, batchSize: number): Promise<KernelTime[]> {
     this.check();
-    validateData(data, this.model.inputSize, this.model.outputSize, this.spec.loss, 'profile data');
-    const B = Math.min(batchSize, data.count);
-    const plan = await this.plan(B);
-    const feed = await this.feeds.get(plan, data, 'auto');
-    const start = (this.step * B) % data.count;
-    feed.begin(
-      Uint32Array.from({ length: B }, (_, i) => (start + i) % data.count),
-      B,
-      0,
-    );
-    const n = await feed.load(plan, 0, 'profile batch');
-    await feed.settle();
-    this.setActive(plan, n);
-    plan.optimizer.writeHyper(this.gpu.device.queue, this.optimizer.lr, this.step + 1);
-    const list = [
-      ...feed.dispatches(),
-      ...plan.forward,
-      plan.loss,
-      ...plan.lossBackward,
-      plan.accumulate,
-      ...plan.backward,
-      ...plan.update,
-    ];
-    const times = await profileDispatches(this.gpu.device, this.env.pool, list);
-    this.step++;
-    this.batchesTracked++;
-    this.gpu.throwIfFailed();
-    return times;
+    return profileTrainingStep(this, this.machinery(), this.env.pool, data, batchSize);
   }
 
   /** Releases the GPU copy of a dataset this trainer uploaded, and its feeds. */

@@ -25,7 +25,7 @@
 // The metadata's validation is src/io/modelfile-header.ts; the API's types src/io/modelfile-types.ts.
 
 import { ConfigError, ModelFormatError, ShapeError } from '../errors.js';
-import { engineWeights, torchTensors } from './torch-layout.js';
+import { engineWeights, torchTensors, torchTensorShapes } from './torch-layout.js';
 import { JsonSyntaxError, parseJsonStrict, setOwn } from './json.js';
 import {
   OPTIM_NAME,
@@ -98,20 +98,7 @@ function modelContents(
   const configFail: Fail = (m) => {
     throw new ConfigError(`cannot save model: ${m}`);
   };
-  const header = {
-    format,
-    version: isDenseOnly(model.architecture) ? 1 : MODEL_FORMAT_VERSION,
-    architecture: model.architecture,
-    normalization: model.normalization,
-    classNames: model.classNames,
-    training: model.training,
-    createdAt: model.createdAt ?? new Date().toISOString(),
-  };
-  // Round-trip through JSON so undefined fields, Infinity and friends are caught here as the
-  // reader would see them.
-  const text = JSON.stringify(header);
-  const arch = parseModelHeader(JSON.parse(text) as unknown, configFail).architecture;
-  const resolved = resolveArchitecture(arch, configFail);
+  const { text, resolved } = modelHeader(model, format, configFail);
   const params = resolved.params;
   if (!Array.isArray(model.weights) || model.weights.length !== params.length) {
     throw new ShapeError(
@@ -149,6 +136,55 @@ function modelContents(
   });
   const tensors = torchTensors(resolved, model.weights, stats, model.batchesTracked ?? 0);
   return { tensors, metadata: { [MODEL_METADATA_KEY]: text } };
+}
+
+type ModelHeaderInput = Pick<
+  ModelInput,
+  'architecture' | 'normalization' | 'classNames' | 'training' | 'createdAt'
+>;
+
+/** The metadata JSON of a model file, validated with the reader's rules, and its resolved model. */
+function modelHeader(model: ModelHeaderInput, format: string, configFail: Fail) {
+  const header = {
+    format,
+    version: isDenseOnly(model.architecture) ? 1 : MODEL_FORMAT_VERSION,
+    architecture: model.architecture,
+    normalization: model.normalization,
+    classNames: model.classNames,
+    training: model.training,
+    createdAt: model.createdAt ?? new Date().toISOString(),
+  };
+  // Round-trip through JSON so undefined fields, Infinity and friends are caught here as the
+  // reader would see them.
+  const text = JSON.stringify(header);
+  const arch = parseModelHeader(JSON.parse(text) as unknown, configFail).architecture;
+  return { text, resolved: resolveArchitecture(arch, configFail) };
+}
+
+/**
+ * A model file from tensors already in the file's layout (PyTorch's names `layers.{i}.*` and
+ * shapes): weights imported from PyTorch go to disk without a conversion or a second copy. Every
+ * tensor the architecture needs must be there with its dtype and shape, finite, and nothing else.
+ */
+export function saveModelTensors(model: ModelHeaderInput, tensors: Record<string, Tensor>): Uint8Array {
+  const configFail: Fail = (m) => {
+    throw new ConfigError(`cannot save model: ${m}`);
+  };
+  const { text, resolved } = modelHeader(model, MODEL_FORMAT, configFail);
+  const want = torchTensorShapes(resolved);
+  for (const { name, dtype, shape } of want) {
+    const t = Object.hasOwn(tensors, name) ? tensors[name] : undefined;
+    if (!t) return configFail(`missing tensor "${name}" (${dtype} [${shape.join(', ')}])`);
+    if (t.dtype !== dtype || t.shape.length !== shape.length || t.shape.some((d, k) => d !== shape[k]))
+      configFail(
+        `tensor "${name}" is ${t.dtype} [${t.shape.join(', ')}]; expected ${dtype} [${shape.join(', ')}]`,
+      );
+    if (dtype === 'F32') checkFinite(name, t.data as Float32Array, configFail);
+  }
+  const names = new Set(want.map((w) => w.name));
+  for (const name of Object.keys(tensors))
+    if (!names.has(name)) configFail(`tensor "${name}" is not part of this architecture`);
+  return encodeSafetensors(tensors, { [MODEL_METADATA_KEY]: text });
 }
 
 // ---------------------------------------------------------------------------------------------

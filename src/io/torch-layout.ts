@@ -261,3 +261,35 @@ export function engineWeights(
   });
   return { weights, stats, batchesTracked, names };
 }
+
+export interface TorchTensorShape {
+  name: string;
+  dtype: 'F32' | 'I64';
+  shape: number[];
+}
+
+/** The tensors a model file holds for this model (names, dtypes, PyTorch shapes), in layer order. */
+export function torchTensorShapes(model: ResolvedModel): TorchTensorShape[] {
+  const out: TorchTensorShape[] = [];
+  const f32 = (name: string, shape: number[]) => out.push({ name, dtype: 'F32', shape });
+  model.layers.forEach((l, i) => {
+    if (!l.param) return;
+    const name = `layers.${i}`;
+    if (l.type === 'dense') {
+      f32(`${name}.weight`, [l.outSize, l.inSize]);
+      f32(`${name}.bias`, [l.outSize]);
+    } else if (l.type === 'conv2d') {
+      f32(`${name}.weight`, convShape(l.conv!));
+      if (l.param.b.length > 0) f32(`${name}.bias`, [l.conv!.F]);
+    } else {
+      const C = l.param.units;
+      f32(`${name}.weight`, [C]);
+      f32(`${name}.bias`, [C]);
+      if (l.type !== 'batchnorm') return;
+      f32(`${name}.running_mean`, [C]);
+      f32(`${name}.running_var`, [C]);
+      out.push({ name: `${name}.num_batches_tracked`, dtype: 'I64', shape: [] });
+    }
+  });
+  return out;
+}

@@ -16,6 +16,9 @@
 //          image then costs 12 MMAC forward instead of 154 (what makes the cat-vs-non-cat recipe
 //          fit on lavapipe), and small sets of large photos overfit less.
 //   resnet, mobilenet   residual and inverted-residual graphs (src/nn/preset-graphs.ts).
+//   resnet18, resnet34, resnet50, mobilenet_v2   torchvision's networks, layer for layer and with
+//          its module names (src/nn/torchvision.ts), for RGB images of at least 32 px: trained
+//          from scratch, or the network `import` and `train --from` put pretrained weights in.
 // completeStack: a layer stack of the caller's own (the CLI's --model file) on this data. When its
 // last layer is not already the output layer the loss needs, one is appended (after a flatten if
 // the stack ends in a map).
@@ -25,8 +28,9 @@ import { resolveModel } from './layers.js';
 import type { LayerSpec, ModelSpec } from './layer-types.js';
 import type { LossName } from './losses.js';
 import { mobilenetLayers, resnetLayers } from './preset-graphs.js';
+import { headName, isTorchvisionArch, torchvisionSpec, TORCHVISION_ARCHS } from './torchvision.js';
 
-export const ARCHS = ['mlp', 'lenet', 'cnn', 'resnet', 'mobilenet'] as const;
+export const ARCHS = ['mlp', 'lenet', 'cnn', 'resnet', 'mobilenet', ...TORCHVISION_ARCHS] as const;
 export type Arch = (typeof ARCHS)[number];
 
 /** The output layer a loss needs for `classes` classes. */
@@ -94,6 +98,11 @@ export function presetSpec(
 ): ModelSpec {
   const out = outputLayer(loss, classes);
   if (arch === 'mlp') return { inputSize: shape[0] * shape[1] * shape[2], layers: [...mlpHidden, out], loss };
+  if (isTorchvisionArch(arch)) {
+    const spec = torchvisionSpec(arch, shape, Math.max(classes, 2));
+    const body = spec.layers.slice(0, -1);
+    return { ...spec, layers: [...body, { ...out, name: headName(arch) }], loss };
+  }
   const builders = { lenet: lenetLayers, cnn: cnnLayers, resnet: resnetLayers, mobilenet: mobilenetLayers };
   const body = builders[arch](needImage(arch, shape));
   return { inputShape: [...shape], layers: [...body, out], loss };

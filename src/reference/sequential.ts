@@ -17,6 +17,10 @@
 //             optimizer on each array, weight decay on all of them (as network.ts does).
 //             Afterwards the batch-norm running statistics move with the batch statistics of
 //             this step's forward pass (PyTorch's rule, batchnorm.ts updateRunningStats).
+// Frozen layers (mode.frozen, fine-tuning): their W and b get a zero gradient and no update (no
+// weight decay, their optimizer state untouched), a frozen batch norm normalises with its running
+// statistics in training too and leaves them as they are, and the backward pass skips them. A
+// frozen layer's inputs must all be frozen layers or the model's input.
 // seqForward never touches the running statistics: only seqTrainStep updates them, so a
 // forward pass can be repeated (finite differences, evaluation) without side effects.
 // Gradients are fresh arrays each step (overwrite, never accumulate).
@@ -172,6 +176,7 @@ function forwardUnchecked(
   x: NumArray,
   rows: number,
   mode: SeqMode,
+  frozen: ReadonlySet<number> = new Set(),
 ): SeqForwardResult {
   const { param, state: st } = slots(model);
   const { inputs, order } = wiring(model);
@@ -179,7 +184,9 @@ function forwardUnchecked(
   const X0: Float64Array = Float64Array.from(x);
   for (const i of order) {
     const Xs = inputs[i].map((p) => (p < 0 ? X0 : cache[p].A));
-    cache[i] = forwardLayer(model.layers[i], i, Xs, params[param[i]], state[st[i]], rows, mode);
+    const l = model.layers[i];
+    const m = frozen.has(i) && l.type === 'batchnorm' ? { ...mode, training: false } : mode;
+    cache[i] = forwardLayer(l, i, Xs, params[param[i]], state[st[i]], rows, m);
   }
   const last = cache[cache.length - 1];
   return { output: last.A, logits: last.Z, cache };
@@ -236,7 +243,30 @@ export function seqEvaluate(
   return { loss, perSample, correct };
 }
 
-/** Forward in training mode, loss and backward: the gradient of every W and b, and of x. */
+/** A training step's dropout stream and, for fine-tuning, the frozen layers (indices). */
+export interface SeqTrainMode {
+  seed: number;
+  step: number;
+  frozen?: readonly number[];
+}
+
+function frozenSet(model: RefModel, frozen: readonly number[] | undefined): Set<number> {
+  const set = new Set(frozen ?? []);
+  const { inputs } = wiring(model);
+  for (const i of set) {
+    if (!(Number.isInteger(i) && i >= 0 && i < model.layers.length))
+      throw new ConfigError(`sequential: frozen layer ${i} is not a layer of the model`);
+    const open = inputs[i].find((p) => p >= 0 && !set.has(p));
+    if (open !== undefined)
+      throw new ConfigError(`sequential: layer ${i} is frozen but reads layer ${open}, which is not`);
+  }
+  return set;
+}
+
+/**
+ * Forward in training mode, loss and backward: the gradient of every W and b (zero for frozen
+ * layers), and of x (zero where the layers reading it are frozen).
+ */
 export function seqGradients(
   model: RefModel,
   params: RefParams,
@@ -244,12 +274,19 @@ export function seqGradients(
   x: NumArray,
   targets: NumArray,
   rows: number,
-  mode: { seed: number; step: number },
+  mode: SeqTrainMode,
 ): SeqGradientResult {
-  const f = seqForward(model, params, state, x, rows, { training: true, seed: mode.seed, step: mode.step });
+  checkModel(model, params, state);
+  checkRowsAndInput(model, x, rows);
+  const frozen = frozenSet(model, mode.frozen);
+  const training: SeqMode = { training: true, seed: mode.seed, step: mode.step };
+  const f = forwardUnchecked(model, params, state, x, rows, training, frozen);
   const head = headLoss(model, f, targets, rows);
   const { param } = slots(model);
-  const grads: RefParams = params.map(() => ({ W: new Float64Array(0), b: new Float64Array(0) }));
+  const grads: RefParams = params.map((p) => ({
+    W: new Float64Array(p.W.length),
+    b: new Float64Array(p.b.length),
+  }));
   const L = model.layers.length;
   const { inputs, order } = wiring(model);
   // dA[l]: d loss / d (layer l's output), summed over its readers; dA[L] is the model input's.
@@ -264,6 +301,7 @@ export function seqGradients(
     else for (let j = 0; j < g.length; j++) have[j] += g[j];
   };
   for (const i of [...order].reverse()) {
+    if (frozen.has(i)) continue;
     const l = model.layers[i];
     const c = f.cache[i];
     const dAi = need(dA[i], i, 'reader (nothing reads its output)');
@@ -310,7 +348,7 @@ export function seqTrainStep(
   rows: number,
   optimizer: OptimizerConfig,
   t: number,
-  mode: { seed: number; step: number },
+  mode: SeqTrainMode,
 ): SeqTrainStepResult {
   const config = resolveOptimizerConfig(optimizer);
   if (optState.length !== params.length) {
@@ -322,13 +360,16 @@ export function seqTrainStep(
   const gradNorm = globalNorm(result.grads.flatMap((g) => [g.W, g.b]));
   const scale = config.maxNorm === undefined ? 1 : clipScale(gradNorm, config.maxNorm);
   const scaled = (g: Float64Array): Float64Array => (scale === 1 ? g : g.map((v) => v * scale));
-  params.forEach((p, k) => {
-    optimizerStep(config, p.W, scaled(result.grads[k].W), optState[k].W, t);
-    optimizerStep(config, p.b, scaled(result.grads[k].b), optState[k].b, t);
-  });
-  const { state: st } = slots(model);
+  const { param, state: st } = slots(model);
+  const frozen = new Set(mode.frozen ?? []);
   model.layers.forEach((l, i) => {
-    if (l.type !== 'batchnorm') return;
+    const k = param[i];
+    if (k < 0 || frozen.has(i)) return;
+    optimizerStep(config, params[k].W, scaled(result.grads[k].W), optState[k].W, t);
+    optimizerStep(config, params[k].b, scaled(result.grads[k].b), optState[k].b, t);
+  });
+  model.layers.forEach((l, i) => {
+    if (l.type !== 'batchnorm' || frozen.has(i)) return;
     const bn = result.cache[i].bn!;
     const s = state[st[i]];
     updateRunningStats(s.mean, s.variance, bn.mean, bn.variance, bn.rows, need(l.momentum, i, 'momentum'));

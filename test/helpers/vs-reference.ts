@@ -6,7 +6,7 @@
 // relative, weights and running statistics to atol 5e-4 + rtol 5e-3.
 
 import { expect } from 'vitest';
-import { Trainer } from '../../src/engine/trainer.js';
+import { Trainer, type FreezeSpec, type RunningStats, type Weights } from '../../src/engine/trainer.js';
 import { resolveModel, type ModelSpec } from '../../src/nn/layers.js';
 import type { OptimizerConfig } from '../../src/optim/optimizers.js';
 import {
@@ -29,6 +29,11 @@ export interface VsReferenceCase {
   optimizer: OptimizerConfig;
   /** Both conv algorithms take part: each case fixes one. */
   conv: 'im2col' | 'implicit';
+  /** Frozen layers (fine-tuning): the engine's FreezeSpec, as list indices for the reference. */
+  freeze?: { spec: FreezeSpec; layers: number[] };
+  /** Unfreeze everything after this many epochs, the learning rate times lrFactor from then on. */
+  unfreezeAfter?: number;
+  lrFactor?: number;
 }
 
 function close(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
@@ -52,10 +57,30 @@ export async function trainAgainstReference(c: VsReferenceCase): Promise<void> {
   const classes = c.spec.loss === 'bce' ? 2 : N;
   const labels = Int32Array.from({ length: COUNT }, () => rng.int(classes));
 
-  const trainer = await Trainer.create(gpu, c.spec, { seed: 7, optimizer: c.optimizer, conv: c.conv });
+  const trainer = await Trainer.create(gpu, c.spec, {
+    seed: 7,
+    optimizer: c.optimizer,
+    conv: c.conv,
+    freeze: c.freeze?.spec,
+  });
   const init = await trainer.getWeights();
   const params: RefParams = init.map((w) => ({ W: Float64Array.from(w.W), b: Float64Array.from(w.b) }));
   const bn = seqCreateBnState(model);
+  // A frozen batch norm normalises with its running statistics: make them pretrained-looking.
+  if (c.freeze) {
+    for (const b of bn) {
+      b.mean = b.mean.map(() => rng.uniform(-0.5, 0.5));
+      b.variance = b.variance.map(() => rng.uniform(0.5, 2));
+    }
+    trainer.setRunningStats(
+      bn.map((b) => ({ mean: Float32Array.from(b.mean), variance: Float32Array.from(b.variance) })),
+    );
+    bn.forEach((b) => {
+      b.mean = Float64Array.from(Float32Array.from(b.mean));
+      b.variance = Float64Array.from(Float32Array.from(b.variance));
+    });
+  }
+  const initStats = await trainer.getRunningStats();
   const opt = seqCreateOptimState(params);
 
   const gpuLosses: number[] = [];
@@ -67,6 +92,11 @@ export async function trainAgainstReference(c: VsReferenceCase): Promise<void> {
       shuffle: false,
       logEvery: 1,
       onStep: (s) => void gpuLosses.push(s.loss),
+      onEpoch: (e) => {
+        if (e.epoch + 1 !== c.unfreezeAfter) return;
+        trainer.setFreeze('none');
+        trainer.lrFactor = c.lrFactor ?? 1;
+      },
     },
   );
 
@@ -78,9 +108,12 @@ export async function trainAgainstReference(c: VsReferenceCase): Promise<void> {
       const xb = x.subarray(from * K, (from + rows) * K);
       const lb = labels.subarray(from, from + rows);
       const targets = c.spec.loss === 'softmax-ce' ? lb : Float64Array.from(lb);
-      const r = seqTrainStep(model, params, bn, opt, xb, targets, rows, c.optimizer, t + 1, {
+      const unfrozen = c.unfreezeAfter !== undefined && e >= c.unfreezeAfter;
+      const o = unfrozen ? { ...c.optimizer, lr: c.optimizer.lr * (c.lrFactor ?? 1) } : c.optimizer;
+      const r = seqTrainStep(model, params, bn, opt, xb, targets, rows, o, t + 1, {
         seed: trainer.dropoutSeed,
         step: t,
+        frozen: unfrozen ? undefined : c.freeze?.layers,
       });
       t++;
       cpuLosses.push(r.loss);
@@ -105,6 +138,8 @@ export async function trainAgainstReference(c: VsReferenceCase): Promise<void> {
     close(s.variance, bn[k].variance, `bn ${k} running var`);
   });
   expect(trainer.batchesTracked).toBe(t);
+  if (c.freeze && c.unfreezeAfter === undefined)
+    expectFrozenUntouched(c, model, init, final, initStats, stats);
   // Evaluation mode (running statistics, no dropout) on the GPU and the reference.
   const targets = c.spec.loss === 'softmax-ce' ? labels : Float64Array.from(labels);
   const ref = seqEvaluate(model, params, bn, x, targets, COUNT);
@@ -114,4 +149,38 @@ export async function trainAgainstReference(c: VsReferenceCase): Promise<void> {
   // The loss must actually have moved: a frozen network would agree trivially.
   expect(Math.abs(cpuLosses[cpuLosses.length - 1] - cpuLosses[0])).toBeGreaterThan(1e-3);
   trainer.destroy();
+}
+
+/** A frozen layer's parameters and running statistics come back bit for bit; the head moved. */
+function expectFrozenUntouched(
+  c: VsReferenceCase,
+  model: ReturnType<typeof resolveModel>,
+  init: Weights[],
+  final: Weights[],
+  initStats: RunningStats[],
+  stats: RunningStats[],
+): void {
+  const frozen = new Set(c.freeze!.layers);
+  let k = 0;
+  let s = 0;
+  for (const l of model.layers) {
+    if (l.param) {
+      const same = frozen.has(l.index);
+      for (const key of ['W', 'b'] as const) {
+        const a = Array.from(init[k][key]);
+        const b = Array.from(final[k][key]);
+        if (same) expect(b, `frozen layer ${l.index} ${key}`).toEqual(a);
+        else if (l.index === model.layers.length - 1 && key === 'W')
+          expect(b, `head ${key} trained`).not.toEqual(a);
+      }
+      k++;
+    }
+    if (l.state) {
+      if (frozen.has(l.index)) {
+        expect(Array.from(stats[s].mean), `frozen bn ${l.index} mean`).toEqual(Array.from(initStats[s].mean));
+        expect(Array.from(stats[s].variance)).toEqual(Array.from(initStats[s].variance));
+      }
+      s++;
+    }
+  }
 }

@@ -324,3 +324,18 @@ describe('reader validation', () => {
     expect(Object.getPrototypeOf(tensors)).toBe(Object.prototype);
   });
 });
+
+describe('Node Buffers', () => {
+  it('copies tensors out of a Buffer (whose slice is a view) with copy: true', () => {
+    const W = Float32Array.from([1.5, -2, 3.25, 4]);
+    const bytes = encodeSafetensors({ w: { dtype: 'F32', shape: [4], data: W } }, { k: 'v' });
+    // A Buffer at an offset inside a larger allocation, as fs.readFile may return.
+    const big = Buffer.alloc(bytes.length + 13);
+    big.set(bytes, 13);
+    const buf = big.subarray(13);
+    for (const copy of [true, false]) {
+      const { tensors } = decodeSafetensors(buf, 'buf', { copy });
+      expect(Array.from(tensors.w.data as Float32Array), `copy ${copy}`).toEqual([1.5, -2, 3.25, 4]);
+    }
+  });
+});
