@@ -15,6 +15,10 @@
 #                 the CLI then stops after the current step and writes a checkpoint, and the row
 #                 reports the validation accuracy of the last finished epoch
 #   cifar-resnet  the same folder with --arch resnet and 12 epochs (the recipe's 16 overrun the hour)
+#   cat-pretrained  the resnet preset pretrained on the CIFAR-10 folder (ACC_PRETRAIN_EPOCHS, 5; or
+#                 an existing model file in ACC_PRETRAINED), fine-tuned on cat vs non-cat with
+#                 --from (head only for 5 epochs, then everything at lr x0.1), seeds 1..5, beside
+#                 the resnet preset from scratch on the same seeds
 # Env: ACC_OUT (run folders and logs, default /tmp/wgt-accuracy), ACC_CIFAR_MINUTES (60),
 #      ACC_CAT_SEEDS (default "1 2 3 4 5").
 set -euo pipefail
@@ -115,8 +119,38 @@ for r in ${@:-cat mnist-lenet mnist-cnn fashion-cnn cifar-cnn}; do
         "--data ../shared/data/cifar10-jpeg/train --arch resnet --augment crop,flip --epochs 12 --validation 0.1" \
         "$ACC% validation" "$EPOCHS" "$WALL s"
       ;;
+    cat-pretrained)
+      pre=${ACC_PRETRAINED:-}
+      if [ -z "$pre" ]; then
+        run cifar-pretrain --data "$CIFAR" --arch resnet --augment crop,flip --validation 0.1 \
+          --epochs "${ACC_PRETRAIN_EPOCHS:-5}" --seed 1
+        pre="$OUT/cifar-pretrain/model.safetensors"
+        row "CIFAR-10 JPEG folder, 10% held out (pretraining)" \
+          "--data ../shared/data/cifar10-jpeg/train --arch resnet --augment crop,flip --validation 0.1 --epochs ${ACC_PRETRAIN_EPOCHS:-5}" \
+          "$ACC% validation" "$EPOCHS" "$WALL s"
+      fi
+      med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+      for mode in from scratch; do
+        accs=()
+        walls=()
+        for s in $CAT_SEEDS; do
+          if [ "$mode" = from ]; then
+            run "cat-from-seed$s" --data catvnoncat --from "$pre" --augment crop,flip --freeze backbone \
+              --unfreeze-after 5 --validation none --seed "$s"
+          else
+            run "cat-resnet-seed$s" --data catvnoncat --arch resnet --augment crop,flip --validation none --seed "$s"
+          fi
+          accs+=("$ACC")
+          walls+=("$WALL")
+        done
+        args="--data catvnoncat --arch resnet --augment crop,flip --validation none --seed N"
+        [ "$mode" = scratch ] || args="--data catvnoncat --from PRETRAINED --augment crop,flip --freeze backbone --unfreeze-after 5 --validation none --seed N"
+        row "cat vs non-cat, resnet preset, $mode, seeds ${CAT_SEEDS// /, }" "$args" \
+          "median $(med "${accs[@]}")% (${accs[*]/%/%} test)" "$EPOCHS" "$(IFS=/; echo "${walls[*]}") s"
+      done
+      ;;
     *)
-      echo "unknown row '$r' (use cat, mnist-lenet, mnist-cnn, fashion-cnn, cifar-cnn, cifar-resnet)" >&2
+      echo "unknown row '$r' (use cat, mnist-lenet, mnist-cnn, fashion-cnn, cifar-cnn, cifar-resnet, cat-pretrained)" >&2
       exit 2
       ;;
   esac

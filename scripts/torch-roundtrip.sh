@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Round trip through PyTorch DistributedDataParallel (not part of `npm test`: python3-torch is large):
 #   1. train a small MNIST model with this engine's CLI (an MLP, or a CNN with --model; builds
-#      without --model train the CNN through the API: scripts/torch-roundtrip-cnn.ts),
+#      without --model train the CNN through the API: scripts/torch-roundtrip-cnn.ts); for
+#      `torchvision`, import ../shared/data/torchvision/resnet18.pth, check that the exported
+#      model.py (torchvision's own resnet18 class) gives PyTorch's reference logits, and fine-tune
+#      its head on cat vs non-cat (`train --from --freeze backbone`, a re-headed 2-class model),
 #   2. `webgpu-trainer export --torch` its checkpoint (weights + Adam moments),
 #   3. run the generated train.py for one epoch with two processes over gloo on 127.0.0.1,
 #   4. `webgpu-trainer eval` the model file train.py wrote: its test accuracy must be at least
 #      the exported model's.
 #
-# Usage: bash scripts/torch-roundtrip.sh [mlp|cnn|graph] [WORK_DIR]     (default mlp, /tmp/wgt-torch-roundtrip)
-# Env:   ROUNDTRIP_LIMIT (training samples for the engine run, default 12000), ROUNDTRIP_EPOCHS (2).
+# Usage: bash scripts/torch-roundtrip.sh [mlp|cnn|graph|torchvision] [WORK_DIR]
+#        (default mlp, /tmp/wgt-torch-roundtrip)
+# Env:   ROUNDTRIP_LIMIT (training samples for the engine run, default 12000), ROUNDTRIP_EPOCHS (2),
+#        TORCHVISION_DATA (the reference models, default ../shared/data/torchvision).
 #
 # The ranks are started by hand (--rank/--world-size/--init-method tcp://127.0.0.1:PORT), not with
 # torchrun: Debian bookworm's python3-torch 1.13 ships a torchrun that dies at start-up under
@@ -22,6 +27,9 @@ WORK=${2:-/tmp/wgt-torch-roundtrip}/$KIND
 LIMIT=${ROUNDTRIP_LIMIT:-12000}
 EPOCHS=${ROUNDTRIP_EPOCHS:-2}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TVDATA=${TORCHVISION_DATA:-$ROOT/../shared/data/torchvision}
+DATA=mnist
+[ "$KIND" = torchvision ] && DATA=catvnoncat
 PY=/usr/bin/python3 # Debian's interpreter, where python3-torch installs
 cd "$ROOT"
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
@@ -29,6 +37,10 @@ export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 if ! "$PY" -c 'import torch, numpy' 2>/dev/null; then
   echo "== installing python3-torch and python3-numpy (Debian packages, ~1 GB)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y python3-torch python3-numpy >/dev/null
+fi
+if [ "$KIND" = torchvision ] && ! "$PY" -c 'import torchvision' 2>/dev/null; then
+  echo "== installing python3-torchvision (Debian package)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y python3-torchvision >/dev/null
 fi
 "$PY" -c 'import torch, numpy; print("torch", torch.__version__, "numpy", numpy.__version__)'
 
@@ -38,7 +50,7 @@ npx tsc -p tsconfig.build.json
 
 rm -rf "$WORK" && mkdir -p "$WORK"
 CLI=(node bin/webgpu-trainer.js)
-echo "== 1. engine: train $KIND on MNIST ($LIMIT samples, $EPOCHS epochs)"
+echo "== 1. engine: train $KIND on $DATA"
 case "$KIND" in
   mlp)
     "${CLI[@]}" train --data mnist --layers 128 --epochs "$EPOCHS" --limit "$LIMIT" --out "$WORK/engine" --progress none
@@ -93,7 +105,33 @@ JSON
     "${CLI[@]}" train --data mnist --model "$WORK/net.json" --lr 0.002 --batch-size 64 --epochs "$EPOCHS" \
       --limit "$LIMIT" --out "$WORK/engine" --progress none
     ;;
-  *) echo "unknown kind '$KIND' (mlp, cnn or graph)" >&2 && exit 2 ;;
+  torchvision)
+    "${CLI[@]}" import "$TVDATA/resnet18.pth" --image-size 64x64 --out "$WORK/imported.safetensors"
+    "${CLI[@]}" export --torch "$WORK/imported.safetensors" --out "$WORK/imported-torch" 2>/dev/null
+    grep -q 'torchvision.models.resnet18(num_classes' "$WORK/imported-torch/model.py" ||
+      { echo "FAIL: model.py does not build torchvision's resnet18" >&2 && exit 1; }
+    # PyTorch's own eval logits on the reference batch (x is NCHW, already normalised), from the
+    # torchvision class loaded with the exported tensors.
+    "$PY" - "$WORK/imported-torch" "$TVDATA/resnet18-reference.safetensors" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import torch
+import model
+ref = model.read_safetensors(sys.argv[2])
+net = model.load().eval()
+with torch.no_grad():
+    out = net(ref["x"])
+want = ref["logits_eval"]
+diff, span = (out - want).abs().max().item(), (want.max() - want.min()).item()
+print(f"{type(net).__module__}.{type(net).__name__}: eval logits vs the reference: max |diff| {diff:.3g} "
+      f"(logit range {span:.3g})")
+if diff > 1e-4 * span:
+    sys.exit("FAIL: the exported torchvision model does not give PyTorch's reference logits")
+PY
+    "${CLI[@]}" train --data catvnoncat --from "$WORK/imported.safetensors" --freeze backbone \
+      --epochs "$EPOCHS" --out "$WORK/engine" --progress none
+    ;;
+  *) echo "unknown kind '$KIND' (mlp, cnn, graph or torchvision)" >&2 && exit 2 ;;
 esac
 
 acc() { # test accuracy of a model file as the engine evaluates it
@@ -101,7 +139,7 @@ acc() { # test accuracy of a model file as the engine evaluates it
     # `eval` cannot load CNN files yet: the engine's API evaluates it the same way.
     npx tsx scripts/torch-roundtrip-cnn.ts --eval "$1" 2>/dev/null | tail -1
   else
-    "${CLI[@]}" eval "$1" --data mnist --json 2>/dev/null
+    "${CLI[@]}" eval "$1" --data "$DATA" --json 2>/dev/null
   fi | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["accuracy"])'
 }
 BEFORE=$(acc "$WORK/engine/model.safetensors")

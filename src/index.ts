@@ -102,3 +102,25 @@ export {
 } from './engine/tta.js';
 export { architectureOf, specOf } from './io/architecture.js';
 export { curvesSvg } from './io/curves.js';
+// Pretrained weights as users have them: torch.save state dicts (.pth) and safetensors files, and
+// torchvision's architectures with their names (src/nn/torchvision.ts).
+export {
+  parseStateDict,
+  stateDictFormat,
+  type StateDict,
+  type StateDictTensor,
+  type StateDictFormat,
+} from './io/state-dict.js';
+export {
+  detectArch,
+  importTorchvision,
+  type TorchvisionImport,
+  type TorchvisionImportOptions,
+} from './io/torchvision-import.js';
+export {
+  IMAGENET_NORMALIZATION,
+  TORCHVISION_ARCHS,
+  torchvisionSpec,
+  type TorchvisionArch,
+} from './nn/torchvision.js';
+export { findHead, reheadModel } from './nn/reheading.js';

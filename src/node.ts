@@ -55,12 +55,5 @@ export { readShardIndex, type ShardIndex } from './data/shard-format.js';
 export { ShardRecordReader } from './data/shard-records.js';
 // A training run's files in a folder (model, checkpoint, metrics log, curves), as `train` writes them.
 export { FileRunStore, readMetricsFile } from './io/run-files.js';
-// Pretrained weights as users have them: torch.save state dicts (.pth) and safetensors files.
-export {
-  parseStateDict,
-  stateDictFormat,
-  type StateDict,
-  type StateDictTensor,
-  type StateDictFormat,
-} from './io/state-dict.js';
+// Pretrained weights from disk (parseStateDict and importTorchvision are in the browser-safe index).
 export { readStateDict } from './io/state-dict-file.js';

@@ -48,6 +48,7 @@ export async function runExport(args: ParsedArgs, ctx: CliContext): Promise<numb
   io.out(
     `exported   ${file} (${r.run.startKind}, ${r.plan.resolved.layers.length} layers, ${r.plan.resolved.paramCount.toLocaleString('en-US')} parameters)\n` +
       `files      ${r.files.map(rel).join('\n           ')}\n` +
+      `module     ${r.torchvision.target ? `torchvision.models.${r.torchvision.target.arch}(num_classes=${r.torchvision.target.classes})` : 'an nn.Module written for this network'}\n` +
       `optimizer  ${r.run.optimizer.name} lr ${r.run.optimizer.lr}, ${r.run.schedule.kind} schedule, global batch ${r.run.batchSize}\n` +
       `data       ${r.run.data.path ?? 'not found here: pass --data PATH to train.py'}\n` +
       `next       cd ${outDir} && torchrun --standalone --nproc_per_node=2 train.py --epochs 1\n` +

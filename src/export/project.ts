@@ -17,6 +17,12 @@ import { isJsonObject, parseJsonStrict, type JsonObject } from '../io/json.js';
 import { decodeSafetensors } from '../io/safetensors.js';
 import { runJson, type RunJson } from './run-config.js';
 import { modelPySource, torchPlan, type ArchitectureJson, type TorchPlan } from './torch-model.js';
+import {
+  torchvisionMatch,
+  torchvisionModelPy,
+  torchvisionPlan,
+  type TorchvisionMatch,
+} from './torchvision-export.js';
 
 export const START_FILE = 'start.safetensors';
 
@@ -74,13 +80,52 @@ export interface ExportResult {
   files: string[];
   plan: TorchPlan;
   run: RunJson;
+  /** Whether model.py builds a torchvision class (and which), and why or why not. */
+  torchvision: TorchvisionMatch;
 }
 
-export function readmeText(run: RunJson, plan: TorchPlan, sourceFile: string, outDir: string): string {
+/** The README's words for the module model.py builds, and its paragraph on which case applies. */
+function networkText(plan: TorchPlan, tv: TorchvisionMatch | null): { module: string; network: string } {
+  if (tv?.target) {
+    const { arch, classes } = tv.target;
+    const first = plan.stateNames.find(([f]) => f.endsWith('.weight'));
+    return {
+      module: `torchvision's own \`${arch}\` class (\`torchvision.models.${arch}(num_classes=${classes})\`)`,
+      network: [
+        `The network is torchvision's \`${arch}\`, checked layer by layer (only the head's size is`,
+        `free: ${classes} outputs here), so \`model.py\` builds \`torchvision.models.${arch}(num_classes=${classes})\``,
+        "and `STATE_NAMES` renames the file's",
+        `\`layers.{i}.*\` tensors to torchvision's names${first ? ` (\`${first[0]}\` -> \`${first[1]}\`)` : ''}: a state`,
+        "dict that torchvision's `load_state_dict` takes with `strict=True`. In Python,",
+        '`import model; net = model.load("start.safetensors")` gives the torchvision model with these',
+        'weights (a fine-tuned model goes to PyTorch unchanged), and `torch.save(net.state_dict(), ...)`',
+        'writes a file any torchvision code loads and `webgpu-trainer import` reads back. `train.py`',
+        "maps the same names back when it writes the engine's files. Needs torchvision.",
+      ].join('\n'),
+    };
+  }
+  const module = plan.forward
+    ? "an `nn.Module` (`Net`: the graph's layers in a `ModuleList`, run in the engine's order)"
+    : 'a `torch.nn.Sequential`';
+  const why = tv ? ` (not torchvision's class: ${tv.reason})` : '';
+  return {
+    module,
+    network: `\`model.py\` defines the network with plain \`torch.nn\` modules${why}; its \`state_dict\` names are the model file's own (\`layers.{i}.*\`).`,
+  };
+}
+
+export function readmeText(
+  run: RunJson,
+  plan: TorchPlan,
+  sourceFile: string,
+  outDir: string,
+  tv: TorchvisionMatch | null = null,
+): string {
   const dataArg = run.data.path ? '' : ' --data /path/to/data';
   const layers = plan.resolved.layers.length;
   const notes = run.notes.length ? run.notes.map((n) => `- ${n}`).join('\n') : '- none';
   const o = run.optimizer;
+  const network = networkText(plan, tv);
   const schedule =
     run.schedule.kind === 'constant'
       ? 'constant'
@@ -93,9 +138,8 @@ export function readmeText(run: RunJson, plan: TorchPlan, sourceFile: string, ou
     DATA_ARG: dataArg,
     DATA: run.data.path ?? `(not found here; the run used ${run.data.source ?? 'an unknown dataset'})`,
     LAYERS: String(layers),
-    MODULE: plan.forward
-      ? "an `nn.Module` (`Net`: the graph's layers in a `ModuleList`, run in the engine's order)"
-      : 'a `torch.nn.Sequential`',
+    MODULE: network.module,
+    NETWORK: network.network,
     LOSS: run.loss,
     OPTIMIZER: `${o.name} lr ${o.lr}${o.weightDecay ? `, weight decay ${o.weightDecay}` : ''}${o.maxNorm ? `, clip ${o.maxNorm}` : ''}`,
     SCHEDULE: schedule,
@@ -109,7 +153,9 @@ export function readmeText(run: RunJson, plan: TorchPlan, sourceFile: string, ou
 export async function exportTorch(file: string, outDir: string): Promise<ExportResult> {
   const bytes = new Uint8Array(await readFile(file));
   const src = readExportSource(bytes, file);
-  const plan = torchPlan(src.architecture);
+  const match = torchvisionMatch(src.header, src.architecture);
+  const generic = torchPlan(src.architecture);
+  const plan = match.target ? torchvisionPlan(generic) : generic;
   const training = isJsonObject(src.header.training) ? src.header.training : {};
   const config = isJsonObject(training.config) ? training.config : {};
   const run = runJson({
@@ -120,10 +166,17 @@ export async function exportTorch(file: string, outDir: string): Promise<ExportR
   });
   await mkdir(outDir, { recursive: true });
   const write = async (name: string, text: string) => writeFile(path.join(outDir, name), text);
-  await write('model.py', modelPySource(plan, src.architecture, path.basename(file)));
+  const name = path.basename(file);
+  await write(
+    'model.py',
+    match.target
+      ? torchvisionModelPy(plan, src.architecture, match.target, name)
+      : modelPySource(plan, src.architecture, name),
+  );
   await write('train.py', templateText('train.py'));
   await write('run.json', JSON.stringify(run, null, 2) + '\n');
-  await write('README.md', readmeText(run, plan, path.basename(file), outDir));
+  await write('README.md', readmeText(run, plan, name, outDir, match));
   await copyFile(file, path.join(outDir, START_FILE));
-  return { outDir, files: ['model.py', 'train.py', 'run.json', 'README.md', START_FILE], plan, run };
+  const files = ['model.py', 'train.py', 'run.json', 'README.md', START_FILE];
+  return { outDir, files, plan, run, torchvision: match };
 }

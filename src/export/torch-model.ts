@@ -23,7 +23,7 @@
 //                the extra pixel bottom/right (TensorFlow's rule), which Conv2d cannot express:
 //                that case becomes nn.ZeroPad2d((left, right, top, bottom)) + Conv2d(padding=0)
 //                (F.pad in a graph's forward).
-//   pools        nn.MaxPool2d / nn.AvgPool2d (never padded); globalavgpool is
+//   pools        nn.MaxPool2d / nn.AvgPool2d with their padding; globalavgpool is
 //                nn.AdaptiveAvgPool2d(1) + nn.Flatten() -> [N, C].
 //   batchnorm    nn.BatchNorm2d on maps, nn.BatchNorm1d on flat features; same momentum
 //                convention (PyTorch's) and eps. weight/bias are optimizer parameters; running
@@ -212,8 +212,6 @@ const blocksTuple = (blocks: readonly FeatureBlock[]): string =>
 
 /** The whole model.py: readable, and what train.py imports. */
 export function modelPySource(plan: TorchPlan, arch: ArchitectureJson, sourceName: string): string {
-  const pyList = (rows: string[]) =>
-    rows.length === 0 ? '[]' : `[\n${rows.map((r) => `    ${r},\n`).join('')}]`;
   const helpers = [
     ...(plan.needsFlattenNhwc ? FLATTEN_NHWC : []),
     ...(plan.needsLayerNorm2d ? LAYER_NORM_2D : []),
@@ -245,6 +243,18 @@ export function modelPySource(plan: TorchPlan, arch: ArchitectureJson, sourceNam
     ...build,
     '',
     '',
+    ...modelPyTail(plan, arch),
+  ].join('\n');
+}
+
+/**
+ * What every model.py ends with, whichever module it builds: the loss, probabilities(), the file's
+ * tensor names -> build_model()'s state_dict names, and the engine's flat parameter layout.
+ */
+export function modelPyTail(plan: TorchPlan, arch: ArchitectureJson): string[] {
+  const pyList = (rows: string[]) =>
+    rows.length === 0 ? '[]' : `[\n${rows.map((r) => `    ${r},\n`).join('')}]`;
+  return [
     'def loss_function() -> nn.Module:',
     `    return ${LOSS_MODULES[arch.loss]}`,
     '',
@@ -276,5 +286,5 @@ export function modelPySource(plan: TorchPlan, arch: ArchitectureJson, sourceNam
       ),
     )}`,
     '',
-  ].join('\n');
+  ];
 }

@@ -36,7 +36,11 @@ describe.skipIf(dir === undefined)('import and train --from a PyTorch state dict
     expect(r.out).toContain('48x40x3 input, ImageNet normalisation, 10 classes');
     const m = loadModel(await readFile(out), out);
     expect(m.architecture.inputShape).toEqual([48, 40, 3]);
-    expect(m.training.source).toMatchObject({ format: 'torchvision', arch: 'mobilenet_v2', file: 'mobilenet_v2.pth' });
+    expect(m.training.source).toMatchObject({
+      format: 'torchvision',
+      arch: 'mobilenet_v2',
+      file: 'mobilenet_v2.pth',
+    });
     const img = path.join(root, 'folder/test/ring/img-000.png');
     const p = await runCli(['predict', out, img, '--json']);
     expect(p.code).toBe(0);
@@ -63,25 +67,61 @@ describe.skipIf(dir === undefined)('import and train --from a PyTorch state dict
   it('trains the head of resnet18.pth on a folder with the backbone frozen', async () => {
     const out = path.join(root, 'run');
     const r = await runCli([
-      ...['train', '--data', path.join(root, 'folder'), '--from', shared('resnet18.pth'), '--arch', 'resnet18'],
-      ...['--image-size', '32x32', '--freeze', 'backbone', '--epochs', '2', '--batch-size', '9', '--lr', '0.01'],
+      ...[
+        'train',
+        '--data',
+        path.join(root, 'folder'),
+        '--from',
+        shared('resnet18.pth'),
+        '--arch',
+        'resnet18',
+      ],
+      ...[
+        '--image-size',
+        '32x32',
+        '--freeze',
+        'backbone',
+        '--epochs',
+        '2',
+        '--batch-size',
+        '9',
+        '--lr',
+        '0.01',
+      ],
       ...['--validation', 'none', '--progress', 'none', '--seed', '2', '--out', out],
     ]);
     expect(r.err).not.toContain('Error');
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/backbone +.*resnet18\.pth \(sha256 [0-9a-f]{12}; torchvision resnet18 from resnet18\.pth\)/);
+    expect(r.out).toMatch(
+      /backbone +.*resnet18\.pth \(sha256 [0-9a-f]{12}; torchvision resnet18 from resnet18\.pth\)/,
+    );
     expect(r.out).toMatch(/frozen +\d+ of \d+ layers \(backbone\)/);
     const m = loadModel(await readFile(path.join(out, 'model.safetensors')), 'model');
     expect(m.classNames).toEqual(['ring', 'stripes', 'tl-block']);
     expect(m.training.from).toMatchObject({ source: { format: 'torchvision', arch: 'resnet18' } });
     // The backbone's weights are the file's: the first conv after training is the imported one.
     const imported = path.join(root, 'r18.safetensors');
-    expect((await runCli(['import', shared('resnet18.pth'), '--image-size', '32x32', '--out', imported])).code).toBe(0);
+    expect(
+      (await runCli(['import', shared('resnet18.pth'), '--image-size', '32x32', '--out', imported])).code,
+    ).toBe(0);
     const start = loadModel(await readFile(imported), 'imported');
     const same = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => v === b[i]);
     expect(same(m.weights[0].W, start.weights[0].W)).toBe(true);
     expect(same(m.runningStats[0].mean, start.runningStats[0].mean)).toBe(true);
     const head = m.weights.length - 1;
     expect(m.weights[head].W.length).toBe(3 * 512);
+    // Back to PyTorch as torchvision's own class, 3 classes.
+    const x = await runCli([
+      'export',
+      '--torch',
+      path.join(out, 'model.safetensors'),
+      '--out',
+      path.join(root, 'py'),
+    ]);
+    expect(x.code).toBe(0);
+    expect(x.out).toContain('module     torchvision.models.resnet18(num_classes=3)');
+    const py = await readFile(path.join(root, 'py/model.py'), 'utf8');
+    expect(py).toContain('torchvision.models.resnet18(num_classes=NUM_CLASSES)');
+    expect(py).toMatch(/^NUM_CLASSES = 3$/m);
   });
 });

@@ -147,6 +147,7 @@ describe('webgpu-trainer export', () => {
     const r = await run(['export', '--torch', src, '--out', path.join(dir, 'py')]);
     expect(r.code).toBe(0);
     expect(r.out).toContain('(checkpoint, 2 layers, 23 parameters)');
+    expect(r.out).toContain('module     an nn.Module written for this network');
     expect(r.out).toContain(
       `cd ${path.join(dir, 'py')} && torchrun --standalone --nproc_per_node=2 train.py`,
     );
