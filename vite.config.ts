@@ -34,6 +34,13 @@ export default defineConfig({
     chunkSizeWarningLimit: 2000,
     // Engine errors are named after their class (EngineError sets this.name = new.target.name) and
     // the page shows that name, so minification must not rename classes.
-    rolldownOptions: { output: { keepNames: true } },
+    rolldownOptions: {
+      // Two pages: training from scratch (index.html) and fine-tuning a pretrained backbone.
+      input: {
+        index: path.resolve(here, 'demo/index.html'),
+        finetune: path.resolve(here, 'demo/finetune.html'),
+      },
+      output: { keepNames: true },
+    },
   },
 });

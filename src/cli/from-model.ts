@@ -18,16 +18,9 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { readFileLimited } from '../io/atomic.js';
 import { DEFAULT_MAX_FILE_BYTES } from '../io/files.js';
-import {
-  CHECKPOINT_METADATA_KEY,
-  loadModel,
-  MODEL_METADATA_KEY,
-  type JsonObject,
-  type ModelFile,
-} from '../io/modelfile.js';
-import { isLegacyTorchFile } from '../io/pth.js';
-import { parseStateDict, stateDictFormat } from '../io/state-dict.js';
-import { importTorchvision } from '../io/torchvision-import.js';
+import { CHECKPOINT_METADATA_KEY, loadModel, type JsonObject, type ModelFile } from '../io/modelfile.js';
+import { parseStateDict } from '../io/state-dict.js';
+import { importTorchvision, isStateDictFile } from '../io/torchvision-import.js';
 import { isTorchvisionArch, TORCHVISION_ARCHS, type TorchvisionArch } from '../nn/torchvision.js';
 import { decodeSafetensors } from '../io/safetensors.js';
 import { specOf } from '../io/architecture.js';
@@ -69,7 +62,7 @@ export async function openBackbone(
       `--from cannot be combined with --resume: the checkpoint already holds the weights (drop --from)`,
     );
   const bytes = await readBytes(file);
-  const stateDict = isStateDict(bytes);
+  const stateDict = isStateDictFile(bytes);
   // --arch names a state dict's architecture; a model file brings its own network.
   const other = ['arch', 'model'].find((n) => explicit.has(n) && !(stateDict && n === 'arch'));
   if (other)
@@ -99,18 +92,6 @@ async function readBytes(file: string): Promise<Uint8Array> {
     const code = (e as NodeJS.ErrnoException).code;
     if (typeof code !== 'string') throw e;
     throw new UsageError(`--from: cannot read ${file} (${code === 'ENOENT' ? 'no such file' : code})`);
-  }
-}
-
-/** A PyTorch file (zip or legacy pickle) or a safetensors file without this engine's metadata. */
-function isStateDict(bytes: Uint8Array): boolean {
-  const format = stateDictFormat(bytes);
-  if (format === 'pth' || isLegacyTorchFile(bytes)) return true;
-  if (format !== 'safetensors') return false;
-  try {
-    return decodeSafetensors(bytes, 'probe').metadata[MODEL_METADATA_KEY] === undefined;
-  } catch {
-    return false;
   }
 }
 

@@ -22,7 +22,10 @@ import {
   type TorchvisionArch,
 } from '../nn/torchvision.js';
 import type { JsonObject } from './json.js';
-import { saveModelTensors } from './modelfile.js';
+import { MODEL_METADATA_KEY, saveModelTensors } from './modelfile.js';
+import { isLegacyTorchFile } from './pth.js';
+import { decodeSafetensors } from './safetensors.js';
+import { stateDictFormat } from './state-dict.js';
 import type { Tensor } from './safetensors.js';
 import type { StateDict, StateDictTensor } from './state-dict-tensor.js';
 import { torchTensorShapes } from './torch-layout.js';
@@ -92,6 +95,21 @@ export function timmMobilenetNames(sd: StateDict): StateDict {
     out.set(name, t);
   }
   return out;
+}
+
+/**
+ * Whether `bytes` are a state dict to import (a torch.save zip, a legacy pickle, or safetensors
+ * without this engine's metadata) rather than an engine model file.
+ */
+export function isStateDictFile(bytes: Uint8Array): boolean {
+  const format = stateDictFormat(bytes);
+  if (format === 'pth' || isLegacyTorchFile(bytes)) return true;
+  if (format !== 'safetensors') return false;
+  try {
+    return decodeSafetensors(bytes, 'probe').metadata[MODEL_METADATA_KEY] === undefined;
+  } catch {
+    return false;
+  }
 }
 
 const isTimmMobilenet = (sd: StateDict) => sd.has('conv_stem.weight') && sd.has('blocks.0.0.conv_dw.weight');
