@@ -401,8 +401,15 @@ export class Trainer {
     return { loss: acc[0] / acc[2], accuracy: acc[1] / acc[2], count: acc[2] };
   }
 
-  /** Outputs after the final activation (probabilities for sigmoid/softmax), [count, outputs]. */
-  async predict(data: TrainingData | Float32Array, o: { batchSize?: number } = {}): Promise<Float32Array> {
+  /**
+   * Outputs after the final activation (probabilities for sigmoid/softmax), [count, outputs].
+   * mode 'train' runs the training forward pass, as PyTorch's model.train(): batch norm uses each
+   * batch's statistics (and updates its running ones) and dropout drops; default 'eval'.
+   */
+  async predict(
+    data: TrainingData | Float32Array,
+    o: { batchSize?: number; mode?: 'eval' | 'train' } = {},
+  ): Promise<Float32Array> {
     this.check();
     const K = this.model.inputSize;
     const outputs = this.model.outputSize;
@@ -420,7 +427,8 @@ export class Trainer {
         );
     }
     const B = Math.min(o.batchSize ?? 256, d.count);
-    const plan = await this.plan(B, 'infer');
+    const train = o.mode === 'train';
+    const plan = await this.plan(B, train ? 'train' : 'infer');
     const feed = await this.feeds.get(plan, d, 'auto');
     const out = new Float32Array(d.count * outputs);
     feed.begin(
@@ -435,7 +443,7 @@ export class Trainer {
       const enc = device.createCommandEncoder({ label: 'predict' });
       const pass = enc.beginComputePass();
       feed.encode(pass);
-      encodeAll(pass, plan.forwardEval);
+      encodeAll(pass, train ? plan.forward : plan.forwardEval);
       encodeAll(pass, plan.outputSoftmax);
       pass.end();
       device.queue.submit([enc.finish()]);
