@@ -105,4 +105,40 @@ console.log(JSON.stringify({ before, after, ms, keys: sd.size, sum }));
       rmSync(work, { recursive: true, force: true });
     }
   });
+  it('imports resnet18.pth into a model file in a fresh process within 2.5x the file size of peak RSS', () => {
+    // The import renames tensors without converting them: the file read (1x) and the model file
+    // written (1x, the one extra copy the issue allows), plus slack for the allocator and GC.
+    const work = mkdtempSync(path.join(os.tmpdir(), 'import-rss-'));
+    const script = path.join(work, 'child.mts');
+    writeFileSync(
+      script,
+      `import { writeFileSync } from 'node:fs';
+import { readStateDict } from ${JSON.stringify(path.join(REPO, 'src/io/state-dict-file.ts'))};
+import { importTorchvision } from ${JSON.stringify(path.join(REPO, 'src/io/torchvision-import.ts'))};
+const before = process.memoryUsage().rss / 1024;
+const r = importTorchvision(await readStateDict(process.argv[2]), { fileName: 'resnet18.pth' });
+writeFileSync(process.argv[3], r.bytes);
+console.log(JSON.stringify({ before, after: process.resourceUsage().maxRSS, bytes: r.bytes.length }));
+`,
+    );
+    try {
+      const out = path.join(work, 'model.safetensors');
+      const run = spawnSync(process.execPath, ['--import', 'tsx', script, file('resnet18.pth'), out], {
+        cwd: REPO,
+        encoding: 'utf8',
+      });
+      expect(run.stderr).toBe('');
+      const r = JSON.parse(run.stdout) as { before: number; after: number; bytes: number };
+      const size = statSync(file('resnet18.pth')).size;
+      const rise = (r.after - r.before) * 1024;
+      process.stderr.write(
+        `import resnet18.pth (${(size / 2 ** 20).toFixed(1)} MiB): peak RSS rise ` +
+          `${(rise / 2 ** 20).toFixed(1)} MiB = ${(rise / size).toFixed(2)}x the file\n`,
+      );
+      expect(statSync(out).size).toBe(r.bytes);
+      expect(rise).toBeLessThan(size * 2.5);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
 });
