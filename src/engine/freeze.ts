@@ -14,7 +14,12 @@
 import { ConfigError } from '../errors.js';
 import type { ResolvedModel, TensorSlot } from '../nn/layers.js';
 import { layerLabel, PARAM_ALIGN } from '../nn/layers.js';
-import type { FreezeSpec } from './trainer-types.js';
+
+/**
+ * What to freeze: nothing, every layer but the head, or these layers (indices into spec.layers;
+ * every producer of a frozen layer must be frozen too).
+ */
+export type FreezeSpec = 'none' | 'backbone' | { layers: readonly number[] };
 
 /** Per layer of spec.layers, whether it is frozen. Throws ConfigError on a bad or open set. */
 export function resolveFreeze(m: ResolvedModel, f: FreezeSpec | undefined): boolean[] {

@@ -8,6 +8,7 @@ import type { OptimizerConfig } from '../optim/optimizers.js';
 import type { Schedule } from '../optim/schedules.js';
 import type { BatchSource } from './batch-source.js';
 import type { Residency } from './feed.js';
+import type { FreezeSpec } from './freeze.js';
 import type { AugmentOptions } from './gpu-data.js';
 import type { MatmulTuning } from './tune.js';
 
@@ -58,11 +59,7 @@ export interface TrainerOptions {
   freeze?: FreezeSpec;
 }
 
-/**
- * What to freeze: nothing, every layer but the head, or these layers (indices into spec.layers;
- * every producer of a frozen layer must be frozen too).
- */
-export type FreezeSpec = 'none' | 'backbone' | { layers: readonly number[] };
+export type { FreezeSpec } from './freeze.js';
 
 export type Precision = 'f32' | 'f16' | 'auto';
 export const PRECISIONS: readonly Precision[] = ['f32', 'f16', 'auto'];
