@@ -305,7 +305,11 @@ export function decodeSafetensors(
     const data =
       options.copy === true || start % ctor.BYTES_PER_ELEMENT !== 0
         ? // Uint8Array's slice, never a Node Buffer's (whose slice is a view of the whole file).
-          new ctor(Uint8Array.prototype.slice.call(u8, dataStart + e.begin, dataStart + e.end).buffer, 0, length)
+          new ctor(
+            Uint8Array.prototype.slice.call(u8, dataStart + e.begin, dataStart + e.end).buffer,
+            0,
+            length,
+          )
         : new ctor(u8.buffer, start, length);
     setOwn(tensors, e.name, { dtype: e.dtype, shape: e.shape, data });
   }
