@@ -18,7 +18,7 @@
 #   cat-pretrained  the resnet preset pretrained on the CIFAR-10 folder (ACC_PRETRAIN_EPOCHS, 5; or
 #                 an existing model file in ACC_PRETRAINED), fine-tuned on cat vs non-cat with
 #                 --from (head only for 5 epochs, then everything at lr x0.1), seeds 1..5, beside
-#                 the resnet preset from scratch on the same seeds, both at the backbone's 32x32
+#                 the resnet preset from scratch on the same seeds (both at the data's 64x64)
 # Env: ACC_OUT (run folders and logs, default /tmp/wgt-accuracy), ACC_CIFAR_MINUTES (60),
 #      ACC_CAT_SEEDS (default "1 2 3 4 5").
 set -euo pipefail
@@ -138,13 +138,12 @@ for r in ${@:-cat mnist-lenet mnist-cnn fashion-cnn cifar-cnn}; do
             run "cat-from-seed$s" --data catvnoncat --from "$pre" --augment crop,flip --freeze backbone \
               --unfreeze-after 5 --validation none --seed "$s"
           else
-            run "cat-resnet-seed$s" --data catvnoncat --image-size 32x32 --arch resnet --augment crop,flip \
-              --validation none --seed "$s"
+            run "cat-resnet-seed$s" --data catvnoncat --arch resnet --augment crop,flip --validation none --seed "$s"
           fi
           accs+=("$ACC")
           walls+=("$WALL")
         done
-        args="--data catvnoncat --image-size 32x32 --arch resnet --augment crop,flip --validation none --seed N"
+        args="--data catvnoncat --arch resnet --augment crop,flip --validation none --seed N"
         [ "$mode" = scratch ] || args="--data catvnoncat --from PRETRAINED --augment crop,flip --freeze backbone --unfreeze-after 5 --validation none --seed N"
         row "cat vs non-cat, resnet preset, $mode, seeds ${CAT_SEEDS// /, }" "$args" \
           "median $(med "${accs[@]}")% (${accs[*]/%/%} test)" "$EPOCHS" "$(IFS=/; echo "${walls[*]}") s"
