@@ -141,6 +141,10 @@ fn gather_rows_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {
 //   the image it reads 0 (zero mode) or the mirror pixel (reflect mode, numpy's 'reflect').
 //   v' = clamp(m + ((cq * (v - m) + 128) >> 8) + b, 0, 255), m = round(sum of the cropped bytes / n)
 //   X[r, d] = v' * mul[c] + add[c]
+// Box modes (src/data/augment-rrc.ts has the maths): records of rec_height x rec_width may be
+// larger than the output (height x width). BOX_RRC draws a box from rrc_table (draw 5) and its
+// corner (draws 6, 7); BOX_CENTRE takes the centre output-sized box (evaluation). Either is
+// resampled bilinearly in 8-bit fixed point, flipped on the output's columns.
 // The sum is needed only for contrast: every lane adds its pixels' bytes into a workgroup atomic
 // (u32 integers, so the order of the additions does not matter) before a barrier, then all lanes
 // read it and write. Epoch lives in the aug uniform so each epoch is one 4-byte write.
@@ -154,12 +158,74 @@ struct AugParams {
   contrast: u32, // cq in [256 - contrast, 256 + contrast]
   seed: u32,
   epoch: u32,
+  rec_height: u32,
+  rec_width: u32,
+  box_mode: u32, // 0 pad-crop, 1 rrc, 2 centre
+  rrc_count: u32,
   _pad0: u32,
   _pad1: u32,
   _pad2: u32,
 }
 
 @group(0) @binding(8) var<uniform> aug: AugParams;
+@group(0) @binding(9) var<storage, read> rrc_table: array<u32>; // (h << 16) | w per box
+
+const BOX_RRC: u32 = 1u;
+const BOX_CENTRE: u32 = 2u;
+
+struct Box {
+  y0: u32,
+  x0: u32,
+  h: u32,
+  w: u32,
+}
+
+// Output index o along an axis of outN, from a box side at box0 of boxN: (first source index,
+// next source index, 8-bit fraction), as `axis` in augment-rrc.ts.
+fn box_axis(o: u32, outN: u32, box0: u32, boxN: u32) -> vec3<u32> {
+  let num = max(0, i32((2u * o + 1u) * boxN) - i32(outN));
+  let i = u32(num) / (2u * outN);
+  let f = (256u * (u32(num) - i * 2u * outN)) / (2u * outN);
+  return vec3<u32>(box0 + min(i, boxN - 1u), box0 + min(i + 1u, boxN - 1u), f);
+}
+
+// The resampled byte of channel c at output pixel pix (column already flipped by the caller).
+fn box_value(src_base: u32, pix_y: u32, pix_x: u32, c: u32, b: Box) -> i32 {
+  let C = params.channels;
+  let ys = box_axis(pix_y, aug.height, b.y0, b.h);
+  let xs = box_axis(pix_x, aug.width, b.x0, b.w);
+  let W = aug.rec_width;
+  let a00 = source_byte(src_base + (ys.x * W + xs.x) * C + c);
+  let a01 = source_byte(src_base + (ys.x * W + xs.y) * C + c);
+  let a10 = source_byte(src_base + (ys.y * W + xs.x) * C + c);
+  let a11 = source_byte(src_base + (ys.y * W + xs.y) * C + c);
+  let top = (256u - xs.z) * a00 + xs.z * a01;
+  let bot = (256u - xs.z) * a10 + xs.z * a11;
+  return i32(((256u - ys.z) * top + ys.z * bot + 32768u) >> 16u);
+}
+
+fn sample_box(sample: u32) -> Box {
+  if (aug.box_mode == BOX_RRC) {
+    let packed = rrc_table[aug_draw(5u, sample) % aug.rrc_count];
+    let h = packed >> 16u;
+    let w = packed & 0xffffu;
+    return Box(aug_draw(6u, sample) % (aug.rec_height - h + 1u), aug_draw(7u, sample) % (aug.rec_width - w + 1u), h, w);
+  }
+  return Box((aug.rec_height - aug.height) / 2u, (aug.rec_width - aug.width) / 2u, aug.height, aug.width);
+}
+
+// Byte c of output pixel pix: through the box (modes 1, 2) or the pad-crop (mode 0).
+fn out_value(src_base: u32, pix: u32, c: u32, oy: i32, ox: i32, flip: bool, b: Box) -> i32 {
+  if (aug.box_mode != 0u) {
+    let x = pix % aug.width;
+    return box_value(src_base, pix / aug.width, select(x, aug.width - 1u - x, flip), c, b);
+  }
+  let s = source_pixel(pix, oy, ox, flip);
+  if (s < 0) {
+    return 0;
+  }
+  return i32(source_byte(src_base + u32(s) * params.channels + c));
+}
 
 const AUG_STREAM: u32 = 0xa0a00000u; // AUGMENT_STREAM in src/data/augment.ts
 
@@ -237,9 +303,9 @@ fn gather_images_augment(
     dx = aug_draw(1u, sample) % (2u * p + 1u);
   }
   let flip = aug.flip != 0u && (aug_draw(2u, sample) >> 31u) == 1u;
-  var b = 0;
+  var bright = 0;
   if (aug.brightness > 0u) {
-    b = i32(aug_draw(3u, sample) % (2u * aug.brightness + 1u)) - i32(aug.brightness);
+    bright = i32(aug_draw(3u, sample) % (2u * aug.brightness + 1u)) - i32(aug.brightness);
   }
   var cq = 256;
   if (aug.contrast > 0u) {
@@ -247,17 +313,18 @@ fn gather_images_augment(
   }
   let oy = i32(dy) - i32(p);
   let ox = i32(dx) - i32(p);
-  let src_base = sample * D;
+  let src_base = sample * aug.rec_height * aug.rec_width * C;
   let pixels = aug.height * aug.width;
+  var b = Box(0u, 0u, 1u, 1u);
+  if (aug.box_mode != 0u) {
+    b = sample_box(sample);
+  }
 
   if (aug.contrast > 0u) {
     var local = 0u;
     for (var pix = lane; pix < pixels; pix += WG) {
-      let s = source_pixel(pix, oy, ox, flip);
-      if (s >= 0) {
-        for (var c = 0u; c < C; c++) {
-          local += source_byte(src_base + u32(s) * C + c);
-        }
+      for (var c = 0u; c < C; c++) {
+        local += u32(out_value(src_base, pix, c, oy, ox, flip, b));
       }
     }
     atomicAdd(&wg_sum, local);
@@ -268,13 +335,9 @@ fn gather_images_augment(
   let m = i32((2u * atomicLoad(&wg_sum) + D) / (2u * D));
 
   for (var pix = lane; pix < pixels; pix += WG) {
-    let s = source_pixel(pix, oy, ox, flip);
     for (var c = 0u; c < C; c++) {
-      var v = 0;
-      if (s >= 0) {
-        v = i32(source_byte(src_base + u32(s) * C + c));
-      }
-      let t = clamp(m + ((cq * (v - m) + 128) >> 8u) + b, 0, 255);
+      let v = out_value(src_base, pix, c, oy, ox, flip, b);
+      let t = clamp(m + ((cq * (v - m) + 128) >> 8u) + bright, 0, 255);
       out_x[base + pix * C + c] = f32(t) * norm[c] + norm[C + c];
     }
   }

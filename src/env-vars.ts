@@ -42,6 +42,12 @@ export const USER_ENV_VARS: readonly EnvVar[] = [
     meaning: 'Any non-empty value: the CLI prints the stack trace of an unexpected error.',
     readBy: 'src/cli/main.ts',
   },
+  {
+    name: 'WGT_IMAGE_DECODER',
+    meaning:
+      'Which library decodes image files in Node: "auto" (default: sharp when it loads, else the pure-JS jpeg-js + fast-png), "sharp" (an error when it cannot load) or "js".',
+    readBy: 'src/data/decode-node.ts',
+  },
 ];
 
 /** Variables only the tests (or test hooks) read; not settings for users. */

@@ -59,6 +59,19 @@ export { mobilenetLayers, resnetLayers } from './nn/preset-graphs.js';
 export type { DatasetSplits, ImageSet } from './data/types.js';
 export { parseIdx, parseIdxImages, parseIdxLabels } from './data/idx.js';
 export { parseCatHdf5 } from './data/hdf5.js';
+export {
+  augmentRecord,
+  validateAugmentOptions,
+  type AugmentOptions,
+  type ImageShape,
+} from './data/augment.js';
+export {
+  DEFAULT_RRC,
+  RRC_RECORD_SCALE,
+  centreCropImages,
+  rrcRecordSize,
+  type RrcOptions,
+} from './data/augment-rrc.js';
 export { decodeSafetensors, encodeSafetensors } from './io/safetensors.js';
 export { loadCheckpoint, loadModel, saveCheckpoint, saveModel } from './io/modelfile.js';
 // A training run as the CLI does it (checkpoints, resume, metrics, stops, test evaluation with TTA).

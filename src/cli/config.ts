@@ -6,6 +6,7 @@
 
 import { readFile } from 'node:fs/promises';
 import type { AugmentOptions } from '../data/augment.js';
+import { DEFAULT_RRC } from '../data/augment-rrc.js';
 import type { ImageSize } from '../data/image-size.js';
 import type { TtaChoice } from '../engine/tta.js';
 import type { Activation } from '../nn/activations.js';
@@ -66,6 +67,11 @@ export interface TrainConfig {
   validation: number | 'test' | 'none';
   /** Training augmentation; null when off. */
   augment: AugmentOptions | null;
+  /**
+   * --augment auto (the default): decided once the data is open (resolveAutoAugment); false
+   * afterwards and in stored configs.
+   */
+  augmentAuto?: boolean;
   /** Test-time augmentation of the final test evaluation (src/engine/tta.ts). */
   tta: TtaChoice;
   /** Fine-tuning: frozen layers at the start (absent in configs saved before it existed: none). */
@@ -165,6 +171,7 @@ export function resolveTrainConfig(values: Record<string, OptionValue | undefine
     seed: v('seed') as number,
     validation,
     augment: parseAugment(String(v('augment') ?? 'none')),
+    augmentAuto: String(v('augment') ?? 'none') === 'auto',
     tta: (v('tta') as TtaChoice | undefined) ?? 'auto',
     freeze: (v('freeze') as TrainConfig['freeze'] | undefined) ?? 'none',
     unfreezeAfter: (v('unfreeze-after') as number | undefined) ?? null,
@@ -196,23 +203,35 @@ export function parseBytes(text: string | undefined): number | null {
 
 /** `--augment crop,flip,jitter` (or none) as the data library's AugmentOptions. */
 export function parseAugment(s: string): AugmentOptions | null {
-  if (s === 'none' || s === '') return null;
+  if (s === 'none' || s === '' || s === 'auto') return null;
   const out: AugmentOptions = {};
   for (const item of s.split(',').map((x) => x.trim())) {
     const crop = /^crop(-reflect)?(?::(\d+))?$/.exec(item);
     if (crop)
       out.crop = { padding: crop[2] === undefined ? 4 : Number(crop[2]), mode: crop[1] ? 'reflect' : 'zero' };
     else if (item === 'flip') out.flip = true;
+    else if (item === 'rrc') out.rrc = DEFAULT_RRC;
     else if (item === 'jitter') {
       out.brightness = 0.2;
       out.contrast = 0.2;
     } else {
       throw new UsageError(
-        `--augment: '${item}' is not one of crop, crop:N, crop-reflect, crop-reflect:N, flip, jitter (comma-separated), or none`,
+        `--augment: '${item}' is not one of crop, crop:N, crop-reflect, crop-reflect:N, rrc, flip, jitter (comma-separated), auto or none`,
       );
     }
   }
+  if (out.crop && out.rrc) {
+    throw new UsageError(
+      '--augment: crop and rrc both move the picture; choose one (rrc for photos, crop for small images)',
+    );
+  }
   return out;
+}
+
+/** Whether a stored training configuration's augmentation included random-resized crop. */
+export function trainedWithRrc(config: unknown): boolean {
+  const aug = (config as { augment?: unknown } | undefined)?.augment;
+  return typeof aug === 'object' && aug !== null && (aug as { rrc?: unknown }).rrc !== undefined;
 }
 
 function parseLabelSmoothing(eps: number | undefined): number {

@@ -45,6 +45,7 @@ export async function loadData(
       imageSize: img.imageSize,
       channels: img.channels,
       resize: img.resize,
+      rrc: img.rrc,
       strict: img.strict,
       limit,
       log,

@@ -4,6 +4,7 @@
 // were left on disk (a shard set or decoded cache over --memory-budget) is evaluated a chunk of
 // records at a time, so eval holds no more than one chunk of images whatever the set's size.
 
+import { trainedWithRrc } from './config.js';
 import { ShardRecordReader } from '../data/shard-records.js';
 import type { ImageSet } from '../data/types.js';
 import { resolveModel } from '../nn/layers.js';
@@ -168,9 +169,12 @@ async function loadEvalSet(args: ParsedArgs, m: LoadedModel, io: CliIo): Promise
   if (c !== 1 && c !== 3)
     throw new UsageError(`${m.file}: input has ${c} channels; eval reads 1- or 3-channel images`);
   const resize = training.config?.resize === 'center-crop' ? 'center-crop' : 'resize';
+  // A model trained with random-resized crop is evaluated as it validated: on the centre of
+  // records stored 8/7 its input size.
+  const rrc = trainedWithRrc(training.config);
   const data = await loadData(
     dataSpec,
-    { imageSize: [h, w], channels: c, resize },
+    { imageSize: [h, w], channels: c, resize, rrc },
     (v.limit as number | undefined) ?? null,
     (line) => io.err(line + '\n'),
     budget ?? undefined,
@@ -179,9 +183,10 @@ async function loadEvalSet(args: ParsedArgs, m: LoadedModel, io: CliIo): Promise
   const split = (v.split as 'test' | 'train' | undefined) ?? (data.test ? 'test' : 'all');
   const set = split === 'test' ? data.test : data.train;
   if (!set) throw new UsageError(`${dataSpec} has no test split; leave out --split to evaluate all of it`);
-  if (set.height * set.width * set.channels !== m.model.architecture.inputSize) {
+  const [ih, iw] = set.crop ? [set.crop.height, set.crop.width] : [set.height, set.width];
+  if (ih * iw * set.channels !== m.model.architecture.inputSize) {
     throw new UsageError(
-      `${dataSpec} holds ${set.height}x${set.width}x${set.channels} images but ${m.file} takes ${h}x${w}x${c}; evaluate it on data of its shape`,
+      `${dataSpec} holds ${ih}x${iw}x${set.channels} images but ${m.file} takes ${h}x${w}x${c}; evaluate it on data of its shape`,
     );
   }
   const B = v['batch-size'] as number;

@@ -1,10 +1,12 @@
 // `webgpu-trainer info`: the adapter in use, its limits and features, and the matmul kernel
 // variants chosen for it (measured once per adapter by src/engine/tune.ts, then cached).
-// `info MODEL` describes a model file instead (src/cli/model-info.ts).
+// `info MODEL` describes a model file instead (src/cli/model-info.ts). It also names the library
+// that decodes image files (src/data/decode-node.ts: sharp, or the pure-JS fallback and why).
 
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { chooseVariants, describeVariants, openGpu } from './adapter.js';
 import { modelInfo } from './model-info.js';
+import { decoderLibrary, nodeImageDecoder } from '../data/decode-node.js';
 import type { CliContext } from './terminal.js';
 
 export const infoCommand: CommandSpec = {
@@ -22,6 +24,16 @@ export const infoCommand: CommandSpec = {
   ],
 };
 
+/** The image decoder in use, or why the one WGT_IMAGE_DECODER asks for cannot be used. */
+function imageDecoderInfo(): { name: string; library: string } {
+  try {
+    const d = nodeImageDecoder();
+    return { name: d.name, library: decoderLibrary(d) };
+  } catch (e) {
+    return { name: `none: ${e instanceof Error ? e.message : String(e)}`, library: 'none' };
+  }
+}
+
 export async function runInfo(args: ParsedArgs, ctx: CliContext): Promise<number> {
   const io = ctx.io;
   if (args.positionals.length > 0) {
@@ -33,10 +45,10 @@ export async function runInfo(args: ParsedArgs, ctx: CliContext): Promise<number
     const r = gpu.report;
     const choice = await chooseVariants(gpu);
     const all = { ...choice.variants, ...choice.extra };
+    const images = imageDecoderInfo();
     if (args.values.json) {
-      io.out(
-        JSON.stringify({ adapter: r, kernels: { source: choice.source, variants: all } }, null, 2) + '\n',
-      );
+      const kernels = { source: choice.source, variants: all };
+      io.out(JSON.stringify({ adapter: r, kernels, imageDecoder: images }, null, 2) + '\n');
       return 0;
     }
     const lines = [
@@ -51,6 +63,7 @@ export async function runInfo(args: ParsedArgs, ctx: CliContext): Promise<number
       `vendor       ${r.vendor || '-'}   architecture ${r.architecture || '-'}`,
       `features     ${r.features.join(', ') || '(none)'}`,
       `kernels      ${describeVariants(all)} [${choice.source}]`,
+      `images       ${images.name}`,
       'limits',
       ...Object.entries(r.limits)
         .sort(([a], [b]) => (a < b ? -1 : 1))

@@ -3,6 +3,8 @@
 // the image-folder reader used in training) and normalised with the model file's statistics.
 // Folders given as arguments are searched for images (sorted, recursively).
 
+import { centreCropImages, rrcRecordSize } from '../data/augment-rrc.js';
+import { trainedWithRrc } from './config.js';
 import { resolveModel } from '../nn/layers.js';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -112,14 +114,18 @@ export async function runPredict(args: ParsedArgs, ctx: CliContext): Promise<num
   const files = await expand(args.positionals.slice(1));
   const per = h * w * c;
   const images = new Uint8Array(files.length * per);
+  // Trained with random-resized crop: the centre of the picture at 8/7 the input size, as it validated.
+  const rrc = trainedWithRrc(training.config);
+  const record = rrc ? rrcRecordSize({ height: h, width: w }) : { height: h, width: w };
   for (let i = 0; i < files.length; i++) {
     let px: Uint8Array;
     try {
       px = await readImageFileFromDisk(files[i], {
-        size: [h, w],
+        size: [record.height, record.width],
         channels: c,
-        mode: mode as 'resize' | 'center-crop',
+        mode: rrc ? 'center-crop' : (mode as 'resize' | 'center-crop'),
       });
+      if (rrc) px = centreCropImages(px, 1, record, { height: h, width: w }, c);
     } catch (e) {
       // The reader's own advice names an API option (skipNonImages); a CLI user needs this instead.
       if (!(e instanceof NotAnImageError)) throw e;

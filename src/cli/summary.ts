@@ -8,6 +8,7 @@
 // layer's output size; layers whose A is Z itself still count both, so it is an upper bound).
 // It grows linearly with the batch size, which is why the recipe caps the batch for large images.
 
+import type { AugmentOptions } from '../data/augment.js';
 import path from 'node:path';
 import { sourceBytes, type BatchSource } from '../engine/batch-source.js';
 import type { MetricRecord } from '../io/run-store.js';
@@ -171,6 +172,13 @@ export function imageFolderRows(h: Pick<HeaderInput, 'data' | 'outDir' | 'resume
         ? chosen.reason
         : `${chosen.reason}; --image-size to change`;
   const rows = [['image size', `${height}x${width} (${why})`]];
+  const crop = h.data.train.crop;
+  if (crop) {
+    rows.push([
+      'records',
+      `${h.data.train.height}x${h.data.train.width}, the centre of each picture at 8/7 the image size: training takes random-resized crops of it (--augment rrc), evaluation its centre ${crop.height}x${crop.width}`,
+    ]);
+  }
   const skipped = h.data.skipped ?? [];
   if (skipped.length > 0) {
     const total = h.data.imageFiles ?? skipped.length;
@@ -180,6 +188,22 @@ export function imageFolderRows(h: Pick<HeaderInput, 'data' | 'outDir' | 'resume
     ]);
   }
   return rows;
+}
+
+/** --augment's options in its own words, e.g. "rrc (area 0.08-1, aspect 0.75-1.33), flip". */
+export function describeAugment(a: AugmentOptions): string {
+  const parts: string[] = [];
+  if (a.rrc) {
+    const f = (x: number) => String(Math.round(x * 100) / 100);
+    parts.push(
+      `rrc (area ${f(a.rrc.scale[0])}-${f(a.rrc.scale[1])}, aspect ${f(a.rrc.ratio[0])}-${f(a.rrc.ratio[1])})`,
+    );
+  }
+  if (a.crop) parts.push(`crop (pad ${a.crop.padding}${a.crop.mode === 'reflect' ? ', reflect' : ''})`);
+  if (a.flip) parts.push('flip');
+  if (a.brightness || a.contrast)
+    parts.push(`jitter (brightness ${a.brightness ?? 0}, contrast ${a.contrast ?? 0})`);
+  return parts.join(', ') || 'none';
 }
 
 /** The header: adapter, data, network and layer table, memory, optimizer, kernels, output. */
@@ -199,6 +223,7 @@ export function trainHeader(h: HeaderInput, run: TrainingRun): string {
     ['adapter', `${h.gpu.report.name} [${h.gpu.report.origin}]`],
     ['data', dataLine(h, run)],
     ...imageFolderRows(h),
+    ...(cfg.augment ? [['augment', describeAugment(cfg.augment)]] : []),
     ['network', describeNet(spec)],
     // The layer table follows the one-line network, indented under it.
     ['layers', layerTable(spec, B).join(`\n${' '.repeat(11)}`)],

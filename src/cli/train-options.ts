@@ -260,9 +260,9 @@ export const TRAIN_CONFIG_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'augment',
     type: 'string',
-    arg: 'LIST|none',
-    default: 'none',
-    help: 'augment training batches on the GPU (never validation or test): crop (pad 4 and crop back; crop:N pads N; crop-reflect[:N] mirrors the border), flip (horizontal, half the time), jitter (brightness and contrast +-20%), comma-separated',
+    arg: 'LIST|auto|none',
+    default: 'auto',
+    help: "augment training batches on the GPU (never validation or test): crop (pad 4 and crop back; crop:N pads N; crop-reflect[:N] mirrors the border), rrc (random-resized crop, as torchvision's; records are stored 8/7 the image size and evaluation takes their centre), flip (horizontal, half the time), jitter (brightness and contrast +-20%), comma-separated; auto: rrc,flip for convolutional presets on image folders of 96 px and more, else none",
   },
   {
     name: 'validation',

@@ -8,6 +8,7 @@
 // stores (matmul variants included, so a resume runs the same kernels; configFromJson reads it
 // back), the header, progress, Ctrl-C wiring and the summary.
 
+import { DEFAULT_RRC } from '../data/augment-rrc.js';
 import path from 'node:path';
 import type { BatchSource } from '../engine/batch-source.js';
 import { TrainingRun, type RunConfig, type RunResult } from '../engine/run.js';
@@ -216,13 +217,20 @@ async function prepare(args: ParsedArgs, ctx: CliContext): Promise<Prepared> {
   const backbone = typeof v.from === 'string' ? await openBackbone(v.from, cfg, explicit) : undefined;
   checkDataSpec(cfg.data);
   io.err(`loading ${cfg.data} ...\n`);
+  // --augment auto: random-resized crop and flip for a convolutional network on photos (the
+  // folder decides by its size, RRC_AUTO_MIN_SIDE), nothing otherwise.
+  const auto = cfg.augmentAuto === true && (cfg.arch !== 'mlp' || backbone !== undefined);
   const data = await loadData(
     cfg.data,
-    cfg,
+    { ...cfg, rrc: cfg.augment?.rrc ? true : auto ? 'auto' : false },
     cfg.limit,
     (l) => io.err(l + '\n'),
     cfg.memoryBudget ?? undefined,
   );
+  if (cfg.augmentAuto) {
+    if (data.train.crop) cfg.augment = { rrc: DEFAULT_RRC, flip: true };
+    cfg.augmentAuto = false;
+  }
   // The size an image folder chose is stored with the run, so a resume reads the same records.
   if (data.imageSize) cfg.imageSize = data.imageSize.size;
   const from = backbone && fitBackbone(backbone, cfg, data, explicit);

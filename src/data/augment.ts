@@ -3,7 +3,10 @@
 // from the same counter hash and use only integer arithmetic, so they agree byte for byte.
 //
 // Order, per sample (fixed):
-//   1. random crop: pad every side by `padding` pixels (zeros, or a mirror image of the border
+//   1a. random-resized crop (`rrc`, augment-rrc.ts): a box of the record resampled to the output
+//      size, which may be smaller than the record; records larger than the output without `rrc`
+//      take the centre output-sized box (evaluation's crop). Excludes 1b.
+//   1b. random crop: pad every side by `padding` pixels (zeros, or a mirror image of the border
 //      without repeating the edge pixel, numpy's 'reflect'), then cut an H x W window at offset
 //      (dy, dx), each in [0, 2*padding]; offset (padding, padding) is the identity.
 //   2. horizontal flip of the cropped image, with probability 1/2.
@@ -14,13 +17,23 @@
 //      the factor rounds half up in both languages; the identity (cq 256, b 0) changes nothing.
 //
 // Draws: draw k of sample s in epoch e under seed `seed` is counterHash(seed, AUGMENT_STREAM + k,
-// e, s) from src/rng.ts: k = 0 dy, 1 dx, 2 flip (top bit), 3 brightness, 4 contrast, each reduced
-// modulo its range (a bias below 2^-24 for these ranges). Every draw depends only on (seed, epoch,
+// e, s) from src/rng.ts: k = 0 dy, 1 dx, 2 flip (top bit), 3 brightness, 4 contrast, 5 rrc box,
+// 6 and 7 its corner (y, x), each reduced modulo its range (a bias below 2^-24 for these ranges). Every draw depends only on (seed, epoch,
 // sample index in the dataset), never on batch order, so a resumed run and the GPU redraw it
 // exactly, and turning one step on leaves the others' draws unchanged.
 
 import { ConfigError, ShapeError } from '../errors.js';
 import { counterHash } from '../rng.js';
+import {
+  centreBox,
+  resampleBox,
+  rrcBox,
+  rrcTable,
+  validateRrc,
+  type Box,
+  type RrcOptions,
+  type Size2,
+} from './augment-rrc.js';
 
 export interface ImageShape {
   height: number;
@@ -38,6 +51,8 @@ export type AugmentOptions = {
   brightness?: number;
   /** Contrast jitter: factor drawn from [1 - contrast, 1 + contrast] in steps of 1/256, contrast in [0, 1]. */
   contrast?: number;
+  /** Random-resized crop (augment-rrc.ts): a random box of the record, resampled to the output size. */
+  rrc?: RrcOptions;
 };
 
 /** What was drawn for one sample. The identity is {dy: p, dx: p, flip: false, brightness: 0, contrastQ: 256}. */
@@ -49,6 +64,14 @@ export interface AugmentParams {
   brightness: number;
   /** Contrast factor times 256 (an integer). */
   contrastQ: number;
+  /** The box of the record resampled to the output (rrc, or the centre of a larger record). */
+  box?: Box;
+}
+
+/** Where the output comes from when it is smaller than the record (or rrc is on). */
+export interface AugmentGeometry {
+  /** The output [height, width]; default: the record's. */
+  out?: Size2;
 }
 
 /** Stream tags of the five draws (k added); distinct from the dropout streams. */
@@ -80,6 +103,14 @@ export function validateAugmentOptions(value: unknown, shape?: ImageShape): Augm
       );
     }
     out.crop = { padding, mode };
+  }
+  if (v.rrc !== undefined && v.rrc !== false) {
+    if (out.crop) {
+      throw new ConfigError(
+        'augment: choose crop (pad and crop back) or rrc (random-resized crop), not both',
+      );
+    }
+    out.rrc = validateRrc(v.rrc === true ? {} : v.rrc);
   }
   if (v.flip !== undefined) {
     if (typeof v.flip !== 'boolean') {
@@ -130,17 +161,38 @@ export function augmentParamsFor(
   seed: number,
   epoch: number,
   sample: number,
+  record?: Size2,
+  geometry: AugmentGeometry = {},
 ): AugmentParams {
   const r = augmentRanges(opts);
   const h = (k: number): number => counterHash(seed, AUGMENT_STREAM + k, epoch, sample);
   const p = r.padding;
-  return {
+  const params: AugmentParams = {
     dy: p > 0 ? h(0) % (2 * p + 1) : p,
     dx: p > 0 ? h(1) % (2 * p + 1) : p,
     flip: r.flip && h(2) >>> 31 === 1,
     brightness: r.brightness > 0 ? (h(3) % (2 * r.brightness + 1)) - r.brightness : 0,
     contrastQ: r.contrast > 0 ? 256 - r.contrast + (h(4) % (2 * r.contrast + 1)) : 256,
   };
+  const out = geometry.out ?? record;
+  if (opts.rrc) {
+    if (!record) throw new ConfigError('augment: rrc needs the record height and width');
+    const table = cachedTable(record, opts.rrc);
+    params.box = rrcBox(table, h(5) % table.length, h(6), h(7), record);
+  } else if (record && out && (out.height !== record.height || out.width !== record.width)) {
+    params.box = centreBox(record, out);
+  }
+  return params;
+}
+
+const tables = new Map<string, Uint32Array>();
+
+/** rrcTable, computed once per record size and options. */
+export function cachedTable(record: Size2, rrc: RrcOptions): Uint32Array {
+  const key = `${record.height}x${record.width}:${rrc.scale.join()}:${rrc.ratio.join()}`;
+  let t = tables.get(key);
+  if (!t) tables.set(key, (t = rrcTable(record, rrc)));
+  return t;
 }
 
 /** Mirror index i into [0, n) without repeating the edge (numpy 'reflect'); any i, any n >= 1. */
@@ -161,12 +213,14 @@ export function applyAugmentParams(
   shape: ImageShape,
   opts: AugmentOptions,
   params: AugmentParams,
+  geometry: AugmentGeometry = {},
 ): void {
-  const { height: H, width: W, channels: C } = shape;
+  const { height: H, width: W, channels: C } = { ...shape, ...geometry.out };
   const n = H * W * C;
-  if (src.length !== n || dst.length !== n) {
+  const recordBytes = shape.height * shape.width * C;
+  if (src.length !== recordBytes || dst.length !== n) {
     throw new ShapeError(
-      `augment: records must be ${H}x${W}x${C} = ${n} bytes; got src ${src.length}, dst ${dst.length}`,
+      `augment: records must be ${shape.height}x${shape.width}x${C} = ${recordBytes} bytes and outputs ${H}x${W}x${C} = ${n}; got src ${src.length}, dst ${dst.length}`,
     );
   }
   if (
@@ -176,6 +230,26 @@ export function applyAugmentParams(
   ) {
     throw new ShapeError('augment: src and dst overlap; pass a separate scratch buffer as dst');
   }
+  if (params.box) {
+    resampleBox(src, dst, shape, { height: H, width: W }, C, params.box, params.flip);
+  } else {
+    if (recordBytes !== n) {
+      throw new ShapeError(`augment: a ${H}x${W} output of a larger record needs a box (rrc or centre)`);
+    }
+    applyCropFlip(src, dst, shape, opts, params);
+  }
+  jitter(dst, params);
+}
+
+/** Step 1b and 2: pad-crop and flip of a record into an output of its own size. */
+function applyCropFlip(
+  src: Uint8Array,
+  dst: Uint8Array,
+  shape: ImageShape,
+  opts: AugmentOptions,
+  params: AugmentParams,
+): void {
+  const { height: H, width: W, channels: C } = shape;
   const pad = opts.crop?.padding ?? 0;
   const reflect = opts.crop?.mode === 'reflect';
   const oy = params.dy - pad;
@@ -200,6 +274,11 @@ export function applyAugmentParams(
       for (let c = 0; c < C; c++) dst[d + c] = src[s + c];
     }
   }
+}
+
+/** Step 3: contrast then brightness, in place. */
+function jitter(dst: Uint8Array, params: AugmentParams): void {
+  const n = dst.length;
   const cq = params.contrastQ;
   const b = params.brightness;
   if (cq === 256 && b === 0) return;
@@ -224,9 +303,10 @@ export function augmentRecord(
   seed: number,
   epoch: number,
   sample: number,
+  geometry: AugmentGeometry = {},
 ): AugmentParams {
-  const params = augmentParamsFor(opts, seed, epoch, sample);
-  applyAugmentParams(src, dst, shape, opts, params);
+  const params = augmentParamsFor(opts, seed, epoch, sample, shape, geometry);
+  applyAugmentParams(src, dst, shape, opts, params, geometry);
   return params;
 }
 
@@ -234,5 +314,5 @@ export function augmentRecord(
 export function isIdentityAugment(opts: AugmentOptions | undefined): boolean {
   if (!opts) return true;
   const r = augmentRanges(opts);
-  return r.padding === 0 && !r.flip && r.brightness === 0 && r.contrast === 0;
+  return r.padding === 0 && !r.flip && r.brightness === 0 && r.contrast === 0 && !opts.rrc;
 }

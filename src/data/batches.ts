@@ -31,6 +31,12 @@ export interface Uint8Data {
   /** Image geometry (NHWC), needed only to augment non-square images; square ones are inferred. */
   height?: number;
   width?: number;
+  /**
+   * The network's input [height, width] when the records are stored larger (random-resized crop,
+   * src/data/augment-rrc.ts): training batches take a box of each record (augment.rrc) or its
+   * centre, evaluation and prediction the centre. Needs height and width. Default: the record.
+   */
+  crop?: { height: number; width: number };
   /** out = byte * mul[c] + add[c] for channel c = feature % channels. */
   mul: ArrayLike<number>;
   add: ArrayLike<number>;
@@ -38,9 +44,17 @@ export interface Uint8Data {
 
 export type TrainingData = FloatData | Uint8Data;
 
+/** Values per stored record (row or image). */
 export function dataFeatures(d: TrainingData): number {
   const total = d.kind === 'float' ? d.x.length : d.images.length;
   return d.count > 0 ? total / d.count : 0;
+}
+
+/** Values per sample the network sees: the crop of a cropped source, else the record. */
+export function inputFeatures(d: BatchSource): number {
+  if (d.kind !== 'float' && d.crop) return d.crop.height * d.crop.width * d.channels;
+  if (d.kind === 'stream') return d.height * d.width * d.channels;
+  return dataFeatures(d);
 }
 
 /**
@@ -64,6 +78,12 @@ export interface StreamedData {
   channels: number;
   height: number;
   width: number;
+  /**
+   * The network's input [height, width] when the records are stored larger (random-resized crop,
+   * src/data/augment-rrc.ts): training batches take a box of each record (augment.rrc) or its
+   * centre, evaluation and prediction the centre. Needs height and width. Default: the record.
+   */
+  crop?: { height: number; width: number };
   mul: ArrayLike<number>;
   add: ArrayLike<number>;
   /** Batches read ahead of the one being trained on (default 2). */
@@ -101,6 +121,7 @@ export async function loadStreamed(d: StreamedData): Promise<Uint8Data> {
     channels: d.channels,
     height: d.height,
     width: d.width,
+    crop: d.crop,
     mul: d.mul,
     add: d.add,
   };
@@ -135,6 +156,7 @@ export function toTrainingData(s: ImageSet, norm: Normalization): Uint8Data {
     // The geometry lets the GPU gather crop and flip non-square images (augmentation).
     height: s.height,
     width: s.width,
+    crop: s.crop,
     ...normalizationMulAdd(norm, s.channels),
   };
 }

@@ -2,33 +2,28 @@
 // for the demo: the pixels then go through the same preprocessing as in Node (preprocess.ts), so a
 // picture becomes the same record in both. Colour-space conversion and alpha premultiplication are
 // turned off so the pixels are the file's own, as in the pure-JS decoders Node uses (decode-js.ts).
-// Besides PNG and JPEG it takes what browsers decode everywhere (GIF, WebP, BMP, AVIF), recognised
-// by their magic bytes; anything else fails as requireImageFormat says.
+// Formats are recognised by their magic bytes (decode.ts, shared with Node); the browser decodes
+// what browsers decode everywhere (PNG, JPEG, GIF, WebP, BMP, AVIF); TIFF and HEIF fail as
+// unreadable there. EXIF orientation is applied (imageOrientation 'from-image', asked for
+// explicitly since older browsers defaulted to 'none'), as the Node decoders apply it.
 import { DatasetFormatError } from '../errors.js';
 import { DEFAULT_MAX_PIXELS, requireImageFormat } from './decode.js';
 import type { ImageDecoder, RawImage } from './decode.js';
 
-const ascii = (bytes: Uint8Array, from: number, to: number): string =>
-  String.fromCharCode(...bytes.subarray(from, to));
-
-/** The MIME type of a format only the browser decodes, or undefined. */
-function browserOnlyType(bytes: Uint8Array): string | undefined {
-  if (ascii(bytes, 0, 4) === 'GIF8') return 'image/gif';
-  if (ascii(bytes, 0, 4) === 'RIFF' && ascii(bytes, 8, 12) === 'WEBP') return 'image/webp';
-  if (ascii(bytes, 4, 8) === 'ftyp' && /^avi[fs]$/.test(ascii(bytes, 8, 12))) return 'image/avif';
-  if (ascii(bytes, 0, 2) === 'BM' && bytes.length > 26) return 'image/bmp';
-  return undefined;
-}
-
 export const browserImageDecoder: ImageDecoder = {
+  name: "the browser's own (createImageBitmap)",
   async decode(bytes, name, limits = {}): Promise<RawImage> {
-    const type =
-      browserOnlyType(bytes) ?? (requireImageFormat(bytes, name) === 'png' ? 'image/png' : 'image/jpeg');
-    const what = type.slice('image/'.length).toUpperCase();
+    const fmt = requireImageFormat(bytes, name);
+    const type = `image/${fmt}`;
+    const what = fmt.toUpperCase();
     let bitmap: ImageBitmap;
     try {
       const blob = new Blob([bytes.slice()], { type });
-      bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+      bitmap = await createImageBitmap(blob, {
+        colorSpaceConversion: 'none',
+        premultiplyAlpha: 'none',
+        imageOrientation: 'from-image',
+      });
     } catch (e) {
       throw new DatasetFormatError(`${name}: corrupt or unreadable ${what} (${String(e)})`, name);
     }

@@ -1,22 +1,48 @@
-// Pure-JS PNG (fast-png) and JPEG (jpeg-js) decoding. Runs in Node and in the browser; Node uses
-// it by default. Before handing bytes to a decoder we check the header's size against limits and
-// (for PNG) against what the compressed data could possibly hold, so a forged width/height fails
-// with a DatasetFormatError instead of a giant allocation.
+// Pure-JS decoding: PNG (fast-png), JPEG (jpeg-js, EXIF orientation applied by exif.ts) and BMP
+// (decode-bmp.ts). Runs in Node and in the browser; Node falls back to it where sharp cannot load
+// (decode-node.ts). WebP, GIF, TIFF and AVIF/HEIF need the native decoder: such a file is a
+// NotAnImageError, which a folder skips as 'unsupported' (skipped.ts) with a reason that says so.
+// Before handing bytes to a decoder we check the header's size against limits and (for PNG)
+// against what the compressed data could possibly hold, so a forged width/height fails with a
+// DatasetFormatError instead of a giant allocation.
 import { convertIndexedToRgb, decode as decodePngLib } from 'fast-png';
 import jpeg from 'jpeg-js';
-import { DatasetFormatError } from '../errors.js';
+import { DatasetFormatError, NotAnImageError } from '../errors.js';
+import { decodeBmp } from './decode-bmp.js';
 import { DEFAULT_MAX_PIXELS, requireImageFormat } from './decode.js';
 import type { DecodeLimits, ImageDecoder, RawImage } from './decode.js';
+import { applyOrientation, jpegOrientation } from './exif.js';
+
+export const JS_DECODER_NAME = 'jpeg-js + fast-png (pure JavaScript)';
 
 export function decodeImageSync(bytes: Uint8Array, name: string, limits: DecodeLimits = {}): RawImage {
   const maxPixels = limits.maxPixels ?? DEFAULT_MAX_PIXELS;
   const fmt = requireImageFormat(bytes, name);
-  return fmt === 'png' ? decodePng(bytes, name, maxPixels) : decodeJpeg(bytes, name, maxPixels);
+  switch (fmt) {
+    case 'png':
+      return decodePng(bytes, name, maxPixels);
+    case 'jpeg':
+      return applyOrientation(decodeJpeg(bytes, name, maxPixels), jpegOrientation(bytes));
+    case 'bmp':
+      return decodeBmp(bytes, name, { maxPixels });
+    default:
+      throw new NotAnImageError(
+        `${name}: ${fmt.toUpperCase()} image, which the pure-JavaScript decoder (PNG, JPEG, BMP) cannot read; ` +
+          'the native decoder (sharp) is needed: npm install sharp, or convert the file to PNG or JPEG',
+        name,
+      );
+  }
 }
 
-export const jsImageDecoder: ImageDecoder = {
-  decode: (bytes, name, limits) => Promise.resolve().then(() => decodeImageSync(bytes, name, limits)),
-};
+/** The pure-JS decoder; `name` may say why it is in use (decode-node.ts). */
+export function jsDecoderNamed(name: string): ImageDecoder {
+  return {
+    name,
+    decode: (bytes, file, limits) => Promise.resolve().then(() => decodeImageSync(bytes, file, limits)),
+  };
+}
+
+export const jsImageDecoder: ImageDecoder = jsDecoderNamed(JS_DECODER_NAME);
 
 function corrupt(name: string, kind: string, e: unknown): DatasetFormatError {
   if (e instanceof DatasetFormatError) return e;

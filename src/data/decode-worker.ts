@@ -6,7 +6,7 @@
 
 import { parentPort } from 'node:worker_threads';
 import { FileTooLargeError } from '../errors.js';
-import { jsImageDecoder } from './decode-js.js';
+import { nodeImageDecoder } from './decode-node.js';
 import type { DecodeJob, DecodeResult } from './decode-pool.js';
 import { preprocessImageBytes } from './imagefolder.js';
 import { readFileBytes } from './readers-node.js';
@@ -26,7 +26,7 @@ async function run(job: DecodeJob): Promise<{ results: DecodeResult[]; transfer:
     let bytes: Uint8Array | undefined;
     try {
       bytes = await readFileBytes(file);
-      let px = await preprocessImageBytes(bytes, file, { decoder: jsImageDecoder, ...job.opts });
+      let px = await preprocessImageBytes(bytes, file, { decoder: nodeImageDecoder(), ...job.opts });
       // Transfer only a buffer the record owns whole.
       if (px.byteOffset !== 0 || px.byteLength !== px.buffer.byteLength) px = px.slice();
       results.push({ ok: true, pixels: px });

@@ -30,7 +30,9 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
+import { RRC_AUTO_MIN_SIDE, rrcRecordSize } from './augment-rrc.js';
 import { decodeFiles, decodeFilesInOrder } from './decode-pool.js';
+import { decoderLibrary, nodeImageDecoder } from './decode-node.js';
 import { nativeFolderSize, pruneSizeMemos, scanFolderSize } from './folder-size.js';
 import { givenImageSize, type ChosenImageSize, type ImageSize } from './image-size.js';
 import { assembleImageFolder, checkClassesFound, listImageFolder } from './imagefolder.js';
@@ -62,6 +64,12 @@ export interface CachedFolderOptions extends BadFilePolicy {
    * the caller to stream the records from the slot `dir` (a shard set). Default: always load.
    */
   streamOver?: number;
+  /**
+   * Random-resized crop (augment-rrc.ts): store each picture RRC_RECORD_SCALE times the chosen
+   * size, its centre cut to that aspect, and give the set `crop` = the chosen size. 'auto': only
+   * when the chosen size's short side is at least RRC_AUTO_MIN_SIDE (photos, not thumbnails).
+   */
+  rrc?: boolean | 'auto';
   /** Most decoded images held at once while a miss writes the slot (default: see the header). */
   maxHeld?: number;
   /** Called with the number of decoded images held each time it changes (see decode-pool.ts). */
@@ -293,20 +301,35 @@ export async function readImageFolderCached(root: string, o: CachedFolderOptions
       : o.cache === false
         ? await scanFolderSize(paths)
         : await nativeFolderSize(abs, paths, listing, cacheRoot);
-  const [height, width] = size.size;
+  const chosen = { height: size.size[0], width: size.size[1] };
+  const rrc =
+    o.rrc === true || (o.rrc === 'auto' && Math.min(chosen.height, chosen.width) >= RRC_AUTO_MIN_SIDE);
+  const { height, width } = rrc ? rrcRecordSize(chosen) : chosen;
   const shape: SlotShape = { height, width, channels };
+  // Records larger than the input keep the picture's aspect: the centre cut, not a stretch.
+  const mode = rrc ? 'center-crop' : (o.mode ?? 'resize');
+  const withCrop = (got: CachedFolder): CachedFolder =>
+    rrc ? { ...got, set: { ...got.set, crop: chosen } } : got;
   const decodeAll = async (): Promise<ImageFolderSet> => {
     const t0 = performance.now();
-    const records = await decodeFiles(paths, { ...o, size: size.size, channels, onWarning: warn });
+    const records = await decodeFiles(paths, {
+      ...o,
+      size: [height, width],
+      mode,
+      channels,
+      onWarning: warn,
+    });
     const set = assembleImageFolder(abs, classNames, files, records, shape, path.join);
     info(
       `decoded ${set.count} images from ${root} in ${((performance.now() - t0) / 1000).toFixed(1)} s${skippedNote(set.skipped)}`,
     );
     return set;
   };
-  if (o.cache === false) return { set: await decodeAll(), cache: 'off', size };
+  if (o.cache === false) return withCrop({ set: await decodeAll(), cache: 'off', size });
 
-  const decode = { size: size.size, channels, mode: o.mode ?? 'resize', maxPixels: o.maxPixels ?? null };
+  // The decoding library is part of the key: records from sharp and from jpeg-js differ slightly.
+  const decoder = decoderLibrary(nodeImageDecoder());
+  const decode = { size: [height, width], channels, mode, maxPixels: o.maxPixels ?? null, decoder };
   const key = sha(JSON.stringify({ format: FORMAT, decode, listing }));
   const dir = path.join(cacheRoot, sha(JSON.stringify({ abs, decode })).slice(0, 24));
   const old = await readMeta(dir);
@@ -320,7 +343,7 @@ export async function readImageFolderCached(root: string, o: CachedFolderOptions
     }
     if (got) {
       replaySkipped(got.set.skipped, o, warn);
-      return { set: got.set, cache: 'hit', dir, size, ...(got.streamed ? { streamed: true } : {}) };
+      return withCrop({ set: got.set, cache: 'hit', dir, size, ...(got.streamed ? { streamed: true } : {}) });
     }
   }
   const outcome: CacheOutcome = old ? 'rebuilt' : 'miss';
@@ -332,7 +355,7 @@ export async function readImageFolderCached(root: string, o: CachedFolderOptions
       await rm(tmp, { recursive: true, force: true });
       await mkdir(path.dirname(dir), { recursive: true });
     });
-    meta = await writeSlot(tmp, abs, key, classNames, files, shape, o, warn);
+    meta = await writeSlot(tmp, abs, key, classNames, files, shape, { ...o, mode }, warn);
     await writing(async () => {
       await rm(dir, { recursive: true, force: true });
       await rename(tmp, dir);
@@ -349,7 +372,7 @@ export async function readImageFolderCached(root: string, o: CachedFolderOptions
     warn(
       `could not write the decoded cache ${dir} (${e.message}); decoding into memory, the next run decodes again`,
     );
-    return { set: await decodeAll(), cache: outcome, size };
+    return withCrop({ set: await decodeAll(), cache: outcome, size });
   }
   info(
     `decoded ${meta.files.length} images from ${root} in ${((performance.now() - t0) / 1000).toFixed(1)} s${skippedNote(meta.skipped)}; ${old ? 'rebuilt' : 'wrote'} the decoded cache ${dir}${old ? ' (the folder changed)' : ''}`,
@@ -357,5 +380,5 @@ export async function readImageFolderCached(root: string, o: CachedFolderOptions
   await pruneOrphans(cacheRoot).catch(() => {});
   await pruneSizeMemos(cacheRoot).catch(() => {});
   const { set, streamed } = await readSlot(dir, meta, abs, root, shape, o, info, false);
-  return { set, cache: outcome, dir, size, ...(streamed ? { streamed } : {}) };
+  return withCrop({ set, cache: outcome, dir, size, ...(streamed ? { streamed } : {}) });
 }

@@ -3,6 +3,8 @@
 // <cache root>/native-size/<sha256(folder path)>.json, under a key of the folder's listing (every
 // file's name, size and mtime, as the decoded cache keys its slots): a later run on the same files
 // reads the choice back, and a changed folder (or a changed rule) is scanned again.
+// A file whose header decode-header.ts cannot size (AVIF, HEIF) is asked of sharp's metadata()
+// when sharp is the decoder; the decoder's library is part of the memo's key for that reason.
 
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -10,6 +12,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import path from 'node:path';
 import { chooseImageSize, NATIVE_SIZE_CAP, NATIVE_SIZE_STEP, type ChosenImageSize } from './image-size.js';
 import type { ImageHeader } from './decode-header.js';
+import { decoderLibrary, nodeImageDecoder, sharpHeaderSize } from './decode-node.js';
 import { readImageHeaders } from './readers-node.js';
 
 const FORMAT = 'webgpu-trainer/native-size-1';
@@ -27,6 +30,7 @@ const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 /** The size `files` choose (image-size.ts), scanning every header. */
 export async function scanFolderSize(files: readonly string[]): Promise<ChosenImageSize> {
   const headers = await readImageHeaders(files);
+  for (let i = 0; i < files.length; i++) headers[i] ??= await sharpHeaderSize(files[i]);
   return chooseImageSize(headers.filter((h): h is ImageHeader => h !== undefined));
 }
 
@@ -56,7 +60,9 @@ export async function nativeFolderSize(
   cacheRoot: string,
 ): Promise<ChosenImageSize> {
   // The rule's constants are part of the key: a changed rule chooses again.
-  const key = sha(JSON.stringify({ format: FORMAT, rule: [NATIVE_SIZE_CAP, NATIVE_SIZE_STEP], listing }));
+  const rule = [NATIVE_SIZE_CAP, NATIVE_SIZE_STEP];
+  const decoder = decoderLibrary(nodeImageDecoder());
+  const key = sha(JSON.stringify({ format: FORMAT, rule, decoder, listing }));
   const file = path.join(cacheRoot, MEMO_DIR, `${sha(abs).slice(0, 24)}.json`);
   try {
     const memo: unknown = JSON.parse(await readFile(file, 'utf8'));

@@ -49,7 +49,9 @@ export async function preprocessImageBytes(
   name: string,
   opts: ImageLoadOptions,
 ): Promise<Uint8Array> {
-  const raw = await opts.decoder.decode(bytes, name, { maxPixels: opts.maxPixels });
+  const limits = { maxPixels: opts.maxPixels };
+  if (opts.decoder.decodeResized) return opts.decoder.decodeResized(bytes, name, opts, limits);
+  const raw = await opts.decoder.decode(bytes, name, limits);
   return preprocessImage(raw, opts);
 }
 

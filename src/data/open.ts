@@ -47,6 +47,12 @@ export interface ImageOptions {
   channels: 1 | 3;
   /** Stretch to imageSize, or crop the centre to its aspect first. */
   resize: ResizeMode;
+  /**
+   * Random-resized crop: records are stored RRC_RECORD_SCALE times imageSize (their centre cut to
+   * its aspect) and the sets carry `crop` = imageSize (augment-rrc.ts). 'auto': for folders
+   * whose size has a short side of RRC_AUTO_MIN_SIDE or more. Default false.
+   */
+  rrc?: boolean | 'auto';
 }
 
 /** The command line's defaults (no --image-size: native; --channels 3 --resize resize). */
@@ -106,8 +112,9 @@ export async function openDataset(spec: string, options: OpenOptions = {}): Prom
   return d;
 }
 
+/** The network's input shape for `s`: its crop when records are stored larger, else the record. */
 export function shapeOf(s: ImageSet): [number, number, number] {
-  return [s.height, s.width, s.channels];
+  return s.crop ? [s.crop.height, s.crop.width, s.channels] : [s.height, s.width, s.channels];
 }
 
 function take(s: ImageSet, n: number): ImageSet {
@@ -144,11 +151,12 @@ async function openFolder(root: string, o: OpenOptions): Promise<OpenedDataset> 
     );
   }
   const img = { ...DEFAULT_IMAGE_OPTIONS, ...definedImageOptions(o) };
-  const read = (dir: string, size: ImageSize, over: number | undefined) =>
+  const read = (dir: string, size: ImageSize, rrc: boolean | 'auto' | undefined, over: number | undefined) =>
     readImageFolderCached(dir, {
       size,
       channels: img.channels,
       mode: img.resize,
+      rrc,
       strict: o.strict,
       // Under strict, files that are no picture at all (a README) are still only warned about.
       skipNonImages: true,
@@ -158,7 +166,7 @@ async function openFolder(root: string, o: OpenOptions): Promise<OpenedDataset> 
       streamOver: over,
     });
   if (isDir('train') && testName) {
-    const train = await read(sub('train'), img.imageSize, o.streamOver);
+    const train = await read(sub('train'), img.imageSize, img.rrc, o.streamOver);
     // The test images get what the training images left of the budget, at the training size.
     const left =
       o.streamOver === undefined
@@ -167,6 +175,7 @@ async function openFolder(root: string, o: OpenOptions): Promise<OpenedDataset> 
     const test = await read(
       sub(testName),
       train.size.size,
+      train.set.crop !== undefined,
       left === undefined ? undefined : Math.max(0, left),
     );
     if (test.set.classNames.join('\n') !== train.set.classNames.join('\n')) {
@@ -190,7 +199,7 @@ async function openFolder(root: string, o: OpenOptions): Promise<OpenedDataset> 
   // root/train/<class>/... alone is training data (validation is held out of it), not one class
   // named "train".
   const trainOnly = dirs.length === 1 && dirs[0] === 'train';
-  const got = await read(trainOnly ? sub('train') : root, img.imageSize, o.streamOver);
+  const got = await read(trainOnly ? sub('train') : root, img.imageSize, img.rrc, o.streamOver);
   return {
     source: root,
     train: got.set,
@@ -218,6 +227,7 @@ function definedImageOptions(o: OpenOptions): Partial<ImageOptions> {
   if (o.imageSize !== undefined) out.imageSize = o.imageSize;
   if (o.channels !== undefined) out.channels = o.channels;
   if (o.resize !== undefined) out.resize = o.resize;
+  if (o.rrc !== undefined) out.rrc = o.rrc;
   return out;
 }
 
@@ -276,6 +286,7 @@ export async function toBatchSource(
     channels: s.channels,
     height: s.height,
     width: s.width,
+    crop: s.crop,
     ...normalizationMulAdd(norm, s.channels),
     source: shards,
   };

@@ -11,7 +11,7 @@ import type { Hdf5ReadOptions } from './hdf5.js';
 import { concatImageSets, parseCifarBatch, parseClassNames } from './cifar.js';
 import type { CifarVariant } from './cifar.js';
 import { scanImageHeader, type ImageHeader } from './decode-header.js';
-import { jsImageDecoder } from './decode-js.js';
+import { nodeImageDecoder } from './decode-node.js';
 import { preprocessImageBytes, readImageFolder } from './imagefolder.js';
 import type { FolderSource, ImageFolderOptions, ImageFolderSet, ImageLoadOptions } from './imagefolder.js';
 
@@ -74,9 +74,9 @@ export const nodeFolderSource: FolderSource = {
 export type NodeImageFolderOptions = Omit<ImageFolderOptions, 'source' | 'decoder'> &
   Partial<Pick<ImageFolderOptions, 'decoder'>>;
 
-/** Image folder from disk with the pure-JS decoders. */
+/** Image folder from disk with Node's decoder (decode-node.ts: sharp, else the pure-JS one). */
 export function readImageFolderFromDisk(root: string, opts: NodeImageFolderOptions): Promise<ImageFolderSet> {
-  return readImageFolder(root, { decoder: jsImageDecoder, ...opts, source: nodeFolderSource });
+  return readImageFolder(root, { decoder: nodeImageDecoder(), ...opts, source: nodeFolderSource });
 }
 
 /** One image file, decoded and preprocessed exactly like training (for `predict`). */
@@ -84,7 +84,7 @@ export async function readImageFileFromDisk(
   file: string,
   opts: Omit<ImageLoadOptions, 'decoder'> & Partial<Pick<ImageLoadOptions, 'decoder'>>,
 ): Promise<Uint8Array> {
-  return preprocessImageBytes(await readFileBytes(file), file, { decoder: jsImageDecoder, ...opts });
+  return preprocessImageBytes(await readFileBytes(file), file, { decoder: nodeImageDecoder(), ...opts });
 }
 
 /**

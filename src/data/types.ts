@@ -11,6 +11,11 @@ export interface ImageSet {
   height: number;
   width: number;
   channels: number;
+  /**
+   * The network's input [height, width] when the records are stored larger for random-resized
+   * crop (src/data/augment-rrc.ts); evaluation takes the centre. Default: the record's size.
+   */
+  crop?: { height: number; width: number };
   /** Class index per image, in [0, classNames.length) when classNames is known. */
   labels: Int32Array;
   /** Names of the classes in index order, when the format has them. */

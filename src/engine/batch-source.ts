@@ -18,7 +18,7 @@ export type {
   TrainingData,
   Uint8Data,
 } from '../data/batches.js';
-export { dataFeatures, loadStreamed, memoryReader, sourceBytes } from '../data/batches.js';
+export { dataFeatures, inputFeatures, loadStreamed, memoryReader, sourceBytes } from '../data/batches.js';
 
 /** Checks sizes, labels and (for float data) finiteness before anything reaches the GPU. */
 export function validateData(
@@ -31,9 +31,11 @@ export function validateData(
   if (!Number.isInteger(d.count) || d.count < 1)
     throw new ShapeError(`${what}: count must be a positive integer, got ${d.count}.`);
   const total = d.kind === 'float' ? d.x.length : d.images.length;
-  if (total !== d.count * inputSize) {
+  if (d.kind === 'uint8' && d.crop) checkCrop(d, inputSize, what);
+  const perRecord = d.kind === 'uint8' && d.crop ? d.height! * d.width! * d.channels : inputSize;
+  if (total !== d.count * perRecord) {
     throw new ShapeError(
-      `${what}: expected ${d.count} x ${inputSize} = ${d.count * inputSize} input values, got ${total}. Check the model's inputSize.`,
+      `${what}: expected ${d.count} x ${perRecord} = ${d.count * perRecord} input values, got ${total}. Check the model's inputSize.`,
     );
   }
   if (d.kind === 'uint8') {
@@ -68,6 +70,25 @@ export function validateData(
   }
 }
 
+/** A cropped source: records at least the crop's size, the crop the model's input. */
+function checkCrop(
+  d: { height?: number; width?: number; channels: number; crop?: { height: number; width: number } },
+  inputSize: number,
+  what: string,
+): void {
+  const c = d.crop!;
+  if (d.height === undefined || d.width === undefined || d.height < c.height || d.width < c.width) {
+    throw new ShapeError(
+      `${what}: a ${c.height}x${c.width} crop needs records at least that large with their height and width set, got ${d.height}x${d.width}.`,
+    );
+  }
+  if (c.height * c.width * d.channels !== inputSize) {
+    throw new ShapeError(
+      `${what}: the ${c.height}x${c.width}x${d.channels} crop does not match the model's inputSize ${inputSize}.`,
+    );
+  }
+}
+
 /** Index of the first non-finite value, or -1. */
 export function firstNonFinite(x: Float32Array, from = 0, to = x.length): number {
   for (let i = from; i < to; i++) if (!Number.isFinite(x[i])) return i;
@@ -79,7 +100,8 @@ export function validateStreamed(d: StreamedData, inputSize: number, what: strin
   if (!Number.isInteger(d.count) || d.count < 1 || d.count > d.reader.count)
     throw new ShapeError(`${what}: count must be in [1, ${d.reader.count}], got ${d.count}.`);
   const F = d.height * d.width * d.channels;
-  if (F !== inputSize || d.reader.recordBytes !== F) {
+  if (d.crop) checkCrop(d, inputSize, what);
+  if ((!d.crop && F !== inputSize) || d.reader.recordBytes !== F) {
     throw new ShapeError(
       `${what}: ${d.height}x${d.width}x${d.channels} records of ${d.reader.recordBytes} bytes do not match the model's inputSize ${inputSize}.`,
     );

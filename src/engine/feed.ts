@@ -223,6 +223,15 @@ function sharedBytes(n: number): ArrayBuffer | SharedArrayBuffer {
   return typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(n) : new ArrayBuffer(n);
 }
 
+/** The CPU twin's settings for a streamed source: augmentation, a crop, or both. */
+interface StreamAugment {
+  opts: AugmentOptions;
+  seed: number;
+  shape: ImageShape;
+  /** The output size: the source's crop, or the record. */
+  out: { height: number; width: number };
+}
+
 export class StreamFeed implements Feed {
   readonly mode = 'stream';
   private order: Uint32Array = new Uint32Array(0);
@@ -232,7 +241,9 @@ export class StreamFeed implements Feed {
   /** Plain (unshared) copies of the batch being uploaded. */
   private readonly images: Uint8Array;
   private readonly labels: Int32Array;
+  /** Bytes of one input (what the network sees) and of one stored record (larger when cropped). */
   private readonly R: number;
+  private readonly Rrec: number;
   private readonly classes: number;
   private epoch = 0;
 
@@ -244,15 +255,17 @@ export class StreamFeed implements Feed {
     m: FeedModel,
     B: number,
     readAhead: number,
-    private readonly augment: { opts: AugmentOptions; seed: number; shape: ImageShape } | undefined,
+    private readonly augment: StreamAugment | undefined,
   ) {
     this.R = m.inputSize;
+    this.Rrec = reader.recordBytes;
     this.classes = m.loss === 'bce' && m.outputs === 1 ? 2 : m.outputs;
     const imageBytes = Math.ceil((B * this.R) / 4) * 4;
     this.images = new Uint8Array(imageBytes);
     this.labels = new Int32Array(B);
+    const recordBytes = Math.ceil((B * this.Rrec) / 4) * 4;
     this.host = Array.from({ length: readAhead }, () => ({
-      images: new Uint8Array(sharedBytes(imageBytes)),
+      images: new Uint8Array(sharedBytes(recordBytes)),
       labels: new Int32Array(sharedBytes(B * 4)),
       batch: -1,
       read: Promise.resolve(),
@@ -268,7 +281,12 @@ export class StreamFeed implements Feed {
   ): Promise<StreamFeed> {
     const shape = { height: d.height, width: d.width, channels: d.channels };
     const opts = augment ? validateAugmentOptions(augment, shape) : undefined;
-    const aug = opts && !isIdentityAugment(opts) ? { opts, seed: augment!.seed >>> 0, shape } : undefined;
+    // A cropped source always goes through the CPU twin: its centre box at least.
+    const out = d.crop ?? shape;
+    const aug =
+      (opts && !isIdentityAugment(opts)) || d.crop
+        ? { opts: opts ?? {}, seed: (augment?.seed ?? 0) >>> 0, shape, out }
+        : undefined;
     const B = plan.B;
     const idxBuf = env.pool.acquire(B * 4, USAGE.STORAGE | USAGE.COPY_DST, 'stream-indices');
     const idx = view(idxBuf, B);
@@ -280,7 +298,7 @@ export class StreamFeed implements Feed {
     );
     const slots: GpuSlot[] = [];
     for (let s = 0; s < 2; s++) {
-      const res = allocateBatchSlot(env, d, B, m.inputSize);
+      const res = allocateBatchSlot(env, { ...d, ...d.crop }, B, m.inputSize);
       const gathers = await prepareGathers(env, res, B, idx, plan.x, plan.targets, m.loss, m.outputs);
       slots.push({ res, gathers, active: -1 });
     }
@@ -304,7 +322,7 @@ export class StreamFeed implements Feed {
     h.batch = bi;
     h.read = h.read
       .catch(() => undefined)
-      .then(() => this.reader.read(ids, h.images.subarray(0, n * this.R), h.labels.subarray(0, n)));
+      .then(() => this.reader.read(ids, h.images.subarray(0, n * this.Rrec), h.labels.subarray(0, n)));
     // Settled by load() or settle(); never an unhandled rejection while waiting its turn.
     h.read.catch(() => undefined);
   }
@@ -324,8 +342,9 @@ export class StreamFeed implements Feed {
     const a = this.augment;
     if (a) {
       const R = this.R;
+      const Rrec = this.Rrec;
       for (let i = 0; i < n; i++) {
-        const src = h.images.subarray(i * R, (i + 1) * R);
+        const src = h.images.subarray(i * Rrec, (i + 1) * Rrec);
         augmentRecord(
           src,
           this.images.subarray(i * R, (i + 1) * R),
@@ -334,6 +353,7 @@ export class StreamFeed implements Feed {
           a.seed,
           this.epoch,
           this.order[from + i],
+          { out: a.out },
         );
       }
     } else this.images.set(h.images.subarray(0, bytes));

@@ -157,8 +157,9 @@ function geometryOf(
   d: Extract<TrainingData, { kind: 'uint8' }>,
   features: number,
 ): Omit<StreamedData, 'kind' | 'reader'> {
+  const common = { count: d.count, channels: d.channels, mul: d.mul, add: d.add };
+  // A cropped source streams its larger records; the feed cuts the crop from each.
+  if (d.crop) return { ...common, height: d.height!, width: d.width!, crop: d.crop };
   const hw = features / d.channels;
-  const height = d.height ?? hw;
-  const width = d.width ?? 1;
-  return { count: d.count, channels: d.channels, height, width, mul: d.mul, add: d.add };
+  return { ...common, height: d.height ?? hw, width: d.width ?? 1 };
 }

@@ -18,7 +18,7 @@ import {
   prepareGatherRows,
   type GatherDispatch,
 } from '../kernels/data.js';
-import { augmentRanges, isIdentityAugment, validateAugmentOptions } from '../data/augment.js';
+import { augmentRanges, cachedTable, isIdentityAugment, validateAugmentOptions } from '../data/augment.js';
 import type { AugmentOptions } from '../data/augment.js';
 import type { LossName } from '../nn/losses.js';
 import type { TrainingData, Uint8Data } from './batch-source.js';
@@ -115,6 +115,14 @@ export type GatherAugmentOptions = AugmentOptions & { seed: number };
 
 /** The (height, width) of uint8 data: given, or the side of a square image. */
 export function imageGeometry(d: Uint8Data, features: number): { height: number; width: number } {
+  if (d.crop) {
+    if (d.crop.height * d.crop.width * d.channels !== features) {
+      throw new ShapeError(
+        `uint8 data: the ${d.crop.height}x${d.crop.width}x${d.channels} crop does not have ${features} features.`,
+      );
+    }
+    return { height: d.crop.height, width: d.crop.width };
+  }
   if (d.height !== undefined && d.width !== undefined) {
     if (d.height * d.width * d.channels !== features) {
       throw new ShapeError(
@@ -156,9 +164,18 @@ export async function prepareGathers(
   if (augment && !Number.isInteger(augment.seed)) {
     throw new ConfigError(`augment.seed must be an integer, got ${augment.seed}.`);
   }
-  if (d.kind === 'uint8' && augment && !isIdentityAugment(validateAugmentOptions(augment))) {
+  const augmenting = augment !== undefined && !isIdentityAugment(validateAugmentOptions(augment));
+  if (d.kind === 'uint8' && (augmenting || d.crop)) {
+    // The output is the crop (or the record); a box mode picks where it comes from.
     const geometry = imageGeometry(d, res.features);
-    const opts = validateAugmentOptions(augment, { ...geometry, channels: d.channels });
+    const record = d.crop ? { height: d.height!, width: d.width! } : geometry;
+    const opts = augmenting ? validateAugmentOptions(augment, { ...record, channels: d.channels }) : {};
+    const larger = record.height !== geometry.height || record.width !== geometry.width;
+    if (larger && opts.crop) {
+      throw new ConfigError(
+        `augment: crop (pad and crop back) needs records at the input size; these ${record.height}x${record.width} records feed a ${geometry.height}x${geometry.width} input: use rrc`,
+      );
+    }
     list.push(
       await prepareGatherImagesAugment(env, {
         B,
@@ -168,7 +185,15 @@ export async function prepareGathers(
         idx,
         norm: res.norm!,
         out: x,
-        augment: { ...geometry, ...augmentRanges(opts), seed: augment.seed >>> 0, epoch: 0 },
+        augment: {
+          ...geometry,
+          ...augmentRanges(opts),
+          record,
+          boxMode: opts.rrc ? 1 : larger ? 2 : 0,
+          rrcTable: opts.rrc ? cachedTable(record, opts.rrc) : undefined,
+          seed: (augment?.seed ?? 0) >>> 0,
+          epoch: 0,
+        },
       }),
     );
   } else if (d.kind === 'uint8') {

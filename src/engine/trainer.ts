@@ -29,7 +29,7 @@ import { prepareLossScaler, resolveLossScale, type LossScaleState, type LossScal
 import { fasterPrecision } from './precision-pick.js';
 import { profileTrainingStep, type KernelTime } from './profile.js';
 import {
-  dataFeatures,
+  inputFeatures,
   firstNonFinite,
   validateData,
   validateStreamed,
@@ -417,7 +417,7 @@ export class Trainer {
       data instanceof Float32Array
         ? { kind: 'float', x: data, count: data.length / K, labels: new Int32Array(data.length / K) }
         : data;
-    if (!Number.isInteger(d.count) || dataFeatures(d) !== K)
+    if (!Number.isInteger(d.count) || inputFeatures(d) !== K)
       throw new ShapeError(`predict: input length must be a multiple of inputSize ${K}.`);
     if (d.kind === 'float') {
       const bad = firstNonFinite(d.x);

@@ -15,6 +15,7 @@
 // and by the CLI's eval and predict.
 
 import { ConfigError } from '../errors.js';
+import { centreCropImages, type Size2 } from '../data/augment-rrc.js';
 import type { BatchSource, StreamedData, Uint8Data } from './batch-source.js';
 import type { Trainer } from './trainer.js';
 import type { LossName } from '../nn/losses.js';
@@ -226,7 +227,14 @@ export async function evaluateWithFlip(
   const [h, w, c] = o.shape;
   const both: ScoreSums = { loss: 0, correct: 0, count: 0 };
   const one: ScoreSums = { loss: 0, correct: 0, count: 0 };
-  for await (const part of sourceChunks(src, o.chunk ?? 4096)) {
+  for await (const chunk of sourceChunks(src, o.chunk ?? 4096)) {
+    // Records stored larger than the input (random-resized crop) are viewed through their centre.
+    const part = src.crop
+      ? {
+          ...chunk,
+          images: centreCropImages(chunk.images, chunk.count, src as Size2, src.crop, c),
+        }
+      : chunk;
     const [a, b] = await predictBothViews(trainer, part, src, [h, w, c], o.batchSize);
     addScores(both, scoreProbabilities(meanOfViews(a, b), part.labels, o.outputs, o.loss));
     addScores(one, scoreProbabilities(a, part.labels, o.outputs, o.loss));

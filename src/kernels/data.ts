@@ -6,6 +6,7 @@
 // twin); its aug uniform holds the epoch at AUG_EPOCH_OFFSET, rewritten once per epoch.
 
 import { ShapeError } from '../errors.js';
+import { USAGE } from '../gpu/buffers.js';
 import {
   bindGroup,
   grid2d,
@@ -28,8 +29,15 @@ export interface GatherDispatch extends Dispatch {
 
 /** Integer ranges of the augmentation (see augmentRanges in src/data/augment.ts). */
 export interface GatherAugment {
+  /** The output image (what the network sees). */
   height: number;
   width: number;
+  /** The stored record, when larger than the output (default: the output's size). */
+  record?: { height: number; width: number };
+  /** 0 pad-crop, 1 random-resized crop from `rrcTable`, 2 the centre box (src/data/augment-rrc.ts). */
+  boxMode?: 0 | 1 | 2;
+  /** Box sizes packed (h << 16) | w (rrcTable); needed for boxMode 1. */
+  rrcTable?: Uint32Array;
   padding: number;
   reflect: boolean;
   flip: boolean;
@@ -105,6 +113,20 @@ export async function prepareGatherImagesAugment(
   }
   requireLength(a.out, a.B * a.features, 'gather_images_augment output');
   requireLength(a.norm, 2 * a.channels, 'gather_images_augment norm');
+  const rec = g.record ?? { height: g.height, width: g.width };
+  const mode = g.boxMode ?? 0;
+  if (
+    rec.height < g.height ||
+    rec.width < g.width ||
+    (mode === 0 && (rec.height !== g.height || rec.width !== g.width))
+  ) {
+    throw new ShapeError(
+      `gather_images_augment: ${rec.height}x${rec.width} records cannot give ${g.height}x${g.width} outputs in box mode ${mode}.`,
+    );
+  }
+  if (mode === 1 && !(g.rrcTable && g.rrcTable.length > 0)) {
+    throw new ShapeError('gather_images_augment: random-resized crop needs its box table.');
+  }
   const words = [
     g.height,
     g.width,
@@ -115,12 +137,23 @@ export async function prepareGatherImagesAugment(
     g.contrast,
     g.seed,
     g.epoch,
+    rec.height,
+    rec.width,
+    mode,
+    mode === 1 ? g.rrcTable!.length : 0,
   ];
   const aug = uniformBuffer(
     env,
     [...words, 0, 0, 0].map((u) => ({ u })),
     'gather_images_augment aug',
   );
+  const table = mode === 1 ? g.rrcTable! : new Uint32Array(1);
+  const tableBuf = env.pool.acquire(
+    Math.max(16, table.byteLength),
+    USAGE.STORAGE | USAGE.COPY_DST,
+    'gather_images_augment rrc table',
+  );
+  env.device.queue.writeBuffer(tableBuf, 0, table.buffer as ArrayBuffer, table.byteOffset, table.byteLength);
   const d = await prepare(env, 'gather_images_augment', 0, { ...a, classes: 0 }, [
     a.packed,
     a.idx,
@@ -130,6 +163,7 @@ export async function prepareGatherImagesAugment(
     null,
     null,
     aug,
+    tableBuf,
   ]);
   return { ...d, aug };
 }

@@ -92,7 +92,7 @@ describe('bad files in an image folder', () => {
       [bad.notes, 'unsupported'],
     ]);
     expect(d.skipped![2].reason).toMatch(/^corrupt or unreadable JPEG \(.*\); replace or delete the file$/);
-    expect(d.skipped![3].reason).toMatch(/^not a PNG or JPEG file/);
+    expect(d.skipped![3].reason).toMatch(/^not a PNG, JPEG, WebP, GIF, BMP, TIFF or AVIF\/HEIF file/);
     expect(describeSkipped(d.skipped!, d.imageFiles!)).toBe(
       '4 of 14 files (1 empty, 2 unreadable, 1 unsupported)',
     );
@@ -108,7 +108,7 @@ describe('bad files in an image folder', () => {
     expect(err).toBeInstanceOf(DatasetFormatError);
     expect((err as DatasetFormatError).file).toBe(bad.empty);
     expect((err as Error).message).toBe(
-      `${bad.empty}: corrupt image (no PNG or JPEG signature); replace or delete the file`,
+      `${bad.empty}: corrupt image (no PNG, JPEG, WebP, GIF, BMP, TIFF or AVIF/HEIF signature); replace or delete the file`,
     );
     // The pure-JS reader the browser path shares follows the same policy.
     const plain = await readImageFolderFromDisk(root, { size: [12, 20], onWarning: () => {} });
@@ -157,7 +157,7 @@ describe('bad files in an image folder', () => {
     );
     expect(strict).toBeInstanceOf(DatasetFormatError);
     expect((strict as Error).message).toBe(
-      `${bad.empty}: corrupt image (no PNG or JPEG signature); replace or delete the file`,
+      `${bad.empty}: corrupt image (no PNG, JPEG, WebP, GIF, BMP, TIFF or AVIF/HEIF signature); replace or delete the file`,
     );
     // Strict on workers, uncached: the same first error, named.
     const fresh = await readImageFolderCached(root, { ...opts, cache: false, strict: true }).catch(
