@@ -45,7 +45,7 @@ export const USER_ENV_VARS: readonly EnvVar[] = [
   {
     name: 'WGT_IMAGE_DECODER',
     meaning:
-      'Which library decodes image files in Node: "auto" (default: sharp when it loads, else the pure-JS jpeg-js + fast-png), "sharp" (an error when it cannot load) or "js".',
+      'Which library decodes image files in Node: "auto" (default: the native JPEG accelerator + sharp when the addon is built, sharp alone when not, else the pure-JS jpeg-js + fast-png), "turbo" (the accelerator + sharp; an error when either cannot load), "sharp" (an error when it cannot load) or "js".',
     readBy: 'src/data/decode-node.ts',
   },
 ];

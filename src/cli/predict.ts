@@ -1,8 +1,9 @@
-// `webgpu-trainer predict MODEL IMAGE...`: classifies PNG/JPEG files of any size. Each image is
+// `webgpu-trainer predict MODEL IMAGE...`: classifies image files (PNG, JPEG, WebP, ...) of any size. Each image is
 // decoded, converted to the model's channels, resized to its input size (the same code path as
 // the image-folder reader used in training) and normalised with the model file's statistics.
 // Folders given as arguments are searched for images (sorted, recursively).
 
+import { hasImageExtension, IMAGE_FORMATS_TEXT } from '../data/decode.js';
 import { centreCropImages, rrcRecordSize } from '../data/augment-rrc.js';
 import { trainedWithRrc } from './config.js';
 import { resolveModel } from '../nn/layers.js';
@@ -21,7 +22,7 @@ import { TTA_HELP } from './tta.js';
 export const predictCommand: CommandSpec = {
   name: 'predict',
   summary:
-    'Classify images (PNG or JPEG, any size) with a model file: each is resized and normalised exactly as in training. ' +
+    'Classify images (PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF; any size) with a model file: each is resized and normalised exactly as in training. ' +
     'Folders are searched for images.',
   usage: 'webgpu-trainer predict MODEL IMAGE|FOLDER... [options]',
   positionals: { min: 2, max: Infinity },
@@ -61,8 +62,6 @@ export const predictCommand: CommandSpec = {
   ],
 };
 
-const IMAGE = /\.(png|jpe?g)$/i;
-
 async function expand(inputs: string[]): Promise<string[]> {
   const out: string[] = [];
   for (const p of inputs) {
@@ -84,12 +83,13 @@ async function expand(inputs: string[]): Promise<string[]> {
         if (e.name.startsWith('.')) continue;
         const full = path.join(dir, e.name);
         if (e.isDirectory()) await walk(full);
-        else if (IMAGE.test(e.name)) out.push(full);
+        else if (hasImageExtension(e.name)) out.push(full);
       }
     };
     const before = out.length;
     await walk(p);
-    if (out.length === before) throw new UsageError(`${p}: the folder holds no .png/.jpg/.jpeg files`);
+    if (out.length === before)
+      throw new UsageError(`${p}: the folder holds no image files (${IMAGE_FORMATS_TEXT})`);
   }
   return out;
 }
@@ -130,7 +130,7 @@ export async function runPredict(args: ParsedArgs, ctx: CliContext): Promise<num
       // The reader's own advice names an API option (skipNonImages); a CLI user needs this instead.
       if (!(e instanceof NotAnImageError)) throw e;
       throw new UsageError(
-        `${files[i]}: not a PNG or JPEG image; predict reads .png, .jpg and .jpeg files only: ` +
+        `${files[i]}: not an image file; predict reads ${IMAGE_FORMATS_TEXT} files only: ` +
           'leave this file out, or pass a folder (files in it that are not images are skipped)',
       );
     }

@@ -113,7 +113,7 @@ export function checkClassesFound(
     const bad = skippedPer[empty] ?? 0;
     const why = bad > 0 ? ` (its ${bad} file${bad === 1 ? ' was' : 's were'} skipped as bad)` : '';
     throw new DatasetFormatError(
-      `${dir}: class folder "${classNames[empty]}" has no images${why}; add PNG/JPEG files or remove the folder`,
+      `${dir}: class folder "${classNames[empty]}" has no images${why}; add image files or remove the folder`,
       dir,
     );
   }
@@ -178,7 +178,7 @@ export function skipOrThrow(
 ): SkippedFile {
   const kind = badFileKind(e, bytes);
   if (kind === undefined || !skips(kind, policy)) throw e;
-  if (policy.strict) warn(`${file}: skipped, not a PNG or JPEG file`);
+  if (policy.strict) warn(`${file}: skipped, not an image file`);
   return { file, kind, reason: reasonOf((e as Error).message, file) };
 }
 

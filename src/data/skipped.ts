@@ -9,7 +9,7 @@ import { DatasetFormatError, DatasetNotFoundError, FileTooLargeError, NotAnImage
 
 /**
  * Why a file was skipped: unreadable (corrupt, truncated, a forged or oversized header, a read
- * error), empty (0 bytes), unsupported (no PNG or JPEG signature and no such extension: a text
+ * error), empty (0 bytes), unsupported (no image signature and no image extension: a text
  * file, a WebP), too-large (over the reader's byte limit), missing (gone since the listing).
  */
 export type SkipKind = 'unreadable' | 'empty' | 'unsupported' | 'too-large' | 'missing';
@@ -30,7 +30,7 @@ export interface BadFilePolicy {
    * file is skipped and listed in the set's `skipped`.
    */
   strict?: boolean;
-  /** Under `strict`, skip files that are not PNG/JPEG at all (with a warning) instead of failing. */
+  /** Under `strict`, skip files that are not images at all (with a warning) instead of failing. */
   skipNonImages?: boolean;
 }
 
@@ -80,7 +80,7 @@ export function replaySkipped(
   if (!policy.strict) return;
   for (const s of skipped) {
     if (!skips(s.kind, policy)) throw skippedError(s);
-    warn(`${s.file}: skipped, not a PNG or JPEG file`);
+    warn(`${s.file}: skipped, not an image file`);
   }
 }
 

@@ -238,7 +238,7 @@ describe('predict on a file that is not an image', () => {
     const r = await runCli(['predict', path.join(out, 'model.safetensors'), notImage]);
     expect(r.code).toBe(2);
     expect(r.err).toContain(
-      `${notImage}: not a PNG or JPEG image; predict reads .png, .jpg and .jpeg files only`,
+      `${notImage}: not an image file; predict reads PNG, JPEG, WebP, GIF, BMP, TIFF or AVIF/HEIF files only`,
     );
     expect(r.err).not.toMatch(/skipNonImages/);
   });

@@ -175,7 +175,7 @@ describe('bad files in an image folder', () => {
       onWarning: (m) => warnings.push(m),
     });
     expect(only.set.count).toBe(80);
-    expect(warnings).toEqual([`${bad.notes}: skipped, not a PNG or JPEG file`]);
+    expect(warnings).toEqual([`${bad.notes}: skipped, not an image file`]);
     const noSkip = await readImageFolderCached(root, {
       ...opts,
       threads: 1,
@@ -191,7 +191,7 @@ describe('bad files in an image folder', () => {
     const err = await openDataset(root, { cacheDir }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DatasetFormatError);
     expect((err as Error).message).toBe(
-      `${path.join(root, 'blue')}: class folder "blue" has no images (its 2 files were skipped as bad); add PNG/JPEG files or remove the folder`,
+      `${path.join(root, 'blue')}: class folder "blue" has no images (its 2 files were skipped as bad); add image files or remove the folder`,
     );
     for (const f of ['000.jpg', '001.jpg']) rmSync(path.join(root, 'red', f));
     await expect(openDataset(root, { cacheDir })).rejects.toThrow(/has no images/);
