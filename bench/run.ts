@@ -2,11 +2,13 @@
 //
 //   npx tsx bench/run.ts [--quick] [--only=matmul,A-sgd,A-adam,B,C,D,E,R,resident,profile,soak]
 //                        [--backends=webgpu,wasm,cpu] [--soak-steps=10000]
-//                        [--soak-graph-steps=2000] [--torch=off]
+//                        [--soak-graph-steps=2000] [--torch=off] [--jaxjs=off]
 //
 // Every participant trains identical models from identical initial weights on identical data
 // (bench/peers/synthetic.ts; the CNNs D, E and the resnet graph R: bench/cnn.ts) with the same
-// batch size and optimizer; each run checks that its loss fell. Prints a table with ratios (and
+// batch size and optimizer; each run checks that its loss fell. jax-js (webgpu and wasm) runs
+// matmul 1024, A, B, D and E in child processes of its own right after our engine (--jaxjs=off
+// skips it; bench/peers/jaxjs-bench.ts). Prints a table with ratios (and
 // the per-kernel profile of one step of D, E and R) and writes bench/results/bench-<adapter>.json.
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -34,6 +36,7 @@ import { benchCnnEngine, cnnData, cnnInit, CNN_WORKLOADS, type CnnEngineResult }
 import { benchCnns } from './run-cnn.js';
 import { describeSoak, graphSoakCase, soak } from './soak.js';
 import { initTfjs, tfjsMatmul, tfjsTrain, tfjsVersions, type TfjsBackend } from './peers/tfjs.js';
+import { JaxjsColumns } from './peers/jaxjs-bench.js';
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -45,6 +48,7 @@ const quick = args.has('quick');
 const only = args.get('only')?.split(',');
 const want = (name: string) => !only || only.includes(name);
 const backends = (args.get('backends') ?? 'webgpu,wasm,cpu').split(',') as TfjsBackend[];
+const jaxjs = args.get('jaxjs') === 'off' ? undefined : new JaxjsColumns(quick);
 
 const gpu = await acquireGpu();
 const env = createKernelEnv(gpu);
@@ -89,6 +93,10 @@ if (want('matmul')) {
     for (const form of ['forward', 'weightGrad', 'inputGrad'] as MatmulForm[]) {
       const r = await benchMatmul(gpu, form, n, n, n, tuning[form], 0.5);
       (mm[`ours ${form} (${variantName(tuning[form])})`] ??= {})[n] = r.gflops;
+    }
+    if (n === 1024 && jaxjs) {
+      const ours = Math.max(...Object.values(mm).map((v) => v[1024] ?? 0));
+      jaxjs.matmul('matmul 1024 GFLOP/s', ours);
     }
     for (const b of backends.filter((b) => b !== 'cpu' || n <= 512)) {
       if (n >= 2048 && b === 'webgpu' && gpu.report.software) continue; // minutes per product
@@ -154,6 +162,8 @@ for (const key of ['A-sgd', 'A-adam', 'B', 'C']) {
   console.log(
     `${w.name}: ours ${ours.samplesPerSecond.toFixed(0)} samples/s, ${ours.msPerStep.median.toFixed(2)} ms/step, loss ${ours.firstLoss.toFixed(3)} -> ${ours.lastLoss.toFixed(3)}${fell ? '' : '  LOSS DID NOT FALL'}`,
   );
+  if (jaxjs && key !== 'C')
+    jaxjs.mlp(key as 'A-sgd' | 'A-adam' | 'B', `${key} samples/s`, ours.msPerStep.median);
   for (const b of backends) {
     if (b === 'cpu' && (key === 'B' || key === 'C')) continue; // minutes per step
     await initTfjs(b);
@@ -195,23 +205,33 @@ report.training = training;
 
 // ---- CNN workloads D, E and R (bench/run-cnn.ts) -------------------------------------------
 // PyTorch eager on the CPU, the native reference, when a Python with torch is here (--torch=off skips it).
+// One workload at a time, so jax-js runs D and E right after the other participants did.
 const cnnKeys = (['D', 'E', 'R'] as const).filter(want);
-const cnn = await benchCnns({
-  gpu,
-  variants: tuning,
-  quick,
-  backends,
-  keys: [...cnnKeys],
-  torchPython: cnnKeys.length > 0 && args.get('torch') !== 'off' ? findTorchPython() : undefined,
-  torchMissing:
-    args.get('torch') === 'off'
-      ? 'skipped (--torch=off)'
-      : 'no Python with torch found (install python3-torch, or set PYTHON)',
-});
-const { report: cnnReport, notes: cnnNotes, torchRan } = cnn;
-table.push(...cnn.rows);
-Object.assign(ratios, cnn.ratios);
-failures += cnn.failures;
+const torchPython = cnnKeys.length > 0 && args.get('torch') !== 'off' ? findTorchPython() : undefined;
+const cnnReport: Record<string, unknown> = {};
+const cnnNotes: string[] = [];
+let torchRan = false;
+for (const key of cnnKeys) {
+  const cnn = await benchCnns({
+    gpu,
+    variants: tuning,
+    quick,
+    backends,
+    keys: [key],
+    torchPython,
+    torchMissing:
+      args.get('torch') === 'off'
+        ? 'skipped (--torch=off)'
+        : 'no Python with torch found (install python3-torch, or set PYTHON)',
+  });
+  Object.assign(cnnReport, cnn.report);
+  for (const note of cnn.notes) if (!cnnNotes.includes(note)) cnnNotes.push(note);
+  torchRan ||= cnn.torchRan;
+  table.push(...cnn.rows);
+  Object.assign(ratios, cnn.ratios);
+  failures += cnn.failures;
+  if (jaxjs && key !== 'R') jaxjs.cnn(key, (cnn.report[key] as { ours: CnnEngineResult }).ours);
+}
 if (Object.keys(cnnReport).length > 0) report.cnn = cnnReport;
 
 // ---- GPU-resident uint8 data vs uploading float batches (the data library's claim) ---------
@@ -345,13 +365,27 @@ if (want('soak') && (args.has('soak') || only?.includes('soak'))) {
 }
 
 // ---- report -------------------------------------------------------------------------------
+if (jaxjs) {
+  Object.assign(ratios, jaxjs.ratios);
+  failures += jaxjs.failures;
+  report.jaxjs = jaxjs.report;
+  if (jaxjs.version) (report.versions as Record<string, string>)['@jax-js/jax'] = jaxjs.version;
+}
 report.ratios = ratios;
-const header = ['', 'ours', ...backends.map((b) => `tfjs-${b}`), ...(torchRan ? ['torch-cpu'] : [])];
-const widths = header.map((_, i) => Math.max(...[header, ...table].map((r) => (r[i] ?? '-').length)));
-const line = (r: string[]) => header.map((_, i) => (r[i] ?? '-').padStart(widths[i])).join('  ');
-console.log(`\n${line(header)}\n${table.map(line).join('\n')}\n`);
+const base = ['', 'ours', ...backends.map((b) => `tfjs-${b}`), ...(torchRan ? ['torch-cpu'] : [])];
+const header = [...base, ...(jaxjs?.header ?? [])];
+const rows = table.map((r) => [...base.map((_, i) => r[i] ?? '-'), ...(jaxjs?.line(r[0]) ?? [])]);
+const widths = header.map((_, i) => Math.max(...[header, ...rows].map((r) => r[i].length)));
+const line = (r: string[]) => header.map((_, i) => r[i].padStart(widths[i])).join('  ');
+console.log(`\n${line(header)}\n${rows.map(line).join('\n')}\n`);
 for (const [k, v] of Object.entries(ratios)) console.log(`ratio ${k}: ${v.toFixed(2)}x`);
 for (const note of cnnNotes) console.log(note);
+if (jaxjs) console.log(jaxjs.summary().join('\n'));
+if (jaxjs)
+  console.log(
+    `jax-js ${jaxjs.version ?? '?'}: its own child process per backend and workload; ms/step is the median of steps ` +
+      `each synced on its loss; webgpu saw LP_NUM_THREADS ${jaxjs.lpNumThreads ?? 'unset'} (this process's), wasm runs one thread`,
+  );
 for (const [key, r] of Object.entries(cnnReport) as [string, { ours: CnnEngineResult }][]) {
   const p = r.ours.profile;
   if (!p) continue;
