@@ -11,6 +11,7 @@
 //                 "software" | "none" | "unknown", "description": "..."}
 //   SETUP_HAVE    what is already here, space separated: chromium djpeg fashion swiftshader
 //   SETUP_NEED_FASHION  1 when the command trains on the default dataset (Fashion-MNIST)
+//   SETUP_NEED_TURBOJPEG 1 when turbojpeg.h (libturbojpeg0-dev) is missing, for native/turbo
 //   CI            true: everything the tests use is required, a missing piece is an error
 // Output (stdout), one action per line, in order:
 //   install-backports <pkg...>  apt-get install -t bookworm-backports (adds the suite if needed)
@@ -93,6 +94,20 @@ export function plan(env) {
     else
       actions.notes.push(
         `Fashion-MNIST not found locally (${cannot}, so not installing dataset-fashion-mnist); its tests will be skipped`,
+      );
+  }
+
+  // 4. The optional JPEG accelerator's header (native/turbo, `npm run build:native`): without it
+  //    sharp decodes JPEGs; CI builds and tests the accelerator, so there it is required.
+  if (env.SETUP_NEED_TURBOJPEG === '1') {
+    if (canInstall) actions.install.push('libturbojpeg0-dev');
+    else if (ci)
+      actions.errors.push(
+        `libturbojpeg0-dev is missing and cannot be installed (${cannot}); CI builds the JPEG accelerator`,
+      );
+    else
+      actions.notes.push(
+        `libturbojpeg0-dev missing (${cannot}); the JPEG accelerator (native/turbo) is not built and sharp decodes JPEGs`,
       );
   }
 

@@ -4,6 +4,8 @@
 #     Mesa 22) only when Dawn finds no adapter at all (scripts/probe-adapter.mjs asks it);
 #   - for the tests only: Debian's chromium (browser tests; its SwiftShader is a fallback
 #     adapter) and libjpeg-turbo-progs (djpeg, the reference JPEG decoder);
+#   - libturbojpeg0-dev when its header is missing, for the optional JPEG accelerator (native/turbo,
+#     built by scripts/install.sh after this script);
 #   - dataset-fashion-mnist when Fashion-MNIST is wanted and not found locally; without root the
 #     dataset lookup downloads it (md5-verified) on first use instead.
 # Usage: bash scripts/setup-system.sh [start|test]   (default test)
@@ -32,6 +34,7 @@ if [ -z "${SETUP_ADAPTER:-}" ]; then
   : "${SETUP_ADAPTER:={\"adapter\":\"unknown\"\}}"
 fi
 if [ -z "${SETUP_HAVE+x}" ]; then
+  SETUP_HAVE_FROM_MACHINE=1
   SETUP_HAVE=""
   [ -x "${CHROMIUM_PATH:-/usr/lib/chromium/chromium}" ] && SETUP_HAVE+=" chromium"
   [ -f /usr/lib/chromium/vk_swiftshader_icd.json ] && SETUP_HAVE+=" swiftshader"
@@ -42,7 +45,13 @@ if [ -z "${SETUP_HAVE+x}" ]; then
     if [ -f "$d/train-images-idx3-ubyte.gz" ] || [ -f "$d/train-images-idx3-ubyte" ]; then SETUP_HAVE+=" fashion"; break; fi
   done
 fi
-export SETUP_UID SETUP_APT SETUP_MESA SETUP_ADAPTER SETUP_HAVE
+# The JPEG accelerator's header, looked for only when the facts come from this machine (tests
+# that give SETUP_HAVE describe a whole machine and leave it out).
+if [ -z "${SETUP_NEED_TURBOJPEG+x}" ]; then
+  SETUP_NEED_TURBOJPEG=0
+  if [ -n "${SETUP_HAVE_FROM_MACHINE:-}" ] && [ ! -f /usr/include/turbojpeg.h ]; then SETUP_NEED_TURBOJPEG=1; fi
+fi
+export SETUP_UID SETUP_APT SETUP_MESA SETUP_ADAPTER SETUP_HAVE SETUP_NEED_TURBOJPEG
 
 plan=$(node scripts/setup-plan.mjs)
 failed=0

@@ -29,7 +29,8 @@ import { decoderLibrary, nodeImageDecoder } from './decode-node.js';
 import type { ImageDecoder } from './decode.js';
 import type { ResizeMode } from './preprocess.js';
 import { decodeFolderFile, type FolderRecord } from './imagefolder.js';
-import { readFileBytes } from './readers-node.js';
+import { readFileBytes, readImageHeaders } from './readers-node.js';
+import { SMALL_PICTURE_PIXELS } from './decode-sharp.js';
 import { reasonOf, skips, type BadFilePolicy, type SkipKind } from './skipped.js';
 
 /** What a worker needs to preprocess like the folder reader (plain data: it crosses threads). */
@@ -74,6 +75,11 @@ const MIN_FILES_FOR_WORKERS = 1024;
  * or its pixels handed over; more only queue behind libuv's four pool threads.
  */
 const SHARP_IN_FLIGHT_PER_CORE = 2;
+/**
+ * The same for the JPEG accelerator (decode-turbo.ts): its calls are short enough that reading the
+ * next files is what keeps the cores busy; 8 in flight beat 4 on two cores (native/turbo/README.md).
+ */
+const TURBO_IN_FLIGHT_PER_CORE = 4;
 
 function rebuild(e: SerializedError): Error {
   const file = e.file ?? '';
@@ -153,15 +159,21 @@ export async function decodeFilesInOrder(
     if (r.ok) return sink(i, r.pixels);
     const { kind } = r.error;
     if (kind === undefined || !skips(kind, o)) throw rebuild(r.error);
-    if (o.strict) warn(`${files[i]}: skipped, not a PNG or JPEG file`);
+    if (o.strict) warn(`${files[i]}: skipped, not an image file`);
     await sink(i, { file: files[i], kind, reason: reasonOf(r.error.message, files[i]) });
   };
   // Chosen here, before any worker starts: a native module is loaded by the main thread first.
   const decoder = nodeImageDecoder();
   const job = { decoder, ...opts, strict: o.strict, skipNonImages: o.skipNonImages };
-  if (decoderLibrary(decoder) === 'sharp') {
+  const library = decoderLibrary(decoder);
+  // Thumbnails go to worker threads under sharp only: the accelerator decodes them fastest here.
+  if (library === 'turbo' || (library === 'sharp' && !(await smallPictures(files)))) {
     // `threads` is then the number of images decoding at once.
-    const inFlight = Math.min(maxHeld, o.threads ?? SHARP_IN_FLIGHT_PER_CORE * availableParallelism());
+    const inFlight = Math.min(
+      maxHeld,
+      o.threads ??
+        (library === 'turbo' ? TURBO_IN_FLIGHT_PER_CORE : SHARP_IN_FLIGHT_PER_CORE) * availableParallelism(),
+    );
     return decodeHere(files, job, Math.max(1, inFlight), sink, onHeld, warn);
   }
   if (threads <= 1) return decodeHere(files, job, 1, sink, onHeld, warn);
@@ -231,6 +243,20 @@ export async function decodeFilesInOrder(
  * Decodes on this thread, `inFlight` files at a time, handing records to `sink` in file order. A
  * failure waits its turn: the records before it still reach the sink, as on the workers' path.
  */
+/**
+ * Whether a folder holds thumbnails (CIFAR's 32x32 JPEGs): a sample of its files' headers, all at
+ * most SMALL_PICTURE_PIXELS. The native decoder hands those to the pure-JS one (decode-sharp.ts),
+ * where a native call's fixed cost would dominate, so they decode on worker threads instead of in
+ * flight here. Only the speed depends on it, never the records.
+ */
+async function smallPictures(files: string[]): Promise<boolean> {
+  if (files.length === 0) return false;
+  const step = Math.max(1, Math.floor(files.length / 16));
+  const sample = files.filter((_, i) => i % step === 0).slice(0, 16);
+  const heads = await readImageHeaders(sample);
+  return heads.every((h) => h !== undefined && h.width * h.height <= SMALL_PICTURE_PIXELS);
+}
+
 async function decodeHere(
   files: string[],
   job: DecodeJobOptions & BadFilePolicy & { decoder: ImageDecoder },

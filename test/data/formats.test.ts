@@ -250,7 +250,7 @@ describe('header sizes: every format, EXIF orientation seen through', () => {
     expect(scanImageHeader(bytesOf('avif.avif'))).toBeUndefined();
     const avif = await sharpHeaderSize(path.join(DIR, 'avif.avif'));
     // Only when sharp is the decoder in use (WGT_IMAGE_DECODER=js leaves such files unsized).
-    const sharpInUse = decoderLibrary(nodeImageDecoder()) === 'sharp';
+    const sharpInUse = ['sharp', 'turbo'].includes(decoderLibrary(nodeImageDecoder()));
     expect(avif).toEqual(sharpInUse ? { format: 'avif', width: W, height: H } : undefined);
     const chosen = await scanFolderSize([...ORIENTED, 'avif.avif'].map((f) => path.join(DIR, f)));
     expect(chosen).toMatchObject({ size: [H, W], from: 'uniform', reason: `every picture is ${H}x${W}` });

@@ -136,6 +136,18 @@ describe('setup plan', () => {
       plan({ ...root, CI: 'true', SETUP_MODE: 'test', SETUP_ADAPTER: SW, SETUP_HAVE: 'fashion' }),
     ).toEqual(['install chromium libjpeg-turbo-progs']);
   });
+
+  it("the JPEG accelerator's header: root installs it, a user gets a note, CI without root fails", () => {
+    const need = { SETUP_MODE: 'test', SETUP_ADAPTER: SW, SETUP_HAVE: ALL, SETUP_NEED_TURBOJPEG: '1' };
+    expect(plan({ ...root, ...need })).toEqual(['install libturbojpeg0-dev']);
+    expect(plan({ ...user, ...need })).toEqual([
+      expect.stringMatching(/^note libturbojpeg0-dev missing .*sharp decodes JPEGs$/),
+    ]);
+    expect(plan({ ...user, ...need, CI: 'true' })).toEqual([
+      expect.stringMatching(/^error libturbojpeg0-dev is missing .*CI builds the JPEG accelerator$/),
+    ]);
+    expect(plan({ ...root, ...need, SETUP_NEED_TURBOJPEG: '0' })).toEqual([]);
+  });
 });
 
 describe('setup-system.sh with fake id / apt-get / dpkg-query / adapter probe', () => {
