@@ -10,7 +10,8 @@
 //   PyTorch      scripts/torch-imagefolder-bench.py (Resize + CenterCrop + ToTensor, 2 workers);
 //   first pass   readImageFolderCached into a fresh cache folder: list, decode, resize, write the
 //                shards. streamOver is 64 MiB, so a set over it is left on disk (not read back);
-//                one row per decoder (WGT_IMAGE_DECODER=sharp and =js);
+//                one row per decoder (WGT_IMAGE_DECODER=turbo, =sharp and =js); the cached rows
+//                and the training run read the first one's cache (the default decoder's);
 //   cached load  the same folder again (a cache hit) loaded into memory, as a run without a
 //                memory budget does;
 //   cached stream the hit with a 64 MiB budget: every record read once through ShardRecordReader
@@ -241,6 +242,7 @@ function table(rows: Row[]): string {
 /** The decoders to measure, each chosen by WGT_IMAGE_DECODER in its child. */
 function decoders(): { label: string; env: NodeJS.ProcessEnv }[] {
   return [
+    { label: 'turbo', env: { WGT_IMAGE_DECODER: 'turbo' } },
     { label: 'sharp', env: { WGT_IMAGE_DECODER: 'sharp' } },
     { label: 'js', env: { WGT_IMAGE_DECODER: 'js' } },
   ];
