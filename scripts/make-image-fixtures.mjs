@@ -18,7 +18,7 @@ import sharp from 'sharp';
 const OUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/fixtures/images/formats');
 const W = 24;
 const H = 16;
-/** Block colours, row by row (test/data/formats.test.ts holds the same table). */
+/** Block colours, row by row (test/helpers/format-fixtures.ts holds the same table). */
 const BLOCKS = [
   [
     [220, 40, 40],

@@ -17,32 +17,10 @@ import { preprocessImage, type PreprocessOptions } from '../../src/data/preproce
 import { readImageFolderFromDisk } from '../../src/data/readers-node.js';
 import { badFileKind } from '../../src/data/skipped.js';
 import { ConfigError, DatasetFormatError } from '../../src/errors.js';
-import { needData, REPO } from '../helpers/datasets.js';
+import { needData } from '../helpers/datasets.js';
+import { bytesOf, FORMATS_DIR, H, pattern, W } from '../helpers/format-fixtures.js';
 
-const DIR = path.join(REPO, 'test/fixtures/images/formats');
-const W = 24;
-const H = 16;
-/** The fixture script's block colours (scripts/make-image-fixtures.mjs), row by row. */
-const BLOCKS = [
-  [
-    [220, 40, 40],
-    [240, 240, 240],
-    [40, 40, 220],
-  ],
-  [
-    [40, 200, 40],
-    [20, 20, 20],
-    [230, 210, 40],
-  ],
-];
-
-function pattern(): Uint8Array {
-  const px = new Uint8Array(W * H * 3);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) px.set(BLOCKS[y >> 3][x >> 3], (y * W + x) * 3);
-  return px;
-}
-
-const bytesOf = (file: string): Uint8Array => new Uint8Array(readFileSync(path.join(DIR, file)));
+const DIR = FORMATS_DIR;
 
 /** Mean and largest |a - b|, and where the largest is, for the failure message. */
 function diff(a: Uint8Array, b: Uint8Array, keep: (i: number) => boolean = () => true) {

@@ -17,37 +17,10 @@ import { readImageFolderFromDisk, readImageHeaders } from '../../src/data/reader
 import { scanFolderSize } from '../../src/data/folder-size.js';
 import { scanImageHeader } from '../../src/data/decode-header.js';
 import { badFileKind, type SkippedFile } from '../../src/data/skipped.js';
-import { needData, REPO } from '../helpers/datasets.js';
+import { needData } from '../helpers/datasets.js';
+import { BLOCKS, bytesOf, FORMATS_DIR, H, pattern, W } from '../helpers/format-fixtures.js';
 
-const DIR = path.join(REPO, 'test/fixtures/images/formats');
-const W = 24;
-const H = 16;
-/** The fixture script's block colours, row by row. */
-const BLOCKS = [
-  [
-    [220, 40, 40],
-    [240, 240, 240],
-    [40, 40, 220],
-  ],
-  [
-    [40, 200, 40],
-    [20, 20, 20],
-    [230, 210, 40],
-  ],
-];
-const luma = ([r, g, b]: number[]): number => Math.round(0.299 * r + 0.587 * g + 0.114 * b);
-
-/** The pattern as RGB, or its BT.601 grey expanded to RGB. */
-function pattern(grey = false): Uint8Array {
-  const px = new Uint8Array(W * H * 3);
-  for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      const c = BLOCKS[y >> 3][Math.floor(x / 8)];
-      px.set(grey ? [luma(c), luma(c), luma(c)] : c, (y * W + x) * 3);
-    }
-  }
-  return px;
-}
+const DIR = FORMATS_DIR;
 
 /** RGB of a decoded image: grey expanded, alpha dropped. */
 function rgbOf(img: RawImage): Uint8Array {
@@ -120,7 +93,6 @@ const BROKEN: Record<string, SkippedFile['kind']> = {
   'broken-truncated.jpg': 'unreadable',
 };
 
-const bytesOf = (file: string): Uint8Array => new Uint8Array(readFileSync(path.join(DIR, file)));
 const sharpDecoder = nodeImageDecoder('sharp');
 
 /** For each block, the pattern colour nearest to the mean of its interior: its own when upright. */
