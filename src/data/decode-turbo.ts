@@ -15,7 +15,7 @@
 // maxPixels are DatasetFormatErrors naming the file, which skipped.ts counts as unreadable.
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { packageRoot } from './known.js';
+import { packageRoot } from './package-root.js';
 import { DatasetFormatError } from '../errors.js';
 import { DEFAULT_MAX_PIXELS, requireImageFormat } from './decode.js';
 import type { DecodeLimits, ImageDecoder, RawImage } from './decode.js';

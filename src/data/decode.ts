@@ -4,7 +4,6 @@
 // to the same preprocessing (preprocess.ts), so a picture becomes the same record in the command
 // line, the API and the demo.
 import { DatasetFormatError, NotAnImageError } from '../errors.js';
-import type { PreprocessOptions } from './preprocess.js';
 
 /** A decoded image at its native size: 8-bit samples, interleaved. */
 export interface RawImage {
@@ -13,6 +12,15 @@ export interface RawImage {
   /** 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA. */
   channels: 1 | 2 | 3 | 4;
   data: Uint8Array;
+}
+
+export type ResizeMode = 'resize' | 'center-crop';
+
+export interface PreprocessOptions {
+  /** Output [height, width]. */
+  size: [number, number];
+  mode?: ResizeMode;
+  channels?: 1 | 3;
 }
 
 export interface DecodeLimits {

@@ -5,11 +5,10 @@
 //      3 MB cat-vs-non-cat sample, which has no public download)
 //   3. the cache ~/.cache/webgpu-trainer/<name>, downloading into it (md5-verified) when empty.
 // Offline, the DatasetNotFoundError names the exact folder and files to put there. Node-only.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DatasetFormatError, DatasetNotFoundError } from '../errors.js';
 import type { DatasetSplits } from './types.js';
 import { DownloadFailed, downloadVerified } from './download.js';
@@ -17,6 +16,9 @@ import type { DownloadProgress, FetchFn, RemoteFile } from './download.js';
 import { gunzipIfNeeded } from './gzip.js';
 import { readCifarFiles, readHdf5File, readIdxFiles } from './readers-node.js';
 import { readTar } from './tar.js';
+import { packageRoot } from './package-root.js';
+
+export { packageRoot };
 
 export type KnownDatasetName = 'mnist' | 'fashion-mnist' | 'cifar10' | 'catvnoncat';
 export const KNOWN_DATASETS: readonly KnownDatasetName[] = [
@@ -135,26 +137,6 @@ function locate(name: KnownDatasetName, dir: string): string | undefined {
   return existsSync(path.join(dir, 'train_catvnoncat.h5')) && existsSync(path.join(dir, 'test_catvnoncat.h5'))
     ? dir
     : undefined;
-}
-
-/**
- * The folder holding this package's package.json: the repository, or node_modules/webgpu-trainer
- * once installed. Found by walking up, because this module runs from src/data (tsx, vitest) and
- * from dist/src/data (the build) at different depths.
- */
-export function packageRoot(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  for (let d = here; ; d = path.dirname(d)) {
-    const pkg = path.join(d, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name === 'webgpu-trainer') return d;
-      } catch {
-        // An unreadable package.json on the way up is not ours; keep walking.
-      }
-    }
-    if (path.dirname(d) === d) return path.resolve(here, '../..');
-  }
 }
 
 export function defaultSearchDirs(name: KnownDatasetName): string[] {

@@ -4,16 +4,10 @@
 //   Alpha is dropped, not composited: training images should not depend on a background colour.
 //   Resize is separable: each axis uses area averaging when it shrinks (every source pixel counts,
 //   so no aliasing) and bilinear with half-pixel centres when it grows. Equal size is a copy.
-import type { RawImage } from './decode.js';
+import type { PreprocessOptions, RawImage } from './decode.js';
 
-export type ResizeMode = 'resize' | 'center-crop';
-
-export interface PreprocessOptions {
-  /** Output [height, width]. */
-  size: [number, number];
-  mode?: ResizeMode;
-  channels?: 1 | 3;
-}
+// The options live beside the decoder interface that takes them (decode.ts).
+export type { PreprocessOptions, ResizeMode } from './decode.js';
 
 /** Returns HWC uint8 pixels of size[0] x size[1] x channels. */
 export function preprocessImage(img: RawImage, opts: PreprocessOptions): Uint8Array {
