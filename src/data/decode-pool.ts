@@ -29,7 +29,7 @@ import { decoderLibrary, nodeImageDecoder } from './decode-node.js';
 import type { ImageDecoder } from './decode.js';
 import type { ResizeMode } from './preprocess.js';
 import { decodeFolderFile, type FolderRecord } from './imagefolder.js';
-import { readFileBytes, readImageHeaders } from './readers-node.js';
+import { readFileBytesNow, readImageHeaders } from './readers-node.js';
 import { SMALL_PICTURE_PIXELS } from './decode-sharp.js';
 import { reasonOf, skips, type BadFilePolicy, type SkipKind } from './skipped.js';
 
@@ -269,7 +269,7 @@ async function decodeHere(
   let started = 0;
   for (let i = 0; i < files.length; i++) {
     while (started < files.length && started - i < inFlight) {
-      const p = decodeFolderFile(readFileBytes, files[started], job, warn);
+      const p = decodeFolderFile(readFileBytesNow, files[started], job, warn);
       // Marked handled now; the rejection is rethrown when its turn comes.
       p.catch(() => {});
       pending.set(started++, p);

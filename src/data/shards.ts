@@ -141,16 +141,42 @@ export class ShardSet {
     }
   }
 
-  /** Loads the whole set into memory (for sets that fit). */
+  /**
+   * Loads the whole set into memory (for sets that fit). Each shard's records are read straight
+   * into their place in the set (no second copy); its header and labels are checked as readShard
+   * checks them.
+   */
   async toImageSet(): Promise<ImageSet> {
     const R = this.recordBytes;
     const images = new Uint8Array(this.count * R);
     const labels = new Int32Array(this.count);
-    const buf = new Uint8Array(this.maxShardBytes);
     for (let i = 0; i < this.shardCount; i++) {
-      const d = await this.readShard(i, buf);
-      images.set(d.images, d.firstRecord * R);
-      labels.set(d.labels, d.firstRecord);
+      const n = this.index.shards[i].count;
+      const first = this.firstRecord[i];
+      const lo = shardLabelsOffset(n, R);
+      const head = new Uint8Array(SHARD_HEADER_BYTES);
+      const tail = new Uint8Array(4 * n);
+      const path = this.shardPath(i);
+      const fh = await open(path, 'r');
+      try {
+        const parts: [Uint8Array, number][] = [
+          [head, 0],
+          [images.subarray(first * R, (first + n) * R), SHARD_HEADER_BYTES],
+          [tail, lo],
+        ];
+        for (const [into, at] of parts) {
+          let got = 0;
+          while (got < into.length) {
+            const { bytesRead } = await fh.read(into, got, into.length - got, at + got);
+            if (bytesRead === 0) this.sizeMismatch(i, at + got);
+            got += bytesRead;
+          }
+        }
+      } finally {
+        await fh.close();
+      }
+      this.checkHeader(i, head);
+      labels.set(this.parseLabels(i, tail, 0), first);
     }
     const { height, width, channels, classNames, source } = this.index;
     return {
@@ -191,6 +217,30 @@ export class ShardSet {
     const path = this.shardPath(i);
     const R = this.recordBytes;
     const n = entry.count;
+    this.checkHeader(i, bytes);
+    if (verify) {
+      const digest = createHash('sha256').update(bytes.subarray(SHARD_HEADER_BYTES)).digest('hex');
+      if (digest !== entry.sha256) {
+        fail(
+          `shard ${path} does not match its sha256 in index.json: the file is corrupt; re-run the conversion`,
+          path,
+        );
+      }
+    }
+    return {
+      shard: i,
+      firstRecord: this.firstRecord[i],
+      count: n,
+      images: bytes.subarray(SHARD_HEADER_BYTES, SHARD_HEADER_BYTES + n * R),
+      labels: this.parseLabels(i, bytes, shardLabelsOffset(n, R)),
+    };
+  }
+
+  /** Checks shard i's magic and its header's record count and size against index.json. */
+  private checkHeader(i: number, bytes: Uint8Array): void {
+    const path = this.shardPath(i);
+    const R = this.recordBytes;
+    const n = this.index.shards[i].count;
     for (let k = 0; k < SHARD_MAGIC.length; k++) {
       if (bytes[k] !== SHARD_MAGIC.charCodeAt(k))
         fail(`${path} does not start with the shard magic "${SHARD_MAGIC}"`, path);
@@ -201,16 +251,13 @@ export class ShardSet {
     if (hn !== n || hr !== R) {
       fail(`${path} header says ${hn} records of ${hr} bytes, index.json says ${n} of ${R}`, path);
     }
-    if (verify) {
-      const digest = createHash('sha256').update(bytes.subarray(SHARD_HEADER_BYTES)).digest('hex');
-      if (digest !== entry.sha256) {
-        fail(
-          `shard ${path} does not match its sha256 in index.json: the file is corrupt; re-run the conversion`,
-          path,
-        );
-      }
-    }
-    const lo = shardLabelsOffset(n, R);
+  }
+
+  /** Shard i's labels at byte `lo` of `bytes`, each checked against the classes of index.json. */
+  private parseLabels(i: number, bytes: Uint8Array, lo: number): Int32Array {
+    const path = this.shardPath(i);
+    const n = this.index.shards[i].count;
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const labels =
       LITTLE_ENDIAN && (bytes.byteOffset + lo) % 4 === 0
         ? new Int32Array(bytes.buffer, bytes.byteOffset + lo, n)
@@ -223,13 +270,7 @@ export class ShardSet {
         }
       }
     }
-    return {
-      shard: i,
-      firstRecord: this.firstRecord[i],
-      count: n,
-      images: bytes.subarray(SHARD_HEADER_BYTES, SHARD_HEADER_BYTES + n * R),
-      labels,
-    };
+    return labels;
   }
 
   private sizeMismatch(i: number, size: number): never {

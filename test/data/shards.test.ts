@@ -141,9 +141,14 @@ describe('shards', () => {
     bytes.writeInt32LE(77, shardLabelsOffset(250, 105) + 4 * 9);
     await writeFile(path, bytes);
     await expectFormatError(opened.readShard(2), /shard-00002\.bin$/, 9);
+    // Loading the whole set reads records straight into place but checks labels alike.
+    await expectFormatError(opened.toImageSet(), /shard-00002\.bin$/, 9);
     bytes.write('XXXX', 0, 'latin1');
     await writeFile(path, bytes);
     await expect(opened.readShard(2)).rejects.toThrow(/magic/);
+    await expect(opened.toImageSet()).rejects.toThrow(/shard-00002\.bin does not start with the shard magic/);
+    await truncate(path, 1000);
+    await expectFormatError(opened.toImageSet(), /shard-00002\.bin$/);
 
     await expectFormatError(ShardSet.open(join(root, 'missing')), /index\.json$/);
     const idxPath = join(dir, 'index.json');
