@@ -150,7 +150,7 @@ export class ShardSet {
     const R = this.recordBytes;
     const images = new Uint8Array(this.count * R);
     const labels = new Int32Array(this.count);
-    for (let i = 0; i < this.shardCount; i++) {
+    const load = async (i: number): Promise<void> => {
       const n = this.index.shards[i].count;
       const first = this.firstRecord[i];
       const lo = shardLabelsOffset(n, R);
@@ -177,7 +177,14 @@ export class ShardSet {
       }
       this.checkHeader(i, head);
       labels.set(this.parseLabels(i, tail, 0), first);
-    }
+    };
+    // Four shards at a time: reads from the page cache are memory copies, which more than one
+    // core (libuv's pool threads) makes faster than one read after another.
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < this.shardCount) await load(next++);
+    };
+    await Promise.all(Array.from({ length: Math.min(4, this.shardCount) }, worker));
     const { height, width, channels, classNames, source } = this.index;
     return {
       images,
